@@ -1,0 +1,133 @@
+"""The top-level convenience API: each call opens the registry described by the settings
+(``MODELWARD_*`` environment, else ``./.modelward``), acts, and closes it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelward.config import Settings
+    from modelward.registry import Registry, VersionInfo
+    from modelward.runtime import LoadedModel
+
+__all__ = ["archive", "load", "open_registry", "promote", "register", "register_mlflow_model", "rollback"]
+
+
+@contextmanager
+def open_registry(settings: Settings | None = None) -> Iterator[Registry]:
+    from modelward.config import Settings
+    from modelward.registry import Registry
+
+    registry = Registry.from_settings(settings or Settings()).open()
+    try:
+        yield registry
+    finally:
+        registry.close()
+
+
+def register(
+    model: Any,
+    name: str,
+    *,
+    train_data: pd.DataFrame | str | os.PathLike[str],
+    target: str | None = None,
+    metrics: Mapping[str, float] | None = None,
+    params: Mapping[str, Any] | None = None,
+    description: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    trusted_types: Sequence[str] = (),
+    settings: Settings | None = None,
+) -> VersionInfo:
+    """Register a fitted scikit-learn, XGBoost or LightGBM model as a new version of ``name``.
+
+    ``train_data`` (a DataFrame, or a .csv/.parquet path whose DVC pointer is then recorded) gives
+    the signature, input example, dataset lineage and reference profile; ``target`` names its label
+    column. scikit-learn models are saved with skops; ``trusted_types`` lists types beyond
+    modelward's reviewed list that you have reviewed yourself.
+    """
+    from modelward.registry import register_model
+
+    with open_registry(settings) as registry:
+        return register_model(
+            registry,
+            model,
+            name,
+            train_data=train_data,
+            target=target,
+            metrics=metrics,
+            params=params,
+            description=description,
+            tags=tags,
+            trusted_types=trusted_types,
+        )
+
+
+def register_mlflow_model(
+    model_uri: str,
+    name: str,
+    *,
+    reference_data: pd.DataFrame | str | os.PathLike[str],
+    target: str | None = None,
+    description: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    trusted_types: Sequence[str] = (),
+    allow_pickle: bool = False,
+    settings: Settings | None = None,
+) -> VersionInfo:
+    """Register a model MLflow already holds (``runs:/<run>/model``, ``models:/...``).
+
+    Pickle-based flavors (custom pyfunc, pickled scikit-learn) need ``allow_pickle=True``.
+    """
+    from modelward.registry import register_mlflow_model as _register
+
+    with open_registry(settings) as registry:
+        return _register(
+            registry,
+            model_uri,
+            name,
+            reference_data=reference_data,
+            target=target,
+            description=description,
+            tags=tags,
+            trusted_types=trusted_types,
+            allow_pickle=allow_pickle,
+        )
+
+
+def load(ref: str, *, settings: Settings | None = None) -> LoadedModel:
+    """Load ``name``, ``name@alias`` or ``name:version``, verified against its sha256 pins."""
+    from modelward.runtime import load_version
+
+    with open_registry(settings) as registry:
+        return load_version(registry, registry.resolve(ref))
+
+
+def promote(
+    name: str,
+    version: str | int,
+    alias: str = "champion",
+    *,
+    reason: str | None = None,
+    settings: Settings | None = None,
+) -> VersionInfo:
+    with open_registry(settings) as registry:
+        return registry.promote(name, version, alias, reason=reason)
+
+
+def rollback(
+    name: str, alias: str = "champion", *, reason: str | None = None, settings: Settings | None = None
+) -> VersionInfo:
+    with open_registry(settings) as registry:
+        return registry.rollback(name, alias, reason=reason)
+
+
+def archive(
+    name: str, version: str | int, *, reason: str | None = None, settings: Settings | None = None
+) -> VersionInfo:
+    with open_registry(settings) as registry:
+        return registry.archive(name, version, reason=reason)

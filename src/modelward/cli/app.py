@@ -1,0 +1,117 @@
+"""The Typer application, its shared options and its error handling.
+
+A user mistake (unknown model, bad reference, refused promotion, ...) prints one line to stderr and
+exits 1; only a bug shows a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from modelward.config import Settings
+
+__all__ = ["app", "emit_json", "error_console", "main", "settings"]
+
+app = typer.Typer(
+    name="modelward",
+    help="Take a trained model to production and keep it healthy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def settings() -> Settings:
+    from pydantic import ValidationError
+
+    from modelward.config import Settings
+    from modelward.errors import ConfigError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(f"invalid MODELWARD_* setting: {exc.errors()[0]['msg']} ({exc.errors()[0]['loc']})") from exc
+
+
+def emit_json(value: Any) -> None:
+    """Machine-readable output on stdout, and nothing else there."""
+    import orjson
+
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
+
+
+def error_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _quiet_third_parties(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("mlflow", "alembic", "git", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.ERROR)
+    if not verbose:
+        # MLflow's advice (integer columns, dataset sources) is for MLflow users, not ours.
+        warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show progress logs from modelward and MLflow."),
+) -> None:
+    _quiet_third_parties(verbose)
+
+
+def _register_commands() -> None:
+    from modelward.cli import audit_cmds, registry_cmds
+
+    registry_cmds.register(app)
+    app.add_typer(audit_cmds.audit_app, name="audit")
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from modelward.errors import ModelwardError
+
+    try:
+        app(args=argv, standalone_mode=False)
+    except ModelwardError as exc:
+        error_console().print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        mapped = _mlflow_error(exc)
+        if mapped is None:
+            raise
+        error_console().print(f"[bold red]error:[/] {mapped}", highlight=False, soft_wrap=True)
+        return 1
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else 1
+    return 0
+
+
+def _mlflow_error(exc: Exception) -> str | None:
+    import click
+
+    if isinstance(exc, click.exceptions.Exit):
+        return None
+    if isinstance(exc, click.ClickException):
+        exc.show()
+        raise SystemExit(exc.exit_code) from exc
+    if isinstance(exc, click.exceptions.Abort):
+        raise SystemExit(1) from exc
+    if type(exc).__module__.startswith("mlflow"):
+        return f"MLflow: {getattr(exc, 'message', exc)}"
+    return None

@@ -1,0 +1,100 @@
+"""``modelward audit``: read and verify the tamper-evident audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import typer
+
+from modelward.cli.app import emit_json, settings
+
+if TYPE_CHECKING:
+    from modelward.governance.audit import AuditLog
+
+__all__ = ["audit_app"]
+
+audit_app = typer.Typer(help="Read and verify the tamper-evident audit trail.", no_args_is_help=True)
+
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
+
+
+@contextmanager
+def _audit() -> Iterator[AuditLog]:
+    from modelward.governance.audit import AuditLog
+    from modelward.store import Store
+
+    cfg = settings()
+    if not cfg.database_url:
+        cfg.ensure_home()
+    store = Store(cfg.resolved_database_url, busy_timeout_ms=cfg.sqlite_busy_timeout_ms).open()
+    try:
+        store.migrate()
+        yield AuditLog(store)
+    finally:
+        store.close()
+
+
+@audit_app.command("log")
+def log_cmd(
+    model: str | None = typer.Option(None, "--model", "-m", help="Only events about this model."),
+    action: str | None = typer.Option(None, "--action", help="Only this action (register, promote, ...)."),
+    limit: int = typer.Option(50, "--limit", "-n", min=1, help="Newest N events."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show the newest audit events."""
+    with _audit() as audit:
+        events = list(reversed(audit.events(subject=model, action=action, limit=limit, newest_first=True)))
+    if as_json:
+        emit_json([e.to_dict() for e in events])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from modelward.governance.audit import canonical_json
+
+    table = Table("seq", "time (UTC)", "actor", "action", "subject", "details", "hash")
+    for e in events:
+        details = canonical_json({k: v for k, v in e.payload.items() if v is not None})
+        table.add_row(str(e.seq), e.ts[:19].replace("T", " "), e.actor, e.action, e.subject, details, e.hash[:12])
+    Console().print(table)
+
+
+@audit_app.command("verify")
+def verify_cmd(
+    anchor: str | None = typer.Option(
+        None, "--anchor", help="SEQ:HASH recorded earlier with `audit head`: also detects cut-off events."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Check the whole chain; exit 1 naming the first bad event if anything was edited, removed or reordered."""
+    from modelward.errors import ConfigError
+
+    parsed: tuple[int, str] | None = None
+    if anchor is not None:
+        seq, sep, digest = anchor.partition(":")
+        if not sep or not seq.isdigit() or len(digest) != 64:
+            raise ConfigError("--anchor expects SEQ:HASH as printed by `modelward audit head`")
+        parsed = (int(seq), digest)
+    with _audit() as audit:
+        result = audit.verify(anchor=parsed)
+    if as_json:
+        emit_json(result.to_dict())
+    elif result.ok:
+        typer.echo(f"audit chain OK: {result.events} events, head {result.head_seq}:{result.head_hash}")
+    else:
+        typer.echo(f"audit chain BROKEN at seq {result.bad_seq}: {result.reason}", err=True)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("head")
+def head_cmd(as_json: bool = JSON_OPTION) -> None:
+    """Print the newest SEQ:HASH; keep it elsewhere and pass it to `audit verify --anchor` later."""
+    with _audit() as audit:
+        seq, digest = audit.head()
+    if as_json:
+        emit_json({"seq": seq, "hash": digest})
+    else:
+        typer.echo(f"{seq}:{digest}")

@@ -1,0 +1,298 @@
+"""Registry commands: models, versions, show, register, promote, rollback, archive."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from modelward.cli.app import emit_json, settings
+
+if TYPE_CHECKING:
+    from modelward.registry import Registry, VersionInfo
+
+__all__ = ["register"]
+
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
+
+
+@contextmanager
+def _registry() -> Iterator[Registry]:
+    from modelward.api import open_registry
+
+    with open_registry(settings()) as registry:
+        yield registry
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+def _when(info: Any) -> str:
+    created = getattr(info, "created_at", None)
+    return created.strftime("%Y-%m-%d %H:%M") if created else ""
+
+
+def models(as_json: bool = JSON_OPTION) -> None:
+    """List registered models with their aliases."""
+    with _registry() as registry:
+        found = registry.models()
+    if as_json:
+        emit_json([m.to_dict() for m in found])
+        return
+    from rich.table import Table
+
+    if not found:
+        _console().print("no models registered yet: see `modelward register --help`")
+        return
+    table = Table("model", "latest", "aliases", "updated", "description")
+    for m in found:
+        aliases = ", ".join(f"{a}→{v}" for a, v in sorted(m.aliases.items()))
+        updated = m.updated_at.strftime("%Y-%m-%d %H:%M") if m.updated_at else ""
+        table.add_row(m.name, m.latest_version or "", aliases, updated, m.description)
+    _console().print(table)
+
+
+def versions(name: str = typer.Argument(..., help="Model name."), as_json: bool = JSON_OPTION) -> None:
+    """List the versions of a model with their aliases, flavor and lineage."""
+    with _registry() as registry:
+        found = registry.versions(name)
+    if as_json:
+        emit_json([v.to_dict() for v in found])
+        return
+    from rich.table import Table
+
+    table = Table("version", "aliases", "model class", "task", "status", "created", "git", "description")
+    for v in found:
+        table.add_row(
+            v.version,
+            ", ".join(v.aliases),
+            (v.model_class or "").rsplit(".", 1)[-1],
+            v.task or "",
+            "archived" if v.archived else "live",
+            _when(v),
+            (v.tags.get("modelward.git.commit") or "")[:10],
+            v.description,
+        )
+    _console().print(table)
+
+
+def show(
+    ref: str = typer.Argument(..., help="NAME, NAME@ALIAS or NAME:VERSION."),
+    verify: bool = typer.Option(False, "--verify", help="Load the version, checking every artifact's sha256."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show one version: aliases, signature, lineage, reference profile and artifact pins."""
+    import orjson
+
+    from modelward.drift.profile import DatasetProfile
+    from modelward.registry.register import PROFILE_FILE
+    from modelward.runtime import load_version
+
+    with _registry() as registry:
+        info = registry.resolve(ref)
+        pins = registry.manifest(info.name, info.version)
+        runtime = None
+        schema: list[dict[str, Any]] = []
+        profile: DatasetProfile | None = None
+        if verify:
+            loaded = load_version(registry, info)
+            runtime = loaded.runtime
+            schema = loaded.schema.to_dict()
+            profile = loaded.profile
+        else:
+            profile = _profile(registry, info, PROFILE_FILE)
+            schema = _signature(registry, info)
+    summary = {
+        **info.to_dict(),
+        "signature": schema,
+        "pinned_files": len(pins),
+        "verified": bool(verify),
+        "runtime": runtime,
+        "profile": _profile_summary(profile),
+    }
+    if as_json:
+        emit_json(summary)
+        return
+    _print_show(summary, pins)
+    del orjson
+
+
+def _signature(registry: Registry, info: VersionInfo) -> list[dict[str, Any]]:
+    from mlflow.models import Model
+
+    with registry.mlflow_context():
+        mlmodel = Model.load(f"models:/{info.name}/{info.version}")
+    if mlmodel.signature is None:
+        return []
+    from modelward.schema import FeatureSchema
+
+    return FeatureSchema.from_mlflow_inputs(mlmodel.signature.inputs.to_json()).to_dict()
+
+
+def _profile(registry: Registry, info: VersionInfo, filename: str) -> Any:
+    import tempfile
+
+    from modelward.drift.profile import DatasetProfile
+
+    run_id = info.tags.get("modelward.run_id")
+    folder = info.tags.get("modelward.artifacts")
+    if not run_id or not folder:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = registry.client.download_artifacts(run_id, f"{folder}/{filename}", tmp)
+        return DatasetProfile.from_json(Path(path).read_bytes())
+
+
+def _profile_summary(profile: Any) -> dict[str, Any] | None:
+    if profile is None:
+        return None
+    features = {}
+    for name, feature in profile.features.items():
+        entry: dict[str, Any] = {"kind": feature.kind, "missing_rate": round(feature.missing_rate, 6)}
+        if feature.kind == "numeric":
+            entry.update(
+                {"min": feature.minimum, "max": feature.maximum, "mean": feature.mean, "bins": len(feature.counts)}
+            )
+        else:
+            entry["categories"] = len(feature.categories)
+        features[name] = entry
+    return {"rows": profile.n_rows, "features": features}
+
+
+def _print_show(summary: dict[str, Any], pins: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    console = _console()
+    tags = summary["tags"]
+    console.print(f"[bold]{summary['name']}:{summary['version']}[/]  {summary['description']}")
+    console.print(f"  aliases      {', '.join(summary['aliases']) or '-'}")
+    console.print(f"  status       {'archived' if summary['archived'] else 'live'}")
+    console.print(f"  model        {summary['model_class']} ({summary['flavor']}, {summary['task']})")
+    if summary["runtime"]:
+        console.print(f"  runtime      {summary['runtime']} (artifacts verified)")
+    console.print(f"  run          {summary['run_id']}")
+    console.print(f"  dataset      sha256 {tags.get('modelward.dataset.sha256', '-')}")
+    if "modelward.dataset.path" in tags:
+        console.print(f"               {tags['modelward.dataset.path']}")
+    if "modelward.dvc.md5" in tags:
+        console.print(f"  dvc          {tags.get('modelward.dvc.file')} md5 {tags['modelward.dvc.md5']}")
+    if "modelward.git.commit" in tags:
+        dirty = " (dirty)" if tags.get("modelward.git.dirty") == "true" else ""
+        console.print(f"  git          {tags['modelward.git.commit']}{dirty}")
+    console.print(f"  pinned files {len(pins)} (sha256)")
+    profile = summary["profile"]
+    table = Table("feature", "type", "kind", "missing", "summary", title=f"reference profile ({profile['rows'] if profile else 0} rows)")
+    kinds = profile["features"] if profile else {}
+    for field in summary["signature"]:
+        entry = kinds.get(field["name"], {})
+        if entry.get("kind") == "numeric":
+            detail = f"min {entry['min']:.4g}  mean {entry['mean']:.4g}  max {entry['max']:.4g}" if entry.get("min") is not None else ""
+        elif entry:
+            detail = f"{entry['categories']} categories"
+        else:
+            detail = ""
+        missing = f"{entry['missing_rate']:.1%}" if entry else ""
+        table.add_row(field["name"], field["type"], entry.get("kind", ""), missing, detail)
+    console.print(table)
+
+
+def register_cmd(
+    from_mlflow: str = typer.Option(..., "--from-mlflow", help="MLflow model URI: runs:/RUN/model or models:/..."),
+    name: str = typer.Option(..., "--name", help="Registered model name."),
+    reference: Path = typer.Option(..., "--reference", help="Reference (training) data, .csv or .parquet."),
+    target: str | None = typer.Option(None, "--target", help="Label column in the reference data."),
+    description: str | None = typer.Option(None, "--description"),
+    tag: list[str] = typer.Option([], "--tag", help="KEY=VALUE tag for the version; repeatable."),
+    trust: list[str] = typer.Option([], "--trust", help="Extra skops type you reviewed and trust; repeatable."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Accept a pickle-based model you trust."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Register a model MLflow already holds, with its reference data."""
+    from modelward.errors import ConfigError
+    from modelward.registry import register_mlflow_model
+
+    tags: dict[str, str] = {}
+    for item in tag:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--tag expects KEY=VALUE, got {item!r}")
+        tags[key] = value
+    with _registry() as registry:
+        info = register_mlflow_model(
+            registry,
+            from_mlflow,
+            name,
+            reference_data=reference,
+            target=target,
+            description=description,
+            tags=tags,
+            trusted_types=trust,
+            allow_pickle=allow_pickle,
+        )
+    if as_json:
+        emit_json(info.to_dict())
+    else:
+        _console().print(f"registered [bold]{info.ref}[/] from {from_mlflow}")
+
+
+def promote(
+    name: str = typer.Argument(..., help="Model name."),
+    version: str = typer.Argument(..., help="Version to promote."),
+    alias: str = typer.Option("champion", "--alias", "-a", help="Alias to move (champion, challenger, ...)."),
+    reason: str | None = typer.Option(None, "--reason", "-r", help="Why; kept in the audit trail."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Point an alias (default champion) at a version."""
+    with _registry() as registry:
+        info = registry.promote(name, version, alias, reason=reason)
+    if as_json:
+        emit_json(info.to_dict())
+    else:
+        _console().print(f"{info.name}@{alias} → version {info.version}")
+
+
+def rollback(
+    name: str = typer.Argument(..., help="Model name."),
+    alias: str = typer.Option("champion", "--alias", "-a", help="Alias to move back."),
+    reason: str | None = typer.Option(None, "--reason", "-r", help="Why; kept in the audit trail."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Move an alias back to the version that held it before its last promotion."""
+    with _registry() as registry:
+        info = registry.rollback(name, alias, reason=reason)
+    if as_json:
+        emit_json(info.to_dict())
+    else:
+        _console().print(f"{info.name}@{alias} rolled back to version {info.version}")
+
+
+def archive(
+    name: str = typer.Argument(..., help="Model name."),
+    version: str = typer.Argument(..., help="Version to archive."),
+    reason: str | None = typer.Option(None, "--reason", "-r"),
+    undo: bool = typer.Option(False, "--undo", help="Unarchive the version instead."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Archive a version (skipped by default resolution, cannot be promoted); --undo reverses it."""
+    with _registry() as registry:
+        info = registry.unarchive(name, version, reason=reason) if undo else registry.archive(name, version, reason=reason)
+    if as_json:
+        emit_json(info.to_dict())
+    else:
+        _console().print(f"{info.ref} is {'archived' if info.archived else 'live'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("models")(models)
+    app.command("versions")(versions)
+    app.command("show")(show)
+    app.command("register")(register_cmd)
+    app.command("promote")(promote)
+    app.command("rollback")(rollback)
+    app.command("archive")(archive)

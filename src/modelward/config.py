@@ -1,0 +1,86 @@
+"""Settings, read from the environment (prefix ``MODELWARD_``) by the CLI and app factories only.
+
+Library code never reads the environment: it is handed a :class:`Settings` (or the values in it).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Where modelward keeps its state and how it behaves.
+
+    Defaults give the embedded set-up: everything under ``./.modelward`` (SQLite + local files).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MODELWARD_", extra="ignore", frozen=True)
+
+    home: Path = Field(default=Path(".modelward"), description="folder for the embedded state")
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking and registry URI; MLFLOW_TRACKING_URI wins over the default",
+    )
+    artifact_location: str | None = Field(
+        default=None, description="where new MLflow experiments keep artifacts (default <home>/artifacts)"
+    )
+    database_url: str | None = Field(
+        default=None, description="modelward's own database (default sqlite:///<home>/modelward.db)"
+    )
+    experiment: str = Field(default="modelward", description="MLflow experiment used by register()")
+    actor: str | None = Field(default=None, description="who is acting, recorded in the audit trail")
+    trusted_types: tuple[str, ...] = Field(
+        default=(),
+        description="extra fully-qualified types trusted when loading skops models, beyond the reviewed list",
+    )
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        """An explicit setting wins, then ``MLFLOW_TRACKING_URI``, then SQLite under home."""
+        if self.tracking_uri:
+            return self.tracking_uri
+        env = os.environ.get("MLFLOW_TRACKING_URI")
+        if env:
+            return env
+        return f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def resolved_artifact_location(self) -> str:
+        if self.artifact_location:
+            return self.artifact_location
+        return (self.home / "artifacts").as_uri()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'modelward.db'}"
+
+    @property
+    def resolved_actor(self) -> str:
+        if self.actor:
+            return self.actor
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "unknown"
+        return f"{user}@{socket.gethostname()}"
+
+    def ensure_home(self) -> Path:
+        """Create the home folder when the embedded defaults need it."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        return self.home

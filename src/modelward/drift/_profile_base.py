@@ -1,0 +1,179 @@
+"""Errors, document readers and the numeric/categorical primitives behind :mod:`modelward.drift.profile`.
+
+Private: import the public names from ``modelward.drift`` or ``modelward.drift.profile``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from modelward.errors import ModelwardError
+
+OTHER = "__other__"
+
+FloatArray: TypeAlias = npt.NDArray[np.float64]
+
+
+class ProfileError(ModelwardError, ValueError):
+    """Values that cannot be profiled, or a profile document that cannot be read."""
+
+
+class ProfileMismatch(ProfileError):
+    """Two profiles do not share a shape (edges, categories, features) and cannot be combined."""
+
+    def __init__(self, message: str, feature: str | None = None) -> None:
+        self.feature = feature
+        super().__init__(message)
+
+
+def require(ok: bool, what: str, problem: str) -> None:
+    if not ok:
+        raise ProfileError(f"{what}: {problem}")
+
+
+# Readers for profile documents: each checks one JSON value and returns it typed.
+def read_count(v: object, what: str) -> int:
+    require(isinstance(v, int) and not isinstance(v, bool) and v >= 0, what, f"{v!r} is not a count")
+    return int(v)  # type: ignore[call-overload]
+
+
+def read_float(v: object, what: str) -> float:
+    # Sums of huge values can overflow, and JSON has no inf or nan: such sums are written as strings.
+    if isinstance(v, str) and v in ("inf", "-inf", "nan"):
+        return float(v)
+    require(isinstance(v, int | float) and not isinstance(v, bool), what, f"{v!r} is not a number")
+    return float(v)  # type: ignore[arg-type]
+
+
+def read_finite(v: object, what: str) -> float:
+    x = read_float(v, what)
+    require(math.isfinite(x), what, f"{x} is not finite")
+    return x
+
+
+def read_opt_finite(v: object, what: str) -> float | None:
+    return None if v is None else read_finite(v, what)
+
+
+def read_str(v: object, what: str) -> str:
+    require(isinstance(v, str), what, f"{v!r} is not a string")
+    return str(v)
+
+
+def read_list(v: object, what: str) -> Sequence[object]:
+    if not isinstance(v, list | tuple):
+        raise ProfileError(f"{what}: {v!r} is not a list")
+    return v
+
+
+def read_mapping(v: object, what: str) -> Mapping[str, object]:
+    if not isinstance(v, Mapping):
+        raise ProfileError(f"{what}: {v!r} is not a JSON object")
+    return v
+
+
+def read_floats(v: object, what: str) -> tuple[float, ...]:
+    return tuple(read_finite(x, what) for x in read_list(v, what))
+
+
+def read_counts(v: object, what: str) -> tuple[int, ...]:
+    return tuple(read_count(x, what) for x in read_list(v, what))
+
+
+def read_counts_by_key(v: object, what: str) -> dict[str, int]:
+    return {read_str(k, what): read_count(n, what) for k, n in read_mapping(v, what).items()}
+
+
+def read_fields(d: object, what: str, **readers: Callable[[object, str], object]) -> dict[str, Any]:
+    doc = read_mapping(d, what)
+    absent = [k for k in readers if k not in doc]
+    require(not absent, what, f"lacks {', '.join(absent)}")
+    return {k: read(doc[k], f"{what}: {k}") for k, read in readers.items()}
+
+
+def json_float(x: float) -> float | str:
+    return x if math.isfinite(x) else str(x)
+
+
+def n_counts(n_edges: int) -> int:
+    return 1 if n_edges == 0 else max(n_edges + 1, 3)
+
+
+def histogram(edges: tuple[float, ...], x: FloatArray) -> tuple[int, ...]:
+    if not edges:
+        return (int(x.size),)
+    # A single edge c is the closed bin [c, c]; doubling it lets the general rule produce that.
+    e = np.asarray(edges * 2 if len(edges) == 1 else edges, dtype=np.float64)
+    idx = np.searchsorted(e, x, side="right")
+    idx[x == e[-1]] -= 1
+    return tuple(np.bincount(idx, minlength=e.size + 1).tolist())
+
+
+def reference_edges(finite: FloatArray, bins: int) -> tuple[float, ...]:
+    if finite.size == 0:
+        return ()
+    distinct = np.unique(finite)
+    if distinct.size > bins + 1:
+        return tuple(np.unique(np.quantile(finite, np.linspace(0.0, 1.0, bins + 1))).tolist())
+    edges: list[float] = distinct.tolist()
+    if len(edges) >= 2:
+        mid = edges[-2] / 2 + edges[-1] / 2  # halves first: no overflow near the float limit
+        if edges[-2] < mid < edges[-1]:
+            edges.insert(-1, mid)
+    return tuple(edges)
+
+
+def is_temporal(dtype: object) -> bool:
+    return bool(
+        pd.api.types.is_datetime64_any_dtype(dtype)
+        or pd.api.types.is_timedelta64_dtype(dtype)
+        or isinstance(dtype, pd.PeriodDtype)
+    )
+
+
+def as_series(values: object, what: str) -> pd.Series[Any]:
+    if isinstance(values, pd.Series):
+        return values
+    try:
+        return pd.Series(values)
+    except (TypeError, ValueError) as exc:
+        raise ProfileError(f"{what}: expected a one-dimensional sequence of values ({exc})") from None
+
+
+def numeric_values(values: object, what: str) -> tuple[FloatArray, int]:
+    """The non-missing values as floats, and the number of missing ones."""
+    s = as_series(values, what)
+    require(not is_temporal(s.dtype), what, f"{s.dtype} values are not supported yet")
+    try:
+        x = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        raise ProfileError(f"{what}: values are not numeric ({exc})") from None
+    present = ~np.isnan(x)
+    return x[present], int(x.size - np.count_nonzero(present))
+
+
+def category_key(v: object) -> str:
+    if isinstance(v, float | np.floating) and math.isfinite(v) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def tally_values(values: object, what: str) -> tuple[dict[str, int], int]:
+    """Counts of the non-missing values by key, and the number of missing ones."""
+    s = as_series(values, what)
+    tally: dict[str, int] = {}
+    for value, n in s.value_counts(dropna=True, sort=False).items():
+        if n:  # a category dtype also reports its unused categories
+            k = category_key(value)
+            tally[k] = tally.get(k, 0) + int(n)
+    return tally, int(s.isna().sum())
+
+
+def ranked(tally: Mapping[str, int]) -> dict[str, int]:
+    return dict(sorted(tally.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -1,0 +1,444 @@
+"""Registration: a model goes into the MLflow registry with everything needed to trust and watch it.
+
+Recorded per version: the signature and an input example (MLflow), training metrics and params and
+the dataset as an MLflow dataset input (on the run), lineage tags (dataset sha256, DVC pointer, git
+commit), the reference profile and a registration record (run artifacts under ``modelward/``), and
+the sha256 of every artifact file (modelward's store), plus an audit event.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelward.drift.profile import DatasetProfile, build_profile, profile_predictions
+from modelward.errors import RegistrationError, UntrustedTypes
+from modelward.governance.audit import canonical_json
+from modelward.registry.flavors import (
+    Flavor,
+    allow_mlflow_deserialization,
+    detect_flavor,
+    is_pickle_based,
+    pip_requirements,
+)
+from modelward.registry.integrity import FilePin, hash_bytes, hash_tree
+from modelward.registry.lineage import dvc_pointer, fingerprint_file, fingerprint_frame, git_info
+from modelward.registry.refs import validate_name
+from modelward.registry.trusted import untrusted_beyond_reviewed
+from modelward.registry.types import TAG_PREFIX, VersionInfo
+from modelward.store import artifact_files
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelward.registry.registry import Registry
+
+__all__ = ["DataSource", "read_table", "register_mlflow_model", "register_model"]
+
+log = logging.getLogger(__name__)
+
+PROFILE_FILE = "reference_profile.json"
+RECORD_FILE = "registration.json"
+
+
+@dataclass(frozen=True, slots=True)
+class DataSource:
+    """Training or reference data, with where it came from."""
+
+    frame: pd.DataFrame
+    path: Path | None
+    fingerprint: str
+
+
+def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    import pandas as pd
+
+    p = Path(path)
+    if not p.is_file():
+        raise RegistrationError(f"data file {p} does not exist")
+    suffix = p.suffix.lower()
+    if suffix in {".parquet", ".pq"}:
+        return pd.read_parquet(p)
+    if suffix == ".csv":
+        return pd.read_csv(p)
+    raise RegistrationError(f"cannot read {p}: use a .csv or .parquet file")
+
+
+def _source(data: pd.DataFrame | str | os.PathLike[str]) -> DataSource:
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        return DataSource(data, None, fingerprint_frame(data))
+    path = Path(data).resolve()
+    return DataSource(read_table(path), path, fingerprint_file(path))
+
+
+def _split(frame: pd.DataFrame, target: str | None) -> tuple[pd.DataFrame, pd.Series | None]:
+    if target is None:
+        return frame, None
+    if target not in frame.columns:
+        raise RegistrationError(f"target column '{target}' is not in the data (columns: {', '.join(map(str, frame.columns))})")
+    return frame.drop(columns=[target]), frame[target]
+
+
+def _features_for(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """Drop columns the model was not trained on (ids, the target) when the model knows its features."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        return frame
+    wanted = [str(n) for n in names]
+    missing = [n for n in wanted if n not in frame.columns]
+    if missing:
+        raise RegistrationError(f"the data lacks the model's feature(s): {', '.join(missing)}")
+    return frame[wanted]
+
+
+def _reference_profile(
+    features: pd.DataFrame, predictions: np.ndarray, probabilities: np.ndarray | None, classes: Sequence[str]
+) -> DatasetProfile:
+    profile = build_profile(features)
+    if classes:
+        prediction = profile_predictions(predictions, probabilities, list(classes), task="classification")
+    else:
+        prediction = profile_predictions(predictions, task="regression")
+    return profile.with_prediction(prediction)
+
+
+def _lineage_tags(source: DataSource) -> dict[str, str]:
+    tags = {TAG_PREFIX + "dataset.sha256": source.fingerprint}
+    if source.path is not None:
+        tags[TAG_PREFIX + "dataset.path"] = str(source.path)
+        pointer = dvc_pointer(source.path)
+        if pointer is not None:
+            tags[TAG_PREFIX + "dvc.file"] = pointer.dvc_file
+            tags[TAG_PREFIX + "dvc.path"] = pointer.path
+            if pointer.md5:
+                tags[TAG_PREFIX + "dvc.md5"] = pointer.md5
+            if pointer.remote:
+                tags[TAG_PREFIX + "dvc.remote"] = pointer.remote
+    git = git_info(source.path.parent if source.path is not None else None) or git_info()
+    if git is not None:
+        tags[TAG_PREFIX + "git.commit"] = git.commit
+        tags[TAG_PREFIX + "git.dirty"] = str(git.dirty).lower()
+        if git.branch:
+            tags[TAG_PREFIX + "git.branch"] = git.branch
+    return tags
+
+
+def _skops_types(model: Any) -> list[str]:
+    import skops.io as sio
+
+    try:
+        return sorted(sio.get_untrusted_types(data=sio.dumps(model)))
+    except Exception as exc:  # skops raises TypeError and others for objects it cannot serialise
+        raise RegistrationError(
+            f"the model cannot be saved in the skops format ({exc}); custom functions or classes must be "
+            "importable from an installed package"
+        ) from exc
+
+
+def register_model(
+    registry: Registry,
+    model: Any,
+    name: str,
+    *,
+    train_data: pd.DataFrame | str | os.PathLike[str],
+    target: str | None = None,
+    metrics: Mapping[str, float] | None = None,
+    params: Mapping[str, Any] | None = None,
+    description: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    trusted_types: Sequence[str] = (),
+) -> VersionInfo:
+    """Register an in-memory scikit-learn, XGBoost or LightGBM model; see :func:`modelward.register`."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    validate_name(name)
+    flavor = detect_flavor(model)
+    source = _source(train_data)
+    features, labels = _split(source.frame, target)
+    features = _features_for(model, features)
+    predictions, probabilities = _predict(model, features, flavor)
+
+    found_types: list[str] = []
+    if flavor.name in {"sklearn", "lightgbm"}:
+        found_types = _skops_types(model)
+        beyond = untrusted_beyond_reviewed(found_types, [*trusted_types, *registry.trusted_types])
+        if beyond:
+            raise UntrustedTypes(beyond)
+    explicit = sorted(set(found_types) & set(trusted_types))
+
+    signature = infer_signature(features, predictions)
+    profile = _reference_profile(features, predictions, probabilities, flavor.classes)
+    lineage = _lineage_tags(source)
+
+    with registry.mlflow_context():
+        experiment_id = _experiment_id(registry)
+        nested = mlflow.active_run() is not None
+        with mlflow.start_run(experiment_id=experiment_id, run_name=f"register-{name}", nested=nested) as run:
+            if params:
+                mlflow.log_params(dict(params))
+            if metrics:
+                mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+            frame_for_dataset = source.frame if labels is not None else features
+            dataset = mlflow.data.from_pandas(
+                frame_for_dataset,
+                source=str(source.path) if source.path is not None else None,
+                name=source.path.name if source.path is not None else f"{name}-train",
+                targets=target,
+                digest=source.fingerprint[:36],
+            )
+            mlflow.log_input(dataset, context="training")
+            mlflow.set_tags({k: v for k, v in lineage.items()})
+            logged = _log_model(model, flavor, name, signature, features.head(5), found_types)
+            version = str(logged.registered_model_version)
+            run_id = run.info.run_id
+
+    record = {
+        "flavor": flavor.name,
+        "task": flavor.task,
+        "model_class": flavor.model_class,
+        "classes": list(flavor.classes),
+        "trusted_types": explicit,
+        "allow_pickle": False,
+        "features": list(map(str, features.columns)),
+        "target": target,
+        "rows": len(features),
+        "lineage": lineage,
+    }
+    return _finish(registry, name, version, run_id, profile, record, description, tags)
+
+
+def _predict(model: Any, features: pd.DataFrame, flavor: Flavor) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        predictions = np.asarray(model.predict(features))
+        probabilities = None
+        if flavor.task == "classification" and hasattr(model, "predict_proba"):
+            probabilities = np.asarray(model.predict_proba(features))
+    except Exception as exc:  # the user's model raised: say so instead of failing deep in MLflow
+        raise RegistrationError(f"the model failed to predict on the training data: {exc}") from exc
+    return predictions, probabilities
+
+
+def _experiment_id(registry: Registry) -> str:
+    client = registry.client
+    existing = client.get_experiment_by_name(registry.experiment)
+    if existing is not None:
+        return str(existing.experiment_id)
+    return str(client.create_experiment(registry.experiment, artifact_location=registry.artifact_location))
+
+
+def _log_model(
+    model: Any, flavor: Flavor, name: str, signature: Any, example: pd.DataFrame, skops_types: list[str]
+) -> Any:
+    common: dict[str, Any] = {
+        "name": "model",
+        "signature": signature,
+        "input_example": example,
+        "registered_model_name": name,
+        "pip_requirements": pip_requirements(flavor.name),
+    }
+    if flavor.name == "sklearn":
+        import mlflow.sklearn
+
+        return mlflow.sklearn.log_model(
+            model, serialization_format="skops", skops_trusted_types=skops_types or None, **common
+        )
+    if flavor.name == "lightgbm":
+        import mlflow.lightgbm
+
+        return mlflow.lightgbm.log_model(
+            model, serialization_format="skops", skops_trusted_types=skops_types or None, **common
+        )
+    import mlflow.xgboost
+
+    return mlflow.xgboost.log_model(model, model_format="json", **common)
+
+
+def register_mlflow_model(
+    registry: Registry,
+    model_uri: str,
+    name: str,
+    *,
+    reference_data: pd.DataFrame | str | os.PathLike[str],
+    target: str | None = None,
+    description: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    trusted_types: Sequence[str] = (),
+    allow_pickle: bool = False,
+) -> VersionInfo:
+    """Register a model MLflow already holds (``runs:/...``, ``models:/...``); see :func:`modelward.register_mlflow_model`."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
+
+    validate_name(name)
+    source = _source(reference_data)
+    features, _ = _split(source.frame, target)
+    with registry.mlflow_context():
+        try:
+            mlmodel = Model.load(model_uri)
+        except (MlflowException, OSError) as exc:
+            raise RegistrationError(f"cannot read the MLflow model at {model_uri}: {exc}") from exc
+        flavors = {k: dict(v) for k, v in mlmodel.flavors.items()}
+        pickled, what = is_pickle_based(flavors)
+        if pickled and not allow_pickle:
+            from modelward.errors import UnsafeModelFormat
+
+            raise UnsafeModelFormat(f"the MLflow model at {model_uri} ({what})")
+        declared = [str(t) for t in (flavors.get("sklearn") or flavors.get("lightgbm") or {}).get("skops_trusted_types") or []]
+        beyond = untrusted_beyond_reviewed(declared, [*trusted_types, *registry.trusted_types])
+        if beyond:
+            raise UntrustedTypes(beyond)
+        if mlmodel.signature is not None:
+            from modelward.schema import FeatureSchema
+
+            schema = FeatureSchema.from_mlflow_inputs(mlmodel.signature.inputs.to_json())
+            features = schema.select(features)
+        pyfunc = _load_for_reference(model_uri, allow_pickle)
+        predictions = np.asarray(pyfunc.predict(features))
+        native = _unwrap(pyfunc)
+        classes: tuple[str, ...] = ()
+        probabilities = None
+        if native is not None and hasattr(native, "predict_proba") and hasattr(native, "classes_"):
+            classes = tuple(str(c) for c in native.classes_)
+            probabilities = np.asarray(native.predict_proba(features))
+        if predictions.ndim > 1 and predictions.shape[1] == 1:
+            predictions = predictions[:, 0]
+        profile = _reference_profile(features, predictions, probabilities, classes)
+        lineage = _lineage_tags(source)
+        run_id = _run_of(registry, mlmodel, name)
+        mv = mlflow.register_model(model_uri, name)
+        version = str(mv.version)
+        for key, value in lineage.items():
+            registry.client.set_model_version_tag(name, version, key, value)
+    flavor_name = "sklearn" if "sklearn" in flavors else next(
+        (f for f in ("lightgbm", "xgboost", "onnx") if f in flavors), "python_function"
+    )
+    record = {
+        "flavor": flavor_name,
+        "task": "classification" if classes else "regression",
+        "model_class": type(native).__module__ + "." + type(native).__qualname__ if native is not None else None,
+        "classes": list(classes),
+        "trusted_types": sorted(set(declared) & set(trusted_types)),
+        "allow_pickle": bool(pickled and allow_pickle),
+        "features": list(map(str, features.columns)),
+        "target": target,
+        "rows": len(features),
+        "lineage": lineage,
+        "source_uri": model_uri,
+    }
+    return _finish(registry, name, version, run_id, profile, record, description, tags)
+
+
+def _load_for_reference(model_uri: str, allow_pickle: bool) -> Any:
+    """Load once, at registration, to profile the model's predictions on the reference data."""
+    import mlflow.pyfunc
+
+    with allow_mlflow_deserialization():
+        return mlflow.pyfunc.load_model(model_uri)
+
+
+def _unwrap(pyfunc: Any) -> Any:
+    try:
+        return pyfunc.get_raw_model()
+    except (AttributeError, NotImplementedError, ValueError):
+        return None
+
+
+def _run_of(registry: Registry, mlmodel: Any, name: str) -> str:
+    """The run that will hold modelward's artifacts: the model's own run, else a new one."""
+    if getattr(mlmodel, "run_id", None):
+        return str(mlmodel.run_id)
+    experiment_id = _experiment_id(registry)
+    run = registry.client.create_run(experiment_id, run_name=f"register-{name}")
+    registry.client.set_terminated(run.info.run_id)
+    return str(run.info.run_id)
+
+
+def _finish(
+    registry: Registry,
+    name: str,
+    version: str,
+    run_id: str,
+    profile: DatasetProfile,
+    record: dict[str, Any],
+    description: str | None,
+    tags: Mapping[str, str] | None,
+) -> VersionInfo:
+    """Tag the version, log its modelward artifacts, pin every file and write the audit event."""
+    client = registry.client
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    folder = f"modelward/{safe}/v{version}"
+    profile_bytes = profile.to_json()
+    record_text = canonical_json(record)
+    try:
+        client.log_text(run_id, profile_bytes.decode("utf-8"), f"{folder}/{PROFILE_FILE}")
+        client.log_text(run_id, record_text, f"{folder}/{RECORD_FILE}")
+        version_tags = {
+            TAG_PREFIX + "flavor": str(record["flavor"]),
+            TAG_PREFIX + "task": str(record["task"]),
+            TAG_PREFIX + "model_class": str(record["model_class"]),
+            TAG_PREFIX + "run_id": run_id,
+            TAG_PREFIX + "artifacts": folder,
+            **record["lineage"],
+        }
+        for key, value in {**version_tags, **dict(tags or {})}.items():
+            client.set_model_version_tag(name, version, key, value)
+        if description:
+            client.update_model_version(name, version, description=description)
+        pins = _pin_model_files(registry, name, version)
+        pins[f"run/{PROFILE_FILE}"] = FilePin(f"run/{PROFILE_FILE}", hash_bytes(profile_bytes), len(profile_bytes))
+        record_bytes = record_text.encode("utf-8")
+        pins[f"run/{RECORD_FILE}"] = FilePin(f"run/{RECORD_FILE}", hash_bytes(record_bytes), len(record_bytes))
+        with registry.store.write() as conn:
+            conn.execute(
+                artifact_files.insert(),
+                [{"model": name, "version": version, "path": p.path, "sha256": p.sha256, "size": p.size} for p in pins.values()],
+            )
+            payload = {
+                "flavor": record["flavor"],
+                "model_class": record["model_class"],
+                "run_id": run_id,
+                "dataset_sha256": record["lineage"].get(TAG_PREFIX + "dataset.sha256"),
+                "git_commit": record["lineage"].get(TAG_PREFIX + "git.commit"),
+                "artifacts_sha256": hash_bytes(canonical_json({p.path: p.sha256 for p in pins.values()}).encode()),
+                "trusted_types": record["trusted_types"],
+                "allow_pickle": record["allow_pickle"],
+            }
+            registry.audit.append("register", f"{name}:{version}", payload, actor=registry.actor, conn=conn)
+    except BaseException:
+        # A version without pins cannot be loaded; remove it rather than leave a trap.
+        log.error("registration of %s version %s failed; deleting the incomplete version", name, version)
+        try:
+            client.delete_model_version(name, version)
+        except Exception:  # best effort: the original error matters more
+            log.exception("could not delete incomplete version %s:%s", name, version)
+        raise
+    return registry.version(name, version)
+
+
+def _pin_model_files(registry: Registry, name: str, version: str) -> dict[str, FilePin]:
+    import tempfile
+
+    import mlflow.artifacts
+
+    uri = registry.client.get_model_version_download_uri(name, version)
+    with tempfile.TemporaryDirectory(prefix="modelward-pin-") as tmp:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp, tracking_uri=registry.tracking_uri)
+        return hash_tree(local, prefix="model/")
+
+
+def load_record(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise RegistrationError("the registration record is not a JSON object")
+    return value

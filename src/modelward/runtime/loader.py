@@ -1,0 +1,149 @@
+"""Load a registered version for inference, after checking every artifact against its pins.
+
+The artifacts are copied to a private temporary folder, hashed there, and loaded from that same
+copy, so nothing can change between the check and the load. scikit-learn and LightGBM models in
+skops format are loaded by modelward with its reviewed trusted list (not the list in the model's own
+MLmodel file); XGBoost from its JSON format; anything pickle-based only with the opt-in recorded
+and pinned at registration.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelward.drift.profile import DatasetProfile
+from modelward.errors import IntegrityError, UnsafeModelFormat
+from modelward.registry.flavors import allow_mlflow_deserialization, is_pickle_based
+from modelward.registry.integrity import diff_manifest, hash_tree
+from modelward.registry.register import PROFILE_FILE, RECORD_FILE, load_record
+from modelward.registry.registry import Registry
+from modelward.registry.trusted import REVIEWED_TRUSTED_TYPES
+from modelward.registry.types import TAG_PREFIX, VersionInfo
+from modelward.runtime.model import LoadedModel
+from modelward.schema import FeatureSchema
+
+__all__ = ["load_version"]
+
+log = logging.getLogger(__name__)
+
+
+def load_version(registry: Registry, info: VersionInfo) -> LoadedModel:
+    import mlflow.artifacts
+
+    expected = registry.manifest(info.name, info.version)
+    if not expected:
+        raise IntegrityError(
+            info.name,
+            info.version,
+            ["it has no sha256 pins: it was not registered through modelward (use register_mlflow_model)"],
+        )
+    run_id = info.tags.get(TAG_PREFIX + "run_id")
+    folder = info.tags.get(TAG_PREFIX + "artifacts")
+    if not run_id or not folder:
+        raise IntegrityError(info.name, info.version, ["the modelward.run_id / modelward.artifacts tags are missing"])
+
+    tmp = tempfile.TemporaryDirectory(prefix="modelward-load-")
+    try:
+        root = Path(tmp.name)
+        uri = registry.client.get_model_version_download_uri(info.name, info.version)
+        model_dir = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=uri, dst_path=str(root / "model"), tracking_uri=registry.tracking_uri
+            )
+        )
+        run_dir = root / "run"
+        run_dir.mkdir()
+        for filename in (PROFILE_FILE, RECORD_FILE):
+            try:
+                registry.client.download_artifacts(run_id, f"{folder}/{filename}", str(run_dir))
+            except Exception as exc:  # MLflow raises several types for a missing artifact
+                log.debug("cannot download %s: %s", filename, exc)
+        found = hash_tree(model_dir, prefix="model/")
+        downloaded = run_dir / folder
+        for filename in (PROFILE_FILE, RECORD_FILE):
+            if (downloaded / filename).is_file():
+                found.update(hash_tree(downloaded, prefix="run/"))
+                break
+        problems = diff_manifest(expected, found)
+        if problems:
+            raise IntegrityError(info.name, info.version, problems)
+
+        record = load_record((downloaded / RECORD_FILE).read_text("utf-8"))
+        profile = DatasetProfile.from_json((downloaded / PROFILE_FILE).read_bytes())
+        native, runtime = _load_native(model_dir, record, registry.trusted_types, info)
+        schema = _schema(model_dir)
+    except BaseException:
+        tmp.cleanup()
+        raise
+    tmp.cleanup()
+    return LoadedModel(
+        info=info,
+        native=native,
+        runtime=runtime,
+        task=str(record.get("task", "regression")),
+        classes=tuple(str(c) for c in record.get("classes", [])),
+        schema=schema,
+        profile=profile,
+        record=record,
+    )
+
+
+def _schema(model_dir: Path) -> FeatureSchema:
+    mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text("utf-8"))
+    inputs = (mlmodel.get("signature") or {}).get("inputs")
+    if not inputs:
+        return FeatureSchema(())
+    return FeatureSchema.from_mlflow_inputs(inputs)
+
+
+def _load_native(
+    model_dir: Path, record: dict[str, Any], extra_trusted: tuple[str, ...], info: VersionInfo
+) -> tuple[Any, str]:
+    """The model object and the name of the runtime that serves it."""
+    mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text("utf-8"))
+    flavors: dict[str, dict[str, Any]] = mlmodel.get("flavors") or {}
+    pickled, what = is_pickle_based(flavors)
+    if not pickled:
+        for flavor in ("sklearn", "lightgbm"):
+            conf = flavors.get(flavor)
+            if conf is not None and conf.get("serialization_format") == "skops":
+                trusted = sorted(REVIEWED_TRUSTED_TYPES | set(record.get("trusted_types", [])) | set(extra_trusted))
+                return _load_skops(model_dir / str(conf["pickled_model"] if "pickled_model" in conf else conf["data"]), trusted), f"{flavor}-skops"
+        if "lightgbm" in flavors:
+            import lightgbm
+
+            return lightgbm.Booster(model_file=str(model_dir / str(flavors["lightgbm"]["data"]))), "lightgbm-booster"
+        if "xgboost" in flavors:
+            import mlflow.xgboost
+
+            return mlflow.xgboost.load_model(str(model_dir)), "xgboost"
+    if pickled and not record.get("allow_pickle"):
+        raise UnsafeModelFormat(f"{info.ref} ({what})")
+    import mlflow.pyfunc
+
+    with allow_mlflow_deserialization():
+        pyfunc = mlflow.pyfunc.load_model(str(model_dir))
+    try:
+        return pyfunc.get_raw_model(), f"mlflow-pyfunc ({what})"
+    except (AttributeError, NotImplementedError, ValueError):
+        return pyfunc, f"mlflow-pyfunc ({what})"
+
+
+def _load_skops(path: Path, trusted: list[str]) -> Any:
+    import skops.io as sio
+
+    data = path.read_bytes()
+    untrusted = [t for t in sio.get_untrusted_types(data=data) if t not in trusted]
+    if untrusted:
+        raise UnsafeModelFormat(f"{path.name} (skops types not trusted: {', '.join(sorted(untrusted))})")
+    return sio.loads(data, trusted=trusted)
+
+
+def _json(path: Path) -> Any:
+    return json.loads(path.read_text("utf-8"))
