@@ -12,12 +12,12 @@ from itertools import pairwise
 from typing import ClassVar, Literal, TypeAlias
 
 import numpy as np
-import numpy.typing as npt
 
 from modelward.drift._profile_base import (
     OTHER,
     ProfileError,
     ProfileMismatch,
+    Values,
     histogram,
     json_float,
     n_counts,
@@ -106,7 +106,7 @@ class NumericProfile:
         # Rounding can push the difference of moments slightly below zero for near-constant data.
         return math.sqrt(max(self.total_sq / finite - mean * mean, 0.0))
 
-    def observe(self, values: npt.ArrayLike) -> NumericProfile:
+    def observe(self, values: Values) -> NumericProfile:
         """Profile of ``values`` on these edges (fresh counts; same name, dtype and edges)."""
         x, missing = numeric_values(values, f"feature '{self.name}'")
         finite = x[np.isfinite(x)]
@@ -229,7 +229,7 @@ class CategoricalProfile:
             shares[OTHER] = shares.get(OTHER, 0.0) + self.other / self.count
         return shares
 
-    def observe(self, values: npt.ArrayLike) -> CategoricalProfile:
+    def observe(self, values: Values) -> CategoricalProfile:
         """Profile of ``values`` on these categories; values outside them count in ``other``."""
         tally, missing = tally_values(values, f"feature '{self.name}'")
         categories = {k: tally.get(k, 0) for k in self.categories}

@@ -18,6 +18,8 @@ from modelward.errors import ModelwardError
 OTHER = "__other__"
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
+# What observe() takes: arrays, Series, or plain lists (which may hold None).
+Values: TypeAlias = "npt.ArrayLike | pd.Series[Any] | Sequence[object]"
 
 
 class ProfileError(ModelwardError, ValueError):
@@ -39,16 +41,18 @@ def require(ok: bool, what: str, problem: str) -> None:
 
 # Readers for profile documents: each checks one JSON value and returns it typed.
 def read_count(v: object, what: str) -> int:
-    require(isinstance(v, int) and not isinstance(v, bool) and v >= 0, what, f"{v!r} is not a count")
-    return int(v)  # type: ignore[call-overload]
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ProfileError(f"{what}: {v!r} is not a count")
+    return v
 
 
 def read_float(v: object, what: str) -> float:
     # Sums of huge values can overflow, and JSON has no inf or nan: such sums are written as strings.
     if isinstance(v, str) and v in ("inf", "-inf", "nan"):
         return float(v)
-    require(isinstance(v, int | float) and not isinstance(v, bool), what, f"{v!r} is not a number")
-    return float(v)  # type: ignore[arg-type]
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ProfileError(f"{what}: {v!r} is not a number")
+    return float(v)
 
 
 def read_finite(v: object, what: str) -> float:
@@ -62,8 +66,9 @@ def read_opt_finite(v: object, what: str) -> float | None:
 
 
 def read_str(v: object, what: str) -> str:
-    require(isinstance(v, str), what, f"{v!r} is not a string")
-    return str(v)
+    if not isinstance(v, str):
+        raise ProfileError(f"{what}: {v!r} is not a string")
+    return v
 
 
 def read_list(v: object, what: str) -> Sequence[object]:
@@ -76,6 +81,10 @@ def read_mapping(v: object, what: str) -> Mapping[str, object]:
     if not isinstance(v, Mapping):
         raise ProfileError(f"{what}: {v!r} is not a JSON object")
     return v
+
+
+def read_opt_mapping(v: object, what: str) -> Mapping[str, object] | None:
+    return None if v is None else read_mapping(v, what)
 
 
 def read_floats(v: object, what: str) -> tuple[float, ...]:
@@ -129,11 +138,11 @@ def reference_edges(finite: FloatArray, bins: int) -> tuple[float, ...]:
     return tuple(edges)
 
 
-def is_temporal(dtype: object) -> bool:
+def is_temporal(s: pd.Series[Any]) -> bool:
     return bool(
-        pd.api.types.is_datetime64_any_dtype(dtype)
-        or pd.api.types.is_timedelta64_dtype(dtype)
-        or isinstance(dtype, pd.PeriodDtype)
+        pd.api.types.is_datetime64_any_dtype(s.dtype)
+        or pd.api.types.is_timedelta64_dtype(s.dtype)
+        or isinstance(s.dtype, pd.PeriodDtype)
     )
 
 
@@ -149,7 +158,7 @@ def as_series(values: object, what: str) -> pd.Series[Any]:
 def numeric_values(values: object, what: str) -> tuple[FloatArray, int]:
     """The non-missing values as floats, and the number of missing ones."""
     s = as_series(values, what)
-    require(not is_temporal(s.dtype), what, f"{s.dtype} values are not supported yet")
+    require(not is_temporal(s), what, f"{s.dtype} values are not supported yet")
     try:
         x = s.to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError) as exc:

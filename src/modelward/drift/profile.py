@@ -1,50 +1,60 @@
 """Reference profiles: compact, mergeable, JSON-serialisable summaries of a model's data.
 
-A reference is built once from the training data (:func:`build_profile`, :func:`profile_predictions`)
-and fixes the *shape* of every later profile: numeric bin edges and categorical vocabularies. Live
-traffic is profiled with ``reference.observe(...)`` on that shape, so per-minute profiles can be
-summed with ``merge`` into windows and compared bin by bin with the reference.
+A reference is built once from the training data with :func:`build_profile` (plus, optionally,
+:func:`profile_predictions` and :meth:`DatasetProfile.with_prediction`). It fixes the *shape* of every
+later profile: numeric bin edges and categorical vocabularies. Live traffic is profiled with
+``reference.observe(frame, predictions, probabilities)`` on that shape, so per-minute profiles can be
+summed with ``merge`` into windows and compared bin by bin with the reference. Everything here is
+pure: numbers in, numbers out, and (de)serialisation to bytes or str.
 
-Numeric binning. Edges ``e_0 < ... < e_{m-1}`` give ``m + 1`` counts::
-
-    counts[0]      x < e_0                    underflow
-    counts[i]      e_{i-1} <= x < e_i         for 1 <= i <= m-2
-    counts[m-1]    e_{m-2} <= x <= e_{m-1}    the last inner bin is closed
-    counts[m]      x > e_{m-1}                overflow
-
-The first and last edges are the reference's minimum and maximum, so the reference fills only the
-inner bins and anything outside its range shows up in under/overflow. One edge ``c`` (a constant
-column) is the closed inner bin ``[c, c]``: counts are ``[below, equal, above]``. No edges (a column
-without finite values) means a single count holding every non-missing value.
-
-Edges are the quantiles of the finite reference values for ``bins`` equal-mass bins, duplicates
-collapsed. A column with at most ``bins + 1`` distinct values is discrete: every distinct value is an
-edge, plus the midpoint below the largest, so each value has an inner bin of its own (otherwise the
-closed last bin would lump the two largest values together and a 0/1 flag could not show drift).
-
-Missing values (None, NaN, pd.NA) count in ``missing`` only. Infinities are values: they land in
-under/overflow and in ``nonfinite``, but are left out of the edges and of minimum, maximum, total and
-total_sq, so ``mean`` and ``std`` describe the finite values. Ints beyond 2**53 are binned as floats.
-
-Categorical values are keyed by ``str(value)``, except that integral floats are keyed like ints
-(``1.0`` -> ``"1"``): an int column that gains a NaN in live traffic turns float, and must not look
-like a set of new categories.
+Numeric edges are the quantiles of the finite reference values for ``bins`` equal-mass bins,
+duplicates collapsed; the binning rule is documented on :class:`NumericProfile`. A column with at most
+``bins + 1`` distinct values is discrete: every distinct value becomes an edge, plus the midpoint
+below the largest, so each value has an inner bin of its own (otherwise the closed last bin would lump
+the two largest values together, and a 0/1 flag could not show drift). Infinite values are left out
+of the edges; ints beyond 2**53 are binned as floats.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from itertools import pairwise
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 import pandas as pd
 
-from modelward.errors import ModelwardError
+from modelward.drift._feature_profile import (
+    CategoricalProfile,
+    FeatureProfile,
+    NumericProfile,
+    feature_from_dict,
+    merge_features,
+)
+from modelward.drift._profile_base import (
+    OTHER,
+    FloatArray,
+    ProfileError,
+    ProfileMismatch,
+    Values,
+    as_series,
+    category_key,
+    is_temporal,
+    n_counts,
+    numeric_values,
+    ranked,
+    read_count,
+    read_fields,
+    read_list,
+    read_mapping,
+    read_opt_mapping,
+    read_str,
+    reference_edges,
+    require,
+    tally_values,
+)
 
 __all__ = [
     "OTHER",
@@ -57,412 +67,312 @@ __all__ = [
     "PredictionProfile",
     "ProfileError",
     "ProfileMismatch",
+    "Task",
     "build_profile",
     "profile_predictions",
 ]
 
 PROFILE_FORMAT = "modelward.profile/1"
-OTHER = "__other__"
 SCORE_EDGES: tuple[float, ...] = tuple(np.linspace(0.0, 1.0, 21).tolist())
-
 Task: TypeAlias = Literal["classification", "regression"]
-_FloatArray: TypeAlias = npt.NDArray[np.float64]
 
 
-class ProfileError(ModelwardError, ValueError):
-    """Values that cannot be profiled, or a profile document that cannot be read."""
+def _skeleton(name: str, dtype: str, edges: tuple[float, ...]) -> NumericProfile:
+    return NumericProfile(name, dtype, 0, 0, edges, (0,) * n_counts(len(edges)), None, None, 0.0, 0.0)
 
 
-class ProfileMismatch(ProfileError):
-    """Two profiles do not share a shape (edges, categories, features) and cannot be combined."""
-
-    def __init__(self, message: str, feature: str | None = None) -> None:
-        self.feature = feature
-        super().__init__(message)
+def _reference_numeric(name: str, values: pd.Series[Any], bins: int) -> NumericProfile:
+    x, _ = numeric_values(values, f"column '{name}'")
+    return _skeleton(name, str(values.dtype), reference_edges(x[np.isfinite(x)], bins)).observe(values)
 
 
-def _require(ok: bool, what: str, problem: str) -> None:
-    if not ok:
-        raise ProfileError(f"{what}: {problem}")
-
-
-# Readers for profile documents: each checks one JSON value and returns it typed.
-def _int(v: object, what: str) -> int:
-    _require(isinstance(v, int) and not isinstance(v, bool) and v >= 0, what, f"{v!r} is not a count")
-    return int(v)  # type: ignore[call-overload]
-
-
-def _float(v: object, what: str) -> float:
-    # Sums of huge values can overflow; they are written as "inf"/"-inf"/"nan" because JSON has no such numbers.
-    if isinstance(v, str) and v in ("inf", "-inf", "nan"):
-        return float(v)
-    _require(isinstance(v, int | float) and not isinstance(v, bool), what, f"{v!r} is not a number")
-    return float(v)  # type: ignore[arg-type]
-
-
-def _finite(v: object, what: str) -> float:
-    x = _float(v, what)
-    _require(math.isfinite(x), what, f"{x} is not finite")
-    return x
-
-
-def _opt_finite(v: object, what: str) -> float | None:
-    return None if v is None else _finite(v, what)
-
-
-def _str(v: object, what: str) -> str:
-    _require(isinstance(v, str), what, f"{v!r} is not a string")
-    return str(v)
-
-
-def _list(v: object, what: str) -> Sequence[object]:
-    if not isinstance(v, list | tuple):
-        raise ProfileError(f"{what}: {v!r} is not a list")
-    return v
-
-
-def _mapping(v: object, what: str) -> Mapping[str, object]:
-    if not isinstance(v, Mapping):
-        raise ProfileError(f"{what}: {v!r} is not a JSON object")
-    return v
-
-
-def _floats(v: object, what: str) -> tuple[float, ...]:
-    return tuple(_finite(x, what) for x in _list(v, what))
-
-
-def _ints(v: object, what: str) -> tuple[int, ...]:
-    return tuple(_int(x, what) for x in _list(v, what))
-
-
-def _counts_by_key(v: object, what: str) -> dict[str, int]:
-    return {_str(k, what): _int(n, what) for k, n in _mapping(v, what).items()}
-
-
-def _read(d: object, what: str, **readers: Callable[[object, str], object]) -> dict[str, Any]:
-    doc = _mapping(d, what)
-    absent = [k for k in readers if k not in doc]
-    _require(not absent, what, f"lacks {', '.join(absent)}")
-    return {k: read(doc[k], f"{what}: {k}") for k, read in readers.items()}
-
-
-def _json_float(x: float) -> float | str:
-    return x if math.isfinite(x) else str(x)
-
-
-def _n_counts(n_edges: int) -> int:
-    return 1 if n_edges == 0 else max(n_edges + 1, 3)
-
-
-def _histogram(edges: tuple[float, ...], x: _FloatArray) -> tuple[int, ...]:
-    if not edges:
-        return (int(x.size),)
-    # A single edge c is the closed bin [c, c]; doubling it lets the general rule produce that.
-    e = np.asarray(edges * 2 if len(edges) == 1 else edges, dtype=np.float64)
-    idx = np.searchsorted(e, x, side="right")
-    idx[x == e[-1]] -= 1
-    return tuple(np.bincount(idx, minlength=e.size + 1).tolist())
-
-
-def _reference_edges(finite: _FloatArray, bins: int) -> tuple[float, ...]:
-    if finite.size == 0:
-        return ()
-    distinct = np.unique(finite)
-    if distinct.size > bins + 1:
-        return tuple(np.unique(np.quantile(finite, np.linspace(0.0, 1.0, bins + 1))).tolist())
-    edges: list[float] = distinct.tolist()
-    if len(edges) >= 2:
-        mid = edges[-2] / 2 + edges[-1] / 2  # halves first: no overflow near the float limit
-        if edges[-2] < mid < edges[-1]:
-            edges.insert(-1, mid)
-    return tuple(edges)
-
-
-def _is_temporal(dtype: object) -> bool:
-    return bool(
-        pd.api.types.is_datetime64_any_dtype(dtype)
-        or pd.api.types.is_timedelta64_dtype(dtype)
-        or isinstance(dtype, pd.PeriodDtype)
-    )
-
-
-def _series(values: object, what: str) -> pd.Series[Any]:
-    if isinstance(values, pd.Series):
-        return values
+def _scores(probabilities: npt.ArrayLike, n_classes: int) -> FloatArray:
+    """P(positive class) for binary models, the top class probability for multiclass ones."""
     try:
-        return pd.Series(values)
+        p = np.asarray(probabilities, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise ProfileError(f"{what}: expected a one-dimensional sequence of values ({exc})") from None
+        raise ProfileError(f"probabilities are not numeric ({exc})") from None
+    if p.ndim == 1 and n_classes in (0, 2):
+        return p
+    if p.ndim != 2 or p.shape[1] < 2 or (n_classes and p.shape[1] != n_classes):
+        raise ProfileError(
+            f"probabilities of shape {p.shape} do not fit {n_classes} classes: expected one column per "
+            "class (pass classes= in the model's column order), or one P(positive) per row if binary"
+        )
+    # sklearn's convention: column 1 is classes[1], the positive class of a binary model.
+    return p[:, 1] if p.shape[1] == 2 else np.asarray(p.max(axis=1), dtype=np.float64)
 
 
-def _numeric_values(values: object, what: str) -> tuple[_FloatArray, int]:
-    """The non-missing values as floats, and the number of missing ones."""
-    s = _series(values, what)
-    _require(not _is_temporal(s.dtype), what, f"{s.dtype} values are not supported yet")
-    try:
-        x = s.to_numpy(dtype=np.float64, na_value=np.nan)
-    except (TypeError, ValueError) as exc:
-        raise ProfileError(f"{what}: values are not numeric ({exc})") from None
-    present = ~np.isnan(x)
-    return x[present], int(x.size - np.count_nonzero(present))
-
-
-def _key(v: object) -> str:
-    if isinstance(v, float | np.floating) and math.isfinite(v) and float(v).is_integer():
-        return str(int(v))
-    return str(v)
-
-
-def _tally(values: object, what: str) -> tuple[dict[str, int], int]:
-    """Counts of the non-missing values by key, and the number of missing ones."""
-    s = _series(values, what)
-    tally: dict[str, int] = {}
-    for value, n in s.value_counts(dropna=True, sort=False).items():
-        if n:  # a category dtype also reports its unused categories
-            k = _key(value)
-            tally[k] = tally.get(k, 0) + int(n)
-    return tally, int(s.isna().sum())
-
-
-def _ranked(tally: Mapping[str, int]) -> dict[str, int]:
-    return dict(sorted(tally.items(), key=lambda kv: (-kv[1], kv[0])))
+def _check_rows(n: int, probabilities: npt.ArrayLike | None) -> None:
+    if probabilities is not None and len(np.asarray(probabilities)) != n:
+        raise ProfileError(f"{len(np.asarray(probabilities))} rows of probabilities for {n} predictions")
 
 
 @dataclass(frozen=True, slots=True)
-class NumericProfile:
-    """Histogram and moments of a numeric feature; see the module docstring for the binning rule.
+class PredictionProfile:
+    """Profile of a model's outputs.
 
-    ``count`` includes the ``nonfinite`` (infinite) values; ``minimum``, ``maximum``, ``total`` and
-    ``total_sq`` cover the finite ones, and the bounds are None when there are none.
+    Classification: ``labels`` counts the predicted labels over all ``classes`` (model order, as
+    strings), and ``scores`` histograms P(positive class) for binary models, or the top class
+    probability for multiclass ones, on the fixed edges :data:`SCORE_EDGES`; ``scores`` is None when
+    the reference had no probabilities. Regression: ``scores`` histograms the predictions on quantile
+    edges, ``labels`` is None and ``classes`` empty.
     """
 
-    kind: ClassVar[Literal["numeric"]] = "numeric"
-    name: str
-    dtype: str
-    count: int
-    missing: int
-    edges: tuple[float, ...]
-    counts: tuple[int, ...]
-    minimum: float | None
-    maximum: float | None
-    total: float
-    total_sq: float
-    nonfinite: int = 0
+    task: Task
+    labels: CategoricalProfile | None
+    scores: NumericProfile | None
+    classes: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "edges", tuple(float(e) for e in self.edges))
-        object.__setattr__(self, "counts", tuple(int(c) for c in self.counts))
-        what, e, c = f"numeric profile '{self.name}'", self.edges, self.counts
-        ok_edges = all(map(math.isfinite, e)) and all(a < b for a, b in pairwise(e))
-        _require(ok_edges, what, "edges must be finite and strictly increasing")
-        _require(len(c) == _n_counts(len(e)), what, f"{len(e)} edges need {_n_counts(len(e))} counts")
-        _require(min((*c, self.missing, self.nonfinite)) >= 0, what, "counts must not be negative")
-        _require(sum(c) == self.count >= self.nonfinite, what, f"counts do not add up to {self.count}")
-        no_bounds = self.minimum is None or self.maximum is None
-        _require(no_bounds == (self.count == self.nonfinite), what, "bounds must exist iff finite values do")
+        object.__setattr__(self, "classes", tuple(self.classes))
+        what = "prediction profile"
+        require(self.task in ("classification", "regression"), what, f"unknown task {self.task!r}")
+        if self.task == "regression":
+            ok = self.labels is None and not self.classes and self.scores is not None
+            require(ok, what, "a regression profile has scores only: no labels, no classes")
+        require(self.task == "regression" or self.labels is not None, what, "classification needs labels")
 
-    @property
-    def n(self) -> int:
-        return self.count + self.missing
+    def observe(self, predictions: Values, probabilities: npt.ArrayLike | None = None) -> PredictionProfile:
+        """Profile of new predictions on these edges and classes.
 
-    @property
-    def missing_rate(self) -> float:
-        return self.missing / self.n if self.n else 0.0
+        Without probabilities, ``scores`` comes back empty (count 0). Probabilities for a profile
+        without scores raise :class:`ProfileError`: there would be nothing to compare them with.
+        """
+        if self.task == "regression" or self.labels is None:
+            require(probabilities is None, "regression predictions", "they take no probabilities")
+            return replace(self, scores=self.scores.observe(predictions) if self.scores else None)
+        labels = as_series(predictions, "predictions")
+        _check_rows(len(labels), probabilities)
+        scores = self.scores
+        if scores is None:
+            require(probabilities is None, "probabilities", "the reference was profiled without them")
+        elif probabilities is None:
+            scores = scores.empty()
+        else:
+            scores = scores.observe(_scores(probabilities, len(self.classes)))
+        return replace(self, labels=self.labels.observe(labels), scores=scores)
 
-    @property
-    def mean(self) -> float | None:
-        finite = self.count - self.nonfinite
-        return self.total / finite if finite else None
-
-    @property
-    def std(self) -> float | None:
-        """Population standard deviation of the finite values."""
-        finite = self.count - self.nonfinite
-        if not finite:
-            return None
-        mean = self.total / finite
-        # Rounding can push the difference of moments slightly below zero for near-constant data.
-        return math.sqrt(max(self.total_sq / finite - mean * mean, 0.0))
-
-    def observe(self, values: npt.ArrayLike) -> NumericProfile:
-        """Profile of ``values`` on these edges (fresh counts; same name, dtype and edges)."""
-        x, missing = _numeric_values(values, f"feature '{self.name}'")
-        finite = x[np.isfinite(x)]
-        with np.errstate(over="ignore", invalid="ignore"):
-            total, total_sq = float(finite.sum()), float(np.square(finite).sum())
+    def empty(self) -> PredictionProfile:
         return replace(
             self,
-            count=int(x.size),
-            missing=missing,
-            counts=_histogram(self.edges, x),
-            minimum=float(finite.min()) if finite.size else None,
-            maximum=float(finite.max()) if finite.size else None,
-            total=total,
-            total_sq=total_sq,
-            nonfinite=int(x.size - finite.size),
+            labels=self.labels.empty() if self.labels else None,
+            scores=self.scores.empty() if self.scores else None,
         )
 
-    def empty(self) -> NumericProfile:
-        return self.observe(np.empty(0))
-
-    def merge(self, other: NumericProfile) -> NumericProfile:
-        _check_same(self, other)
-        if self.edges != other.edges:
-            raise ProfileMismatch(f"cannot merge profiles of '{self.name}': bin edges differ", self.name)
-        lows = [b for b in (self.minimum, other.minimum) if b is not None]
-        highs = [b for b in (self.maximum, other.maximum) if b is not None]
+    def merge(self, other: PredictionProfile) -> PredictionProfile:
+        if self.task != other.task or self.classes != other.classes:
+            raise ProfileMismatch("cannot merge prediction profiles of different tasks or classes")
+        if (self.scores is None) != (other.scores is None):
+            raise ProfileMismatch("cannot merge a prediction profile with scores and one without")
         return replace(
             self,
-            count=self.count + other.count,
-            missing=self.missing + other.missing,
-            counts=tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)),
-            minimum=min(lows, default=None),
-            maximum=max(highs, default=None),
-            total=self.total + other.total,
-            total_sq=self.total_sq + other.total_sq,
-            nonfinite=self.nonfinite + other.nonfinite,
+            labels=self.labels.merge(other.labels) if self.labels and other.labels else None,
+            scores=self.scores.merge(other.scores) if self.scores and other.scores else None,
         )
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "kind": self.kind,
-            "name": self.name,
-            "dtype": self.dtype,
-            "count": self.count,
-            "missing": self.missing,
-            "nonfinite": self.nonfinite,
-            "minimum": self.minimum,
-            "maximum": self.maximum,
-            "total": _json_float(self.total),
-            "total_sq": _json_float(self.total_sq),
-            "edges": list(self.edges),
-            "counts": list(self.counts),
+            "task": self.task,
+            "classes": list(self.classes),
+            "labels": self.labels.to_dict() if self.labels else None,
+            "scores": self.scores.to_dict() if self.scores else None,
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, object]) -> NumericProfile:
+    def from_dict(cls, d: Mapping[str, object]) -> PredictionProfile:
+        what = "prediction profile"
+        doc = read_fields(
+            d, what, task=read_str, classes=read_list, labels=read_opt_mapping, scores=read_opt_mapping
+        )
+        labels, scores = doc["labels"], doc["scores"]
         return cls(
-            **_read(
-                d,
-                "numeric profile",
-                name=_str,
-                dtype=_str,
-                count=_int,
-                missing=_int,
-                nonfinite=_int,
-                minimum=_opt_finite,
-                maximum=_opt_finite,
-                total=_float,
-                total_sq=_float,
-                edges=_floats,
-                counts=_ints,
-            )
+            task=doc["task"],  # __post_init__ rejects an unknown task
+            labels=None if labels is None else CategoricalProfile.from_dict(labels),
+            scores=None if scores is None else NumericProfile.from_dict(scores),
+            classes=tuple(read_str(c, f"{what}: class") for c in doc["classes"]),
         )
 
 
 @dataclass(frozen=True, slots=True)
-class CategoricalProfile:
-    """Counts of a categorical feature's values over a fixed vocabulary.
+class DatasetProfile:
+    """Profiles of every feature of a data set, in column order, and optionally of the model's outputs.
 
-    ``categories`` maps stringified values to counts. A reference keeps its ``max_categories`` most
-    frequent values, in that order (ties broken by value); the rest count in ``other``. Profiles
-    observed on a reference keep its keys and their order.
+    Every feature profile covers all ``n_rows`` rows. The prediction profile may cover other rows
+    (a reference often profiles predictions on held-out data rather than on the training rows).
     """
 
-    kind: ClassVar[Literal["categorical"]] = "categorical"
-    name: str
-    dtype: str
-    count: int
-    missing: int
-    categories: dict[str, int]
-    other: int
+    n_rows: int
+    features: dict[str, FeatureProfile]
+    prediction: PredictionProfile | None
+    format: str = PROFILE_FORMAT
 
     def __post_init__(self) -> None:
         # A copy, so that the caller's dict cannot change a frozen profile behind its back.
-        object.__setattr__(self, "categories", dict(self.categories))
-        what, counts = f"categorical profile '{self.name}'", self.categories.values()
-        _require(min((*counts, self.missing, self.other)) >= 0, what, "counts must not be negative")
-        _require(sum(counts) + self.other == self.count, what, f"counts do not add up to {self.count}")
+        object.__setattr__(self, "features", dict(self.features))
+        ok = self.format == PROFILE_FORMAT
+        require(ok, "profile", f"format {self.format!r} is not supported; expected {PROFILE_FORMAT!r}")
+        require(self.n_rows >= 0, "profile", "n_rows must not be negative")
+        for name, f in self.features.items():
+            require(f.name == name, f"feature '{name}'", f"its profile is named '{f.name}'")
+            require(f.n == self.n_rows, f"feature '{name}'", f"covers {f.n} rows, not {self.n_rows}")
 
-    @property
-    def n(self) -> int:
-        return self.count + self.missing
+    def observe(
+        self,
+        frame: pd.DataFrame,
+        predictions: Values | None = None,
+        probabilities: npt.ArrayLike | None = None,
+    ) -> DatasetProfile:
+        """Profile of ``frame`` (and the model's outputs for it) on these edges and categories.
 
-    @property
-    def missing_rate(self) -> float:
-        return self.missing / self.n if self.n else 0.0
+        Extra columns are ignored; a missing one raises :class:`ProfileError`. Without predictions
+        the prediction profile comes back empty.
+        """
+        columns = {str(c): i for i, c in enumerate(frame.columns)}
+        absent = [name for name in self.features if name not in columns]
+        require(not absent, "frame", f"lacks the profiled column(s) {', '.join(absent)}")
+        features = {name: f.observe(frame.iloc[:, columns[name]]) for name, f in self.features.items()}
+        prediction = self.prediction
+        if predictions is None:
+            require(probabilities is None, "probabilities", "given without predictions")
+            prediction = prediction.empty() if prediction else None
+        else:
+            require(prediction is not None, "predictions", "this profile has no prediction profile")
+            labels = as_series(predictions, "predictions")
+            require(len(labels) == len(frame), "predictions", f"{len(labels)} for {len(frame)} rows")
+            prediction = prediction.observe(labels, probabilities) if prediction else None
+        return DatasetProfile(len(frame), features, prediction)
 
-    @property
-    def frequencies(self) -> dict[str, float]:
-        """Share of the non-missing values per category, plus ``OTHER`` if anything fell outside."""
-        if not self.count:
-            return dict.fromkeys(self.categories, 0.0)
-        shares = {k: v / self.count for k, v in self.categories.items()}
-        if self.other:
-            shares[OTHER] = shares.get(OTHER, 0.0) + self.other / self.count
-        return shares
+    def empty(self) -> DatasetProfile:
+        features = {name: f.empty() for name, f in self.features.items()}
+        return DatasetProfile(0, features, self.prediction.empty() if self.prediction else None)
 
-    def observe(self, values: npt.ArrayLike) -> CategoricalProfile:
-        """Profile of ``values`` on these categories; values outside them count in ``other``."""
-        tally, missing = _tally(values, f"feature '{self.name}'")
-        categories = {k: tally.get(k, 0) for k in self.categories}
-        count = sum(tally.values())
-        other = count - sum(categories.values())
-        return replace(self, count=count, missing=missing, categories=categories, other=other)
+    def merge(self, other: DatasetProfile) -> DatasetProfile:
+        only = sorted(self.features.keys() ^ other.features.keys())
+        if only:
+            raise ProfileMismatch(f"feature '{only[0]}' is in only one of the profiles", only[0])
+        if (self.prediction is None) != (other.prediction is None):
+            raise ProfileMismatch("only one of the profiles has a prediction profile")
+        features = {name: merge_features(f, other.features[name]) for name, f in self.features.items()}
+        prediction = self.prediction.merge(other.prediction) if self.prediction and other.prediction else None
+        return DatasetProfile(self.n_rows + other.n_rows, features, prediction)
 
-    def empty(self) -> CategoricalProfile:
-        return replace(self, count=0, missing=0, categories=dict.fromkeys(self.categories, 0), other=0)
-
-    def merge(self, other: CategoricalProfile) -> CategoricalProfile:
-        _check_same(self, other)
-        if self.categories.keys() != other.categories.keys():
-            raise ProfileMismatch(f"cannot merge profiles of '{self.name}': categories differ", self.name)
-        return replace(
-            self,
-            count=self.count + other.count,
-            missing=self.missing + other.missing,
-            categories={k: v + other.categories[k] for k, v in self.categories.items()},
-            other=self.other + other.other,
-        )
+    def with_prediction(self, prediction: PredictionProfile | None) -> DatasetProfile:
+        return replace(self, prediction=prediction)
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "kind": self.kind,
-            "name": self.name,
-            "dtype": self.dtype,
-            "count": self.count,
-            "missing": self.missing,
-            "categories": dict(self.categories),
-            "other": self.other,
+            "format": self.format,
+            "n_rows": self.n_rows,
+            "features": [f.to_dict() for f in self.features.values()],
+            "prediction": self.prediction.to_dict() if self.prediction else None,
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, object]) -> CategoricalProfile:
-        fields = dict(name=_str, dtype=_str, count=_int, missing=_int, categories=_counts_by_key, other=_int)
-        return cls(**_read(d, "categorical profile", **fields))
+    def from_dict(cls, d: Mapping[str, object]) -> DatasetProfile:
+        doc = read_mapping(d, "profile")
+        fmt = doc.get("format")
+        if fmt != PROFILE_FORMAT:
+            raise ProfileError(
+                f"profile format {fmt!r} is not supported; this modelward reads {PROFILE_FORMAT!r}"
+            )
+        fields = read_fields(
+            doc, "profile", n_rows=read_count, features=read_list, prediction=read_opt_mapping
+        )
+        features = [feature_from_dict(f) for f in fields["features"]]
+        by_name = {f.name: f for f in features}
+        require(len(by_name) == len(features), "profile", "two features have the same name")
+        prediction = fields["prediction"]
+        return cls(
+            n_rows=fields["n_rows"],
+            features=by_name,
+            prediction=None if prediction is None else PredictionProfile.from_dict(prediction),
+        )
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> DatasetProfile:
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise ProfileError(f"profile is not valid JSON: {exc}") from None
+        return cls.from_dict(read_mapping(doc, "profile"))
 
 
-FeatureProfile: TypeAlias = NumericProfile | CategoricalProfile
+def _reference_feature(
+    name: str, s: pd.Series[Any], bins: int, max_categories: int, categorical: bool
+) -> FeatureProfile:
+    dtype = s.dtype
+    if is_temporal(s) or pd.api.types.is_complex_dtype(dtype):
+        raise ProfileError(
+            f"column '{name}' has dtype {dtype}, which cannot be profiled yet: "
+            "convert it to numbers (e.g. an age in days) or drop it"
+        )
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype) and not categorical:
+        return _reference_numeric(name, s, bins)
+    tally, missing = tally_values(s, f"column '{name}'")
+    categories = dict(list(ranked(tally).items())[:max_categories])
+    count = sum(tally.values())
+    return CategoricalProfile(name, str(dtype), count, missing, categories, count - sum(categories.values()))
 
 
-def _check_same(a: FeatureProfile, b: FeatureProfile) -> None:
-    if a.name != b.name or a.dtype != b.dtype:
-        message = f"cannot merge the profile of '{a.name}' ({a.dtype}) with that of '{b.name}' ({b.dtype})"
-        raise ProfileMismatch(message, a.name)
+def build_profile(
+    frame: pd.DataFrame, *, bins: int = 20, max_categories: int = 50, categorical: Collection[str] = ()
+) -> DatasetProfile:
+    """Reference profile of ``frame``, without predictions (see :func:`profile_predictions`).
+
+    Int and float columns get a :class:`NumericProfile` on ``bins`` quantile bins, unless named in
+    ``categorical``; bool, object, string and category columns get a :class:`CategoricalProfile` of
+    their ``max_categories`` most frequent values. Datetime, timedelta and period columns raise
+    :class:`ProfileError` naming the column (not supported yet). Column names are stringified.
+    """
+    require(isinstance(frame, pd.DataFrame), "build_profile", "expects a pandas DataFrame")
+    require(bins >= 1 and max_categories >= 1, "build_profile", "bins and max_categories must be >= 1")
+    names = [str(c) for c in frame.columns]
+    require(len(set(names)) == len(names), "build_profile", "column names must be unique")
+    wanted = {categorical} if isinstance(categorical, str) else set(categorical)
+    unknown = sorted(wanted - set(names))
+    require(not unknown, "build_profile", f"categorical names unknown column(s) {', '.join(unknown)}")
+    features = {
+        name: _reference_feature(name, frame.iloc[:, i], bins, max_categories, name in wanted)
+        for i, name in enumerate(names)
+    }
+    return DatasetProfile(len(frame), features, None)
 
 
-def _merge_features(a: FeatureProfile, b: FeatureProfile) -> FeatureProfile:
-    if isinstance(a, NumericProfile) and isinstance(b, NumericProfile):
-        return a.merge(b)
-    if isinstance(a, CategoricalProfile) and isinstance(b, CategoricalProfile):
-        return a.merge(b)
-    raise ProfileMismatch(f"feature '{a.name}' is {a.kind} in one profile and {b.kind} in the other", a.name)
+def profile_predictions(
+    predictions: Values,
+    probabilities: npt.ArrayLike | None = None,
+    classes: Sequence[object] | None = None,
+    *,
+    task: Task | None = None,
+    bins: int = 20,
+) -> PredictionProfile:
+    """Reference profile of a model's outputs; see :class:`PredictionProfile`.
 
-
-def _feature_from_dict(d: object) -> FeatureProfile:
-    doc = _mapping(d, "feature profile")
-    if doc.get("kind") == NumericProfile.kind:
-        return NumericProfile.from_dict(doc)
-    if doc.get("kind") == CategoricalProfile.kind:
-        return CategoricalProfile.from_dict(doc)
-    raise ProfileError(f"feature profile: unknown kind {doc.get('kind')!r}")
+    The task is classification when ``probabilities`` or ``classes`` are given, else regression.
+    ``classes`` are the model's classes in probability-column order (sklearn's ``classes_``); without
+    them, the sorted distinct predicted labels stand in, which fails if some class is never predicted.
+    Binary ``probabilities`` may be one column of P(classes[1]).
+    """
+    if task is None:
+        task = "classification" if probabilities is not None or classes is not None else "regression"
+    require(task in ("classification", "regression"), "task", f"unknown task {task!r}")
+    s = as_series(predictions, "predictions")
+    if task == "regression":
+        require(probabilities is None and classes is None, "regression", "takes no probabilities or classes")
+        require(bins >= 1, "profile_predictions", "bins must be >= 1")
+        return PredictionProfile("regression", None, _reference_numeric("prediction", s, bins), ())
+    _check_rows(len(s), probabilities)
+    tally, missing = tally_values(s, "predictions")
+    keys = tuple(sorted(tally)) if classes is None else tuple(category_key(c) for c in classes)
+    require(len(set(keys)) == len(keys), "classes", f"{keys} has duplicates")
+    # Every class is a category, predicted or not, so that live windows can show a class appear.
+    categories = ranked(dict.fromkeys(keys, 0) | tally)
+    labels = CategoricalProfile("prediction", str(s.dtype), sum(tally.values()), missing, categories, 0)
+    scores = None
+    if probabilities is not None:
+        scores = _skeleton("score", "float64", SCORE_EDGES).observe(_scores(probabilities, len(keys)))
+    return PredictionProfile("classification", labels, scores, keys)

@@ -8,10 +8,13 @@ the sha256 of every artifact file (modelward's store), plus an audit event.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -144,6 +147,26 @@ def _skops_types(model: Any) -> list[str]:
         ) from exc
 
 
+@contextmanager
+def quiet_mlflow() -> Iterator[None]:
+    """MLflow's advice (integer columns, ambiguous dataset sources) and progress lines are for people
+    driving MLflow by hand; modelward reports on its own terms."""
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    chatter = io.StringIO()
+    # MLflow prints "Successfully registered model ..." straight to stderr.
+    with warnings.catch_warnings(), redirect_stderr(chatter):
+        warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
+        warnings.filterwarnings("ignore", message=r".*(Integer columns|interpreted in multiple ways).*")
+        try:
+            yield
+        finally:
+            logger.setLevel(level)
+    if chatter.getvalue().strip():
+        log.debug("mlflow: %s", chatter.getvalue().strip())
+
+
 def register_model(
     registry: Registry,
     model: Any,
@@ -176,11 +199,12 @@ def register_model(
             raise UntrustedTypes(beyond)
     explicit = sorted(set(found_types) & set(trusted_types))
 
-    signature = infer_signature(features, predictions)
+    with quiet_mlflow():
+        signature = infer_signature(features, predictions)
     profile = _reference_profile(features, predictions, probabilities, flavor.classes)
     lineage = _lineage_tags(source)
 
-    with registry.mlflow_context():
+    with registry.mlflow_context(), quiet_mlflow():
         experiment_id = _experiment_id(registry)
         nested = mlflow.active_run() is not None
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"register-{name}", nested=nested) as run:
@@ -283,7 +307,7 @@ def register_mlflow_model(
     validate_name(name)
     source = _source(reference_data)
     features, _ = _split(source.frame, target)
-    with registry.mlflow_context():
+    with registry.mlflow_context(), quiet_mlflow():
         try:
             mlmodel = Model.load(model_uri)
         except (MlflowException, OSError) as exc:

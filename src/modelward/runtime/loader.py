@@ -64,12 +64,10 @@ def load_version(registry: Registry, info: VersionInfo) -> LoadedModel:
                 registry.client.download_artifacts(run_id, f"{folder}/{filename}", str(run_dir))
             except Exception as exc:  # MLflow raises several types for a missing artifact
                 log.debug("cannot download %s: %s", filename, exc)
+        # A single-file download lands directly in the destination folder.
         found = hash_tree(model_dir, prefix="model/")
-        downloaded = run_dir / folder
-        for filename in (PROFILE_FILE, RECORD_FILE):
-            if (downloaded / filename).is_file():
-                found.update(hash_tree(downloaded, prefix="run/"))
-                break
+        found.update(hash_tree(run_dir, prefix="run/"))
+        downloaded = run_dir
         problems = diff_manifest(expected, found)
         if problems:
             raise IntegrityError(info.name, info.version, problems)
