@@ -74,13 +74,85 @@ def store(store_url: str) -> Iterator[Store]:
     s.close()
 
 
+@pytest.fixture(scope="session")
+def mlflow_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty, fully migrated MLflow database; copying it saves each test MLflow's migrations."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
 @pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_db_template: Path) -> Settings:
     """Embedded settings under a temporary home, with no outside MLflow configuration leaking in."""
+    import shutil
+
     for key in list(os.environ):
         if key.startswith(("MODELWARD_", "MLFLOW_")):
             monkeypatch.delenv(key)
     home = tmp_path / "home"
+    home.mkdir()
+    shutil.copyfile(mlflow_db_template, home / "mlflow.db")
     monkeypatch.setenv("MODELWARD_HOME", str(home))
     monkeypatch.setenv("MODELWARD_ACTOR", "tester")
     return Settings()
+
+
+def _load_example(name: str, path: Path) -> object:
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(scope="session")
+def churn_frame() -> object:
+    """2,000 rows of the example churn data, without the id column."""
+    generate = _load_example("churn_generate", EXAMPLES / "churn" / "generate.py")
+    frame = generate.generate(2_000, seed=1)  # type: ignore[attr-defined]
+    return frame.drop(columns=["customer_id"])
+
+
+def make_pipeline(estimator: object) -> object:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = ["age", "tenure", "balance", "num_products", "has_cr_card", "is_active_member", "estimated_salary"]
+    pre = ColumnTransformer(
+        [("num", StandardScaler(), numeric), ("cat", OneHotEncoder(handle_unknown="ignore"), ["geography", "gender"])]
+    )
+    return Pipeline([("pre", pre), ("model", estimator)])
+
+
+@pytest.fixture(scope="session")
+def churn_models(churn_frame: object) -> dict[str, object]:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    frame = churn_frame
+    x, y = frame.drop(columns=["churn"]), frame["churn"]  # type: ignore[attr-defined]
+    return {
+        "logreg": make_pipeline(LogisticRegression(max_iter=500)).fit(x, y),  # type: ignore[attr-defined]
+        "forest": make_pipeline(RandomForestClassifier(n_estimators=20, random_state=0)).fit(x, y),  # type: ignore[attr-defined]
+    }
+
+
+@pytest.fixture
+def registry(settings: Settings) -> Iterator[object]:
+    from modelward.registry import Registry
+
+    reg = Registry.from_settings(settings).open()
+    yield reg
+    reg.close()
