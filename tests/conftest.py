@@ -13,7 +13,9 @@ import pytest
 from modelward.config import Settings
 from modelward.store import Store
 
-POSTGRES_URL = os.environ.get("MODELWARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "MODELWARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def _postgres_required() -> bool:
@@ -129,9 +131,20 @@ def make_pipeline(estimator: object) -> object:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    numeric = ["age", "tenure", "balance", "num_products", "has_cr_card", "is_active_member", "estimated_salary"]
+    numeric = [
+        "age",
+        "tenure",
+        "balance",
+        "num_products",
+        "has_cr_card",
+        "is_active_member",
+        "estimated_salary",
+    ]
     pre = ColumnTransformer(
-        [("num", StandardScaler(), numeric), ("cat", OneHotEncoder(handle_unknown="ignore"), ["geography", "gender"])]
+        [
+            ("num", StandardScaler(), numeric),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["geography", "gender"]),
+        ]
     )
     return Pipeline([("pre", pre), ("model", estimator)])
 

@@ -67,10 +67,16 @@ def main(argv: list[str] | None = None) -> None:
 
     features = NUMERIC + CATEGORICAL
     candidates = [
-        ("logistic regression", pipeline(LogisticRegression(max_iter=1000)), {"model": "logistic_regression", "C": 1.0}),
+        (
+            "logistic regression",
+            pipeline(LogisticRegression(max_iter=1000)),
+            {"model": "logistic_regression", "C": 1.0},
+        ),
         (
             "gradient boosting",
-            pipeline(HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, random_state=args.seed)),
+            pipeline(
+                HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, random_state=args.seed)
+            ),
             {"model": "hist_gradient_boosting", "max_iter": 200, "learning_rate": 0.05},
         ),
     ]

@@ -66,9 +66,7 @@ class MissingDependency(ModelwardError, ImportError):
         self.package = package
         self.extra = extra
         self.purpose = purpose
-        super().__init__(
-            f"{purpose} needs the '{package}' package: pip install 'modelward[{extra}]'"
-        )
+        super().__init__(f"{purpose} needs the '{package}' package: pip install 'modelward[{extra}]'")
 
 
 class StoreError(ModelwardError, RuntimeError):
@@ -115,9 +113,7 @@ class InvalidReference(ModelwardError, ValueError):
     def __init__(self, ref: str, reason: str) -> None:
         self.ref = ref
         self.reason = reason
-        super().__init__(
-            f"invalid model reference '{ref}': {reason}; use NAME, NAME@ALIAS or NAME:VERSION"
-        )
+        super().__init__(f"invalid model reference '{ref}': {reason}; use NAME, NAME@ALIAS or NAME:VERSION")
 
 
 class RegistrationError(ModelwardError, ValueError):

@@ -15,7 +15,7 @@ from modelward.errors import SchemaError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Field", "FeatureSchema"]
+__all__ = ["FeatureSchema", "Field"]
 
 FieldType = Literal["double", "float", "long", "integer", "boolean", "string", "binary", "datetime"]
 _NUMERIC = {"double", "float", "long", "integer"}
@@ -62,7 +62,9 @@ class FeatureSchema:
             name = spec.get("name")
             kind = spec.get("type")
             if not name:
-                raise SchemaError([f"signature input {i} has no name: only column-based signatures are supported"])
+                raise SchemaError(
+                    [f"signature input {i} has no name: only column-based signatures are supported"]
+                )
             if kind not in _KNOWN:
                 raise SchemaError([f"signature input '{name}' has unsupported type {kind!r}"])
             fields.append(Field(str(name), kind, bool(spec.get("required", True))))

@@ -19,7 +19,9 @@ def _log_with(store: Store, n: int) -> AuditLog:
 
 def test_empty_chain_verifies(store: Store) -> None:
     result = AuditLog(store).verify()
-    assert result.ok and result.events == 0 and result.head_hash == GENESIS_HASH
+    assert result.ok
+    assert result.events == 0
+    assert result.head_hash == GENESIS_HASH
 
 
 def test_events_link_by_hash_from_genesis(store: Store) -> None:
@@ -38,7 +40,9 @@ def test_edited_payload_fails_naming_that_seq(store: Store) -> None:
     with store.write() as conn:
         conn.execute(update(audit_events).where(audit_events.c.seq == 3).values(payload='{"i":99}'))
     result = log.verify()
-    assert not result.ok and result.bad_seq == 3 and "edited" in (result.reason or "")
+    assert not result.ok
+    assert result.bad_seq == 3
+    assert "edited" in (result.reason or "")
     with pytest.raises(AuditChainBroken, match="seq 3"):
         result.raise_for_status()
 
@@ -55,7 +59,9 @@ def test_deleted_event_fails_naming_the_missing_seq(store: Store) -> None:
     with store.write() as conn:
         conn.execute(delete(audit_events).where(audit_events.c.seq == 2))
     result = log.verify()
-    assert not result.ok and result.bad_seq == 2 and "missing" in (result.reason or "")
+    assert not result.ok
+    assert result.bad_seq == 2
+    assert "missing" in (result.reason or "")
 
 
 def test_reordered_events_fail(store: Store) -> None:
@@ -67,7 +73,14 @@ def test_reordered_events_fail(store: Store) -> None:
             conn.execute(
                 update(audit_events)
                 .where(audit_events.c.seq == a)
-                .values(ts=src.ts, action=src.action, subject=src.subject, payload=src.payload, prev_hash=src.prev_hash, hash=src.hash)
+                .values(
+                    ts=src.ts,
+                    action=src.action,
+                    subject=src.subject,
+                    payload=src.payload,
+                    prev_hash=src.prev_hash,
+                    hash=src.hash,
+                )
             )
     assert log.verify().bad_seq == 2
 
@@ -77,9 +90,12 @@ def test_rehashed_edit_is_caught_by_the_next_link(store: Store) -> None:
     e = log.events()[1]
     forged = event_hash(e.prev_hash, e.seq, e.ts, e.actor, e.action, e.subject, {"i": 42})
     with store.write() as conn:
-        conn.execute(update(audit_events).where(audit_events.c.seq == 2).values(payload='{"i":42}', hash=forged))
+        conn.execute(
+            update(audit_events).where(audit_events.c.seq == 2).values(payload='{"i":42}', hash=forged)
+        )
     result = log.verify()
-    assert result.bad_seq == 3 and "prev_hash" in (result.reason or "")
+    assert result.bad_seq == 3
+    assert "prev_hash" in (result.reason or "")
 
 
 def test_truncated_tail_is_caught_by_an_anchor(store: Store) -> None:
@@ -91,7 +107,8 @@ def test_truncated_tail_is_caught_by_an_anchor(store: Store) -> None:
         conn.execute(delete(audit_events).where(audit_events.c.seq >= 4))
     assert log.verify().ok  # a plain chain cannot see a cut tail
     result = log.verify(anchor=anchor)
-    assert not result.ok and result.bad_seq == 4
+    assert not result.ok
+    assert result.bad_seq == 4
 
 
 def test_append_inside_a_failed_transaction_leaves_no_event(store: Store) -> None:
@@ -99,7 +116,8 @@ def test_append_inside_a_failed_transaction_leaves_no_event(store: Store) -> Non
     with pytest.raises(RuntimeError), store.write() as conn:
         log.append("x", "y", {}, actor="a", conn=conn)
         raise RuntimeError("abort")
-    assert log.events() == [] and log.verify().ok
+    assert log.events() == []
+    assert log.verify().ok
 
 
 def test_events_filter_by_model_subject_and_action(store: Store) -> None:

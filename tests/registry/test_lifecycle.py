@@ -103,7 +103,9 @@ def test_aliases_are_independent(three_versions: Registry) -> None:
     assert reg.model("churn").aliases == {"champion": "1", "challenger": "2"}
 
 
-def test_archive_refuses_alias_holders_and_archived_versions_cannot_be_promoted(three_versions: Registry) -> None:
+def test_archive_refuses_alias_holders_and_archived_versions_cannot_be_promoted(
+    three_versions: Registry,
+) -> None:
     reg = three_versions
     reg.promote("churn", 1)
     with pytest.raises(LifecycleError, match="holds champion"):

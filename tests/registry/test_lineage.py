@@ -12,25 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+from modelward.registry.lineage import (
+    DvcPointer,
+    dvc_pointer,
+    fingerprint_file,
+    fingerprint_frame,
+    git_info,
+)
 
-try:
-    from modelward.registry.lineage import (
-        DvcPointer,
-        dvc_pointer,
-        fingerprint_file,
-        fingerprint_frame,
-        git_info,
-    )
-except ModuleNotFoundError:  # a plain checkout, without `pip install -e .`
-    sys.path.insert(0, str(SRC))
-    from modelward.registry.lineage import (
-        DvcPointer,
-        dvc_pointer,
-        fingerprint_file,
-        fingerprint_frame,
-        git_info,
-    )
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 # ------------------------------------------------------------------------------------------- git

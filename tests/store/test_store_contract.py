@@ -26,7 +26,9 @@ def test_migrate_twice_is_a_no_op(store: Store) -> None:
 
 def test_write_commits_and_read_sees_it(store: Store) -> None:
     with store.write() as conn:
-        conn.execute(alias_events.insert().values(model="m", alias="a", kind="promote", version="1", ts="t", actor="x"))
+        conn.execute(
+            alias_events.insert().values(model="m", alias="a", kind="promote", version="1", ts="t", actor="x")
+        )
     with store.read() as conn:
         rows = conn.execute(select(alias_events.c.version)).all()
     assert [r.version for r in rows] == ["1"]
@@ -34,7 +36,9 @@ def test_write_commits_and_read_sees_it(store: Store) -> None:
 
 def test_write_that_raises_rolls_back(store: Store) -> None:
     with pytest.raises(RuntimeError), store.write() as conn:
-        conn.execute(alias_events.insert().values(model="m", alias="a", kind="promote", version="1", ts="t", actor="x"))
+        conn.execute(
+            alias_events.insert().values(model="m", alias="a", kind="promote", version="1", ts="t", actor="x")
+        )
         raise RuntimeError("boom")
     with store.read() as conn:
         assert conn.execute(select(alias_events)).all() == []

@@ -37,14 +37,18 @@ def settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        raise ConfigError(f"invalid MODELWARD_* setting: {exc.errors()[0]['msg']} ({exc.errors()[0]['loc']})") from exc
+        raise ConfigError(
+            f"invalid MODELWARD_* setting: {exc.errors()[0]['msg']} ({exc.errors()[0]['loc']})"
+        ) from exc
 
 
 def emit_json(value: Any) -> None:
     """Machine-readable output on stdout, and nothing else there."""
     import orjson
 
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
+    sys.stdout.write(
+        orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
+    )
 
 
 def error_console() -> Any:
@@ -54,7 +58,9 @@ def error_console() -> Any:
 
 
 def _quiet_third_parties(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("mlflow", "alembic", "git", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.ERROR)
     if not verbose:
@@ -66,7 +72,9 @@ def _quiet_third_parties(verbose: bool) -> None:
 
 @app.callback()
 def _root(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show progress logs from modelward and MLflow."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Show progress logs from modelward and MLflow."
+    ),
 ) -> None:
     _quiet_third_parties(verbose)
 
@@ -82,36 +90,31 @@ _register_commands()
 
 
 def main(argv: list[str] | None = None) -> int:
+    import typer
+
     from modelward.errors import ModelwardError
 
     try:
-        app(args=argv, standalone_mode=False)
+        # Outside standalone mode the parser returns typer.Exit's code instead of raising it.
+        result = app(args=argv, standalone_mode=False)
     except ModelwardError as exc:
-        error_console().print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        error_console().print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         return 130
-    except Exception as exc:
-        mapped = _mlflow_error(exc)
-        if mapped is None:
-            raise
-        error_console().print(f"[bold red]error:[/] {mapped}", highlight=False, soft_wrap=True)
-        return 1
+    except typer.Exit as exc:
+        return int(exc.exit_code)
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else 1
-    return 0
-
-
-def _mlflow_error(exc: Exception) -> str | None:
-    import click
-
-    if isinstance(exc, click.exceptions.Exit):
-        return None
-    if isinstance(exc, click.ClickException):
-        exc.show()
-        raise SystemExit(exc.exit_code) from exc
-    if isinstance(exc, click.exceptions.Abort):
-        raise SystemExit(1) from exc
-    if type(exc).__module__.startswith("mlflow"):
-        return f"MLflow: {getattr(exc, 'message', exc)}"
-    return None
+    except Exception as exc:
+        # Usage errors (unknown option, missing argument) know how to show themselves.
+        show = getattr(exc, "show", None)
+        if callable(show) and hasattr(exc, "exit_code"):
+            show()
+            return int(exc.exit_code)
+        if type(exc).__module__.startswith("mlflow"):
+            message = getattr(exc, "message", None) or str(exc)
+            error_console().print(f"[bold red]error:[/] MLflow: {message}", highlight=False, soft_wrap=True)
+            return 1
+        raise
+    return result if isinstance(result, int) else 0

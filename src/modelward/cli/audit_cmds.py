@@ -54,10 +54,16 @@ def log_cmd(
 
     from modelward.governance.audit import canonical_json
 
-    table = Table("seq", "time (UTC)", "actor", "action", "subject", "details", "hash")
+    table = Table()
+    for column in ("seq", "time (UTC)", "actor", "action", "subject"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("details", overflow="fold")
+    table.add_column("hash", no_wrap=True)
     for e in events:
         details = canonical_json({k: v for k, v in e.payload.items() if v is not None})
-        table.add_row(str(e.seq), e.ts[:19].replace("T", " "), e.actor, e.action, e.subject, details, e.hash[:12])
+        table.add_row(
+            str(e.seq), e.ts[:19].replace("T", " "), e.actor, e.action, e.subject, details, e.hash[:12]
+        )
     Console().print(table)
 
 
@@ -68,7 +74,7 @@ def verify_cmd(
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Check the whole chain; exit 1 naming the first bad event if anything was edited, removed or reordered."""
+    """Check the whole chain; exit 1 naming the first event that was edited, removed or reordered."""
     from modelward.errors import ConfigError
 
     parsed: tuple[int, str] | None = None

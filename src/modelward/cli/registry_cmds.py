@@ -35,7 +35,7 @@ def _console() -> Any:
 
 def _when(info: Any) -> str:
     created = getattr(info, "created_at", None)
-    return created.strftime("%Y-%m-%d %H:%M") if created else ""
+    return created.strftime("%Y-%m-%d %H:%M") if created else ""  # minutes are enough to tell versions apart
 
 
 def models(as_json: bool = JSON_OPTION) -> None:
@@ -50,7 +50,12 @@ def models(as_json: bool = JSON_OPTION) -> None:
     if not found:
         _console().print("no models registered yet: see `modelward register --help`")
         return
-    table = Table("model", "latest", "aliases", "updated", "description")
+    table = Table()
+    table.add_column("model", no_wrap=True)
+    table.add_column("latest", no_wrap=True)
+    table.add_column("aliases", no_wrap=True)
+    table.add_column("updated", no_wrap=True)
+    table.add_column("description", overflow="fold")
     for m in found:
         aliases = ", ".join(f"{a}→{v}" for a, v in sorted(m.aliases.items()))
         updated = m.updated_at.strftime("%Y-%m-%d %H:%M") if m.updated_at else ""
@@ -67,13 +72,19 @@ def versions(name: str = typer.Argument(..., help="Model name."), as_json: bool 
         return
     from rich.table import Table
 
-    table = Table("version", "aliases", "model class", "task", "status", "created", "git", "description")
+    table = Table()
+    table.add_column("version", no_wrap=True)
+    table.add_column("aliases", no_wrap=True)
+    table.add_column("model", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("created", no_wrap=True)
+    table.add_column("git", no_wrap=True)
+    table.add_column("description", overflow="fold")
     for v in found:
         table.add_row(
             v.version,
             ", ".join(v.aliases),
             (v.model_class or "").rsplit(".", 1)[-1],
-            v.task or "",
             "archived" if v.archived else "live",
             _when(v),
             (v.tags.get("modelward.git.commit") or "")[:10],
@@ -84,7 +95,9 @@ def versions(name: str = typer.Argument(..., help="Model name."), as_json: bool 
 
 def show(
     ref: str = typer.Argument(..., help="NAME, NAME@ALIAS or NAME:VERSION."),
-    verify: bool = typer.Option(False, "--verify", help="Load the version, checking every artifact's sha256."),
+    verify: bool = typer.Option(
+        False, "--verify", help="Load the version, checking every artifact's sha256."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Show one version: aliases, signature, lineage, reference profile and artifact pins."""
@@ -157,7 +170,12 @@ def _profile_summary(profile: Any) -> dict[str, Any] | None:
         entry: dict[str, Any] = {"kind": feature.kind, "missing_rate": round(feature.missing_rate, 6)}
         if feature.kind == "numeric":
             entry.update(
-                {"min": feature.minimum, "max": feature.maximum, "mean": feature.mean, "bins": len(feature.counts)}
+                {
+                    "min": feature.minimum,
+                    "max": feature.maximum,
+                    "mean": feature.mean,
+                    "bins": len(feature.counts),
+                }
             )
         else:
             entry["categories"] = len(feature.categories)
@@ -187,12 +205,23 @@ def _print_show(summary: dict[str, Any], pins: dict[str, Any]) -> None:
         console.print(f"  git          {tags['modelward.git.commit']}{dirty}")
     console.print(f"  pinned files {len(pins)} (sha256)")
     profile = summary["profile"]
-    table = Table("feature", "type", "kind", "missing", "summary", title=f"reference profile ({profile['rows'] if profile else 0} rows)")
+    table = Table(
+        "feature",
+        "type",
+        "kind",
+        "missing",
+        "summary",
+        title=f"reference profile ({profile['rows'] if profile else 0} rows)",
+    )
     kinds = profile["features"] if profile else {}
     for field in summary["signature"]:
         entry = kinds.get(field["name"], {})
         if entry.get("kind") == "numeric":
-            detail = f"min {entry['min']:.4g}  mean {entry['mean']:.4g}  max {entry['max']:.4g}" if entry.get("min") is not None else ""
+            detail = (
+                f"min {entry['min']:.4g}  mean {entry['mean']:.4g}  max {entry['max']:.4g}"
+                if entry.get("min") is not None
+                else ""
+            )
         elif entry:
             detail = f"{entry['categories']} categories"
         else:
@@ -203,13 +232,17 @@ def _print_show(summary: dict[str, Any], pins: dict[str, Any]) -> None:
 
 
 def register_cmd(
-    from_mlflow: str = typer.Option(..., "--from-mlflow", help="MLflow model URI: runs:/RUN/model or models:/..."),
+    from_mlflow: str = typer.Option(
+        ..., "--from-mlflow", help="MLflow model URI: runs:/RUN/model or models:/..."
+    ),
     name: str = typer.Option(..., "--name", help="Registered model name."),
     reference: Path = typer.Option(..., "--reference", help="Reference (training) data, .csv or .parquet."),
     target: str | None = typer.Option(None, "--target", help="Label column in the reference data."),
     description: str | None = typer.Option(None, "--description"),
     tag: list[str] = typer.Option([], "--tag", help="KEY=VALUE tag for the version; repeatable."),
-    trust: list[str] = typer.Option([], "--trust", help="Extra skops type you reviewed and trust; repeatable."),
+    trust: list[str] = typer.Option(
+        [], "--trust", help="Extra skops type you reviewed and trust; repeatable."
+    ),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Accept a pickle-based model you trust."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -281,7 +314,11 @@ def archive(
 ) -> None:
     """Archive a version (skipped by default resolution, cannot be promoted); --undo reverses it."""
     with _registry() as registry:
-        info = registry.unarchive(name, version, reason=reason) if undo else registry.archive(name, version, reason=reason)
+        info = (
+            registry.unarchive(name, version, reason=reason)
+            if undo
+            else registry.archive(name, version, reason=reason)
+        )
     if as_json:
         emit_json(info.to_dict())
     else:

@@ -178,7 +178,7 @@ class AuditLog:
         if limit is not None:
             query = query.limit(limit)
         with self.store.read() as conn:
-            return [self._event(row._mapping) for row in conn.execute(query)]
+            return [self._event(dict(row._mapping)) for row in conn.execute(query)]
 
     def head(self) -> tuple[int, str]:
         """The newest (seq, hash), or (0, GENESIS_HASH) for an empty chain."""
@@ -238,7 +238,7 @@ class AuditLog:
                 select(audit_events).order_by(audit_events.c.seq)
             )
             for row in result:
-                yield row._mapping
+                yield dict(row._mapping)
 
     @staticmethod
     def _event(row: Mapping[str, Any]) -> AuditEvent:

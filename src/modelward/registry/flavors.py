@@ -73,7 +73,11 @@ def detect_flavor(model: Any) -> Flavor:
 
 def pip_requirements(flavor: str) -> list[str]:
     """Pinned requirements, given so MLflow does not spend seconds inferring them in a subprocess."""
-    packages = {"sklearn": ["scikit-learn", "skops"], "xgboost": ["xgboost"], "lightgbm": ["lightgbm", "skops"]}
+    packages = {
+        "sklearn": ["scikit-learn", "skops"],
+        "xgboost": ["xgboost"],
+        "lightgbm": ["lightgbm", "skops"],
+    }
     out: list[str] = []
     for package in packages.get(flavor, []):
         dist = "xgboost-cpu" if package == "xgboost" and not _installed("xgboost") else package

@@ -56,7 +56,8 @@ def diff_manifest(expected: Mapping[str, FilePin], found: Mapping[str, FilePin])
             problems.append(f"{path} is missing")
         elif got.sha256 != pin.sha256:
             problems.append(
-                f"{path} sha256 is {got.sha256[:12]}..., expected {pin.sha256[:12]}... (the file was modified)"
+                f"{path} sha256 is {got.sha256[:12]}..., expected {pin.sha256[:12]}... "
+                "(the file was modified)"
             )
     problems.extend(f"{path} was added" for path in sorted(set(found) - set(expected)))
     return problems

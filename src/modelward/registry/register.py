@@ -87,7 +87,9 @@ def _split(frame: pd.DataFrame, target: str | None) -> tuple[pd.DataFrame, pd.Se
     if target is None:
         return frame, None
     if target not in frame.columns:
-        raise RegistrationError(f"target column '{target}' is not in the data (columns: {', '.join(map(str, frame.columns))})")
+        raise RegistrationError(
+            f"target column '{target}' is not in the data (columns: {', '.join(map(str, frame.columns))})"
+        )
     return frame.drop(columns=[target]), frame[target]
 
 
@@ -182,6 +184,7 @@ def register_model(
 ) -> VersionInfo:
     """Register an in-memory scikit-learn, XGBoost or LightGBM model; see :func:`modelward.register`."""
     import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
     from mlflow.models import infer_signature
 
     validate_name(name)
@@ -213,15 +216,16 @@ def register_model(
             if metrics:
                 mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
             frame_for_dataset = source.frame if labels is not None else features
-            dataset = mlflow.data.from_pandas(
+            where: dict[str, Any] = {"source": str(source.path)} if source.path is not None else {}
+            dataset = from_pandas(
                 frame_for_dataset,
-                source=str(source.path) if source.path is not None else None,
                 name=source.path.name if source.path is not None else f"{name}-train",
                 targets=target,
                 digest=source.fingerprint[:36],
+                **where,
             )
             mlflow.log_input(dataset, context="training")
-            mlflow.set_tags({k: v for k, v in lineage.items()})
+            mlflow.set_tags(dict(lineage))
             logged = _log_model(model, flavor, name, signature, features.head(5), found_types)
             version = str(logged.registered_model_version)
             run_id = run.info.run_id
@@ -299,7 +303,10 @@ def register_mlflow_model(
     trusted_types: Sequence[str] = (),
     allow_pickle: bool = False,
 ) -> VersionInfo:
-    """Register a model MLflow already holds (``runs:/...``, ``models:/...``); see :func:`modelward.register_mlflow_model`."""
+    """Register a model MLflow already holds (``runs:/...``, ``models:/...``).
+
+    See :func:`modelward.register_mlflow_model`.
+    """
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.models import Model
@@ -318,7 +325,11 @@ def register_mlflow_model(
             from modelward.errors import UnsafeModelFormat
 
             raise UnsafeModelFormat(f"the MLflow model at {model_uri} ({what})")
-        declared = [str(t) for t in (flavors.get("sklearn") or flavors.get("lightgbm") or {}).get("skops_trusted_types") or []]
+        declared = [
+            str(t)
+            for t in (flavors.get("sklearn") or flavors.get("lightgbm") or {}).get("skops_trusted_types")
+            or []
+        ]
         beyond = untrusted_beyond_reviewed(declared, [*trusted_types, *registry.trusted_types])
         if beyond:
             raise UntrustedTypes(beyond)
@@ -344,13 +355,17 @@ def register_mlflow_model(
         version = str(mv.version)
         for key, value in lineage.items():
             registry.client.set_model_version_tag(name, version, key, value)
-    flavor_name = "sklearn" if "sklearn" in flavors else next(
-        (f for f in ("lightgbm", "xgboost", "onnx") if f in flavors), "python_function"
+    flavor_name = (
+        "sklearn"
+        if "sklearn" in flavors
+        else next((f for f in ("lightgbm", "xgboost", "onnx") if f in flavors), "python_function")
     )
     record = {
         "flavor": flavor_name,
         "task": "classification" if classes else "regression",
-        "model_class": type(native).__module__ + "." + type(native).__qualname__ if native is not None else None,
+        "model_class": type(native).__module__ + "." + type(native).__qualname__
+        if native is not None
+        else None,
         "classes": list(classes),
         "trusted_types": sorted(set(declared) & set(trusted_types)),
         "allow_pickle": bool(pickled and allow_pickle),
@@ -420,13 +435,20 @@ def _finish(
         if description:
             client.update_model_version(name, version, description=description)
         pins = _pin_model_files(registry, name, version)
-        pins[f"run/{PROFILE_FILE}"] = FilePin(f"run/{PROFILE_FILE}", hash_bytes(profile_bytes), len(profile_bytes))
+        pins[f"run/{PROFILE_FILE}"] = FilePin(
+            f"run/{PROFILE_FILE}", hash_bytes(profile_bytes), len(profile_bytes)
+        )
         record_bytes = record_text.encode("utf-8")
-        pins[f"run/{RECORD_FILE}"] = FilePin(f"run/{RECORD_FILE}", hash_bytes(record_bytes), len(record_bytes))
+        pins[f"run/{RECORD_FILE}"] = FilePin(
+            f"run/{RECORD_FILE}", hash_bytes(record_bytes), len(record_bytes)
+        )
         with registry.store.write() as conn:
             conn.execute(
                 artifact_files.insert(),
-                [{"model": name, "version": version, "path": p.path, "sha256": p.sha256, "size": p.size} for p in pins.values()],
+                [
+                    {"model": name, "version": version, "path": p.path, "sha256": p.sha256, "size": p.size}
+                    for p in pins.values()
+                ],
             )
             payload = {
                 "flavor": record["flavor"],
@@ -434,7 +456,9 @@ def _finish(
                 "run_id": run_id,
                 "dataset_sha256": record["lineage"].get(TAG_PREFIX + "dataset.sha256"),
                 "git_commit": record["lineage"].get(TAG_PREFIX + "git.commit"),
-                "artifacts_sha256": hash_bytes(canonical_json({p.path: p.sha256 for p in pins.values()}).encode()),
+                "artifacts_sha256": hash_bytes(
+                    canonical_json({p.path: p.sha256 for p in pins.values()}).encode()
+                ),
                 "trusted_types": record["trusted_types"],
                 "allow_pickle": record["allow_pickle"],
             }
@@ -457,7 +481,9 @@ def _pin_model_files(registry: Registry, name: str, version: str) -> dict[str, F
 
     uri = registry.client.get_model_version_download_uri(name, version)
     with tempfile.TemporaryDirectory(prefix="modelward-pin-") as tmp:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp, tracking_uri=registry.tracking_uri)
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=uri, dst_path=tmp, tracking_uri=registry.tracking_uri
+        )
         return hash_tree(local, prefix="model/")
 
 

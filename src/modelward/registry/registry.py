@@ -161,9 +161,7 @@ class Registry:
         out: list[VersionInfo] = []
         token: str | None = None
         while True:
-            page = self.client.search_model_versions(
-                f"name='{escaped}'", max_results=_PAGE, page_token=token
-            )
+            page = self.client.search_model_versions(f"name='{escaped}'", max_results=_PAGE, page_token=token)
             out.extend(self._version_info(v, rm) for v in page)
             token = page.token
             if not token:
@@ -247,15 +245,20 @@ class Registry:
             self.store.lock(conn, f"modelward.alias.{name}")
             stack = self._promotion_stack(conn, name, alias)
             if not stack:
-                raise LifecycleError(f"'{alias}' of {name} was never promoted through modelward; nothing to undo")
+                raise LifecycleError(
+                    f"'{alias}' of {name} was never promoted through modelward; nothing to undo"
+                )
             previous, last = stack[-1]
             if current != last:
                 raise LifecycleError(
-                    f"'{alias}' of {name} now points at {current or 'nothing'}, but modelward last moved it to "
+                    f"'{alias}' of {name} now points at {current or 'nothing'}, "
+                    "but modelward last moved it to "
                     f"{last}: it was changed outside modelward; promote the version you want explicitly"
                 )
             if previous is None:
-                raise LifecycleError(f"{name}:{last} was the first holder of '{alias}'; there is no earlier one")
+                raise LifecycleError(
+                    f"{name}:{last} was the first holder of '{alias}'; there is no earlier one"
+                )
             if self.version(name, previous).archived:
                 raise LifecycleError(f"the previous holder {name}:{previous} is archived; unarchive it first")
             self._record_alias_event(conn, name, alias, "rollback", previous, last, reason)

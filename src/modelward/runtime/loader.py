@@ -46,7 +46,9 @@ def load_version(registry: Registry, info: VersionInfo) -> LoadedModel:
     run_id = info.tags.get(TAG_PREFIX + "run_id")
     folder = info.tags.get(TAG_PREFIX + "artifacts")
     if not run_id or not folder:
-        raise IntegrityError(info.name, info.version, ["the modelward.run_id / modelward.artifacts tags are missing"])
+        raise IntegrityError(
+            info.name, info.version, ["the modelward.run_id / modelward.artifacts tags are missing"]
+        )
 
     tmp = tempfile.TemporaryDirectory(prefix="modelward-load-")
     try:
@@ -111,12 +113,19 @@ def _load_native(
         for flavor in ("sklearn", "lightgbm"):
             conf = flavors.get(flavor)
             if conf is not None and conf.get("serialization_format") == "skops":
-                trusted = sorted(REVIEWED_TRUSTED_TYPES | set(record.get("trusted_types", [])) | set(extra_trusted))
-                return _load_skops(model_dir / str(conf["pickled_model"] if "pickled_model" in conf else conf["data"]), trusted), f"{flavor}-skops"
+                trusted = sorted(
+                    REVIEWED_TRUSTED_TYPES | set(record.get("trusted_types", [])) | set(extra_trusted)
+                )
+                return _load_skops(
+                    model_dir / str(conf["pickled_model"] if "pickled_model" in conf else conf["data"]),
+                    trusted,
+                ), f"{flavor}-skops"
         if "lightgbm" in flavors:
             import lightgbm
 
-            return lightgbm.Booster(model_file=str(model_dir / str(flavors["lightgbm"]["data"]))), "lightgbm-booster"
+            return lightgbm.Booster(
+                model_file=str(model_dir / str(flavors["lightgbm"]["data"]))
+            ), "lightgbm-booster"
         if "xgboost" in flavors:
             import mlflow.xgboost
 

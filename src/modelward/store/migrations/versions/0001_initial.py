@@ -54,9 +54,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_modelward_alias_events"),
     )
-    op.create_index(
-        "ix_modelward_alias_events_model_alias", "modelward_alias_events", ["model", "alias"]
-    )
+    op.create_index("ix_modelward_alias_events_model_alias", "modelward_alias_events", ["model", "alias"])
 
 
 def downgrade() -> None:
