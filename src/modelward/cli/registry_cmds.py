@@ -256,7 +256,9 @@ def register_cmd(
         if not sep or not key:
             raise ConfigError(f"--tag expects KEY=VALUE, got {item!r}")
         tags[key] = value
-    with _registry() as registry:
+    from modelward.cli.app import error_console
+
+    with _registry() as registry, error_console().status(f"registering {from_mlflow} as {name}..."):
         info = register_mlflow_model(
             registry,
             from_mlflow,
