@@ -10,7 +10,7 @@ import os
 import socket
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -42,6 +42,27 @@ class Settings(BaseSettings):
         description="extra fully-qualified types trusted when loading skops models, beyond the reviewed list",
     )
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+
+    # -- serving -------------------------------------------------------------------------------------
+    admin_token: SecretStr | None = Field(
+        default=None, description="bearer token for admin routes; required to bind a non-loopback address"
+    )
+    predict_token: SecretStr | None = Field(
+        default=None, description="bearer token for prediction routes (optional: open when unset)"
+    )
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="larger bodies get 413")
+    max_rows: int = Field(default=10_000, ge=1, description="rows per prediction request")
+    reload_interval: float = Field(
+        default=5.0, ge=0, description="seconds between alias checks for hot reload; 0 turns polling off"
+    )
+    serve_models: tuple[str, ...] = Field(
+        default=(), description="models served by worker processes (set by `modelward serve`)"
+    )
+    prediction_log: bool = Field(default=True, description="log every prediction to the store")
+    log_sample_rate: float = Field(default=1.0, ge=0.0, le=1.0, description="share of predictions logged")
+    log_redact: str = Field(default="", description='per-field redaction, e.g. "email=drop,phone=hash"')
+    log_salt: str = Field(default="", description="salt for hashed fields in the prediction log")
+    log_capacity: int = Field(default=10_000, ge=1, description="prediction log queue; beyond it, drops")
 
     @field_validator("home", mode="after")
     @classmethod

@@ -80,10 +80,12 @@ def _root(
 
 
 def _register_commands() -> None:
-    from modelward.cli import audit_cmds, registry_cmds
+    from modelward.cli import audit_cmds, predictions_cmds, registry_cmds, serve_cmds
 
     registry_cmds.register(app)
+    serve_cmds.register(app)
     app.add_typer(audit_cmds.audit_app, name="audit")
+    app.add_typer(predictions_cmds.predictions_app, name="predictions")
 
 
 _register_commands()

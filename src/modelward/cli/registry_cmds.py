@@ -120,7 +120,7 @@ def show(
             profile = loaded.profile
         else:
             profile = _profile(registry, info, PROFILE_FILE)
-            schema = _signature(registry, info)
+            schema = registry.signature(info).to_dict()
     summary = {
         **info.to_dict(),
         "signature": schema,
@@ -134,18 +134,6 @@ def show(
         return
     _print_show(summary, pins)
     del orjson
-
-
-def _signature(registry: Registry, info: VersionInfo) -> list[dict[str, Any]]:
-    from mlflow.models import Model
-
-    with registry.mlflow_context():
-        mlmodel = Model.load(f"models:/{info.name}/{info.version}")
-    if mlmodel.signature is None:
-        return []
-    from modelward.schema import FeatureSchema
-
-    return FeatureSchema.from_mlflow_inputs(mlmodel.signature.inputs.to_json()).to_dict()
 
 
 def _profile(registry: Registry, info: VersionInfo, filename: str) -> Any:

@@ -27,6 +27,7 @@ from modelward.governance.audit import AuditLog, utc_timestamp
 from modelward.registry.integrity import FilePin
 from modelward.registry.refs import ModelRef, parse_ref, validate_alias, validate_name
 from modelward.registry.types import TAG_PREFIX, ModelInfo, VersionInfo, ms_to_datetime
+from modelward.schema import FeatureSchema
 from modelward.store import Store, alias_events, artifact_files
 
 if TYPE_CHECKING:
@@ -198,6 +199,16 @@ class Registry:
         if not live:
             raise NotFound(f"model '{parsed.name}' has no version that is not archived")
         return live[-1]
+
+    def signature(self, info: VersionInfo) -> FeatureSchema:
+        """The version's input schema, read from its MLmodel file without loading the model."""
+        from mlflow.models import Model
+
+        with self.mlflow_context():
+            mlmodel = Model.load(f"models:/{info.name}/{info.version}")
+        if mlmodel.signature is None:
+            return FeatureSchema(())
+        return FeatureSchema.from_mlflow_inputs(mlmodel.signature.inputs.to_json())
 
     def manifest(self, name: str, version: str) -> dict[str, FilePin]:
         with self.store.read() as conn:

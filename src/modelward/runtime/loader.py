@@ -78,6 +78,7 @@ def load_version(registry: Registry, info: VersionInfo) -> LoadedModel:
         profile = DatasetProfile.from_json((downloaded / PROFILE_FILE).read_bytes())
         native, runtime = _load_native(model_dir, record, registry.trusted_types, info)
         schema = _schema(model_dir)
+        example = _example(model_dir)
     except BaseException:
         tmp.cleanup()
         raise
@@ -91,7 +92,26 @@ def load_version(registry: Registry, info: VersionInfo) -> LoadedModel:
         schema=schema,
         profile=profile,
         record=record,
+        example=example,
     )
+
+
+def _example(model_dir: Path) -> dict[str, Any] | None:
+    """MLflow's input example in pandas "split" orient ({"columns": [...], "data": [[...]]}), if any."""
+    path = model_dir / "input_example.json"
+    if not path.is_file():
+        return None
+    try:
+        value = _json(path)
+    except ValueError:
+        return None
+    if (
+        isinstance(value, dict)
+        and isinstance(value.get("columns"), list)
+        and isinstance(value.get("data"), list)
+    ):
+        return value
+    return None
 
 
 def _schema(model_dir: Path) -> FeatureSchema:

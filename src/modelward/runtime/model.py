@@ -31,6 +31,7 @@ class LoadedModel:
     schema: FeatureSchema
     profile: DatasetProfile
     record: dict[str, Any] = field(default_factory=dict)
+    example: dict[str, Any] | None = None  # MLflow input example, pandas "split" orient
 
     @property
     def name(self) -> str:
@@ -57,6 +58,35 @@ class LoadedModel:
         if not self.is_classifier or not hasattr(self.native, "predict_proba"):
             raise ModelwardError(f"{self.info.ref} is a {self.task} model: it has no predict_proba()")
         return np.asarray(self.native.predict_proba(self._frame(frame)))
+
+    @property
+    def class_values(self) -> list[Any]:
+        """The classes as the model returns them (ints stay ints), as plain Python values."""
+        raw = getattr(self.native, "classes_", None)
+        if raw is None:
+            return list(self.classes)
+        return [v.item() if hasattr(v, "item") else v for v in raw]
+
+    def warm_frame(self) -> pd.DataFrame:
+        """Rows to warm the model with: its input example, else one typical row from the profile."""
+        import pandas as pd
+
+        if self.example is not None:
+            return pd.DataFrame(self.example["data"], columns=self.example["columns"])
+        row: dict[str, Any] = {}
+        for name, feature in self.profile.features.items():
+            if feature.kind == "numeric":
+                row[name] = feature.mean if feature.mean is not None else 0.0
+            else:
+                row[name] = max(feature.categories, key=lambda c: feature.categories[c], default=None)
+        return pd.DataFrame([row])
+
+    def warm(self) -> None:
+        """Run one prediction so the first real request does not pay for lazy initialisation."""
+        frame = self.warm_frame()
+        self.predict(frame)
+        if self.is_classifier and hasattr(self.native, "predict_proba"):
+            self.predict_proba(frame)
 
     def __repr__(self) -> str:
         return f"LoadedModel({self.info.ref}, runtime={self.runtime!r}, task={self.task!r})"

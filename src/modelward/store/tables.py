@@ -1,14 +1,15 @@
 """modelward's own tables (SQLAlchemy Core). MLflow keeps models, versions, aliases and runs;
-these tables keep what MLflow does not: the audit chain, artifact pins and alias history.
+these tables keep what MLflow does not: the audit chain, artifact pins, alias history and the
+prediction log.
 
 Every change here needs a migration in ``store/migrations/versions`` (a test compares the two).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text
 
-__all__ = ["alias_events", "artifact_files", "audit_events", "metadata"]
+__all__ = ["alias_events", "artifact_files", "audit_events", "metadata", "predictions"]
 
 # Constraint names are fixed so migrations are portable between SQLite and PostgreSQL.
 metadata = MetaData(
@@ -61,3 +62,22 @@ alias_events = Table(
     Column("reason", Text(), nullable=True),
 )
 Index("ix_modelward_alias_events_model_alias", alias_events.c.model, alias_events.c.alias)
+
+# One row per logged prediction (modelward.monitoring.prediction_log). ts is UNIX epoch seconds (UTC);
+# inputs and outputs are JSON objects with sorted keys. Rows are append-only; id orders them.
+predictions = Table(
+    "modelward_predictions",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("request_id", String(128), nullable=False),
+    Column("ts", Float(), nullable=False),
+    Column("model", String(256), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("arm", String(64), nullable=True),
+    Column("routing_key", String(256), nullable=True),
+    Column("inputs", Text(), nullable=False),
+    Column("outputs", Text(), nullable=False),
+    Column("latency_ms", Float(), nullable=False),
+)
+Index("ix_modelward_predictions_model_ts", predictions.c.model, predictions.c.ts)
+Index("ix_modelward_predictions_request_id", predictions.c.request_id)

@@ -1,0 +1,197 @@
+"""``modelward predictions``: tail and export the prediction log."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from modelward.cli.app import emit_json, error_console, settings
+
+if TYPE_CHECKING:
+    from modelward.store import Store
+
+__all__ = ["predictions_app"]
+
+predictions_app = typer.Typer(help="Tail and export the prediction log.", no_args_is_help=True)
+
+_FOLLOW_PAGE = 1_000
+
+
+@contextmanager
+def _store() -> Iterator[Store]:
+    from modelward.store import Store
+
+    cfg = settings()
+    if not cfg.database_url:
+        cfg.ensure_home()
+    store = Store(cfg.resolved_database_url, busy_timeout_ms=cfg.sqlite_busy_timeout_ms).open()
+    try:
+        store.migrate()
+        yield store
+    finally:
+        store.close()
+
+
+def _wait(seconds: float) -> None:
+    """One pause between polls of ``tail --follow`` (tests replace it)."""
+    time.sleep(seconds)
+
+
+def _prediction(outputs: dict[str, Any]) -> str:
+    if "prediction" in outputs:
+        value = outputs["prediction"]
+    elif len(outputs) == 1:
+        value = next(iter(outputs.values()))
+    else:
+        return ""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    return [
+        row["ts"][:23].replace("T", " "),
+        row["request_id"],
+        row["version"],
+        row["arm"] or "",
+        f"{row['latency_ms']:.1f} ms",
+        _prediction(row["outputs"]),
+    ]
+
+
+_HEADERS = ("time (UTC)", "request id", "version", "arm", "latency", "prediction")
+_WIDTHS = (23, 36, 7, 12, 11, 0)
+
+
+def _line(cells: list[str] | tuple[str, ...]) -> str:
+    return "  ".join(c.ljust(w) if w else c for c, w in zip(cells, _WIDTHS, strict=True)).rstrip()
+
+
+def _print_json_lines(rows: list[dict[str, Any]]) -> None:
+    import orjson
+
+    for row in rows:
+        sys.stdout.write(orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
+    sys.stdout.flush()
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    for header in _HEADERS:
+        # Narrow terminals fold the free-text columns instead of cutting request ids short.
+        fixed = header in ("time (UTC)", "version", "latency")
+        table.add_column(header, no_wrap=fixed, overflow="ellipsis" if fixed else "fold")
+    for row in rows:
+        cells = _cells(row)
+        table.add_row(cells[0][:19], *cells[1:])
+    Console().print(table)
+
+
+@predictions_app.command("tail")
+def tail_cmd(
+    name: str = typer.Argument(..., help="The model whose predictions to show."),
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="Show the newest N predictions."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new predictions until Ctrl-C."),
+    interval: float = typer.Option(1.0, "--interval", min=0.05, help="Seconds between polls with --follow."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per line (JSON lines)."),
+) -> None:
+    """Show the newest logged predictions of a model, oldest first."""
+    from modelward.monitoring.prediction_query import tail
+
+    with _store() as store:
+        rows = tail(store, name, limit=limit)
+        if not rows:
+            typer.echo(f"no predictions logged for '{name}' yet", err=True)
+        if as_json:
+            _print_json_lines(rows)
+        elif follow:
+            typer.echo(_line(_HEADERS))
+            for row in rows:
+                typer.echo(_line(_cells(row)))
+        elif rows:
+            _print_table(rows)
+        if not follow:
+            return
+        last_id = rows[-1]["id"] if rows else 0
+        try:
+            while True:
+                new = tail(store, name, limit=_FOLLOW_PAGE, after_id=last_id)
+                if new:
+                    last_id = new[-1]["id"]
+                    if as_json:
+                        _print_json_lines(new)
+                    else:
+                        for row in new:
+                            typer.echo(_line(_cells(row)))
+                if len(new) < _FOLLOW_PAGE:
+                    _wait(interval)
+        except KeyboardInterrupt:
+            return
+
+
+@predictions_app.command("export")
+def export_cmd(
+    name: str = typer.Argument(..., help="The model whose predictions to export."),
+    output: Path = typer.Option(..., "--output", "-o", help="The file to write (.parquet or .csv)."),
+    fmt: str | None = typer.Option(
+        None, "--format", help="parquet or csv (default: from the output's suffix)."
+    ),
+    since: str | None = typer.Option(
+        None, "--since", help="Only predictions from then on: 15m, 2h, 7d ago or an ISO-8601 date/time (UTC)."
+    ),
+    until: str | None = typer.Option(
+        None, "--until", help="Only predictions before then (same forms as --since)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary for scripts."),
+) -> None:
+    """Export logged predictions to Parquet or CSV, one column per input field and output member."""
+    from modelward.errors import ConfigError, NotFound
+    from modelward.monitoring.prediction_query import count_predictions, export, parse_since, resolve_format
+
+    bounds: dict[str, float | None] = {}
+    for option, text in (("--since", since), ("--until", until)):
+        try:
+            bounds[option] = None if text is None else parse_since(text)
+        except ConfigError as exc:
+            raise ConfigError(f"{option}: {exc}") from None
+    start, end = bounds["--since"], bounds["--until"]
+    kind = resolve_format(output, fmt)
+    if start is not None and end is not None and end <= start:
+        raise ConfigError("--until must be later than --since")
+    with _store() as store:
+        total = count_predictions(store, name, since=start, until=end)
+        if total == 0:
+            window = "" if since is None and until is None else " in that time window"
+            raise NotFound(f"nothing to export: no predictions of '{name}' are logged{window}")
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(
+            TextColumn("exporting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=error_console(),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("export", total=total)
+            rows = export(
+                store,
+                name,
+                output,
+                fmt=kind,
+                since=start,
+                until=end,
+                progress=lambda n: bar.advance(task, n),
+            )
+    if as_json:
+        emit_json({"model": name, "path": str(output), "format": kind, "rows": rows})
+    else:
+        typer.echo(f"exported {rows} predictions of {name} to {output}")

@@ -1,0 +1,172 @@
+"""``modelward serve`` (the inference server) and ``modelward predict`` (batch scoring)."""
+
+from __future__ import annotations
+
+import json
+import logging.config
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from modelward.cli.app import emit_json, error_console, settings
+
+__all__ = ["log_config", "register"]
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """One JSON line per request on stdout (``modelward.access``); everything else on stderr."""
+    level = level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "plain": {"format": "%(message)s"},
+            "default": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        },
+        "handlers": {
+            "access": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stdout"},
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "default",
+                "stream": "ext://sys.stderr",
+            },
+        },
+        "loggers": {
+            "modelward.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+            "modelward": {"handlers": ["default"], "level": level, "propagate": False},
+            "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+            "mlflow": {"handlers": ["default"], "level": "WARNING", "propagate": False},
+        },
+    }
+
+
+def serve(
+    models: list[str] = typer.Argument(
+        None, help="Models to serve (NAME or NAME@ALIAS); default: all registered."
+    ),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to bind; non-loopback needs MODELWARD_ADMIN_TOKEN."
+    ),
+    port: int = typer.Option(8000, "--port", "-p", min=0, max=65535),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes sharing the port."),
+    reload_interval: float | None = typer.Option(
+        None, "--reload-interval", min=0, help="Seconds between alias checks (default 5; 0 turns it off)."
+    ),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="One JSON line per request."),
+) -> None:
+    """Serve registered models over HTTP: REST, Open Inference Protocol v2, /metrics, /docs."""
+    import uvicorn
+
+    from modelward.errors import ConfigError
+    from modelward.serving.auth import is_loopback
+
+    cfg = settings()
+    if reload_interval is not None:
+        cfg = cfg.model_copy(update={"reload_interval": reload_interval})
+    if not is_loopback(host) and cfg.admin_token is None:
+        raise ConfigError(
+            f"refusing to bind {host} without an admin token: set MODELWARD_ADMIN_TOKEN (and consider "
+            "MODELWARD_PREDICT_TOKEN), or bind 127.0.0.1"
+        )
+    if log_level.lower() not in {"debug", "info", "warning", "error"}:
+        raise ConfigError(f"--log-level must be debug, info, warning or error, not {log_level!r}")
+    logging_config = log_config(log_level)
+    if not access_log:
+        logging_config["loggers"]["modelward.access"]["level"] = "WARNING"
+    names = list(models or [])
+    if workers == 1:
+        from modelward.serving import create_app
+
+        logging.config.dictConfig(logging_config)
+        app = create_app(cfg, names)
+        error_console().print(
+            f"modelward serving {', '.join(app.state.manager.names)} on http://{host}:{port} (docs: /docs)"
+        )
+        uvicorn.Server(
+            uvicorn.Config(
+                app, host=host, port=port, log_config=logging_config, access_log=False, lifespan="on"
+            )
+        ).run()
+        return
+    # Workers are fresh processes: they read settings from the environment, and Prometheus values
+    # go to a shared folder that /metrics aggregates.
+    from modelward.monitoring.metrics import prepare_multiprocess_dir
+
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="modelward-metrics-")
+    prepare_multiprocess_dir(metrics_dir)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    os.environ["MODELWARD_SERVE_MODELS"] = json.dumps(names)
+    os.environ["MODELWARD_RELOAD_INTERVAL"] = str(cfg.reload_interval)
+    error_console().print(f"modelward serving with {workers} workers on http://{host}:{port} (docs: /docs)")
+    uvicorn.run(
+        "modelward.serving.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=logging_config,
+        access_log=False,
+        lifespan="on",
+    )
+
+
+def predict(
+    ref: str = typer.Argument(..., help="NAME, NAME@ALIAS or NAME:VERSION."),
+    input_path: Path = typer.Option(..., "--input", "-i", help="Rows to score, .csv or .parquet."),
+    output_path: Path = typer.Option(
+        ..., "--output", "-o", help="Where to write predictions, .csv or .parquet."
+    ),
+    chunk_size: int = typer.Option(10_000, "--chunk-size", min=1, help="Rows per chunk."),
+    keep: list[str] = typer.Option(
+        [], "--keep", "-k", help="Input column to copy to the output (an id); repeatable."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Score a file with a registered model, in chunks, with the server's validation."""
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from modelward.api import open_registry
+    from modelward.runtime import load_version
+    from modelward.runtime.batch import count_rows, score_file
+
+    with open_registry(settings()) as registry:
+        model = load_version(registry, registry.resolve(ref))
+    total = count_rows(input_path) if input_path.is_file() else None
+    started = time.perf_counter()
+    columns = [TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=error_console(), transient=as_json) as bar:
+        task = bar.add_task("score", total=total)
+        rows = score_file(
+            model,
+            input_path,
+            output_path,
+            chunk_size=chunk_size,
+            keep=keep,
+            progress=lambda n: bar.advance(task, n),
+        )
+    seconds = time.perf_counter() - started
+    summary = {
+        "model": model.name,
+        "version": model.version,
+        "rows": rows,
+        "output": str(output_path),
+        "seconds": round(seconds, 3),
+    }
+    if as_json:
+        emit_json(summary)
+    else:
+        error_console().print(
+            f"scored {rows} rows with {model.info.ref} into {output_path} in {seconds:.1f} s"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.command("predict")(predict)

@@ -1,0 +1,366 @@
+"""Reading the prediction log back: tail it, page through it as DataFrames, export it to a file.
+
+Rows are read by keyset pagination on ``id`` (never OFFSET), so an export of millions of rows holds one
+chunk in memory at a time. Inputs and outputs are flattened into columns: ``input.<field>`` per input
+field and ``output.<member>`` per output member, with class probabilities as
+``output.probability.<class>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import pandas as pd
+from sqlalchemy import func, select
+
+from modelward.errors import ConfigError
+from modelward.monitoring.prediction_log import canonical_json
+from modelward.store.store import Store
+from modelward.store.tables import predictions
+
+__all__ = [
+    "BASE_COLUMNS",
+    "count_predictions",
+    "export",
+    "iter_predictions",
+    "parse_since",
+    "resolve_format",
+    "tail",
+]
+
+log = logging.getLogger("modelward.prediction_log")
+
+BASE_COLUMNS = ("request_id", "ts", "model", "version", "arm", "routing_key", "latency_ms")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+_SUFFIXES: dict[str, Literal["parquet", "csv"]] = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+
+
+def parse_since(text: str, *, now: float | None = None) -> float:
+    """``"30s"``, ``"15m"``, ``"2h"``, ``"7d"``, ``"1w"`` ago, or an ISO-8601 date or datetime (naive
+    means UTC), as UNIX epoch seconds."""
+    match = _RELATIVE.match(text)
+    if match:
+        seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
+        return (datetime.now(UTC).timestamp() if now is None else now) - seconds
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"cannot read {text!r} as a time: use a duration ago such as 30s, 15m, 2h or 7d, or an "
+            "ISO-8601 date or datetime such as 2026-01-31 or 2026-01-31T12:00:00Z (naive means UTC)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_COLUMNS = (
+    predictions.c.id,
+    predictions.c.request_id,
+    predictions.c.ts,
+    predictions.c.model,
+    predictions.c.version,
+    predictions.c.arm,
+    predictions.c.routing_key,
+    predictions.c.inputs,
+    predictions.c.outputs,
+    predictions.c.latency_ms,
+)
+
+
+def tail(store: Store, model: str, *, limit: int = 20, after_id: int | None = None) -> list[dict[str, Any]]:
+    """The newest ``limit`` rows of ``model``, oldest first; with ``after_id``, the oldest ``limit`` rows
+    whose id is greater (call again with the last id to follow the log without missing rows)."""
+    query = select(*_COLUMNS).where(predictions.c.model == model)
+    if after_id is None:
+        query = query.order_by(predictions.c.id.desc()).limit(limit)
+    else:
+        query = query.where(predictions.c.id > after_id).order_by(predictions.c.id).limit(limit)
+    with store.read() as conn:
+        rows = list(conn.execute(query).all())
+    if after_id is None:
+        rows.reverse()
+    return [
+        {
+            "id": int(r.id),
+            "request_id": r.request_id,
+            "ts": _iso(r.ts),
+            "model": r.model,
+            "version": r.version,
+            "arm": r.arm,
+            "routing_key": r.routing_key,
+            "inputs": orjson.loads(r.inputs),
+            "outputs": orjson.loads(r.outputs),
+            "latency_ms": r.latency_ms,
+        }
+        for r in rows
+    ]
+
+
+def _window(query: Any, model: str, since: float | None, until: float | None) -> Any:
+    query = query.where(predictions.c.model == model)
+    if since is not None:
+        query = query.where(predictions.c.ts >= since)
+    if until is not None:
+        query = query.where(predictions.c.ts < until)
+    return query
+
+
+def count_predictions(
+    store: Store, model: str, *, since: float | None = None, until: float | None = None
+) -> int:
+    """How many rows of ``model`` fall in ``[since, until)``."""
+    with store.read() as conn:
+        return int(conn.execute(_window(select(func.count()), model, since, until)).scalar_one())
+
+
+def _scalar(value: Any) -> Any:
+    return canonical_json(value) if isinstance(value, dict | list) else value
+
+
+def _flatten_outputs(prefix: str, value: dict[str, Any], out: dict[str, Any]) -> None:
+    for key, member in value.items():
+        name = "output.probability" if prefix == "output" and key == "probabilities" else f"{prefix}.{key}"
+        if isinstance(member, dict):
+            _flatten_outputs(name, member, out)
+        else:
+            out[name] = _scalar(member)
+
+
+def _flat_row(r: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "request_id": r.request_id,
+        "ts": r.ts,
+        "model": r.model,
+        "version": r.version,
+        "arm": r.arm,
+        "routing_key": r.routing_key,
+        "latency_ms": r.latency_ms,
+    }
+    for key, value in orjson.loads(r.inputs).items():
+        row[f"input.{key}"] = _scalar(value)
+    outputs: dict[str, Any] = {}
+    _flatten_outputs("output", orjson.loads(r.outputs), outputs)
+    row.update(outputs)
+    return row
+
+
+def iter_predictions(
+    store: Store,
+    model: str,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    chunk_size: int = 10_000,
+) -> Iterator[pd.DataFrame]:
+    """The rows of ``model`` in ``[since, until)`` in id order, ``chunk_size`` rows per DataFrame.
+
+    Rows written after the first chunk was read are left out, so one call sees one consistent set.
+    Columns: :data:`BASE_COLUMNS` (``ts`` as ``datetime64[ns, UTC]``), then ``input.<field>``, then
+    ``output.<member>`` (``output.probability.<class>`` for probabilities). Nested input values and
+    lists are JSON text. Each chunk has the columns its own rows use.
+    """
+    if chunk_size < 1:
+        raise ConfigError("chunk_size must be at least 1")
+    with store.read() as conn:
+        last_id = conn.execute(_window(select(func.max(predictions.c.id)), model, since, until)).scalar()
+    if last_id is None:
+        return
+    after = 0
+    while True:
+        query = (
+            _window(select(*_COLUMNS), model, since, until)
+            .where(predictions.c.id > after, predictions.c.id <= last_id)
+            .order_by(predictions.c.id)
+            .limit(chunk_size)
+        )
+        with store.read() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return
+        after = int(rows[-1].id)
+        frame = pd.DataFrame.from_records([_flat_row(r) for r in rows])
+        frame["ts"] = pd.to_datetime(frame["ts"], unit="s", utc=True).astype("datetime64[ns, UTC]")
+        yield frame
+        if len(rows) < chunk_size or after >= last_id:
+            return
+
+
+def resolve_format(path: Path, fmt: str | None) -> Literal["parquet", "csv"]:
+    """``fmt`` checked, or the format named by the suffix of ``path``; ConfigError otherwise."""
+    if fmt is not None:
+        if fmt not in ("parquet", "csv"):
+            raise ConfigError(f"unknown export format {fmt!r}: use parquet or csv")
+        return "parquet" if fmt == "parquet" else "csv"
+    found = _SUFFIXES.get(path.suffix.lower())
+    if found is None:
+        raise ConfigError(
+            f"cannot tell the export format of {str(path)!r} from its suffix: name it .parquet or .csv, "
+            "or pass the format (--format parquet|csv)"
+        )
+    return found
+
+
+def export(
+    store: Store,
+    model: str,
+    path: str | Path,
+    *,
+    fmt: Literal["parquet", "csv"] | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    chunk_size: int = 10_000,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Stream the rows of ``model`` in ``[since, until)`` to a Parquet or CSV file; returns the row count.
+
+    The format comes from ``fmt`` or the suffix (``.parquet``, ``.pq``, ``.csv``). The first chunk fixes
+    the columns: a later chunk's missing columns are written as null, and columns that first appear
+    in a later chunk are left out with a warning. In Parquet, numbers are float64 (JSON does not tell
+    ``1`` from ``1.0``). The file appears complete or not at all (written aside, then renamed); with no
+    rows nothing is written and 0 is returned. ``progress`` is called with each chunk's row count.
+    """
+    target = Path(path).expanduser()
+    kind = resolve_format(target, fmt)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    writer = _ParquetSink(partial) if kind == "parquet" else _CsvSink(partial)
+    total = 0
+    try:
+        for frame in iter_predictions(store, model, since=since, until=until, chunk_size=chunk_size):
+            writer.write(frame)
+            total += len(frame)
+            if progress is not None:
+                progress(len(frame))
+        writer.close()
+    except BaseException:
+        writer.close()
+        partial.unlink(missing_ok=True)
+        raise
+    if total == 0:
+        partial.unlink(missing_ok=True)
+        return 0
+    os.replace(partial, target)
+    return total
+
+
+class _Sink:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.columns: list[str] | None = None
+        self._warned: set[str] = set()
+
+    def _align(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if self.columns is None:
+            self.columns = list(frame.columns)
+            return frame
+        extra = [c for c in frame.columns if c not in self.columns and c not in self._warned]
+        if extra:
+            self._warned.update(extra)
+            log.warning(
+                "export to %s: columns %s first appear after the first chunk and are not exported "
+                "(export a narrower window, e.g. one version at a time, to get them)",
+                self.path.name.removeprefix(".").removesuffix(".partial"),
+                ", ".join(extra),
+            )
+        return frame.reindex(columns=self.columns)
+
+    def write(self, frame: pd.DataFrame) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class _CsvSink(_Sink):
+    def write(self, frame: pd.DataFrame) -> None:
+        first = self.columns is None
+        frame = self._align(frame)
+        frame.to_csv(self.path, mode="w" if first else "a", header=first, index=False)
+
+    def close(self) -> None:
+        pass
+
+
+class _ParquetSink(_Sink):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._writer: Any = None
+        self._schema: Any = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        frame = self._align(frame)
+        if self._schema is None:
+            self._schema = pa.schema([(name, _arrow_type(name, frame[name])) for name in frame.columns])
+            self._writer = pq.ParquetWriter(self.path, self._schema)
+        arrays = [_arrow_array(frame[f.name], f.type, f.name, self._warned) for f in self._schema]
+        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _arrow_type(name: str, column: pd.Series) -> Any:
+    import pyarrow as pa
+
+    fixed = {"ts": pa.timestamp("ns", tz="UTC"), "latency_ms": pa.float64()}
+    if name in fixed:
+        return fixed[name]
+    if name in BASE_COLUMNS:
+        return pa.string()
+    try:
+        inferred = pa.array(column, from_pandas=True).type
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.string()  # mixed kinds (text and numbers): keep every value, as text
+    if pa.types.is_integer(inferred) or pa.types.is_floating(inferred):
+        return pa.float64()
+    if pa.types.is_boolean(inferred):
+        return pa.bool_()
+    return pa.string()
+
+
+def _as_text(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return value if isinstance(value, str) else canonical_json(value)
+
+
+def _arrow_array(column: pd.Series, kind: Any, name: str, warned: set[str]) -> Any:
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(kind):  # UTC instants, handed over without the deprecated Series.values
+        naive = pd.to_datetime(column, utc=True).dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
+        return pa.array(naive, type=pa.timestamp("ns")).cast(kind)
+    try:
+        return pa.array(column, type=kind, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    if bool(column.isna().all()):
+        return pa.nulls(len(column), type=kind)
+    if pa.types.is_string(kind):
+        return pa.array(column.astype(object).map(_as_text), type=kind, from_pandas=True)
+    if name not in warned:
+        warned.add(name)
+        log.warning("export: column %s holds values that are not %s; they are written as null", name, kind)
+    if pa.types.is_boolean(kind):
+        cleaned = column.astype(object).map(lambda v: v if isinstance(v, bool) else None)
+    else:
+        cleaned = pd.to_numeric(column, errors="coerce")
+    return pa.array(cleaned, type=kind, from_pandas=True)

@@ -1,0 +1,135 @@
+"""Batch scoring: a CSV or Parquet file in, predictions out, in chunks, through the same validation
+as the server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelward.errors import ConfigError, SchemaError
+from modelward.runtime.model import LoadedModel
+from modelward.validation import RequestInvalid, validate_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["count_rows", "score_file"]
+
+
+def _format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in {".parquet", ".pq"}:
+        return "parquet"
+    if suffix == ".csv":
+        return "csv"
+    raise ConfigError(f"{path}: use a .csv or .parquet file")
+
+
+def count_rows(path: str | os.PathLike[str]) -> int | None:
+    """Rows in the file when cheap to know (Parquet metadata); None for CSV."""
+    p = Path(path)
+    if _format(p) == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(p).metadata.num_rows)
+    return None
+
+
+def _chunks(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
+    import pandas as pd
+
+    if _format(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
+            yield batch.to_pandas()
+    else:
+        yield from pd.read_csv(path, chunksize=chunk_size)
+
+
+def _score(model: LoadedModel, chunk: pd.DataFrame, start: int, keep: Sequence[str]) -> pd.DataFrame:
+    import pandas as pd
+
+    missing = [c for c in keep if c not in chunk.columns]
+    if missing:
+        raise ConfigError(f"--keep column(s) not in the input: {', '.join(missing)}")
+    columns = {f.name: chunk[f.name].to_numpy() for f in model.schema.fields if f.name in chunk.columns}
+    try:
+        batch = validate_columns(columns, model.schema)
+    except RequestInvalid as exc:
+        # Name rows as they are numbered in the file (1 = first data row).
+        problems = [
+            (f"row {start + p.row + 1}: " if p.row is not None else "") + p.message.split(": ", 1)[-1]
+            if p.row is not None
+            else p.message
+            for p in exc.field_problems
+        ]
+        raise SchemaError(problems) from exc
+    frame = batch.to_frame()
+    out = pd.DataFrame({c: chunk[c].to_numpy() for c in keep})
+    if model.is_classifier and hasattr(model.native, "predict_proba"):
+        probabilities = np.asarray(model.predict_proba(frame), dtype=np.float64)
+        out["prediction"] = np.asarray(model.class_values, dtype=object)[np.argmax(probabilities, axis=1)]
+        if all(isinstance(v, (int, np.integer)) for v in model.class_values):
+            out["prediction"] = out["prediction"].astype("int64")
+        for i, cls in enumerate(model.classes):
+            out[f"probability_{cls}"] = probabilities[:, i]
+    else:
+        out["prediction"] = model.predict(frame)
+    return out
+
+
+def score_file(
+    model: LoadedModel,
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    *,
+    chunk_size: int = 10_000,
+    keep: Sequence[str] = (),
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Score every row of ``input_path`` into ``output_path`` (.parquet or .csv); returns the row count.
+
+    The output has the ``keep`` columns, ``prediction``, and ``probability_<class>`` per class for
+    classifiers. Nothing is written when a row fails validation: the error names the file's rows.
+    """
+    source, target = Path(input_path), Path(output_path)
+    if not source.is_file():
+        raise ConfigError(f"input file {source} does not exist")
+    out_format = _format(target)
+    if chunk_size < 1:
+        raise ConfigError("chunk size must be at least 1")
+    partial = target.with_name(target.name + ".partial")
+    writer: Any = None
+    rows = 0
+    try:
+        for chunk in _chunks(source, chunk_size):
+            scored = _score(model, chunk, rows, keep)
+            if out_format == "parquet":
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                table = pa.Table.from_pandas(scored, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(partial, table.schema)
+                writer.write_table(table)
+            else:
+                scored.to_csv(partial, mode="a" if rows else "w", header=rows == 0, index=False)
+            rows += len(chunk)
+            if progress is not None:
+                progress(len(chunk))
+        if writer is not None:
+            writer.close()
+            writer = None
+        if rows == 0:
+            raise ConfigError(f"{source} has no rows")
+        partial.replace(target)  # the output appears whole or not at all
+    finally:
+        if writer is not None:
+            writer.close()
+        partial.unlink(missing_ok=True)
+    return rows

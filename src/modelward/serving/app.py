@@ -1,0 +1,250 @@
+"""The app factory: ``create_app(settings, models)`` builds a FastAPI app with nothing global.
+
+Start-up (the lifespan) loads and warms every served model, starts the prediction log writer and the
+alias watcher. On SIGTERM readiness turns false at once; the server then stops accepting connections
+and lets in-flight requests finish before the writer flushes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from starlette.responses import Response
+
+from modelward import __version__
+from modelward.config import Settings
+from modelward.monitoring.metrics import ServingMetrics
+from modelward.monitoring.prediction_log import PredictionLogger, Redactor
+from modelward.registry import Registry
+from modelward.serving.auth import AUTH_KEY, Policy, check_route_policies, guard
+from modelward.serving.middleware import BodyLimit, RequestContext
+from modelward.serving.models import ModelManager
+from modelward.serving.predict import Predictor
+from modelward.serving.problems import install_problem_handlers, problem_response
+from modelward.serving.rest import add_rest_routes
+from modelward.serving.v2 import add_v2_routes
+from modelward.store import Store
+
+__all__ = ["create_app", "create_app_from_env"]
+
+log = logging.getLogger("modelward.serving")
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def create_app(
+    settings: Settings,
+    models: Sequence[str] = (),
+    *,
+    registry: Registry | None = None,
+    metrics: ServingMetrics | None = None,
+) -> FastAPI:
+    """A server for ``models`` (references such as ``churn`` or ``churn@challenger``; all registered
+    models when empty). The registry is opened here to read each model's signature for the docs."""
+    registry = registry or Registry.from_settings(settings).open()
+    refs = list(models) or [m.name for m in registry.models()]
+    metrics = metrics or ServingMetrics()
+    manager = ModelManager(registry, refs, metrics)
+    logger: PredictionLogger | None = None
+    if settings.prediction_log:
+        store = Store(settings.resolved_database_url, busy_timeout_ms=1000)
+        logger = PredictionLogger(
+            store,
+            capacity=settings.log_capacity,
+            sample_rate=settings.log_sample_rate,
+            redactor=Redactor.from_spec(settings.log_redact, salt=settings.log_salt),
+            on_produced=metrics.log_produced,
+            on_written=metrics.log_written,
+            on_dropped=metrics.log_dropped,
+        )
+    predictor = Predictor(manager, metrics, logger)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.draining = False
+        restore = _drain_on_sigterm(app)
+        if logger is not None:
+            logger.store.open()
+            logger.store.migrate()
+            logger.start()
+        await manager.load_all()
+        watcher = (
+            asyncio.create_task(manager.watch(settings.reload_interval))
+            if settings.reload_interval > 0
+            else None
+        )
+        try:
+            yield
+        finally:
+            app.state.draining = True
+            if watcher is not None:
+                watcher.cancel()
+            if logger is not None:
+                await asyncio.to_thread(logger.close, 10.0)
+                logger.store.close()
+            restore()
+
+    app = FastAPI(
+        title="modelward",
+        version=__version__,
+        description="Predictions from registered models. Errors are RFC 9457 problem+json.",
+        lifespan=lifespan,
+        default_response_class=Response,
+    )
+    app.state.draining = False
+    app.state.manager = manager
+    app.state.metrics = metrics
+    app.state.logger = logger
+    dependencies: dict[Policy, Any] = {
+        policy: Depends(
+            guard(
+                policy,
+                admin_token=_secret(settings.admin_token),
+                predict_token=_secret(settings.predict_token),
+            )
+        )
+        for policy in ("public", "predict", "admin")
+    }
+    install_problem_handlers(app)
+    _add_ops_routes(app, manager, metrics, dependencies)
+    add_rest_routes(app, manager, predictor, max_rows=settings.max_rows, dependencies=dependencies)
+    add_v2_routes(app, manager, predictor, max_rows=settings.max_rows, dependencies=dependencies)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    def on_response(state: dict[str, Any], status: int, seconds: float) -> None:
+        endpoint = state.get("endpoint")
+        if endpoint is not None:  # requests to a model's routes; health and docs are not counted
+            metrics.observe_request(
+                model=state.get("model") or "",
+                version=state.get("version") or "",
+                endpoint=endpoint,
+                status=status,
+                seconds=seconds,
+                rows=state.get("rows"),
+            )
+
+    app.add_middleware(RequestContext, on_response=on_response)
+    _typed_openapi(app)
+    check_route_policies(app)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for worker processes (``uvicorn --factory``): settings and models from the environment."""
+    settings = Settings()
+    return create_app(settings, settings.serve_models)
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(value), status_code=status, media_type="application/json")
+
+
+def _add_ops_routes(
+    app: FastAPI, manager: ModelManager, metrics: ServingMetrics, deps: dict[Policy, Any]
+) -> None:
+
+    async def health() -> Response:
+        return _json({"status": "live"})
+
+    async def ready(request: Request) -> Response:
+        models = {
+            name: {
+                "ready": slot.current is not None,
+                "version": slot.current.version if slot.current else None,
+            }
+            for name, slot in manager.slots.items()
+        }
+        ok = manager.ready and not request.app.state.draining
+        return _json(
+            {"ready": ok, "draining": request.app.state.draining, "models": models}, 200 if ok else 503
+        )
+
+    async def prometheus() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    async def reload(request: Request, name: str) -> Response:
+        manager.get(name) if name not in manager.slots else None
+        result = await manager.refresh(name, force=True)
+        if result.error is not None:
+            return problem_response(
+                500,
+                "reload failed",
+                result.error,
+                instance=request.url.path,
+                extra={"serving_version": result.version},
+            )
+        return _json({"model": name, "version": result.version, "changed": result.changed})
+
+    routes: list[tuple[str, Any, str, Policy, str]] = [
+        ("/health", health, "GET", "public", "Liveness"),
+        ("/ready", ready, "GET", "public", "Readiness: every model loaded and warmed, not draining"),
+        ("/metrics", prometheus, "GET", "public", "Prometheus metrics"),
+        ("/admin/models/{name}/reload", reload, "POST", "admin", "Load the version the alias points at now"),
+    ]
+    for path, endpoint, method, policy, summary in routes:
+        app.add_api_route(
+            path,
+            endpoint,
+            methods=[method],
+            summary=summary,
+            dependencies=[deps[policy]],
+            tags=["operations"],
+            openapi_extra={AUTH_KEY: policy},
+        )
+
+
+def _typed_openapi(app: FastAPI) -> None:
+    """Add each model's request schema to the OpenAPI components (requests are validated by hand)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in getattr(app.state, "openapi_models", []):
+            body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(body.pop("$defs", {}))
+            components[model.__name__] = body
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                if isinstance(operation, dict):
+                    operation.pop("x-modelward-request-model", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _drain_on_sigterm(app: FastAPI) -> Any:
+    """Turn readiness false the moment SIGTERM arrives, then let the server's own handler run."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum: int, frame: Any) -> None:
+        app.state.draining = True
+        log.info("SIGTERM: readiness is false; finishing in-flight requests")
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, handler)
+
+    def restore() -> None:
+        if signal.getsignal(signal.SIGTERM) is handler:
+            signal.signal(signal.SIGTERM, previous)
+
+    return restore

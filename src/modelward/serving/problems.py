@@ -1,0 +1,172 @@
+"""RFC 9457 problem details: every error the server returns is ``application/problem+json``.
+
+Besides the standard members (type, title, status, detail, instance) a problem carries ``error``
+(the detail again, which Open Inference Protocol clients read) and, for invalid input, ``errors``:
+one entry per bad field and row. HTTP status mapping for modelward's errors lives here only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from modelward.errors import ModelwardError, NotFound
+from modelward.validation import RequestInvalid
+
+__all__ = [
+    "PROBLEM_JSON",
+    "BodyTooLarge",
+    "ModelLoading",
+    "ModelNotServed",
+    "install_problem_handlers",
+    "problem_response",
+]
+
+log = logging.getLogger("modelward.serving")
+
+PROBLEM_JSON = "application/problem+json"
+_TYPE_BASE = "https://modelward.dev/problems/"
+
+
+class ModelNotServed(NotFound):
+    def __init__(self, name: str, served: Sequence[str]) -> None:
+        self.name = name
+        self.served = tuple(served)
+        hint = f" (served: {', '.join(self.served)})" if self.served else " (no models are served)"
+        super().__init__(f"model '{name}' is not served here{hint}")
+
+
+class ModelLoading(ModelwardError, RuntimeError):
+    def __init__(self, name: str, retry_after: int = 2) -> None:
+        self.name = name
+        self.retry_after = retry_after
+        super().__init__(f"model '{name}' is still loading; retry in {retry_after} s")
+
+
+class BodyTooLarge(ModelwardError, ValueError):
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"the request body is larger than the limit of {limit} bytes")
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    kind: str | None = None,
+    instance: str | None = None,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": _TYPE_BASE + kind if kind else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "error": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = list(errors)
+    if extra:
+        body.update(extra)
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {})
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Map every error to problem+json; a client's mistake is never a 500."""
+
+    async def request_invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestInvalid)  # noqa: S101 - registered for this type only
+        return problem_response(
+            exc.status,
+            exc.title,
+            "; ".join(p.message for p in exc.field_problems[:5])
+            + (f" (and {len(exc.field_problems) - 5} more)" if len(exc.field_problems) > 5 else ""),
+            kind="invalid-request" if exc.status != 413 else "too-large",
+            instance=request.url.path,
+            errors=[p.to_dict() for p in exc.field_problems],
+        )
+
+    async def not_served(request: Request, exc: Exception) -> Response:
+        return problem_response(
+            404, "model not found", str(exc), kind="model-not-found", instance=request.url.path
+        )
+
+    async def loading(request: Request, exc: Exception) -> Response:
+        retry = exc.retry_after if isinstance(exc, ModelLoading) else 2
+        return problem_response(
+            503,
+            "model loading",
+            str(exc),
+            kind="model-loading",
+            instance=request.url.path,
+            headers={"Retry-After": str(retry)},
+        )
+
+    async def too_large(request: Request, exc: Exception) -> Response:
+        return problem_response(
+            413, "request too large", str(exc), kind="too-large", instance=request.url.path
+        )
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+        title = _TITLES.get(exc.status_code, "error")
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no route {request.method} {request.url.path}; see /docs"
+        if exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        return problem_response(
+            exc.status_code, title, detail, instance=request.url.path, headers=getattr(exc, "headers", None)
+        )
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)  # noqa: S101
+        errors = [
+            {"message": str(e.get("msg")), "field": ".".join(str(p) for p in e.get("loc", ()))}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return problem_response(422, "invalid request", detail, instance=request.url.path, errors=errors)
+
+    async def modelward_error(request: Request, exc: Exception) -> Response:
+        status = 404 if isinstance(exc, NotFound) else 400 if isinstance(exc, ValueError) else 500
+        if status == 500:
+            log.error("error serving %s: %s", request.url.path, exc)
+        return problem_response(status, "request failed", str(exc), instance=request.url.path)
+
+    app.add_exception_handler(RequestInvalid, request_invalid)
+    app.add_exception_handler(ModelNotServed, not_served)
+    app.add_exception_handler(ModelLoading, loading)
+    app.add_exception_handler(BodyTooLarge, too_large)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(ModelwardError, modelward_error)
+
+
+_TITLES = {
+    400: "bad request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not found",
+    405: "method not allowed",
+    406: "not acceptable",
+    413: "request too large",
+    415: "unsupported media type",
+    422: "invalid request",
+    500: "internal error",
+    503: "service unavailable",
+}

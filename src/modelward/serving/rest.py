@@ -1,0 +1,256 @@
+"""REST routes: ``POST /models/{name}/predict`` (typed per model in the docs), model listing."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from modelward.schema import FeatureSchema
+from modelward.serving.auth import AUTH_KEY, Policy
+from modelward.serving.models import ModelManager
+from modelward.serving.predict import Outcome, Predictor
+from modelward.validation import FieldProblem, RequestInvalid, parse_json, validate_request
+
+__all__ = ["add_rest_routes", "request_models"]
+
+_PY_TYPES: dict[str, Any] = {
+    "long": int,
+    "integer": int,
+    "double": float,
+    "float": float,
+    "boolean": bool,
+    "string": str,
+    "binary": str,
+    "datetime": str,
+}
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", name) if part) or "Model"
+
+
+def request_models(name: str, schema: FeatureSchema) -> tuple[type[BaseModel], type[BaseModel]]:
+    """Pydantic models of a model's request and response, for the OpenAPI document only: requests are
+    validated by :mod:`modelward.validation`, which names every bad field and row."""
+    base = _camel(name)
+    record_fields: dict[str, Any] = {}
+    column_fields: dict[str, Any] = {}
+    for i, f in enumerate(schema.fields):
+        py = _PY_TYPES.get(f.type, str)
+        if f.required:
+            record_fields[f"f{i}"] = (py, Field(alias=f.name))
+            column_fields[f"f{i}"] = (list[py], Field(alias=f.name))  # type: ignore[valid-type]
+        else:
+            record_fields[f"f{i}"] = (py | None, Field(default=None, alias=f.name))
+            column_fields[f"f{i}"] = (list[py | None], Field(default=None, alias=f.name))  # type: ignore[valid-type]
+    strict = ConfigDict(extra="forbid")
+    record = create_model(f"{base}Features", __config__=strict, **record_fields)
+    columns = create_model(f"{base}Columns", __config__=strict, **column_fields)
+    request = create_model(
+        f"{base}PredictRequest",
+        __config__=ConfigDict(
+            extra="forbid",
+            json_schema_extra={"description": "Give exactly one of features, instances, inputs."},
+        ),
+        features=(record | None, Field(default=None, description="one record")),
+        instances=(list[record] | None, Field(default=None, description="several records")),  # type: ignore[valid-type]
+        inputs=(columns | None, Field(default=None, description="columns of equal length")),
+        key=(str | int | None, Field(default=None, description="routing key (or the X-Routing-Key header)")),
+        request_id=(str | None, Field(default=None, description="id of a single-row request")),
+        request_ids=(list[str] | None, Field(default=None, description="one id per row")),
+    )
+    row = create_model(
+        f"{base}Prediction",
+        request_id=(str, ...),
+        prediction=(Any, ...),
+        probabilities=(
+            dict[str, float] | None,
+            Field(default=None, description="per class, classifiers only"),
+        ),
+    )
+    response = create_model(
+        f"{base}PredictResponse",
+        model=(str, ...),
+        version=(str, ...),
+        alias=(str | None, None),
+        predictions=(list[row], ...),  # type: ignore[valid-type]
+    )
+    return request, response
+
+
+def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _check_json(request: Request) -> None:
+    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if ctype not in {"application/json", "text/json", ""} and not ctype.endswith("+json"):
+        raise RequestInvalid(
+            [FieldProblem(f"send JSON (Content-Type: application/json), not {ctype}")],
+            status=415,
+            title="unsupported media type",
+        )
+
+
+def render_predictions(outcome: Outcome) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = []
+    if outcome.probabilities is not None:
+        classes = [str(c) for c in outcome.classes]
+        for rid, label, probs in zip(
+            outcome.request_ids, outcome.labels, outcome.probabilities.tolist(), strict=True
+        ):
+            rows.append(
+                {
+                    "request_id": rid,
+                    "prediction": label,
+                    "probabilities": dict(zip(classes, probs, strict=True)),
+                }
+            )
+    else:
+        rows = [
+            {"request_id": rid, "prediction": v}
+            for rid, v in zip(outcome.request_ids, outcome.labels, strict=True)
+        ]
+    served = outcome.served
+    return {"model": served.model.name, "version": served.version, "alias": served.alias, "predictions": rows}
+
+
+def add_rest_routes(
+    app: FastAPI,
+    manager: ModelManager,
+    predictor: Predictor,
+    *,
+    max_rows: int,
+    dependencies: dict[Policy, Any],
+) -> None:
+    # Routes go straight onto the app: this FastAPI keeps included routers as opaque entries, and the
+    # route-policy check must see every route.
+
+    async def predict(request: Request, name: str) -> Response:
+        state = request.state
+        # Label metrics with served names only: a client's made-up name must not grow the label set.
+        state.endpoint, state.model = "predict", name if name in manager.slots else ""
+        _check_json(request)
+        served = manager.get(name)
+        state.version = served.version
+        payload = parse_json(await request.body())
+        batch = validate_request(payload, served.model.schema, max_rows=max_rows)
+        state.rows = batch.n_rows
+        key = batch.key if batch.key is not None else request.headers.get("x-routing-key")
+        outcome = await predictor.predict(
+            name, batch, header_id=state.request_id, routing_key=key, endpoint="predict"
+        )
+        state.version = outcome.served.version
+        headers = {"X-Model-Version": outcome.served.version}
+        if len(outcome.request_ids) == 1:
+            headers["X-Request-ID"] = outcome.request_ids[0]
+        return _json(render_predictions(outcome), headers=headers)
+
+    for name, slot in manager.slots.items():
+        request_model, response_model = request_models(name, slot.schema)
+
+        async def endpoint(request: Request, _name: str = name) -> Response:
+            return await predict(request, _name)
+
+        app.add_api_route(
+            f"/models/{name}/predict",
+            endpoint,
+            methods=["POST"],
+            name=f"predict_{name}",
+            summary=f"Predict with {name}",
+            description=f"Score one record, several records or columns with the served version of {name}.",
+            tags=["predict"],
+            dependencies=[dependencies["predict"]],
+            responses={200: {"model": response_model}},
+            openapi_extra={
+                AUTH_KEY: "predict",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": f"#/components/schemas/{request_model.__name__}"}
+                        }
+                    },
+                },
+                "x-modelward-request-model": request_model.__name__,
+            },
+        )
+        app.state.openapi_models = [*getattr(app.state, "openapi_models", []), request_model]
+
+    async def predict_unknown(request: Request, name: str) -> Response:
+        return await predict(request, name)
+
+    app.add_api_route(
+        "/models/{name}/predict",
+        predict_unknown,
+        methods=["POST"],
+        include_in_schema=False,
+        dependencies=[dependencies["predict"]],
+        openapi_extra={AUTH_KEY: "predict"},
+    )
+
+    async def list_models() -> Response:
+        return _json([_describe(manager, n) for n in manager.names])
+
+    async def show_model(name: str) -> Response:
+        described = _describe(manager, name)
+        versions = await run_in_threadpool(manager.registry.versions, name)
+        described["versions"] = [
+            {
+                "version": v.version,
+                "aliases": list(v.aliases),
+                "archived": v.archived,
+                "description": v.description,
+            }
+            for v in versions
+        ]
+        return _json(described)
+
+    app.add_api_route(
+        "/models",
+        list_models,
+        methods=["GET"],
+        tags=["models"],
+        summary="Served models",
+        dependencies=[dependencies["predict"]],
+        openapi_extra={AUTH_KEY: "predict"},
+    )
+    app.add_api_route(
+        "/models/{name}",
+        show_model,
+        methods=["GET"],
+        tags=["models"],
+        summary="A served model: version, aliases, schema",
+        dependencies=[dependencies["predict"]],
+        openapi_extra={AUTH_KEY: "predict"},
+    )
+
+
+def _describe(manager: ModelManager, name: str) -> dict[str, Any]:
+    slot = manager.slots.get(name)
+    if slot is None:
+        manager.get(name)  # raises ModelNotServed
+        raise AssertionError("unreachable")  # pragma: no cover
+    current = slot.current
+    schema = current.model.schema if current is not None else slot.schema
+    return {
+        "name": name,
+        "ready": current is not None,
+        "version": current.version if current else None,
+        "alias": current.alias if current else None,
+        "runtime": current.model.runtime if current else None,
+        "task": current.model.task if current else None,
+        "classes": current.model.class_values if current and current.model.is_classifier else None,
+        "schema": schema.to_dict(),
+    }

@@ -1,0 +1,122 @@
+"""Open Inference Protocol v2 routes (``/v2/...``), as KServe and Triton define them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from modelward import __version__
+from modelward.serving.auth import AUTH_KEY, Policy
+from modelward.serving.models import ModelManager, Served
+from modelward.serving.oip import encode_response, parse_infer_request, tensor_metadata
+from modelward.serving.predict import Predictor
+from modelward.serving.problems import ModelNotServed
+from modelward.validation import validate_columns
+
+__all__ = ["add_v2_routes"]
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(value), status_code=status, media_type="application/json")
+
+
+def add_v2_routes(
+    app: FastAPI,
+    manager: ModelManager,
+    predictor: Predictor,
+    *,
+    max_rows: int,
+    dependencies: dict[Policy, Any],
+) -> None:
+
+    def served(name: str, version: str | None) -> Served:
+        current = manager.get(name)
+        if version is not None and version != current.version:
+            raise ModelNotServed(f"{name} version {version}", [f"{name} version {current.version}"])
+        return current
+
+    async def server_metadata() -> Response:
+        return _json({"name": "modelward", "version": __version__, "extensions": ["binary_tensor_data"]})
+
+    async def live() -> Response:
+        return _json({"live": True})
+
+    async def ready(request: Request) -> Response:
+        ok = manager.ready and not request.app.state.draining
+        return _json({"ready": ok}, 200 if ok else 503)
+
+    async def model_metadata(name: str, version: str | None = None) -> Response:
+        current = served(name, version)
+        model = current.model
+        body = {
+            "name": name,
+            "versions": [current.version],
+            "platform": f"modelward/{model.runtime}",
+            **tensor_metadata(model.schema, class_values=model.class_values if model.is_classifier else None),
+        }
+        return _json(body)
+
+    async def model_ready(name: str, version: str | None = None) -> Response:
+        slot = manager.slots.get(name)
+        if slot is None:
+            raise ModelNotServed(name, manager.names)
+        ok = slot.current is not None and (version is None or slot.current.version == version)
+        return _json({"name": name, "ready": ok}, 200 if ok else 503)
+
+    async def infer(request: Request, name: str, version: str | None = None) -> Response:
+        request.state.endpoint, request.state.model = "v2_infer", name if name in manager.slots else ""
+        current = served(name, version)
+        request.state.version = current.version
+        parsed = parse_infer_request(
+            await request.body(), request.headers.get("inference-header-content-length")
+        )
+        batch = validate_columns(parsed.columns, current.model.schema, max_rows=max_rows)
+        request.state.rows = batch.n_rows
+        outcome = await predictor.predict(
+            name,
+            batch,
+            header_id=parsed.id or request.state.request_id,
+            routing_key=request.headers.get("x-routing-key"),
+            endpoint="v2_infer",
+        )
+        request.state.version = outcome.served.version
+        body, header_length = encode_response(
+            model=name,
+            version=outcome.served.version,
+            request_id=parsed.id,
+            labels=outcome.labels,
+            probabilities=outcome.probabilities,
+            requested=parsed.outputs,
+            binary_outputs=parsed.binary_outputs,
+        )
+        headers = {"X-Model-Version": outcome.served.version}
+        if header_length is not None:
+            headers["Inference-Header-Content-Length"] = str(header_length)
+            return Response(body, media_type="application/octet-stream", headers=headers)
+        return Response(body, media_type="application/json", headers=headers)
+
+    public, predict = dependencies["public"], dependencies["predict"]
+    routes: list[tuple[str, Any, str, Policy]] = [
+        ("", server_metadata, "GET", "public"),
+        ("/health/live", live, "GET", "public"),
+        ("/health/ready", ready, "GET", "public"),
+        ("/models/{name}", model_metadata, "GET", "predict"),
+        ("/models/{name}/versions/{version}", model_metadata, "GET", "predict"),
+        ("/models/{name}/ready", model_ready, "GET", "public"),
+        ("/models/{name}/versions/{version}/ready", model_ready, "GET", "public"),
+        ("/models/{name}/infer", infer, "POST", "predict"),
+        ("/models/{name}/versions/{version}/infer", infer, "POST", "predict"),
+    ]
+    for path, endpoint, method, policy in routes:
+        app.add_api_route(
+            "/v2" + path,
+            endpoint,
+            methods=[method],
+            dependencies=[public if policy == "public" else predict],
+            openapi_extra={AUTH_KEY: policy},
+            tags=["open inference protocol"],
+            name=f"v2{path.replace('/', '_').replace('{', '').replace('}', '')}_{method.lower()}",
+        )

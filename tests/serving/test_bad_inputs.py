@@ -1,0 +1,425 @@
+"""Every client mistake gets a 4xx problem+json naming what is wrong; none gets a 500."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+
+from tests.serving.conftest import Server
+from tests.serving.test_predict_api import ROW
+
+PREDICT = "/models/churn/predict"
+INFER = "/v2/models/churn/infer"
+
+
+def without(*keys: str) -> dict[str, Any]:
+    return {k: v for k, v in ROW.items() if k not in keys}
+
+
+def tensor(name: str, datatype: str, data: list[Any], shape: list[int] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "datatype": datatype,
+        "shape": shape if shape is not None else [len(data)],
+        "data": data,
+    }
+
+
+def good_tensors(**override: Any) -> list[dict[str, Any]]:
+    types = {"geography": "BYTES", "gender": "BYTES", "balance": "FP64", "estimated_salary": "FP64"}
+    out = [tensor(k, types.get(k, "INT64"), [v]) for k, v in ROW.items()]
+    return [override.get(t["name"], t) for t in out]
+
+
+# (id, method, path, body bytes or JSON, headers, status, message fragment, field or None)
+CASES: list[tuple[str, str, str, Any, dict[str, str], int, str, str | None]] = [
+    ("malformed json", "POST", PREDICT, b'{"features": {', {}, 400, "malformed JSON", None),
+    ("empty body", "POST", PREDICT, b"", {}, 400, "empty", None),
+    ("body is a list", "POST", PREDICT, [ROW], {}, 422, "JSON object", None),
+    ("body is a string", "POST", PREDICT, "hello", {}, 422, "JSON object", None),
+    ("no data member", "POST", PREDICT, {"key": "a"}, {}, 422, "features", None),
+    (
+        "two data members",
+        "POST",
+        PREDICT,
+        {"features": ROW, "instances": [ROW]},
+        {},
+        422,
+        "exactly one",
+        None,
+    ),
+    (
+        "unknown top-level member",
+        "POST",
+        PREDICT,
+        {"features": ROW, "extra": 1},
+        {},
+        422,
+        "unknown member 'extra'",
+        None,
+    ),
+    ("missing field", "POST", PREDICT, {"features": without("age")}, {}, 422, "missing field 'age'", "age"),
+    (
+        "extra field",
+        "POST",
+        PREDICT,
+        {"features": {**ROW, "shoe_size": 44}},
+        {},
+        422,
+        "unknown field 'shoe_size'",
+        "shoe_size",
+    ),
+    (
+        "string for integer",
+        "POST",
+        PREDICT,
+        {"features": {**ROW, "age": "forty"}},
+        {},
+        422,
+        "expected an integer",
+        "age",
+    ),
+    (
+        "fraction for integer",
+        "POST",
+        PREDICT,
+        {"features": {**ROW, "age": 41.5}},
+        {},
+        422,
+        "expected an integer, got 41.5",
+        "age",
+    ),
+    (
+        "bool for integer",
+        "POST",
+        PREDICT,
+        {"features": {**ROW, "has_cr_card": True}},
+        {},
+        422,
+        "expected an integer",
+        "has_cr_card",
+    ),
+    (
+        "string for double",
+        "POST",
+        PREDICT,
+        {"features": {**ROW, "balance": "lots"}},
+        {},
+        422,
+        "expected a number",
+        "balance",
+    ),
+    (
+        "number for string",
+        "POST",
+        PREDICT,
+        {"features": {**ROW, "geography": 7}},
+        {},
+        422,
+        "expected a string",
+        "geography",
+    ),
+    (
+        "null where required",
+        "POST",
+        PREDICT,
+        {"features": {**ROW, "tenure": None}},
+        {},
+        422,
+        "null is not allowed",
+        "tenure",
+    ),
+    (
+        "NaN for double",
+        "POST",
+        PREDICT,
+        b'{"features": {"age": 42, "tenure": 3, "balance": NaN, "num_products": 2, "has_cr_card": 1, "is_active_member": 0, "estimated_salary": 5.0, "geography": "Spain", "gender": "Male"}}',
+        {},
+        422,
+        "NaN is not allowed",
+        "balance",
+    ),
+    (
+        "Infinity for double",
+        "POST",
+        PREDICT,
+        b'{"features": {"age": 42, "tenure": 3, "balance": 1.0, "num_products": 2, "has_cr_card": 1, "is_active_member": 0, "estimated_salary": Infinity, "geography": "Spain", "gender": "Male"}}',
+        {},
+        422,
+        "Infinity is not allowed",
+        "estimated_salary",
+    ),
+    ("integer overflow", "POST", PREDICT, {"features": {**ROW, "age": 2**70}}, {}, 422, "age", "age"),
+    (
+        "object for integer",
+        "POST",
+        PREDICT,
+        {"features": {**ROW, "age": {"v": 1}}},
+        {},
+        422,
+        "expected an integer",
+        "age",
+    ),
+    (
+        "list for string",
+        "POST",
+        PREDICT,
+        {"features": {**ROW, "gender": ["F"]}},
+        {},
+        422,
+        "expected a string",
+        "gender",
+    ),
+    (
+        "bad row among many",
+        "POST",
+        PREDICT,
+        {"instances": [ROW, {**ROW, "age": "x"}, ROW]},
+        {},
+        422,
+        "row 1",
+        "age",
+    ),
+    ("row not an object", "POST", PREDICT, {"instances": [ROW, 5]}, {}, 422, "row 1", None),
+    ("instances not a list", "POST", PREDICT, {"instances": ROW}, {}, 422, "instances", None),
+    ("empty instances", "POST", PREDICT, {"instances": []}, {}, 422, "no rows", None),
+    (
+        "columns of unequal length",
+        "POST",
+        PREDICT,
+        {"inputs": {**{k: [v] for k, v in ROW.items()}, "age": [1, 2]}},
+        {},
+        422,
+        "age",
+        None,
+    ),
+    (
+        "column not a list",
+        "POST",
+        PREDICT,
+        {"inputs": {**{k: [v] for k, v in ROW.items()}, "age": 3}},
+        {},
+        422,
+        "age",
+        None,
+    ),
+    (
+        "too many rows",
+        "POST",
+        PREDICT,
+        {"instances": [ROW] * 10_001},
+        {},
+        413,
+        "more than the limit of 10000",
+        None,
+    ),
+    (
+        "request_ids wrong length",
+        "POST",
+        PREDICT,
+        {"instances": [ROW, ROW], "request_ids": ["a"]},
+        {},
+        422,
+        "request_ids",
+        None,
+    ),
+    (
+        "duplicate request_ids",
+        "POST",
+        PREDICT,
+        {"instances": [ROW, ROW], "request_ids": ["a", "a"]},
+        {},
+        422,
+        "request_ids",
+        None,
+    ),
+    ("key is a list", "POST", PREDICT, {"features": ROW, "key": [1]}, {}, 422, "key", None),
+    (
+        "unknown model",
+        "POST",
+        "/models/nope/predict",
+        {"features": ROW},
+        {},
+        404,
+        "model 'nope' is not served",
+        None,
+    ),
+    (
+        "wrong content type",
+        "POST",
+        PREDICT,
+        b"age=3",
+        {"content-type": "application/x-www-form-urlencoded"},
+        415,
+        "send JSON",
+        None,
+    ),
+    ("GET on predict", "GET", PREDICT, None, {}, 405, "GET is not allowed", None),
+    ("unknown route", "GET", "/nowhere", None, {}, 404, "no route GET /nowhere", None),
+    ("reload without token", "POST", "/admin/models/churn/reload", None, {}, 401, "admin token", None),
+    (
+        "reload with wrong token",
+        "POST",
+        "/admin/models/churn/reload",
+        None,
+        {"Authorization": "Bearer nope"},
+        401,
+        "admin token",
+        None,
+    ),
+    (
+        "v2 unknown model",
+        "POST",
+        "/v2/models/nope/infer",
+        {"inputs": good_tensors()},
+        {},
+        404,
+        "not served",
+        None,
+    ),
+    (
+        "v2 wrong version",
+        "POST",
+        "/v2/models/churn/versions/9/infer",
+        {"inputs": good_tensors()},
+        {},
+        404,
+        "version 9",
+        None,
+    ),
+    ("v2 no inputs", "POST", INFER, {"inputs": []}, {}, 422, "inputs", None),
+    (
+        "v2 shape mismatch",
+        "POST",
+        INFER,
+        {"inputs": good_tensors(age=tensor("age", "INT64", [1, 2], [3]))},
+        {},
+        422,
+        "needs 3 values",
+        "age",
+    ),
+    (
+        "v2 unknown datatype",
+        "POST",
+        INFER,
+        {"inputs": good_tensors(age=tensor("age", "INT3", [1]))},
+        {},
+        422,
+        "unknown datatype",
+        "age",
+    ),
+    (
+        "v2 missing tensor",
+        "POST",
+        INFER,
+        {"inputs": good_tensors()[1:]},
+        {},
+        422,
+        "missing field 'age'",
+        "age",
+    ),
+    (
+        "v2 bad value",
+        "POST",
+        INFER,
+        {"inputs": good_tensors(age=tensor("age", "INT64", ["x"]))},
+        {},
+        422,
+        "expected an integer",
+        "age",
+    ),
+    (
+        "v2 unknown output",
+        "POST",
+        INFER,
+        {"inputs": good_tensors(), "outputs": [{"name": "logits"}]},
+        {},
+        422,
+        "unknown output",
+        None,
+    ),
+    (
+        "v2 bad header length",
+        "POST",
+        INFER,
+        {"inputs": good_tensors()},
+        {"Inference-Header-Content-Length": "99999"},
+        400,
+        "out of range",
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "headers", "status", "message", "field"),
+    [c[1:] for c in CASES],
+    ids=[c[0] for c in CASES],
+)
+def test_bad_input_gets_a_clear_4xx_problem(
+    server: Server,
+    method: str,
+    path: str,
+    body: Any,
+    headers: dict[str, str],
+    status: int,
+    message: str,
+    field: str | None,
+) -> None:
+    with server.client() as c:
+        if body is None:
+            r = c.request(method, path, headers=headers)
+        elif isinstance(body, bytes):
+            r = c.request(method, path, content=body, headers={"content-type": "application/json", **headers})
+        else:
+            r = c.request(method, path, json=body, headers=headers)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["status"] == status and problem["title"] and problem["type"]
+    assert message in problem["detail"], problem
+    assert problem["error"] == problem["detail"]  # what Open Inference Protocol clients read
+    if field is not None:
+        assert field in {e.get("field") for e in problem.get("errors", [])}, problem
+
+
+def test_the_table_is_at_least_thirty_cases_and_never_expects_a_500() -> None:
+    assert len(CASES) >= 30
+    assert all(400 <= c[5] < 500 for c in CASES)
+
+
+def test_fifty_megabyte_body_is_refused_with_413_before_it_is_read(server: Server) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(
+            f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {50 * 1024 * 1024}\r\n\r\n".encode()
+            + b'{"instances": ['
+        )
+        received = b""
+        while chunk := s.recv(65536):  # the server answers at once and closes
+            received += chunk
+        reply = received.decode(errors="replace")
+    assert reply.startswith("HTTP/1.1 413"), reply
+    assert "application/problem+json" in reply and "larger than the limit" in reply
+
+
+def test_streamed_body_over_the_limit_is_cut_off_with_413(server: Server) -> None:
+    def chunks():  # no Content-Length: chunked transfer encoding
+        yield b'{"instances": ['
+        for _ in range(12 * 1024):
+            yield b'{"age": 1, "padding": "' + b"x" * 1000 + b'"},'
+        yield b"{}]}"
+
+    with server.client() as c:
+        r = c.post(PREDICT, content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_server_survives_the_table_and_still_predicts(server: Server) -> None:
+    with server.client() as c:
+        assert c.post(PREDICT, json={"features": ROW}).status_code == 200
+        assert "Traceback" not in server.log()
