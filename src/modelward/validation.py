@@ -231,7 +231,7 @@ def _fast(field: Field, values: list[object]) -> Column | None:
 
 
 def _slow(field: Field, values: list[object], probs: _Problems) -> Column:
-    """Check each value, naming the row of each problem; nulls become NaN (numbers) or None."""
+    """Check each value, naming the row of each problem; nulls (NaN too, in text fields) become None/NaN."""
     n, name, t = len(values), field.name, field.type
     if sum(1 for v in values if v is _MISSING) == n:
         if field.required:
@@ -243,12 +243,12 @@ def _slow(field: Field, values: list[object], probs: _Problems) -> Column:
     out: list[object] = [math.nan if field.numeric else None] * n
     clean = True  # no nulls, no problems
     for i, v in enumerate(values):
-        if v is None or v is _MISSING:
+        if v is None or v is _MISSING or (type(v) is float and v != v and not field.numeric):
             clean = False
-            if field.required and v is None:
-                probs.at(name, i, "null is not allowed")
-            elif field.required and v is _MISSING:
+            if field.required and v is _MISSING:
                 probs.add(f"row {i}: missing field '{name}'", name, i)
+            elif field.required:
+                probs.at(name, i, "null is not allowed")
             continue
         try:
             out[i] = convert(v)

@@ -137,3 +137,24 @@ def test_rollback_refuses_an_archived_previous_holder(three_versions: Registry) 
 def test_invalid_alias_is_refused(three_versions: Registry) -> None:
     with pytest.raises(InvalidReference):
         three_versions.promote("churn", 1, "bad alias")
+
+
+def test_registry_leaves_mlflow_configuration_as_it_found_it(
+    registry: Registry, churn_models: dict, churn_frame: pd.DataFrame
+) -> None:
+    import os
+
+    import mlflow
+
+    before = (
+        mlflow.get_tracking_uri(),
+        os.environ.get("MLFLOW_TRACKING_URI"),
+        os.environ.get("MLFLOW_REGISTRY_URI"),
+    )
+    register_model(registry, churn_models["logreg"], "clean", train_data=churn_frame, target="churn")
+    after = (
+        mlflow.get_tracking_uri(),
+        os.environ.get("MLFLOW_TRACKING_URI"),
+        os.environ.get("MLFLOW_REGISTRY_URI"),
+    )
+    assert after == before

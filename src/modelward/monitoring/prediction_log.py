@@ -295,7 +295,7 @@ class PredictionLogger:
             self._cond.notify_all()
         if left:
             log.warning(
-                "prediction log: %d queued records dropped at close (the store was not writable)", left
+                "prediction log: %d queued records dropped at close (not written within the timeout)", left
             )
             _notify(self._on_dropped, left)
 

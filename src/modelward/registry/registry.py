@@ -9,6 +9,7 @@ transaction and makes the MLflow change last, inside it: if MLflow refuses, noth
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -119,9 +120,11 @@ class Registry:
         from mlflow.tracking._model_registry import utils as registry_utils
         from mlflow.tracking._tracking_service import utils as tracking_utils
 
-        # MLflow keeps these as module globals; restore them exactly so a caller's own set-up survives.
+        # MLflow keeps these as module globals and copies them into the environment (for its
+        # subprocesses); restore both exactly, so neither a caller's set-up nor later Settings change.
         saved_tracking = tracking_utils._tracking_uri
         saved_registry = registry_utils._registry_uri
+        saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         try:
@@ -129,6 +132,11 @@ class Registry:
         finally:
             tracking_utils._tracking_uri = saved_tracking
             registry_utils._registry_uri = saved_registry
+            for key, value in saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
     def _registered_model(self, name: str) -> RegisteredModel:
         from mlflow.exceptions import MlflowException
