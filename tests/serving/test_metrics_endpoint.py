@@ -28,7 +28,7 @@ def value(found: dict, name: str, **labels: str) -> float:
 
 def exercise(server: Server) -> None:
     """7 good predictions (9 rows), 3 client errors; a new connection each time to spread over workers."""
-    for i in range(5):
+    for _ in range(5):
         assert httpx.post(server.url + "/models/churn/predict", json={"features": ROW}).status_code == 200
     for _ in range(2):
         assert (
