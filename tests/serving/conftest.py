@@ -111,6 +111,16 @@ def churn_home(
     return home
 
 
+@pytest.fixture
+def home(churn_home: Path, tmp_path: Path) -> Path:
+    """A private copy of the served home, so changes made here touch no other test."""
+    import shutil
+
+    target = tmp_path / "home"
+    shutil.copytree(churn_home, target, ignore=shutil.ignore_patterns("server-*.log"))
+    return target
+
+
 @pytest.fixture(scope="module")
 def server(churn_home: Path) -> Iterator[Server]:
     s = start_server(churn_home, "churn", "--reload-interval", "0")

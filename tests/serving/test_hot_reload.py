@@ -3,7 +3,6 @@ that cannot be loaded never replaces the one serving."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import threading
 import time
@@ -15,14 +14,6 @@ import pytest
 from modelward.config import Settings
 from tests.serving.conftest import Server, start_server
 from tests.serving.test_predict_api import ROW
-
-
-@pytest.fixture
-def home(churn_home: Path, tmp_path: Path) -> Path:
-    """A private copy of the served home, so alias moves here touch no other test."""
-    target = tmp_path / "home"
-    shutil.copytree(churn_home, target, ignore=shutil.ignore_patterns("server-*.log"))
-    return target
 
 
 def _load(server: Server, stop: threading.Event, results: list[tuple[float, float, int, str | None]]) -> None:

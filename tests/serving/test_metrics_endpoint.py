@@ -13,8 +13,8 @@ from tests.serving.conftest import Server, server_env, start_server
 from tests.serving.test_predict_api import ROW, ROW2
 
 
-def samples(server: Server) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    text = httpx.get(server.url + "/metrics", timeout=10).text
+def samples(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = httpx.get(url + "/metrics", timeout=10).text
     out = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
@@ -45,7 +45,7 @@ def exercise(server: Server) -> None:
 
 
 def check_counts(server: Server, before: dict) -> None:
-    after = samples(server)
+    after = samples(server.url)
 
     def delta(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
@@ -69,7 +69,7 @@ def check_counts(server: Server, before: dict) -> None:
     assert produced == 9
     # every produced record is eventually written or dropped
     for _ in range(50):
-        now = samples(server)
+        now = samples(server.url)
         settled = value(now, "modelward_prediction_log_written_total") + value(
             now, "modelward_prediction_log_dropped_total"
         )
@@ -83,7 +83,7 @@ def check_counts(server: Server, before: dict) -> None:
 
 
 def test_counters_match_the_requests_sent(server: Server) -> None:
-    before = samples(server)
+    before = samples(server.url)
     exercise(server)
     check_counts(server, before)
 
@@ -100,7 +100,7 @@ def two_workers(churn_home: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 
 @pytest.mark.slow
 def test_counters_are_correct_across_two_workers(two_workers: Server) -> None:
-    before = samples(two_workers)
+    before = samples(two_workers.url)
     exercise(two_workers)
     check_counts(two_workers, before)
     # two worker processes recorded requests: each writes its own file in the shared folder
