@@ -19,7 +19,9 @@ def _settled(url: str, *, timeout: float = 20) -> dict:
     while time.monotonic() < deadline:
         found = samples(url)
         produced = value(found, "modelward_prediction_log_produced_total")
-        done = value(found, "modelward_prediction_log_written_total") + value(found, "modelward_prediction_log_dropped_total")
+        done = value(found, "modelward_prediction_log_written_total") + value(
+            found, "modelward_prediction_log_dropped_total"
+        )
         if produced == done:
             return found
         time.sleep(0.1)
@@ -30,9 +32,18 @@ def test_served_predictions_are_logged_with_inputs_outputs_and_ids(home: Path) -
     server = start_server(home, "churn", "--reload-interval", "0")
     try:
         with server.client() as c:
-            c.post("/models/churn/predict", json={"instances": [ROW, ROW2], "key": "cust-7"}, headers={"X-Request-ID": "logged"})
+            c.post(
+                "/models/churn/predict",
+                json={"instances": [ROW, ROW2], "key": "cust-7"},
+                headers={"X-Request-ID": "logged"},
+            )
         _settled(server.url)
-        tail = subprocess.run(["modelward", "predictions", "tail", "churn", "--json"], env=server.env, capture_output=True, text=True)
+        tail = subprocess.run(
+            ["modelward", "predictions", "tail", "churn", "--json"],
+            env=server.env,
+            capture_output=True,
+            text=True,
+        )
         assert tail.returncode == 0, tail.stderr
         rows = [json.loads(line) for line in tail.stdout.splitlines()]
         assert [r["request_id"] for r in rows] == ["logged-0", "logged-1"]
@@ -55,7 +66,9 @@ def test_predictions_keep_succeeding_while_the_store_is_unwritable(home: Path) -
             blocker.execute("BEGIN EXCLUSIVE")
             try:
                 started = time.monotonic()
-                statuses = [c.post("/models/churn/predict", json={"features": ROW}).status_code for _ in range(20)]
+                statuses = [
+                    c.post("/models/churn/predict", json={"features": ROW}).status_code for _ in range(20)
+                ]
                 elapsed = time.monotonic() - started
                 during = _settled(server.url, timeout=30)
             finally:
@@ -63,14 +76,18 @@ def test_predictions_keep_succeeding_while_the_store_is_unwritable(home: Path) -
                 blocker.close()
             assert statuses == [200] * 20
             assert elapsed < 10  # a locked store never holds a response for its busy timeout
-            dropped = value(during, "modelward_prediction_log_dropped_total") - value(before, "modelward_prediction_log_dropped_total")
+            dropped = value(during, "modelward_prediction_log_dropped_total") - value(
+                before, "modelward_prediction_log_dropped_total"
+            )
             assert dropped >= 1
             # once the lock is gone, writing resumes
             assert c.post("/models/churn/predict", json={"features": ROW}).status_code == 200
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
                 after = _settled(server.url)
-                if value(after, "modelward_prediction_log_written_total") > value(during, "modelward_prediction_log_written_total"):
+                if value(after, "modelward_prediction_log_written_total") > value(
+                    during, "modelward_prediction_log_written_total"
+                ):
                     break
                 time.sleep(0.2)
             else:

@@ -43,7 +43,11 @@ def app(churn_home: Path) -> FastAPI:
 
 def test_every_route_has_the_expected_policy(app: FastAPI) -> None:
     policies = check_route_policies(app)
-    framework = {k: v for k, v in policies.items() if k.split(" ")[1] in {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}}
+    framework = {
+        k: v
+        for k, v in policies.items()
+        if k.split(" ")[1] in {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    }
     assert set(framework.values()) == {"public"}
     ours = {k.replace("GET,HEAD", "GET"): v for k, v in policies.items() if k not in framework}
     assert ours == EXPECTED
@@ -74,13 +78,19 @@ def test_predict_token_guards_prediction_routes_only(churn_home: Path) -> None:
             denied = c.post("/models/churn/predict", json={"features": ROW})
             assert denied.status_code == 401 and denied.headers["www-authenticate"] == "Bearer"
             assert denied.headers["content-type"] == "application/problem+json"
-            ok = c.post("/models/churn/predict", json={"features": ROW}, headers={"Authorization": "Bearer predict-secret"})
+            ok = c.post(
+                "/models/churn/predict",
+                json={"features": ROW},
+                headers={"Authorization": "Bearer predict-secret"},
+            )
             assert ok.status_code == 200
             admin_as_predict = c.get("/models", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
             assert admin_as_predict.status_code == 200
             assert c.get("/v2/models/churn").status_code == 401
             assert c.get("/health").status_code == 200 and c.get("/metrics").status_code == 200
-            wrong_admin = c.post("/admin/models/churn/reload", headers={"Authorization": "Bearer predict-secret"})
+            wrong_admin = c.post(
+                "/admin/models/churn/reload", headers={"Authorization": "Bearer predict-secret"}
+            )
             assert wrong_admin.status_code == 401
     finally:
         server.stop()
@@ -91,7 +101,9 @@ def test_admin_routes_are_disabled_without_an_admin_token(churn_home: Path) -> N
     del env["MODELWARD_ADMIN_TOKEN"]
     server = start_server(churn_home, "churn", "--reload-interval", "0", env=env)
     try:
-        r = httpx.post(server.url + "/admin/models/churn/reload", headers={"Authorization": "Bearer anything"})
+        r = httpx.post(
+            server.url + "/admin/models/churn/reload", headers={"Authorization": "Bearer anything"}
+        )
         assert r.status_code == 403 and "MODELWARD_ADMIN_TOKEN" in r.json()["detail"]
     finally:
         server.stop()

@@ -13,7 +13,13 @@ def _serve(home: Path, *args: str, drop_admin: bool = False) -> subprocess.Compl
     env = server_env(home)
     if drop_admin:
         del env["MODELWARD_ADMIN_TOKEN"]
-    return subprocess.run([sys.executable, "-m", "modelward", "serve", *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "modelward", "serve", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_non_loopback_bind_without_admin_token_is_refused(churn_home: Path) -> None:

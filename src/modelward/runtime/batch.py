@@ -12,7 +12,7 @@ import numpy as np
 
 from modelward.errors import ConfigError, SchemaError
 from modelward.runtime.model import LoadedModel
-from modelward.validation import RequestInvalid, validate_columns
+from modelward.validation import FieldProblem, RequestInvalid, validate_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,6 +51,17 @@ def _chunks(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
         yield from pd.read_csv(path, chunksize=chunk_size)
 
 
+def _file_message(problem: FieldProblem, start: int) -> str:
+    """Name rows as they are numbered in the file (1 = the first data row), not within the chunk."""
+    if problem.row is None:
+        return problem.message
+    detail = problem.message
+    if detail.startswith("row ") and ": " in detail:
+        detail = detail.split(": ", 1)[1]
+    where = f"row {start + problem.row + 1}" + (f", field '{problem.field}'" if problem.field else "")
+    return f"{where}: {detail}"
+
+
 def _score(model: LoadedModel, chunk: pd.DataFrame, start: int, keep: Sequence[str]) -> pd.DataFrame:
     import pandas as pd
 
@@ -61,14 +72,7 @@ def _score(model: LoadedModel, chunk: pd.DataFrame, start: int, keep: Sequence[s
     try:
         batch = validate_columns(columns, model.schema)
     except RequestInvalid as exc:
-        # Name rows as they are numbered in the file (1 = first data row).
-        problems = [
-            (f"row {start + p.row + 1}: " if p.row is not None else "") + p.message.split(": ", 1)[-1]
-            if p.row is not None
-            else p.message
-            for p in exc.field_problems
-        ]
-        raise SchemaError(problems) from exc
+        raise SchemaError([_file_message(p, start) for p in exc.field_problems]) from exc
     frame = batch.to_frame()
     out = pd.DataFrame({c: chunk[c].to_numpy() for c in keep})
     if model.is_classifier and hasattr(model.native, "predict_proba"):

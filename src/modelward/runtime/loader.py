@@ -156,10 +156,14 @@ def _load_native(
 
     with allow_mlflow_deserialization():
         pyfunc = mlflow.pyfunc.load_model(str(model_dir))
-    try:
-        return pyfunc.get_raw_model(), f"mlflow-pyfunc ({what})"
-    except (AttributeError, NotImplementedError, ValueError):
-        return pyfunc, f"mlflow-pyfunc ({what})"
+    if any(f in flavors for f in ("sklearn", "lightgbm", "xgboost")):
+        # A library model saved with pickle: use the library object, with its predict_proba.
+        try:
+            return pyfunc.get_raw_model(), f"mlflow-pyfunc ({what})"
+        except (AttributeError, NotImplementedError, ValueError):
+            pass
+    # A custom python_function model is called through MLflow's wrapper (its own predict signature).
+    return pyfunc, f"mlflow-pyfunc ({what})"
 
 
 def _load_skops(path: Path, trusted: list[str]) -> Any:
