@@ -1,4 +1,6 @@
-"""Every ```python block in docs/ runs, in order per page, against a fresh embedded home."""
+"""Every ```python block in docs/ runs, in order per page, against a fresh embedded home.
+
+Snippets that need a running server are marked ```py and are shown, not run."""
 
 from __future__ import annotations
 
