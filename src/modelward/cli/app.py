@@ -9,14 +9,17 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 if TYPE_CHECKING:
     from modelward.config import Settings
+    from modelward.store import Store
 
-__all__ = ["app", "emit_json", "error_console", "main", "settings"]
+__all__ = ["app", "emit_json", "error_console", "main", "open_store", "settings"]
 
 app = typer.Typer(
     name="modelward",
@@ -40,6 +43,22 @@ def settings() -> Settings:
         raise ConfigError(
             f"invalid MODELWARD_* setting: {exc.errors()[0]['msg']} ({exc.errors()[0]['loc']})"
         ) from exc
+
+
+@contextmanager
+def open_store() -> Iterator[Store]:
+    """modelward's own store as the settings describe it, migrated, closed on exit."""
+    from modelward.store import Store
+
+    cfg = settings()
+    if not cfg.database_url:
+        cfg.ensure_home()
+    store = Store(cfg.resolved_database_url, busy_timeout_ms=cfg.sqlite_busy_timeout_ms).open()
+    try:
+        store.migrate()
+        yield store
+    finally:
+        store.close()
 
 
 def emit_json(value: Any) -> None:

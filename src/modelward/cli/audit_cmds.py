@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from modelward.cli.app import emit_json, settings
+from modelward.cli.app import emit_json, open_store
 
 if TYPE_CHECKING:
     from modelward.governance.audit import AuditLog
@@ -23,17 +23,9 @@ JSON_OPTION = typer.Option(False, "--json", help="Print JSON for scripts instead
 @contextmanager
 def _audit() -> Iterator[AuditLog]:
     from modelward.governance.audit import AuditLog
-    from modelward.store import Store
 
-    cfg = settings()
-    if not cfg.database_url:
-        cfg.ensure_home()
-    store = Store(cfg.resolved_database_url, busy_timeout_ms=cfg.sqlite_busy_timeout_ms).open()
-    try:
-        store.migrate()
+    with open_store() as store:
         yield AuditLog(store)
-    finally:
-        store.close()
 
 
 @audit_app.command("log")

@@ -4,38 +4,21 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from modelward.cli.app import emit_json, error_console, settings
+from modelward.cli.app import emit_json, error_console, open_store
 
 if TYPE_CHECKING:
-    from modelward.store import Store
+    pass
 
 __all__ = ["predictions_app"]
 
 predictions_app = typer.Typer(help="Tail and export the prediction log.", no_args_is_help=True)
 
 _FOLLOW_PAGE = 1_000
-
-
-@contextmanager
-def _store() -> Iterator[Store]:
-    from modelward.store import Store
-
-    cfg = settings()
-    if not cfg.database_url:
-        cfg.ensure_home()
-    store = Store(cfg.resolved_database_url, busy_timeout_ms=cfg.sqlite_busy_timeout_ms).open()
-    try:
-        store.migrate()
-        yield store
-    finally:
-        store.close()
 
 
 def _wait(seconds: float) -> None:
@@ -106,7 +89,7 @@ def tail_cmd(
     """Show the newest logged predictions of a model, oldest first."""
     from modelward.monitoring.prediction_query import tail
 
-    with _store() as store:
+    with open_store() as store:
         rows = tail(store, name, limit=limit)
         if not rows:
             typer.echo(f"no predictions logged for '{name}' yet", err=True)
@@ -166,7 +149,7 @@ def export_cmd(
     kind = resolve_format(output, fmt)
     if start is not None and end is not None and end <= start:
         raise ConfigError("--until must be later than --since")
-    with _store() as store:
+    with open_store() as store:
         total = count_predictions(store, name, since=start, until=end)
         if total == 0:
             window = "" if since is None and until is None else " in that time window"

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from starlette.responses import Response
@@ -29,7 +28,7 @@ from modelward.serving.auth import AUTH_KEY, Policy, check_route_policies, guard
 from modelward.serving.middleware import BodyLimit, RequestContext
 from modelward.serving.models import ModelManager
 from modelward.serving.predict import Predictor
-from modelward.serving.problems import install_problem_handlers, problem_response
+from modelward.serving.problems import install_problem_handlers, json_response, problem_response
 from modelward.serving.rest import add_rest_routes
 from modelward.serving.v2 import add_v2_routes
 from modelward.store import Store
@@ -146,16 +145,12 @@ def create_app_from_env() -> FastAPI:
     return create_app(settings, settings.serve_models)
 
 
-def _json(value: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(value), status_code=status, media_type="application/json")
-
-
 def _add_ops_routes(
     app: FastAPI, manager: ModelManager, metrics: ServingMetrics, deps: dict[Policy, Any]
 ) -> None:
 
     async def health() -> Response:
-        return _json({"status": "live"})
+        return json_response({"status": "live"})
 
     async def ready(request: Request) -> Response:
         models = {
@@ -166,7 +161,7 @@ def _add_ops_routes(
             for name, slot in manager.slots.items()
         }
         ok = manager.ready and not request.app.state.draining
-        return _json(
+        return json_response(
             {"ready": ok, "draining": request.app.state.draining, "models": models}, 200 if ok else 503
         )
 
@@ -185,7 +180,7 @@ def _add_ops_routes(
                 instance=request.url.path,
                 extra={"serving_version": result.version},
             )
-        return _json({"model": name, "version": result.version, "changed": result.changed})
+        return json_response({"model": name, "version": result.version, "changed": result.changed})
 
     routes: list[tuple[str, Any, str, Policy, str]] = [
         ("/health", health, "GET", "public", "Liveness"),

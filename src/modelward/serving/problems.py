@@ -26,6 +26,7 @@ __all__ = [
     "ModelLoading",
     "ModelNotServed",
     "install_problem_handlers",
+    "json_response",
     "problem_response",
 ]
 
@@ -54,6 +55,15 @@ class BodyTooLarge(ModelwardError, ValueError):
     def __init__(self, limit: int) -> None:
         self.limit = limit
         super().__init__(f"the request body is larger than the limit of {limit} bytes")
+
+
+def json_response(value: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
+        media_type="application/json",
+        headers=dict(headers or {}),
+    )
 
 
 def problem_response(

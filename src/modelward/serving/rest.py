@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.concurrency import run_in_threadpool
@@ -15,6 +14,7 @@ from modelward.schema import FeatureSchema
 from modelward.serving.auth import AUTH_KEY, Policy
 from modelward.serving.models import ModelManager
 from modelward.serving.predict import Outcome, Predictor
+from modelward.serving.problems import json_response
 from modelward.validation import FieldProblem, RequestInvalid, parse_json, validate_request
 
 __all__ = ["add_rest_routes", "request_models"]
@@ -84,15 +84,6 @@ def request_models(name: str, schema: FeatureSchema) -> tuple[type[BaseModel], t
     return request, response
 
 
-def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY),
-        status_code=status,
-        media_type="application/json",
-        headers=headers,
-    )
-
-
 def _check_json(request: Request) -> None:
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if ctype not in {"application/json", "text/json", ""} and not ctype.endswith("+json"):
@@ -155,7 +146,7 @@ def add_rest_routes(
         headers = {"X-Model-Version": outcome.served.version}
         if len(outcome.request_ids) == 1:
             headers["X-Request-ID"] = outcome.request_ids[0]
-        return _json(render_predictions(outcome), headers=headers)
+        return json_response(render_predictions(outcome), headers=headers)
 
     for name, slot in manager.slots.items():
         request_model, response_model = request_models(name, slot.schema)
@@ -201,7 +192,7 @@ def add_rest_routes(
     )
 
     async def list_models() -> Response:
-        return _json([_describe(manager, n) for n in manager.names])
+        return json_response([_describe(manager, n) for n in manager.names])
 
     async def show_model(name: str) -> Response:
         described = _describe(manager, name)
@@ -215,7 +206,7 @@ def add_rest_routes(
             }
             for v in versions
         ]
-        return _json(described)
+        return json_response(described)
 
     app.add_api_route(
         "/models",

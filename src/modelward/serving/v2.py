@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
@@ -13,14 +12,10 @@ from modelward.serving.auth import AUTH_KEY, Policy
 from modelward.serving.models import ModelManager, Served
 from modelward.serving.oip import encode_response, parse_infer_request, tensor_metadata
 from modelward.serving.predict import Predictor
-from modelward.serving.problems import ModelNotServed
+from modelward.serving.problems import ModelNotServed, json_response
 from modelward.validation import validate_columns
 
 __all__ = ["add_v2_routes"]
-
-
-def _json(value: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(value), status_code=status, media_type="application/json")
 
 
 def add_v2_routes(
@@ -39,14 +34,16 @@ def add_v2_routes(
         return current
 
     async def server_metadata() -> Response:
-        return _json({"name": "modelward", "version": __version__, "extensions": ["binary_tensor_data"]})
+        return json_response(
+            {"name": "modelward", "version": __version__, "extensions": ["binary_tensor_data"]}
+        )
 
     async def live() -> Response:
-        return _json({"live": True})
+        return json_response({"live": True})
 
     async def ready(request: Request) -> Response:
         ok = manager.ready and not request.app.state.draining
-        return _json({"ready": ok}, 200 if ok else 503)
+        return json_response({"ready": ok}, 200 if ok else 503)
 
     async def model_metadata(name: str, version: str | None = None) -> Response:
         current = served(name, version)
@@ -57,14 +54,14 @@ def add_v2_routes(
             "platform": f"modelward/{model.runtime}",
             **tensor_metadata(model.schema, class_values=model.class_values if model.is_classifier else None),
         }
-        return _json(body)
+        return json_response(body)
 
     async def model_ready(name: str, version: str | None = None) -> Response:
         slot = manager.slots.get(name)
         if slot is None:
             raise ModelNotServed(name, manager.names)
         ok = slot.current is not None and (version is None or slot.current.version == version)
-        return _json({"name": name, "ready": ok}, 200 if ok else 503)
+        return json_response({"name": name, "ready": ok}, 200 if ok else 503)
 
     async def infer(request: Request, name: str, version: str | None = None) -> Response:
         request.state.endpoint, request.state.model = "v2_infer", name if name in manager.slots else ""
