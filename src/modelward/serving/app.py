@@ -28,7 +28,12 @@ from modelward.serving.auth import AUTH_KEY, Policy, check_route_policies, guard
 from modelward.serving.middleware import BodyLimit, RequestContext
 from modelward.serving.models import ModelManager
 from modelward.serving.predict import Predictor
-from modelward.serving.problems import install_problem_handlers, json_response, problem_response
+from modelward.serving.problems import (
+    ModelNotServed,
+    install_problem_handlers,
+    json_response,
+    problem_response,
+)
 from modelward.serving.rest import add_rest_routes
 from modelward.serving.v2 import add_v2_routes
 from modelward.store import Store
@@ -170,7 +175,8 @@ def _add_ops_routes(
         return Response(body, media_type=content_type)
 
     async def reload(request: Request, name: str) -> Response:
-        manager.get(name) if name not in manager.slots else None
+        if name not in manager.slots:
+            raise ModelNotServed(name, manager.names)
         result = await manager.refresh(name, force=True)
         if result.error is not None:
             return problem_response(

@@ -121,7 +121,8 @@ class Predictor:
                     routing_key=routing_key,
                 )
             )
-        self.logger.submit(records) if self.logger is not None else None
+        if self.logger is not None:
+            self.logger.submit(records)
 
 
 def _plain(value: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from fastapi import FastAPI, Request
@@ -99,7 +99,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     """Map every error to problem+json; a client's mistake is never a 500."""
 
     async def request_invalid(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestInvalid)  # noqa: S101 - registered for this type only
+        exc = cast(RequestInvalid, exc)  # registered for this type only
         return problem_response(
             exc.status,
             exc.title,
@@ -132,7 +132,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+        exc = cast(StarletteHTTPException, exc)
         title = _TITLES.get(exc.status_code, "error")
         detail = exc.detail if isinstance(exc.detail, str) else title
         if exc.status_code == 404 and detail == "Not Found":
@@ -144,7 +144,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def validation_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)  # noqa: S101
+        exc = cast(RequestValidationError, exc)
         errors = [
             {"message": str(e.get("msg")), "field": ".".join(str(p) for p in e.get("loc", ()))}
             for e in exc.errors()
@@ -158,6 +158,14 @@ def install_problem_handlers(app: FastAPI) -> None:
             log.error("error serving %s: %s", request.url.path, exc)
         return problem_response(status, "request failed", str(exc), instance=request.url.path)
 
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        # A bug or a model that raised: the client gets problem+json, the log gets the traceback.
+        request_id = getattr(request.state, "request_id", None)
+        log.error("error serving %s (request %s)", request.url.path, request_id, exc_info=exc)
+        detail = f"the server failed to answer this request (request id {request_id}); see the server log"
+        return problem_response(500, "internal error", detail, instance=request.url.path)
+
+    app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(RequestInvalid, request_invalid)
     app.add_exception_handler(ModelNotServed, not_served)
     app.add_exception_handler(ModelLoading, loading)

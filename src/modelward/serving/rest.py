@@ -14,7 +14,7 @@ from modelward.schema import FeatureSchema
 from modelward.serving.auth import AUTH_KEY, Policy
 from modelward.serving.models import ModelManager
 from modelward.serving.predict import Outcome, Predictor
-from modelward.serving.problems import json_response
+from modelward.serving.problems import ModelNotServed, json_response
 from modelward.validation import FieldProblem, RequestInvalid, parse_json, validate_request
 
 __all__ = ["add_rest_routes", "request_models"]
@@ -231,8 +231,7 @@ def add_rest_routes(
 def _describe(manager: ModelManager, name: str) -> dict[str, Any]:
     slot = manager.slots.get(name)
     if slot is None:
-        manager.get(name)  # raises ModelNotServed
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise ModelNotServed(name, manager.names)
     current = slot.current
     schema = current.model.schema if current is not None else slot.schema
     return {
