@@ -1,4 +1,5 @@
-"""SIGTERM: readiness turns false at once, in-flight requests complete, the process exits cleanly."""
+"""SIGTERM: readiness turns false at once, in-flight requests complete, the process exits cleanly.
+And a model that raises gives a 500 problem, not a dead server."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from tests.serving.conftest import start_server
 
 
 class SlowModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
-    """Doubles x after sleeping for the largest `delay` of the batch."""
+    """Doubles x after sleeping for the largest `delay` of the batch; raises for a negative x."""
 
     def predict(self, context: object, model_input: pd.DataFrame, params: dict | None = None) -> list[float]:
+        if (model_input["x"] < 0).any():
+            raise ValueError("negative x")
         time.sleep(float(model_input["delay"].max()))
         return [float(v) * 2.0 for v in model_input["x"]]
 
@@ -79,3 +82,18 @@ def test_sigterm_finishes_in_flight_requests_then_exits(slow_home: Path) -> None
     log = server.log()
     assert "SIGTERM: readiness is false" in log
     assert "Traceback" not in log
+
+
+def test_a_model_that_raises_gives_a_500_problem_and_the_server_keeps_serving(slow_home: Path) -> None:
+    server = start_server(slow_home, "slow", "--reload-interval", "0")
+    try:
+        with server.client() as c:
+            failed = c.post("/models/slow/predict", json={"features": {"x": -1.0, "delay": 0.0}}, headers={"X-Request-ID": "boom-1"})
+            ok = c.post("/models/slow/predict", json={"features": {"x": 1.0, "delay": 0.0}})
+    finally:
+        server.stop()
+    assert failed.status_code == 500
+    assert failed.headers["content-type"] == "application/problem+json"
+    assert "boom-1" in failed.json()["detail"] and "ValueError: negative x" in failed.json()["detail"]
+    assert ok.status_code == 200 and ok.json()["predictions"][0]["prediction"] == 2.0
+    assert "negative x" in server.log()  # the traceback is in the server log, not the response

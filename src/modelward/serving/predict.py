@@ -15,6 +15,7 @@ from modelward.monitoring.metrics import ServingMetrics
 from modelward.monitoring.prediction_log import PredictionLogger, PredictionRecord
 from modelward.runtime import LoadedModel
 from modelward.serving.models import ModelManager, Served
+from modelward.serving.problems import ModelFailed
 from modelward.validation import Batch
 
 __all__ = ["Outcome", "Predictor", "row_ids"]
@@ -68,7 +69,10 @@ class Predictor:
         ids = row_ids(batch, header_id)
         started = time.perf_counter()
         with self.metrics.in_flight(name):
-            labels_arr, probabilities, seconds = await run_in_threadpool(_infer, model, batch)
+            try:
+                labels_arr, probabilities, seconds = await run_in_threadpool(_infer, model, batch)
+            except Exception as exc:  # the model's own failure, not the client's
+                raise ModelFailed(name, served.version, exc) from exc
         labels = [v.item() if hasattr(v, "item") else v for v in labels_arr.tolist()]
         self.metrics.observe_inference(model=name, version=served.version, seconds=seconds)
         if probabilities is not None:

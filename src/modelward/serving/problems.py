@@ -23,6 +23,7 @@ from modelward.validation import RequestInvalid
 __all__ = [
     "PROBLEM_JSON",
     "BodyTooLarge",
+    "ModelFailed",
     "ModelLoading",
     "ModelNotServed",
     "install_problem_handlers",
@@ -49,6 +50,16 @@ class ModelLoading(ModelwardError, RuntimeError):
         self.name = name
         self.retry_after = retry_after
         super().__init__(f"model '{name}' is still loading; retry in {retry_after} s")
+
+
+class ModelFailed(ModelwardError, RuntimeError):
+    """The model raised while predicting: a server-side failure (500), counted per version."""
+
+    def __init__(self, name: str, version: str, exc: BaseException) -> None:
+        self.name = name
+        self.version = version
+        message = f"{type(exc).__name__}: {exc}"
+        super().__init__(f"model '{name}' version {version} failed on this request ({message[:200]})")
 
 
 class BodyTooLarge(ModelwardError, ValueError):
@@ -158,6 +169,17 @@ def install_problem_handlers(app: FastAPI) -> None:
             log.error("error serving %s: %s", request.url.path, exc)
         return problem_response(status, "request failed", str(exc), instance=request.url.path)
 
+    async def model_failed(request: Request, exc: Exception) -> Response:
+        request_id = getattr(request.state, "request_id", None)
+        log.error("%s (request %s)", exc, request_id, exc_info=exc.__cause__ or exc)
+        return problem_response(
+            500,
+            "model failed",
+            f"{exc}; request id {request_id}",
+            kind="model-failed",
+            instance=request.url.path,
+        )
+
     async def internal_error(request: Request, exc: Exception) -> Response:
         # A bug or a model that raised: the client gets problem+json, the log gets the traceback.
         request_id = getattr(request.state, "request_id", None)
@@ -166,6 +188,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(500, "internal error", detail, instance=request.url.path)
 
     app.add_exception_handler(Exception, internal_error)
+    app.add_exception_handler(ModelFailed, model_failed)
     app.add_exception_handler(RequestInvalid, request_invalid)
     app.add_exception_handler(ModelNotServed, not_served)
     app.add_exception_handler(ModelLoading, loading)
