@@ -23,7 +23,12 @@ them without parsing messages. HTTP status mapping lives only in ``modelward.ser
     ├── IntegrityError (RuntimeError)      an artifact's bytes changed since registration
     ├── UnsafeModelFormat (PermissionError) pickle-based model without opt-in
     ├── SchemaError (ValueError)           input does not fit the model's signature
-    └── AuditChainBroken (RuntimeError)
+    │   └── RequestInvalid                 (modelward.validation) a request's bad fields and rows
+    ├── AuditChainBroken (RuntimeError)
+    ├── ProfileError (ValueError)          (modelward.drift) ├── ProfileMismatch
+    ├── RoutingError (ValueError)          (modelward.routing) an invalid split
+    ├── ABTestError (ValueError)           (modelward.feedback) invalid A/B input
+    └── serving: ModelNotServed (NotFound), ModelLoading, ModelFailed, BodyTooLarge
 """
 
 from __future__ import annotations

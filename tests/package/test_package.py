@@ -63,7 +63,10 @@ def test_top_level_exports_are_exactly_the_public_api() -> None:
         modelward.nonexistent  # noqa: B018
 
 
-@pytest.mark.parametrize("package", ["store", "registry", "runtime", "governance", "drift"])
+@pytest.mark.parametrize(
+    "package",
+    ["store", "registry", "runtime", "governance", "drift", "routing", "feedback", "monitoring", "serving"],
+)
 def test_each_package_exports_what_its_all_names(package: str) -> None:
     import importlib
 

@@ -88,7 +88,11 @@ def test_a_model_that_raises_gives_a_500_problem_and_the_server_keeps_serving(sl
     server = start_server(slow_home, "slow", "--reload-interval", "0")
     try:
         with server.client() as c:
-            failed = c.post("/models/slow/predict", json={"features": {"x": -1.0, "delay": 0.0}}, headers={"X-Request-ID": "boom-1"})
+            failed = c.post(
+                "/models/slow/predict",
+                json={"features": {"x": -1.0, "delay": 0.0}},
+                headers={"X-Request-ID": "boom-1"},
+            )
             ok = c.post("/models/slow/predict", json={"features": {"x": 1.0, "delay": 0.0}})
     finally:
         server.stop()

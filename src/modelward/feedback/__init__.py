@@ -1,1 +1,35 @@
-"""Reserved for a later issue; see docs/architecture.md."""
+"""Feedback on served models: outcomes joined to predictions, and A/B test statistics on them.
+
+:func:`analyze` compares the arms of an experiment (model versions sharing traffic) from per-arm
+counts or sums and returns an :class:`ABReport` with fixed-horizon and always-valid (sequential)
+p-values, minimum detectable effects, a sample ratio check and a plain-language verdict. Pure
+numbers in and out; see docs/ab-testing.md.
+"""
+
+from __future__ import annotations
+
+from modelward.feedback.abtest import (
+    ABReport,
+    ABTestError,
+    ArmData,
+    ArmSummary,
+    Comparison,
+    Kind,
+    SampleRatioCheck,
+    analyze,
+    check_sample_ratio,
+    sequential_p_value,
+)
+
+__all__ = [
+    "ABReport",
+    "ABTestError",
+    "ArmData",
+    "ArmSummary",
+    "Comparison",
+    "Kind",
+    "SampleRatioCheck",
+    "analyze",
+    "check_sample_ratio",
+    "sequential_p_value",
+]

@@ -1,1 +1,3 @@
 """Reserved for a later issue; see docs/architecture.md."""
+
+__all__: list[str] = []
