@@ -81,6 +81,8 @@ class RequestInvalid(SchemaError):
 
     def __init__(self, problems: Sequence[FieldProblem], *, status: int = 422, title: str = _TITLE) -> None:
         self.field_problems, self.status, self.title = tuple(problems), status, title
+        # How many problems were found in all; field_problems keeps the first MAX_PROBLEMS of them.
+        self.total = len(self.field_problems)
         super().__init__([p.message for p in self.field_problems])
 
     def __reduce__(self) -> tuple[Any, ...]:  # keyword-only arguments: pickle needs the state apart
@@ -126,7 +128,9 @@ class _Problems:  # keeps the first MAX_PROBLEMS problems and counts the rest
     def check(self) -> None:
         if self.count:
             extra = self.count - len(self.items)
-            raise RequestInvalid(self.items + ([FieldProblem(f"... and {extra} more")] if extra else []))
+            error = RequestInvalid(self.items + ([FieldProblem(f"... and {extra} more")] if extra else []))
+            error.total = self.count
+            raise error
 
 
 def _preview(v: object) -> str:
@@ -139,7 +143,10 @@ def _preview(v: object) -> str:
     try:
         text = orjson.dumps(v, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()
     except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError; ints beyond 64 bits
-        text = repr(v)
+        try:
+            text = repr(v)
+        except RecursionError:  # a value nested hundreds deep: say so rather than fail
+            return "a deeply nested value"
     return text if len(text) <= _PREVIEW else text[: _PREVIEW - 3] + "..."
 
 

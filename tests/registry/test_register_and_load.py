@@ -287,3 +287,15 @@ def test_top_level_register_and_load_use_the_settings(
     assert Path(settings.home, "mlflow.db").is_file()
     assert Path(settings.home, "modelward.db").is_file()
     assert json.loads(model.profile.to_json())["format"] == "modelward.profile/1"
+
+
+def test_registering_a_registered_version_again_keeps_both_loadable(
+    registry: Registry, churn_models: dict, churn_frame: pd.DataFrame
+) -> None:
+    info = register_model(registry, churn_models["logreg"], "source", train_data=churn_frame, target="churn")
+    copy = register_mlflow_model(
+        registry, "models:/source/1", "copy", reference_data=churn_frame, target="churn"
+    )
+    # MLflow rewrites its registered_model_meta file in the shared folder; it is not pinned
+    assert load_version(registry, info).version == "1"
+    assert load_version(registry, copy).name == "copy"

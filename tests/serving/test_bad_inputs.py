@@ -423,3 +423,36 @@ def test_server_survives_the_table_and_still_predicts(server: Server) -> None:
     with server.client() as c:
         assert c.post(PREDICT, json={"features": ROW}).status_code == 200
         assert "Traceback" not in server.log()
+
+
+def test_deeply_nested_values_are_a_422_not_a_500(server: Server) -> None:
+    nested: object = 1
+    for _ in range(1000):
+        nested = [nested]
+    with server.client() as c:
+        r = c.post(PREDICT, json={"features": {**ROW, "geography": nested}})
+        body = c.post(
+            PREDICT, content=b"[" * 1000 + b"]" * 1000, headers={"content-type": "application/json"}
+        )
+    assert r.status_code == 422, r.text
+    assert 400 <= body.status_code < 500, body.text
+
+
+def test_a_query_parameter_cannot_pick_another_model(server: Server) -> None:
+    with server.client() as c:
+        r = c.post(PREDICT + "?_name=other&name=other", json={"features": ROW})
+    assert r.status_code == 200 and r.json()["model"] == "churn"
+
+
+def test_head_requests_are_answered_on_get_routes(server: Server) -> None:
+    with server.client() as c:
+        for path in ("/health", "/ready", "/metrics", "/models", "/v2/health/live"):
+            assert c.head(path).status_code == 200, path
+
+
+def test_error_counts_cover_every_problem_not_only_the_listed_ones(server: Server) -> None:
+    rows = [{**ROW, "age": "x", "tenure": "y"} for _ in range(500)]
+    with server.client() as c:
+        r = c.post(PREDICT, json={"instances": rows})
+    assert r.status_code == 422
+    assert "(and 995 more)" in r.json()["detail"]

@@ -99,3 +99,26 @@ def test_missing_input_and_bad_suffix_are_one_line_errors(churn_home: Path, tmp_
         churn_home, "churn", "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "o.json")
     )
     assert bad.returncode == 1 and ".csv or .parquet" in bad.stderr
+
+
+def test_one_bad_csv_cell_is_named_not_every_row(
+    churn_home: Path, churn_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    data = churn_frame.drop(columns=["churn"]).astype({"age": object})
+    data.loc[3, "age"] = "abc"
+    source = tmp_path / "in.csv"
+    data.to_csv(source, index=False)
+    proc = _predict(churn_home, "churn", "--input", str(source), "--output", str(tmp_path / "out.csv"))
+    assert proc.returncode == 1
+    assert "row 4, field 'age': 'abc' is not a number" in proc.stderr
+    assert "row 5" not in proc.stderr
+
+
+def test_the_output_may_not_overwrite_the_input(
+    churn_home: Path, churn_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.csv"
+    churn_frame.to_csv(source, index=False)
+    proc = _predict(churn_home, "churn", "--input", str(source), "--output", str(source))
+    assert proc.returncode == 1 and "is the input file" in proc.stderr
+    assert pd.read_csv(source).shape == churn_frame.shape

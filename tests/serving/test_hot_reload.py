@@ -75,6 +75,8 @@ def test_admin_reload_switches_at_once_and_needs_the_token(home: Path) -> None:
             r = c.post("/admin/models/churn/reload", headers=server.admin_headers())
             assert r.status_code == 200 and r.json() == {"model": "churn", "version": "2", "changed": True}
             assert c.post("/models/churn/predict", json={"features": ROW}).headers["X-Model-Version"] == "2"
+            again = c.post("/admin/models/churn/reload", headers=server.admin_headers())
+            assert again.json() == {"model": "churn", "version": "2", "changed": False}
             missing = c.post("/admin/models/nope/reload", headers=server.admin_headers())
             assert missing.status_code == 404
     finally:

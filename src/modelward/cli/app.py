@@ -33,12 +33,15 @@ app = typer.Typer(
 
 def settings() -> Settings:
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     from modelward.config import Settings
     from modelward.errors import ConfigError
 
     try:
         return Settings()
+    except SettingsError as exc:
+        raise ConfigError(f"invalid MODELWARD_* setting: {exc}") from exc
     except ValidationError as exc:
         raise ConfigError(
             f"invalid MODELWARD_* setting: {exc.errors()[0]['msg']} ({exc.errors()[0]['loc']})"
@@ -123,6 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except (KeyboardInterrupt, typer.Abort):
         return 130
+    except OSError as exc:
+        # A path that is missing, a folder, or not ours to write: the user's to fix, not a bug.
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        error_console().print(
+            f"[bold red]error:[/] {exc.strerror or exc}{where}", highlight=False, soft_wrap=True
+        )
+        return 1
     except typer.Exit as exc:
         return int(exc.exit_code)
     except SystemExit as exc:

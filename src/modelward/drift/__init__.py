@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+from modelward.drift.detect import (
+    DriftConfig,
+    DriftReport,
+    FeatureDrift,
+    FeatureRule,
+    compare_feature_profiles,
+    compare_profiles,
+    compare_samples,
+)
 from modelward.drift.profile import (
     OTHER,
     PROFILE_FORMAT,
@@ -17,19 +26,48 @@ from modelward.drift.profile import (
     build_profile,
     profile_predictions,
 )
+from modelward.drift.stats import (
+    PSI_EPSILON,
+    BinnedKS,
+    Significance,
+    chi_square,
+    js_distance,
+    ks_binned,
+    ks_exact,
+    psi,
+    wasserstein_binned,
+    wasserstein_normalized,
+)
 
 __all__ = [
     "OTHER",
     "PROFILE_FORMAT",
+    "PSI_EPSILON",
     "SCORE_EDGES",
+    "BinnedKS",
     "CategoricalProfile",
     "DatasetProfile",
+    "DriftConfig",
+    "DriftReport",
+    "FeatureDrift",
     "FeatureProfile",
+    "FeatureRule",
     "NumericProfile",
     "PredictionProfile",
     "ProfileError",
     "ProfileMismatch",
+    "Significance",
     "Task",
     "build_profile",
+    "chi_square",
+    "compare_feature_profiles",
+    "compare_profiles",
+    "compare_samples",
+    "js_distance",
+    "ks_binned",
+    "ks_exact",
     "profile_predictions",
+    "psi",
+    "wasserstein_binned",
+    "wasserstein_normalized",
 ]

@@ -362,5 +362,6 @@ def _arrow_array(column: pd.Series, kind: Any, name: str, warned: set[str]) -> A
     if pa.types.is_boolean(kind):
         cleaned = column.astype(object).map(lambda v: v if isinstance(v, bool) else None)
     else:
-        cleaned = pd.to_numeric(column, errors="coerce")
+        # Integers beyond 2**53 do not convert exactly: cast explicitly (nearest float) rather than fail.
+        cleaned = pd.to_numeric(column, errors="coerce").astype("float64")
     return pa.array(cleaned, type=kind, from_pandas=True)

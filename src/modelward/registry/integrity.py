@@ -13,6 +13,10 @@ __all__ = ["FilePin", "diff_manifest", "hash_bytes", "hash_tree"]
 
 _CHUNK = 1 << 20
 
+# MLflow rewrites this bookkeeping file in a model's folder whenever the model is registered under
+# a name, including by a later registration of the same source; it is never loaded.
+UNPINNED = frozenset({"registered_model_meta"})
+
 
 @dataclass(frozen=True, slots=True)
 class FilePin:
@@ -40,7 +44,7 @@ def hash_tree(root: str | os.PathLike[str], prefix: str = "") -> dict[str, FileP
     base = Path(root)
     pins: dict[str, FilePin] = {}
     for path in sorted(base.rglob("*")):
-        if path.is_file():
+        if path.is_file() and path.name not in UNPINNED:
             rel = prefix + path.relative_to(base).as_posix()
             sha, size = _hash_file(path)
             pins[rel] = FilePin(rel, sha, size)

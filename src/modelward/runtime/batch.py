@@ -41,14 +41,42 @@ def count_rows(path: str | os.PathLike[str]) -> int | None:
 
 def _chunks(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
     import pandas as pd
+    import pyarrow as pa
 
-    if _format(path) == "parquet":
-        import pyarrow.parquet as pq
+    try:
+        if _format(path) == "parquet":
+            import pyarrow.parquet as pq
 
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
-            yield batch.to_pandas()
-    else:
-        yield from pd.read_csv(path, chunksize=chunk_size)
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
+                yield batch.to_pandas()
+        else:
+            yield from pd.read_csv(path, chunksize=chunk_size)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, pa.ArrowException) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+
+
+def _numeric_columns(model: LoadedModel, chunk: pd.DataFrame, start: int) -> dict[str, Any]:
+    """Columns for validation. A CSV column with one bad cell arrives as text; convert it to
+    numbers here so the bad cells, not every row, are the ones reported."""
+    import pandas as pd
+
+    columns: dict[str, Any] = {}
+    problems: list[str] = []
+    for f in model.schema.fields:
+        if f.name not in chunk.columns:
+            continue
+        values = chunk[f.name]
+        if f.numeric and (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
+            converted = pd.to_numeric(values, errors="coerce")
+            bad = values.notna() & converted.isna()
+            for i in bad.to_numpy().nonzero()[0][:20]:
+                cell = str(values.iloc[i])[:40]
+                problems.append(f"row {start + int(i) + 1}, field '{f.name}': {cell!r} is not a number")
+            values = converted
+        columns[f.name] = values.to_numpy()
+    if problems:
+        raise SchemaError(problems)
+    return columns
 
 
 def _file_message(problem: FieldProblem, start: int) -> str:
@@ -68,7 +96,7 @@ def _score(model: LoadedModel, chunk: pd.DataFrame, start: int, keep: Sequence[s
     missing = [c for c in keep if c not in chunk.columns]
     if missing:
         raise ConfigError(f"--keep column(s) not in the input: {', '.join(missing)}")
-    columns = {f.name: chunk[f.name].to_numpy() for f in model.schema.fields if f.name in chunk.columns}
+    columns = _numeric_columns(model, chunk, start)
     try:
         batch = validate_columns(columns, model.schema)
     except RequestInvalid as exc:
@@ -105,6 +133,11 @@ def score_file(
     if not source.is_file():
         raise ConfigError(f"input file {source} does not exist")
     out_format = _format(target)
+    if target.resolve() == source.resolve():
+        raise ConfigError(f"the output {target} is the input file; choose another path")
+    if target.is_dir():
+        raise ConfigError(f"the output {target} is a folder; give a file name")
+    target.parent.mkdir(parents=True, exist_ok=True)
     if chunk_size < 1:
         raise ConfigError("chunk size must be at least 1")
     partial = target.with_name(target.name + ".partial")

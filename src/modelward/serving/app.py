@@ -82,7 +82,8 @@ def create_app(
             logger.store.open()
             logger.store.migrate()
             logger.start()
-        await manager.load_all()
+        # Load in the background: the port opens at once, /ready and predictions answer 503 until loaded.
+        loading = asyncio.create_task(manager.load_all())
         watcher = (
             asyncio.create_task(manager.watch(settings.reload_interval))
             if settings.reload_interval > 0
@@ -92,6 +93,7 @@ def create_app(
             yield
         finally:
             app.state.draining = True
+            loading.cancel()
             if watcher is not None:
                 watcher.cancel()
             if logger is not None:
@@ -198,7 +200,7 @@ def _add_ops_routes(
         app.add_api_route(
             path,
             endpoint,
-            methods=[method],
+            methods=[method, "HEAD"] if method == "GET" else [method],
             summary=summary,
             dependencies=[deps[policy]],
             tags=["operations"],

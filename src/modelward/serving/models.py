@@ -106,12 +106,13 @@ class ModelManager:
         await asyncio.gather(*(self.refresh(name) for name in self.slots))
 
     async def refresh(self, name: str, *, force: bool = False) -> Refresh:
-        """Load the version the slot's reference points at now, if it changed (or when forced)."""
+        """Load the version the slot's reference points at now, if it changed. ``force`` retries a
+        version that failed to load before (polling does not, until the alias moves again)."""
         slot = self.slots[name]
         async with slot.lock:
             info = await run_in_threadpool(self.registry.resolve, slot.ref)
             current = slot.current
-            if current is not None and current.version == info.version and not force:
+            if current is not None and current.version == info.version:
                 return Refresh(False, current.version)
             if info.version == slot.failed_version and not force:
                 return Refresh(

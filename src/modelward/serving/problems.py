@@ -111,11 +111,13 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def request_invalid(request: Request, exc: Exception) -> Response:
         exc = cast(RequestInvalid, exc)  # registered for this type only
+        # The validator caps its list with a "... and N more" entry; count from its total instead.
+        shown = [p for p in exc.field_problems if not p.message.startswith("... and ")][:5]
+        more = exc.total - len(shown)
         return problem_response(
             exc.status,
             exc.title,
-            "; ".join(p.message for p in exc.field_problems[:5])
-            + (f" (and {len(exc.field_problems) - 5} more)" if len(exc.field_problems) > 5 else ""),
+            "; ".join(p.message for p in shown) + (f" (and {more} more)" if more > 0 else ""),
             kind="invalid-request" if exc.status != 413 else "too-large",
             instance=request.url.path,
             errors=[p.to_dict() for p in exc.field_problems],

@@ -148,11 +148,16 @@ def add_rest_routes(
             headers["X-Request-ID"] = outcome.request_ids[0]
         return json_response(render_predictions(outcome), headers=headers)
 
+    def endpoint_for(model_name: str) -> Any:
+        # A closure, not a default argument: FastAPI would expose a default as a query parameter.
+        async def endpoint(request: Request) -> Response:
+            return await predict(request, model_name)
+
+        return endpoint
+
     for name, slot in manager.slots.items():
         request_model, response_model = request_models(name, slot.schema)
-
-        async def endpoint(request: Request, _name: str = name) -> Response:
-            return await predict(request, _name)
+        endpoint = endpoint_for(name)
 
         app.add_api_route(
             f"/models/{name}/predict",
@@ -211,7 +216,7 @@ def add_rest_routes(
     app.add_api_route(
         "/models",
         list_models,
-        methods=["GET"],
+        methods=["GET", "HEAD"],
         tags=["models"],
         summary="Served models",
         dependencies=[dependencies["predict"]],
@@ -220,7 +225,7 @@ def add_rest_routes(
     app.add_api_route(
         "/models/{name}",
         show_model,
-        methods=["GET"],
+        methods=["GET", "HEAD"],
         tags=["models"],
         summary="A served model: version, aliases, schema",
         dependencies=[dependencies["predict"]],

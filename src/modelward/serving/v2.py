@@ -111,7 +111,7 @@ def add_v2_routes(
         app.add_api_route(
             "/v2" + path,
             endpoint,
-            methods=[method],
+            methods=[method, "HEAD"] if method == "GET" else [method],
             dependencies=[public if policy == "public" else predict],
             openapi_extra={AUTH_KEY: policy},
             tags=["open inference protocol"],
