@@ -65,7 +65,9 @@ def server_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_server(home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 90) -> Server:
+def start_server(
+    home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 90, wait_ready: bool = True
+) -> Server:
     port = free_port()
     env = env or server_env(home)
     log_path = home / f"server-{port}.log"
@@ -77,6 +79,8 @@ def start_server(home: Path, *args: str, env: dict[str, str] | None = None, time
         env=env,
     )
     server = Server(f"http://127.0.0.1:{port}", home, env, proc, log_path)
+    if not wait_ready:
+        return server
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -29,14 +29,14 @@ class SlowModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
         return [float(v) * 2.0 for v in model_input["x"]]
 
 
-@pytest.fixture
-def slow_home(tmp_path: Path) -> Path:
+def _register_slow(tmp_path: Path, warm_delay: float) -> Path:
     import modelward
     from modelward.api import open_registry
 
     home = tmp_path / "home"
     settings = Settings(home=home, actor="tester")
-    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "delay": [0.0, 0.0, 0.0]})
+    # the input example is what the server warms the model with
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "delay": [warm_delay, 0.0, 0.0]})
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the server cannot import this test module
     try:
         with open_registry(settings) as registry, registry.mlflow_context(), mlflow.start_run() as run:
@@ -49,6 +49,41 @@ def slow_home(tmp_path: Path) -> Path:
         f"runs:/{run.info.run_id}/model", "slow", reference_data=frame, allow_pickle=True, settings=settings
     )
     return home
+
+
+@pytest.fixture
+def slow_home(tmp_path: Path) -> Path:
+    return _register_slow(tmp_path, 0.0)
+
+
+def test_a_loading_model_answers_503_with_retry_after_until_ready(tmp_path: Path) -> None:
+    home = _register_slow(tmp_path, 3.0)  # warming takes 3 s
+    server = start_server(home, "slow", "--reload-interval", "0", wait_ready=False)
+    try:
+        seen: list[int] = []
+        loading = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                status = httpx.get(server.url + "/ready", timeout=2).status_code
+            except httpx.HTTPError:
+                time.sleep(0.05)
+                continue
+            seen.append(status)
+            if status == 503 and loading is None:
+                loading = httpx.post(
+                    server.url + "/models/slow/predict", json={"features": {"x": 1.0, "delay": 0.0}}
+                )
+            if status == 200:
+                break
+            time.sleep(0.05)
+        assert 503 in seen and seen[-1] == 200
+        assert loading is not None and loading.status_code == 503
+        assert (
+            loading.headers["Retry-After"] and loading.headers["content-type"] == "application/problem+json"
+        )
+    finally:
+        server.stop()
 
 
 @pytest.mark.slow

@@ -283,7 +283,7 @@ def _onnx(
     data = cache_read(cache_dir, key, spec) if cache_dir is not None and key is not None else None
     cached = data is not None
     try:
-        data = data or to_onnx(model, spec, job.has_proba)
+        data = data or to_onnx(model, spec, job.classes is not None)
         runner = OnnxRunner(data, spec, classes=job.classes, probabilities=job.has_proba, threads=threads)
     except Exception as exc:  # converters raise anything from NotImplementedError to RuntimeError
         return f"ONNX conversion failed: {describe(exc)}"
