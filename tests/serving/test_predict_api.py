@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -115,7 +116,14 @@ def test_health_and_readiness(server: Server) -> None:
 def test_each_request_writes_one_json_log_line(server: Server) -> None:
     with server.client() as c:
         c.post("/models/churn/predict", json={"features": ROW}, headers={"X-Request-ID": "log-line-check"})
-    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
-    [line] = [entry for entry in lines if entry["request_id"] == "log-line-check"]
+    # the line is written once the response has gone out, so the client may read the log first
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+        found = [entry for entry in lines if entry["request_id"] == "log-line-check"]
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    [line] = found
     assert line["status"] == 200 and line["model"] == "churn" and line["version"] == "1"
     assert line["latency_ms"] > 0 and line["path"] == "/models/churn/predict" and "time" in line

@@ -74,7 +74,7 @@ def frame_columns(frame: Any, spec: InputSpec) -> dict[str, np.ndarray]:
     """The spec's columns of a DataFrame, as views of one ``to_numpy`` (float64, or objects if any
     column holds strings): one call is much cheaper than a column access each for a row or two."""
     names = list(spec.names)
-    if list(frame.columns) != names:
+    if frame.columns.tolist() != names:
         absent = [n for n in names if n not in frame.columns]
         if absent:
             raise KeyError(f"the frame lacks column(s) {', '.join(absent)}")
