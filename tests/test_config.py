@@ -64,4 +64,4 @@ def test_a_malformed_setting_is_a_one_line_cli_error(
 
     monkeypatch.setenv("MODELWARD_SQLITE_BUSY_TIMEOUT_MS", "soon")
     assert main(["models"]) == 1
-    assert "invalid MODELWARD_* setting" in capsys.readouterr().err
+    assert "invalid setting MODELWARD_SQLITE_BUSY_TIMEOUT_MS" in capsys.readouterr().err

@@ -43,9 +43,9 @@ def settings() -> Settings:
     except SettingsError as exc:
         raise ConfigError(f"invalid MODELWARD_* setting: {exc}") from exc
     except ValidationError as exc:
-        raise ConfigError(
-            f"invalid MODELWARD_* setting: {exc.errors()[0]['msg']} ({exc.errors()[0]['loc']})"
-        ) from exc
+        first = exc.errors()[0]
+        names = ", ".join("MODELWARD_" + str(part).upper() for part in first.get("loc", ()))
+        raise ConfigError(f"invalid setting {names or 'MODELWARD_*'}: {first['msg']}") from exc
 
 
 @contextmanager

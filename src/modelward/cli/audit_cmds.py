@@ -74,7 +74,7 @@ def verify_cmd(
         seq, sep, digest = anchor.partition(":")
         if not sep or not seq.isdigit() or len(digest) != 64:
             raise ConfigError("--anchor expects SEQ:HASH as printed by `modelward audit head`")
-        parsed = (int(seq), digest)
+        parsed = (int(seq), digest.lower())
     with _audit() as audit:
         result = audit.verify(anchor=parsed)
     if as_json:
