@@ -101,8 +101,6 @@ def show(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Show one version: aliases, signature, lineage, reference profile and artifact pins."""
-    import orjson
-
     from modelward.drift.profile import DatasetProfile
     from modelward.registry.register import PROFILE_FILE
     from modelward.runtime import load_version
@@ -133,7 +131,6 @@ def show(
         emit_json(summary)
         return
     _print_show(summary, pins)
-    del orjson
 
 
 def _profile(registry: Registry, info: VersionInfo, filename: str) -> Any:

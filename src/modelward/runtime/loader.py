@@ -76,8 +76,9 @@ def load_version(registry: Registry, info: VersionInfo) -> LoadedModel:
 
         record = load_record((downloaded / RECORD_FILE).read_text("utf-8"))
         profile = DatasetProfile.from_json((downloaded / PROFILE_FILE).read_bytes())
-        native, runtime = _load_native(model_dir, record, registry.trusted_types, info)
-        schema = _schema(model_dir)
+        mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text("utf-8"))
+        native, runtime = _load_native(model_dir, mlmodel, record, registry.trusted_types, info)
+        schema = _schema(mlmodel)
         example = _example(model_dir)
     except BaseException:
         tmp.cleanup()
@@ -114,8 +115,7 @@ def _example(model_dir: Path) -> dict[str, Any] | None:
     return None
 
 
-def _schema(model_dir: Path) -> FeatureSchema:
-    mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text("utf-8"))
+def _schema(mlmodel: dict[str, Any]) -> FeatureSchema:
     inputs = (mlmodel.get("signature") or {}).get("inputs")
     if not inputs:
         return FeatureSchema(())
@@ -123,10 +123,13 @@ def _schema(model_dir: Path) -> FeatureSchema:
 
 
 def _load_native(
-    model_dir: Path, record: dict[str, Any], extra_trusted: tuple[str, ...], info: VersionInfo
+    model_dir: Path,
+    mlmodel: dict[str, Any],
+    record: dict[str, Any],
+    extra_trusted: tuple[str, ...],
+    info: VersionInfo,
 ) -> tuple[Any, str]:
     """The model object and the name of the runtime that serves it."""
-    mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text("utf-8"))
     flavors: dict[str, dict[str, Any]] = mlmodel.get("flavors") or {}
     pickled, what = is_pickle_based(flavors)
     if not pickled:
