@@ -69,6 +69,7 @@ class PredictionRecord:
     latency_ms: float
     routing_key: str | None = None
     arm: str | None = None
+    error: str | None = None  # the model's failure message when it raised (outputs then empty)
 
 
 class Redactor:
@@ -154,6 +155,7 @@ def _row(record: PredictionRecord) -> dict[str, Any]:
         "inputs": canonical_json(record.inputs),
         "outputs": canonical_json(record.outputs),
         "latency_ms": float(record.latency_ms),
+        "error": record.error,
     }
 
 

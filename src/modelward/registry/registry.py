@@ -25,6 +25,7 @@ from modelward.errors import (
     VersionNotFound,
 )
 from modelward.governance.audit import AuditLog, utc_timestamp
+from modelward.registry.deployments import Deployments
 from modelward.registry.integrity import FilePin
 from modelward.registry.refs import ModelRef, parse_ref, validate_alias, validate_name
 from modelward.registry.types import TAG_PREFIX, ModelInfo, VersionInfo, ms_to_datetime
@@ -74,6 +75,7 @@ class Registry:
         self.actor = actor
         self.trusted_types = tuple(trusted_types)
         self.audit = AuditLog(store)
+        self.deployments = Deployments(store, self.audit, actor=actor)
         self._client: MlflowClient | None = None
 
     @classmethod

@@ -2,7 +2,38 @@
 
 from __future__ import annotations
 
+from modelward.store.lease import Lease, LeaseInfo
 from modelward.store.store import VERSION_TABLE, Store
-from modelward.store.tables import alias_events, artifact_files, audit_events, metadata
+from modelward.store.tables import (
+    alert_events,
+    alerts,
+    alias_events,
+    artifact_files,
+    audit_events,
+    deployment_history,
+    deployments,
+    feedback,
+    leases,
+    live_profiles,
+    metadata,
+    predictions,
+)
 
-__all__ = ["VERSION_TABLE", "Store", "alias_events", "artifact_files", "audit_events", "metadata"]
+__all__ = [
+    "VERSION_TABLE",
+    "Lease",
+    "LeaseInfo",
+    "Store",
+    "alert_events",
+    "alerts",
+    "alias_events",
+    "artifact_files",
+    "audit_events",
+    "deployment_history",
+    "deployments",
+    "feedback",
+    "leases",
+    "live_profiles",
+    "metadata",
+    "predictions",
+]

@@ -1,15 +1,29 @@
 """modelward's own tables (SQLAlchemy Core). MLflow keeps models, versions, aliases and runs;
-these tables keep what MLflow does not: the audit chain, artifact pins, alias history and the
-prediction log.
+these tables keep what MLflow does not: the audit chain, artifact pins, alias history, the
+prediction log, deployments (traffic specs) and their history, leases, ground-truth feedback, live
+profiles and alerts.
 
 Every change here needs a migration in ``store/migrations/versions`` (a test compares the two).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
 
-__all__ = ["alias_events", "artifact_files", "audit_events", "metadata", "predictions"]
+__all__ = [
+    "alert_events",
+    "alerts",
+    "alias_events",
+    "artifact_files",
+    "audit_events",
+    "deployment_history",
+    "deployments",
+    "feedback",
+    "leases",
+    "live_profiles",
+    "metadata",
+    "predictions",
+]
 
 # Constraint names are fixed so migrations are portable between SQLite and PostgreSQL.
 metadata = MetaData(
@@ -65,6 +79,8 @@ Index("ix_modelward_alias_events_model_alias", alias_events.c.model, alias_event
 
 # One row per logged prediction (modelward.monitoring.prediction_log). ts is UNIX epoch seconds (UTC);
 # inputs and outputs are JSON objects with sorted keys. Rows are append-only; id orders them.
+# ``arm`` names the deployment arm that answered ("shadow" for mirrored traffic, which never reached
+# the client); ``error`` holds the model's failure message when it raised (outputs is then {}).
 predictions = Table(
     "modelward_predictions",
     metadata,
@@ -78,6 +94,108 @@ predictions = Table(
     Column("inputs", Text(), nullable=False),
     Column("outputs", Text(), nullable=False),
     Column("latency_ms", Float(), nullable=False),
+    Column("error", Text(), nullable=True),
 )
 Index("ix_modelward_predictions_model_ts", predictions.c.model, predictions.c.ts)
 Index("ix_modelward_predictions_request_id", predictions.c.request_id)
+
+# The traffic spec of each model (modelward.routing.DeploymentSpec as JSON). ``revision`` grows by one
+# with every change; servers poll it and swap in the new routing. Every revision is also kept in
+# deployment_history, and audited.
+deployments = Table(
+    "modelward_deployments",
+    metadata,
+    Column("model", String(256), primary_key=True),
+    Column("revision", Integer(), nullable=False),
+    Column("spec", Text(), nullable=False),
+    Column("updated_at", Float(), nullable=False),
+    Column("actor", String(200), nullable=False),
+)
+
+deployment_history = Table(
+    "modelward_deployment_history",
+    metadata,
+    Column("model", String(256), primary_key=True),
+    Column("revision", Integer(), primary_key=True, autoincrement=False),
+    Column("spec", Text(), nullable=False),
+    Column("ts", Float(), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text(), nullable=True),
+)
+
+# A named lease (e.g. "controller"): one holder at a time until expires_at (UNIX seconds).
+leases = Table(
+    "modelward_leases",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("acquired_at", Float(), nullable=False),
+    Column("expires_at", Float(), nullable=False),
+)
+
+# Ground truth, one row per request id (idempotent). ``label`` is the JSON of the value as sent
+# (a class label or a number); ``value`` its numeric form when it has one. ``model`` is the model of
+# the joined prediction when known at ingestion (None for an orphan at that time).
+feedback = Table(
+    "modelward_feedback",
+    metadata,
+    Column("request_id", String(128), primary_key=True),
+    Column("label", Text(), nullable=False),
+    Column("value", Float(), nullable=True),
+    Column("model", String(256), nullable=True),
+    Column("ts", Float(), nullable=False),
+    Column("updated_at", Float(), nullable=False),
+    Column("source", String(64), nullable=True),
+)
+Index("ix_modelward_feedback_model_ts", feedback.c.model, feedback.c.ts)
+
+# Live window profiles: one row per (model, version, arm, time bucket, writer) with a DatasetProfile
+# observed on the reference's edges (JSON). A window is the merge of its buckets' rows, over every
+# worker and replica.
+live_profiles = Table(
+    "modelward_live_profiles",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("model", String(256), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("arm", String(64), nullable=True),
+    Column("bucket", Float(), nullable=False),  # start of the bucket, UNIX seconds
+    Column("seconds", Float(), nullable=False),  # bucket length
+    Column("writer", String(200), nullable=False),  # host:pid of the process that observed it
+    Column("rows", Integer(), nullable=False),
+    Column("profile", Text(), nullable=False),
+)
+Index("ix_modelward_live_profiles_model_bucket", live_profiles.c.model, live_profiles.c.bucket)
+
+# Alerts: one row per alert (rule + subject), its current state; alert_events keeps the history of
+# firing, repeats and resolutions, and of each notification attempt.
+alerts = Table(
+    "modelward_alerts",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("rule", String(200), nullable=False),
+    Column("model", String(256), nullable=True),
+    Column("subject", String(500), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("state", String(16), nullable=False),  # firing | resolved
+    Column("message", Text(), nullable=False),
+    Column("value", Float(), nullable=True),
+    Column("first_fired_at", Float(), nullable=False),
+    Column("last_fired_at", Float(), nullable=False),
+    Column("resolved_at", Float(), nullable=True),
+    Column("last_notified_at", Float(), nullable=True),
+)
+
+alert_events = Table(
+    "modelward_alert_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # fire | repeat | resolve | notify
+    Column("ts", Float(), nullable=False),
+    Column("message", Text(), nullable=False),
+    Column("notifier", String(200), nullable=True),
+    Column("delivered", Boolean(), nullable=True),
+    Column("detail", Text(), nullable=True),
+)
+Index("ix_modelward_alert_events_fingerprint", alert_events.c.fingerprint)
