@@ -98,6 +98,7 @@ class Batch:
     request_ids: tuple[str, ...] | None = None
     request_id: str | None = None
     key: str | None = None
+    row_keys: tuple[str | None, ...] | None = None  # per-row routing keys, from the deployment's key field
 
     def to_frame(self) -> pd.DataFrame:
         import pandas as pd
@@ -374,9 +375,12 @@ def parse_json(body: bytes) -> object:
             raise RequestInvalid([FieldProblem(f"malformed JSON: {error}")], status=400) from None
 
 
-def _records(records: list[Any], schema: FeatureSchema, probs: _Problems) -> dict[str, list[object]]:
-    """Records to columns: one pass over the records for their shape, then one list per field."""
-    known = set(schema.names)
+def _records(
+    records: list[Any], schema: FeatureSchema, probs: _Problems, extra: str | None = None
+) -> dict[str, list[object]]:
+    """Records to columns: one pass over the records for their shape, then one list per field (and
+    per ``extra`` member, a routing key field that is not a feature)."""
+    known = set(schema.names) | ({extra} if extra else set())
     first_seen: dict[str, int] = {}
     invalid = False  # rows that are not objects: their fields are not checked
     for i, rec in enumerate(records):
@@ -390,7 +394,26 @@ def _records(records: list[Any], schema: FeatureSchema, probs: _Problems) -> dic
         probs.add(_unknown(name, schema, None if probs.form == "features" else row), name, row)
     if invalid:
         probs.check()
-    return {name: [rec.get(name, _MISSING) for rec in records] for name in schema.names}
+    names = [*schema.names, extra] if extra and extra not in schema.names else schema.names
+    return {name: [rec.get(name, _MISSING) for rec in records] for name in names}
+
+
+def _row_keys(values: Sequence[object], field: str, probs: _Problems) -> tuple[str | None, ...]:
+    """Routing keys of each row: strings and integers as text; missing or null: None (random arm)."""
+    keys: list[str | None] = []
+    for i, v in enumerate(values):
+        if v is _MISSING or v is None or (isinstance(v, float) and v != v):
+            keys.append(None)
+        elif isinstance(v, str) and len(v) <= 256:
+            keys.append(v)
+        elif isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_):
+            keys.append(str(int(v)))
+        elif isinstance(v, float | np.floating) and math.isfinite(v):
+            keys.append(str(int(v)) if float(v).is_integer() else repr(float(v)))
+        else:
+            probs.at(field, i, f"a routing key must be a string or a number, got {_describe(v)}")
+            keys.append(None)
+    return tuple(keys)
 
 
 def _valid_id(v: object) -> bool:
@@ -414,8 +437,14 @@ def _request_ids(ids: object, n: int, probs: _Problems) -> tuple[str, ...] | Non
     return tuple(seen) if len(seen) == n else None
 
 
-def validate_request(payload: object, schema: FeatureSchema, *, max_rows: int = 10_000) -> Batch:
-    """Validate a parsed prediction request body; raises :class:`RequestInvalid` listing every problem."""
+def validate_request(
+    payload: object, schema: FeatureSchema, *, max_rows: int = 10_000, key_field: str | None = None
+) -> Batch:
+    """Validate a parsed prediction request body; raises :class:`RequestInvalid` listing every problem.
+
+    ``key_field`` names a per-row routing key (a deployment's ``key``): a feature, or a member each
+    record (or column set) may carry besides the features; its values come back as ``row_keys``.
+    """
     if not isinstance(payload, dict):
         raise RequestInvalid([FieldProblem(f"the body must be a JSON object, got {_describe(payload)}")])
     probs = _Problems()
@@ -435,8 +464,19 @@ def validate_request(payload: object, schema: FeatureSchema, *, max_rows: int = 
         probs.add(f"'{form}' must be {shape}, got {_describe(data)}")
         probs.check()
     columns: Mapping[str, list[object] | Column]
+    extra = key_field if key_field is not None and key_field not in schema.names else None
+    raw_keys: Sequence[object] | None = None
     if form == "inputs":
+        if extra is not None and extra in data:
+            data = dict(data)
+            raw = data.pop(extra)
+            raw_keys = raw if isinstance(raw, list) else None
+            if raw_keys is None:
+                probs.at(extra, None, f"expected a list of routing keys, got {_describe(raw)}")
         columns, n = _prepare_columns(data, schema, probs, max_rows, json=True)
+        if raw_keys is not None and len(raw_keys) != n:
+            probs.add(f"field '{extra}' has {len(raw_keys)} values, but the other fields have {n}", extra)
+            raw_keys = None
     else:
         records = [data] if form == "features" else data
         if (n := len(records)) > max_rows:
@@ -445,12 +485,20 @@ def validate_request(payload: object, schema: FeatureSchema, *, max_rows: int = 
             probs.add("no rows: 'instances' is empty")
             probs.check()
         probs.form = form
-        columns = _records(records, schema, probs)
+        record_columns = _records(records, schema, probs, extra)
+        if extra is not None:
+            raw_keys = record_columns.pop(extra)
+        columns = record_columns
     request_ids = _request_ids(payload.get("request_ids"), n, probs)
     request_id, key = payload.get("request_id"), payload.get("key")
     if request_id is not None and not _valid_id(request_id):
         probs.add(f"'request_id' {_ID_RULE}, got {_describe(request_id)}")
     if key is not None and (isinstance(key, bool) or not isinstance(key, str | int)):
         probs.add(f"'key' must be a string or an integer, got {_describe(key)}")
+    if key_field is not None and extra is None:
+        raw_keys = cast("Sequence[object] | None", columns.get(key_field))
+    row_keys = _row_keys(raw_keys, key_field or "", probs) if raw_keys is not None else None
     out = _validate_fields(columns, n, schema, probs)
-    return Batch(out, n, request_ids, request_id, None if key is None else str(key))
+    if row_keys is not None and all(k is None for k in row_keys):
+        row_keys = None
+    return Batch(out, n, request_ids, request_id, None if key is None else str(key), row_keys)

@@ -212,6 +212,23 @@ class ServingMetrics:
             registry=reg,
             buckets=LOAD_BUCKETS,
         )
+        self._shadow = Counter(
+            "modelward_shadow_requests_total",
+            "Requests mirrored to a shadow version, by outcome (served, failed, dropped: queue full).",
+            ["model", "outcome"],
+            registry=reg,
+        )
+        self._shed = Counter(
+            "modelward_shed_requests_total",
+            "Requests refused with 503 because they would wait beyond the latency budget.",
+            ["model"],
+            registry=reg,
+        )
+        self._post_dropped = Counter(
+            "modelward_postprocess_dropped_total",
+            "Served predictions whose metrics, log records and profiles were dropped (queue full).",
+            registry=reg,
+        )
         self._log_produced = Counter(
             "modelward_prediction_log_produced_total",
             "Prediction log records handed to the log writer.",
@@ -317,6 +334,10 @@ class ServingMetrics:
             self._child(self._info, model, previous_version, previous_alias or "").set(0)
         self._child(self._info, model, version, alias or "").set(1)
 
+    def unset_model(self, *, model: str, version: str, alias: str | None) -> None:
+        """Mark ``version`` (under ``alias``) as no longer served: info 0."""
+        self._child(self._info, model, version, alias or "").set(0)
+
     def set_ready(self, model: str, ready: bool) -> None:
         self._child(self._ready, model).set(1 if ready else 0)
 
@@ -325,6 +346,23 @@ class ServingMetrics:
 
     def observe_load(self, model: str, seconds: float) -> None:
         self._child(self._load_seconds, model).observe(seconds)
+
+    # -- shadow traffic, shedding ---------------------------------------------------------------
+
+    def shadow_served(self, model: str, rows: int = 1) -> None:
+        self._child(self._shadow, model, "served").inc()
+
+    def shadow_failed(self, model: str) -> None:
+        self._child(self._shadow, model, "failed").inc()
+
+    def shadow_dropped(self, model: str) -> None:
+        self._child(self._shadow, model, "dropped").inc()
+
+    def request_shed(self, model: str) -> None:
+        self._child(self._shed, model).inc()
+
+    def postprocess_dropped(self, n: int) -> None:
+        self._post_dropped.inc(n)
 
     # -- prediction log --------------------------------------------------------------------------
 

@@ -1,158 +1,350 @@
-"""The models a server holds, and how they change while it runs.
+"""The models a server holds, how their traffic is split, and how both change while it runs.
 
-Each served name has a slot holding the current :class:`Served` model. A swap replaces the slot's
-reference in one assignment: a request that already took the old one finishes on it, the next takes
-the new one. A new version is loaded and warmed beside the old one first; if either fails, the old
-one keeps serving and the failure is logged and counted.
+Each served name has a slot holding an immutable :class:`Routing`: the deployment spec in force, its
+split policy, and the loaded version behind each live arm (and the shadow). A change (an alias
+move, a new deployment revision, a canary step) builds a new Routing beside the old one, loading and
+warming only the versions not already loaded, and swaps it in with one assignment: a request that
+already took the old routing finishes on it, the next takes the new one. If a version fails to load,
+the old routing keeps serving and the failure is logged and counted.
+
+A slot whose reference names an alias or a version (``churn@challenger``, ``churn:2``) serves just
+that; a bare name (``churn``) follows the model's stored deployment, or else its champion (or latest
+version).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 
 from modelward.monitoring.metrics import ServingMetrics
 from modelward.registry import DEFAULT_ALIAS, Registry, VersionInfo, parse_ref
+from modelward.routing import Arm, DeploymentSpec, SplitPolicy
 from modelward.runtime import LoadedModel, load_version
+from modelward.runtime.batcher import Batcher
+from modelward.runtime.predictor import ArrayPredictor, model_digest, prepare
 from modelward.schema import FeatureSchema
 from modelward.serving.problems import ModelLoading, ModelNotServed
 
-__all__ = ["ModelManager", "ModelSlot", "Refresh", "Served"]
+__all__ = ["BatchSettings", "ModelManager", "ModelSlot", "Refresh", "Routing", "Served"]
 
 log = logging.getLogger("modelward.serving")
 
+PRIMARY_ARM = "primary"
+
 
 @dataclass(frozen=True, slots=True)
+class BatchSettings:
+    enabled: bool = True
+    max_rows: int = 256
+    budget: float = 1.0  # seconds a request may wait for the model before it is shed
+    compile: bool = True
+    cache_dir: Path | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Served:
+    """One loaded version: its model, how it runs (predictor) and its batcher."""
+
     model: LoadedModel
     alias: str | None
     loaded_at: float
+    predictor: ArrayPredictor
+    batcher: Batcher
 
     @property
     def version(self) -> str:
         return self.model.version
 
+    @property
+    def runtime(self) -> str:
+        return self.predictor.runtime
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Routing:
+    """Which loaded version serves which request, for one model; immutable."""
+
+    spec: DeploymentSpec
+    revision: int | None  # the stored deployment's revision; None when following the reference
+    policy: SplitPolicy
+    arms: Mapping[str, Served]  # live arms (weight > 0) by name
+    shadow: Served | None
+    signature: tuple[object, ...]  # what it was built from: unchanged signature, nothing to do
+    rng: random.Random = field(default_factory=random.Random)
+
+    @property
+    def primary_arm(self) -> str:
+        name = self.spec.primary.name
+        return name if name in self.arms else next(iter(self.arms))
+
+    @property
+    def primary(self) -> Served:
+        return self.arms[self.primary_arm]
+
+    def assign(self, key: str | None) -> str:
+        """The arm for a routing key (sticky), or a weighted random arm when there is none."""
+        if len(self.arms) == 1:
+            return next(iter(self.arms))
+        return self.policy.assign(key, rng=self.rng).name
+
+    def served_versions(self) -> list[Served]:
+        out = {id(s): s for s in self.arms.values()}
+        if self.shadow is not None:
+            out[id(self.shadow)] = self.shadow
+        return list(out.values())
+
 
 @dataclass(frozen=True, slots=True)
 class Refresh:
-    """What a refresh did: swapped in ``version``, kept the current one, or failed with ``error``."""
+    """What a refresh did: swapped in a new routing, kept the current one, or failed with ``error``."""
 
     changed: bool
-    version: str | None
+    version: str | None  # the primary arm's version
     error: str | None = None
+    revision: int | None = None
 
 
 @dataclass(slots=True)
 class ModelSlot:
     name: str
-    ref: str  # what to resolve: "churn" (champion, else latest) or "churn@challenger"
+    ref: str  # what to resolve without a deployment: "churn" (champion, else latest), "churn@challenger"
+    pinned: bool  # the reference names an alias or a version: deployments do not apply
     schema: FeatureSchema  # from the signature at start-up, for the API docs
-    current: Served | None = None
-    failed_version: str | None = None  # last version that failed to load, not retried until it changes
+    routing: Routing | None = None
+    failed: tuple[object, ...] | None = None  # signature that failed to load, not retried until it changes
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def current(self) -> Served | None:
+        return self.routing.primary if self.routing is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    spec: DeploymentSpec
+    revision: int | None
+    versions: dict[str, VersionInfo]  # target -> the version it names now
+    default_alias: str | None  # the implicit champion of a bare reference
+
+    @property
+    def signature(self) -> tuple[object, ...]:
+        resolved = tuple(sorted((t, v.version) for t, v in self.versions.items()))
+        return (self.revision, repr(self.spec.to_dict()), resolved)
 
 
 class ModelManager:
-    """Loads the served models, hands them to requests, and follows alias moves."""
+    """Loads the served models, hands routings to requests, and follows alias and deployment moves."""
 
-    def __init__(self, registry: Registry, refs: Sequence[str], metrics: ServingMetrics) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        refs: Sequence[str],
+        metrics: ServingMetrics,
+        *,
+        batching: BatchSettings | None = None,
+    ) -> None:
         self.registry = registry
         self.metrics = metrics
+        self.batching = batching or BatchSettings()
         self.slots: dict[str, ModelSlot] = {}
+        self._executor = ThreadPoolExecutor(2, thread_name_prefix="modelward-model")
         for ref in refs:
             parsed = parse_ref(ref)
             if parsed.name in self.slots:
                 raise ValueError(f"model '{parsed.name}' is listed twice")
             info = registry.resolve(parsed)
-            self.slots[parsed.name] = ModelSlot(parsed.name, str(parsed), registry.signature(info))
+            pinned = parsed.alias is not None or parsed.version is not None
+            self.slots[parsed.name] = ModelSlot(parsed.name, str(parsed), pinned, registry.signature(info))
 
     @property
     def names(self) -> list[str]:
         return list(self.slots)
 
-    def get(self, name: str) -> Served:
+    def routing(self, name: str) -> Routing:
         slot = self.slots.get(name)
         if slot is None:
             raise ModelNotServed(name, self.names)
-        if slot.current is None:
+        if slot.routing is None:
             raise ModelLoading(name)
-        return slot.current
+        return slot.routing
+
+    def get(self, name: str) -> Served:
+        """The primary arm's version: what describes the model (docs, metadata)."""
+        return self.routing(name).primary
 
     @property
     def ready(self) -> bool:
-        return all(slot.current is not None for slot in self.slots.values())
+        return all(slot.routing is not None for slot in self.slots.values())
 
-    def _alias_of(self, slot: ModelSlot, info: VersionInfo) -> str | None:
-        parsed = parse_ref(slot.ref)
-        if parsed.alias is not None:
-            return parsed.alias
-        if parsed.version is not None:
-            return None
-        return DEFAULT_ALIAS if DEFAULT_ALIAS in info.aliases else None
+    # -- planning: which spec, which versions ---------------------------------------------------
 
-    def _load_and_warm(self, info: VersionInfo) -> LoadedModel:
+    def _plan(self, slot: ModelSlot) -> _Plan:
+        reg = self.registry
+        deployment = None if slot.pinned else reg.deployments.get(slot.name)
+        if deployment is None:
+            parsed = parse_ref(slot.ref)
+            info = reg.resolve(parsed)
+            if parsed.alias is not None:
+                spec, alias = DeploymentSpec.single(slot.name, "@" + parsed.alias), None
+            else:
+                spec = DeploymentSpec.single(slot.name, info.version)
+                implicit = parsed.version is None and DEFAULT_ALIAS in info.aliases
+                alias = DEFAULT_ALIAS if implicit else None
+            return _Plan(spec, None, {spec.arms[0].target: info}, alias)
+        spec = deployment.spec
+        versions = {}
+        for target in spec.targets():
+            ref = f"{slot.name}@{target[1:]}" if target.startswith("@") else f"{slot.name}:{target}"
+            versions[target] = reg.resolve(ref)
+        return _Plan(spec, deployment.revision, versions, None)
+
+    # -- loading ----------------------------------------------------------------------------------
+
+    def _load_and_warm(self, info: VersionInfo, alias: str | None) -> Served:
         started = time.perf_counter()
         model = load_version(self.registry, info)
         model.warm()
+        b = self.batching
+        digest = model_digest(self.registry.manifest(info.name, info.version))
+        predictor = prepare(model, compile=b.compile, cache_dir=b.cache_dir, digest=digest)
+        batcher = Batcher(
+            f"{info.name}:{info.version}",
+            predictor.predict,
+            enabled=b.enabled,
+            max_rows=b.max_rows,
+            budget=b.budget,
+            executor=self._executor,
+        )
         self.metrics.observe_load(info.name, time.perf_counter() - started)
-        return model
+        return Served(model, alias, time.time(), predictor, batcher)
+
+    def _compatible(self, name: str, served: list[Served]) -> None:
+        first = served[0].model
+        for other in served[1:]:
+            m = other.model
+            if m.schema.to_dict() != first.schema.to_dict():
+                raise ValueError(
+                    f"{name}:{m.version} takes other inputs than {name}:{first.version}; every arm of a "
+                    "deployment must accept the same request"
+                )
+            if m.is_classifier != first.is_classifier or (
+                m.is_classifier and [str(c) for c in m.class_values] != [str(c) for c in first.class_values]
+            ):
+                raise ValueError(
+                    f"{name}:{m.version} predicts other classes than {name}:{first.version}; every arm "
+                    "of a deployment must have the same outputs"
+                )
 
     async def load_all(self) -> None:
         await asyncio.gather(*(self.refresh(name) for name in self.slots))
 
     async def refresh(self, name: str, *, force: bool = False) -> Refresh:
-        """Load the version the slot's reference points at now, if it changed. ``force`` retries a
-        version that failed to load before (polling does not, until the alias moves again)."""
+        """Build the routing the registry and the stored deployment call for now, if it changed.
+        ``force`` retries a routing that failed to load before (polling does not, until it changes)."""
         slot = self.slots[name]
         async with slot.lock:
-            info = await run_in_threadpool(self.registry.resolve, slot.ref)
-            current = slot.current
-            if current is not None and current.version == info.version:
-                return Refresh(False, current.version)
-            if info.version == slot.failed_version and not force:
-                return Refresh(
-                    False, current.version if current else None, "this version failed to load before"
-                )
+            current = slot.routing
+            now_version = current.primary.version if current else None
             try:
-                model = await run_in_threadpool(self._load_and_warm, info)
-            except Exception as exc:  # any failure keeps the old version serving
-                slot.failed_version = info.version
+                plan = await run_in_threadpool(self._plan, slot)
+            except Exception as exc:  # an alias removed, the registry unreachable: keep serving
+                log.error("resolving what %s should serve failed: %s", name, exc)
+                return Refresh(False, now_version, f"resolving {name} failed: {exc}")
+            if current is not None and current.signature == plan.signature:
+                return Refresh(False, now_version, revision=current.revision)
+            if plan.signature == slot.failed and not force:
+                return Refresh(False, now_version, "this routing failed to load before")
+            try:
+                routing = await self._build(slot, plan, current)
+            except Exception as exc:  # any failure keeps the old routing serving
+                slot.failed = plan.signature
                 self.metrics.reload_failed(name)
-                serving = f"still serving version {current.version}" if current else "nothing is served"
-                log.error("loading %s failed, %s: %s", info.ref, serving, exc)
+                serving = f"still serving version {now_version}" if current else "nothing is served"
+                what, reason = (exc.what, exc.reason) if isinstance(exc, _LoadFailed) else (name, str(exc))
+                log.error("loading %s failed, %s: %s", what, serving, reason)
                 if current is None:
                     self.metrics.set_ready(name, False)
-                return Refresh(
-                    False, current.version if current else None, f"loading {info.ref} failed: {exc}"
-                )
-            alias = self._alias_of(slot, info)
-            slot.current = Served(model, alias, time.time())
-            slot.failed_version = None
-            self.metrics.set_model(
-                model=name,
-                version=info.version,
-                alias=alias,
-                previous_version=current.version if current else None,
-                previous_alias=current.alias if current else None,
-            )
-            self.metrics.set_ready(name, True)
+                return Refresh(False, now_version, f"loading {what} failed: {reason}")
+            slot.routing = routing
+            slot.failed = None
+            self._publish(name, current, routing)
+            version = routing.primary.version
             if current is None:
-                log.info("serving %s (%s)", info.ref, model.runtime)
+                log.info("serving %s: %s (%s)", name, routing.spec.describe(), routing.primary.runtime)
+            elif len(routing.arms) == len(current.arms) == 1 and routing.shadow is None:
+                log.info("switched %s from version %s to %s", name, now_version, version)
             else:
-                log.info("switched %s from version %s to %s", name, current.version, info.version)
-            return Refresh(True, info.version)
+                log.info("switched %s to %s", name, _summary(routing))
+            return Refresh(True, version, revision=routing.revision)
+
+    async def _build(self, slot: ModelSlot, plan: _Plan, current: Routing | None) -> Routing:
+        loaded = {s.version: s for s in current.served_versions()} if current is not None else {}
+        by_target: dict[str, Served] = {}
+        for target, info in plan.versions.items():
+            alias = target[1:] if target.startswith("@") else plan.default_alias
+            have = loaded.get(info.version)
+            if have is None or have.alias != alias:
+                if have is not None:  # same version under another alias: share the loaded model
+                    have = Served(have.model, alias, have.loaded_at, have.predictor, have.batcher)
+                else:
+                    try:
+                        have = await run_in_threadpool(self._load_and_warm, info, alias)
+                    except Exception as exc:
+                        raise _LoadFailed(info.ref, str(exc)) from exc
+                loaded[info.version] = have
+            by_target[target] = have
+        spec = plan.spec
+        arms = {a.name: by_target[a.target] for a in spec.arms if a.weight > 0}
+        shadow = by_target[spec.shadow] if spec.shadow is not None else None
+        self._compatible(slot.name, [*arms.values(), *([shadow] if shadow else [])])
+        live = tuple(a for a in spec.arms if a.weight > 0) or tuple(spec.arms)
+        policy = SplitPolicy(tuple(Arm(a.name, a.target, a.weight) for a in live), spec.salt)
+        return Routing(spec, plan.revision, policy, arms, shadow, plan.signature)
+
+    def _publish(self, name: str, old: Routing | None, new: Routing) -> None:
+        before = {(s.version, s.alias or "") for s in old.arms.values()} if old else set()
+        after = {(s.version, s.alias or "") for s in new.arms.values()}
+        for version, alias in before - after:
+            self.metrics.unset_model(model=name, version=version, alias=alias)
+        for version, alias in after:
+            self.metrics.set_model(model=name, version=version, alias=alias or None)
+        self.metrics.set_ready(name, True)
 
     async def watch(self, interval: float) -> None:
-        """Poll the registry every ``interval`` seconds and swap in moved aliases."""
+        """Every ``interval`` seconds, swap in moved aliases and changed deployments."""
         while True:
             await asyncio.sleep(interval)
             for name in self.names:
                 try:
                     await self.refresh(name)
                 except Exception as exc:  # the registry may be briefly unreachable; try again next tick
-                    log.warning("checking %s for a new version failed: %s", name, exc)
+                    log.warning("checking %s for changes failed: %s", name, exc)
+
+    def close(self) -> None:
+        for slot in self.slots.values():
+            if slot.routing is not None:
+                for served in slot.routing.served_versions():
+                    served.batcher.close()
+        self._executor.shutdown(wait=False)
+
+
+class _LoadFailed(Exception):
+    def __init__(self, what: str, reason: str) -> None:
+        self.what, self.reason = what, reason
+        super().__init__(f"loading {what} failed: {reason}")
+
+
+def _summary(routing: Routing) -> str:
+    arms = ", ".join(f"{n}=v{s.version}" for n, s in routing.arms.items())
+    shadow = f", shadow=v{routing.shadow.version}" if routing.shadow else ""
+    rev = f" (deployment revision {routing.revision})" if routing.revision is not None else ""
+    return f"{routing.spec.strategy} {arms}{shadow}{rev}"

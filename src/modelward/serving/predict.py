@@ -1,33 +1,102 @@
-"""One prediction, shared by the REST and Open Inference Protocol routes: run the model off the event
-loop, then record metrics and the prediction log without holding the response."""
+"""One prediction, shared by the REST and Open Inference Protocol routes: route the rows to their arms,
+run each arm's rows through its version's batcher, answer, and leave metrics, the prediction log,
+live profiles and shadow traffic to work that does not hold the response.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 
 from modelward.monitoring.metrics import ServingMetrics
 from modelward.monitoring.prediction_log import PredictionLogger, PredictionRecord
-from modelward.runtime import LoadedModel
-from modelward.serving.models import ModelManager, Served
+from modelward.routing import SHADOW_ARM
+from modelward.runtime.batcher import Overloaded
+from modelward.serving.models import ModelManager, Routing, Served
+from modelward.serving.postprocess import PostProcessor
 from modelward.serving.problems import ModelFailed
 from modelward.validation import Batch
 
-__all__ = ["Outcome", "Predictor", "row_ids"]
+__all__ = ["Outcome", "Part", "Predictor", "row_ids"]
+
+log = logging.getLogger("modelward.serving")
+
+Keys = str | list[str | None] | None  # one routing key for the request, or one per row
+Observer = Callable[..., None]  # LiveProfiler.observe-like: (model, version, arm, reference, columns, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """The rows of a request that one arm answered."""
+
+    served: Served
+    arm: str
+    rows: np.ndarray | None  # row indices into the request; None: every row
+    labels: list[Any]
+    probabilities: np.ndarray | None
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    served: Served
     request_ids: list[str]
-    labels: list[Any]  # predicted class values (classifiers) or values (regressors), as Python scalars
-    probabilities: np.ndarray | None  # rows x classes
-    classes: list[Any]
+    parts: list[Part]
+
+    @property
+    def served(self) -> Served:
+        """The version that answered (the first part's when rows were split across arms)."""
+        return self.parts[0].served
+
+    @property
+    def arm(self) -> str | None:
+        return self.parts[0].arm if len(self.parts) == 1 else None
+
+    @property
+    def version(self) -> str | None:
+        return self.parts[0].served.version if len(self.parts) == 1 else None
+
+    @property
+    def classes(self) -> list[Any]:
+        part = self.parts[0]
+        return part.served.model.class_values if part.probabilities is not None else []
+
+    def _ordered(self, pick: Callable[[Part], Any]) -> list[Any]:
+        if len(self.parts) == 1:
+            return list(pick(self.parts[0]))
+        out: list[Any] = [None] * len(self.request_ids)
+        for part in self.parts:
+            assert part.rows is not None  # noqa: S101 - split parts always carry their rows
+            for i, v in zip(part.rows.tolist(), pick(part), strict=True):
+                out[i] = v
+        return out
+
+    @property
+    def labels(self) -> list[Any]:
+        return self._ordered(lambda p: p.labels)
+
+    @property
+    def probabilities(self) -> np.ndarray | None:
+        if self.parts[0].probabilities is None:
+            return None
+        if len(self.parts) == 1:
+            return self.parts[0].probabilities
+        rows = np.concatenate([p.rows for p in self.parts if p.rows is not None])
+        stacked = np.concatenate([p.probabilities for p in self.parts if p.probabilities is not None])
+        out = np.empty_like(stacked)
+        out[rows] = stacked
+        return out
+
+    def row_arms(self) -> list[str]:
+        return self._ordered(lambda p: [p.arm] * len(p.labels))
+
+    def row_versions(self) -> list[str]:
+        return self._ordered(lambda p: [p.served.version] * len(p.labels))
 
 
 def row_ids(batch: Batch, header_id: str | None) -> list[str]:
@@ -41,92 +110,229 @@ def row_ids(batch: Batch, header_id: str | None) -> list[str]:
     return [f"{base}-{i}" for i in range(batch.n_rows)]
 
 
-def _infer(model: LoadedModel, batch: Batch) -> tuple[np.ndarray, np.ndarray | None, float]:
-    frame = batch.to_frame()
-    started = time.perf_counter()
-    if model.is_classifier and hasattr(model.native, "predict_proba"):
-        probabilities = np.asarray(model.predict_proba(frame), dtype=np.float64)
-        # scikit-learn's own rule for predict(): the most probable class.
-        labels = np.asarray(model.class_values, dtype=object)[np.argmax(probabilities, axis=1)]
-        return labels, probabilities, time.perf_counter() - started
-    values = model.predict(frame)
-    return values, None, time.perf_counter() - started
+def _plain_labels(values: np.ndarray) -> list[Any]:
+    return [v.item() if hasattr(v, "item") else v for v in np.asarray(values).reshape(-1).tolist()]
+
+
+def _groups(routing: Routing, batch: Batch, key: str | None) -> list[tuple[str, np.ndarray | None]]:
+    """(arm, row indices or None for all rows) per arm that gets rows of this request."""
+    if key is not None or batch.row_keys is None or len(routing.arms) == 1:
+        return [(routing.assign(key), None)]
+    keyless = routing.assign(None)  # keyless rows of one request share one draw
+    arms = [routing.assign(k) if k is not None else keyless for k in batch.row_keys]
+    if len(set(arms)) == 1:
+        return [(arms[0], None)]
+    names = np.asarray(arms, dtype=object)
+    return [(arm, np.flatnonzero(names == arm)) for arm in dict.fromkeys(arms)]
 
 
 class Predictor:
     def __init__(
-        self, manager: ModelManager, metrics: ServingMetrics, logger: PredictionLogger | None
+        self,
+        manager: ModelManager,
+        metrics: ServingMetrics,
+        logger: PredictionLogger | None,
+        *,
+        post: PostProcessor | None = None,
+        observer: Observer | None = None,
+        shadow_capacity: int = 1000,
     ) -> None:
         self.manager = manager
         self.metrics = metrics
         self.logger = logger
+        self.post = post or PostProcessor()
+        self.observer = observer
+        self.shadow_capacity = shadow_capacity
+        self._shadow: asyncio.Queue[tuple[Served, Batch, list[str], Keys]] | None = None
+        self._shadow_task: asyncio.Task[None] | None = None
 
     async def predict(
-        self, name: str, batch: Batch, *, header_id: str | None, routing_key: str | None, endpoint: str
+        self,
+        name: str,
+        batch: Batch,
+        *,
+        header_id: str | None,
+        routing_key: str | None,
+        endpoint: str,
+        routing: Routing | None = None,
+        arm: str | None = None,
     ) -> Outcome:
-        served = self.manager.get(name)
-        model = served.model
+        """Answer ``batch``; ``arm`` forces one arm (a version asked for by the client)."""
+        routing = routing or self.manager.routing(name)
         ids = row_ids(batch, header_id)
+        groups = [(arm, None)] if arm is not None else _groups(routing, batch, routing_key)
         started = time.perf_counter()
         with self.metrics.in_flight(name):
-            try:
-                labels_arr, probabilities, seconds = await run_in_threadpool(_infer, model, batch)
-            except Exception as exc:  # the model's own failure, not the client's
-                raise ModelFailed(name, served.version, exc) from exc
-        labels = [v.item() if hasattr(v, "item") else v for v in labels_arr.tolist()]
-        self.metrics.observe_inference(model=name, version=served.version, seconds=seconds)
-        if probabilities is not None:
-            scores = probabilities[:, 1] if probabilities.shape[1] == 2 else probabilities.max(axis=1)
-            self.metrics.observe_predictions(
-                model=name, version=served.version, labels=np.asarray([str(v) for v in labels]), scores=scores
+            if len(groups) == 1:
+                parts = [await self._part(name, routing, batch, ids, groups[0], routing_key, started)]
+            else:
+                parts = list(
+                    await asyncio.gather(
+                        *(self._part(name, routing, batch, ids, g, routing_key, started) for g in groups)
+                    )
+                )
+        if routing.shadow is not None and routing.rng.random() < routing.spec.shadow_rate:
+            keys: Keys = (
+                routing_key if routing_key is not None or batch.row_keys is None else list(batch.row_keys)
             )
-        else:
-            self.metrics.observe_predictions(
-                model=name, version=served.version, values=np.asarray(labels_arr, dtype=np.float64)
-            )
-        if self.logger is not None:
-            self._log(
-                served, batch, ids, labels, probabilities, (time.perf_counter() - started) * 1000, routing_key
-            )
-        return Outcome(
-            served, ids, labels, probabilities, model.class_values if probabilities is not None else []
-        )
+            self._mirror(routing.shadow, batch, ids, keys)
+        return Outcome(ids, parts)
 
-    def _log(
+    async def _part(
         self,
-        served: Served,
+        name: str,
+        routing: Routing,
         batch: Batch,
         ids: list[str],
-        labels: list[Any],
-        probabilities: np.ndarray | None,
+        group: tuple[str, np.ndarray | None],
+        key: str | None,
+        started: float,
+    ) -> Part:
+        arm, rows = group
+        served = routing.arms[arm]
+        columns = batch.columns if rows is None else {n: c[rows] for n, c in batch.columns.items()}
+        n = batch.n_rows if rows is None else len(rows)
+        part_ids = ids if rows is None else [ids[i] for i in rows.tolist()]
+        keys: Keys = key
+        if key is None and batch.row_keys is not None:
+            keys = list(batch.row_keys) if rows is None else [batch.row_keys[i] for i in rows.tolist()]
+        try:
+            (labels, proba), seconds = await served.batcher.run(columns, n)
+        except Overloaded:
+            raise
+        except Exception as exc:  # the model's own failure, not the client's
+            latency = (time.perf_counter() - started) * 1000
+            self.post.submit(self._record_failure, served, arm, columns, part_ids, latency, keys, repr(exc))
+            raise ModelFailed(name, served.version, exc) from exc
+        latency = (time.perf_counter() - started) * 1000
+        self.post.submit(self._record, served, arm, columns, part_ids, labels, proba, seconds, latency, keys)
+        return Part(served, arm, rows, _plain_labels(labels), proba)
+
+    # -- after the response: metrics, log, profiles ------------------------------------------------
+
+    def _record(
+        self,
+        served: Served,
+        arm: str,
+        columns: dict[str, np.ndarray] | Any,
+        ids: list[str],
+        labels: np.ndarray,
+        proba: np.ndarray | None,
+        seconds: float,
         latency_ms: float,
-        routing_key: str | None,
+        key: Keys,
     ) -> None:
-        now = time.time()
-        names = list(batch.columns)
-        columns = [batch.columns[n].tolist() for n in names]
-        classes = [str(c) for c in served.model.class_values] if probabilities is not None else []
-        probs = probabilities.tolist() if probabilities is not None else None
-        records = []
-        for i in range(batch.n_rows):
-            inputs = {n: _plain(col[i]) for n, col in zip(names, columns, strict=True)}
-            outputs: dict[str, Any] = {"prediction": labels[i]}
+        model, name, version = served.model, served.model.name, served.version
+        if arm != SHADOW_ARM:
+            self.metrics.observe_inference(model=name, version=version, seconds=seconds)
+            if proba is not None:
+                scores = proba[:, 1] if proba.shape[1] == 2 else proba.max(axis=1)
+                plain = np.asarray([str(v) for v in np.asarray(labels).reshape(-1).tolist()])
+                self.metrics.observe_predictions(model=name, version=version, labels=plain, scores=scores)
+            else:
+                values = np.asarray(labels, dtype=np.float64)
+                self.metrics.observe_predictions(model=name, version=version, values=values)
+        if self.observer is not None and arm != SHADOW_ARM:
+            if proba is not None:
+                self.observer(name, version, arm, model.profile, columns, labels=labels, probabilities=proba)
+            elif model.is_classifier:
+                self.observer(name, version, arm, model.profile, columns, labels=labels)
+            else:
+                self.observer(name, version, arm, model.profile, columns, values=labels)
+        if self.logger is not None:
+            self.logger.submit(_records(served, arm, columns, ids, labels, proba, latency_ms, key))
+
+    def _record_failure(
+        self,
+        served: Served,
+        arm: str,
+        columns: Any,
+        ids: list[str],
+        latency_ms: float,
+        key: Keys,
+        error: str,
+    ) -> None:
+        if self.logger is not None:
+            self.logger.submit(_records(served, arm, columns, ids, None, None, latency_ms, key, error=error))
+
+    # -- shadow traffic -----------------------------------------------------------------------------
+
+    def _mirror(self, shadow: Served, batch: Batch, ids: list[str], key: Keys) -> None:
+        if self._shadow is None:
+            self._shadow = asyncio.Queue(self.shadow_capacity)
+            self._shadow_task = asyncio.get_running_loop().create_task(self._shadow_worker())
+        try:
+            self._shadow.put_nowait((shadow, batch, ids, key))
+        except asyncio.QueueFull:
+            self.metrics.shadow_dropped(shadow.model.name)
+
+    async def _shadow_worker(self) -> None:
+        assert self._shadow is not None  # noqa: S101 - created with the task
+        while True:
+            shadow, batch, ids, key = await self._shadow.get()
+            started = time.perf_counter()
+            try:
+                (labels, proba), seconds = await shadow.batcher.run(batch.columns, batch.n_rows)
+            except Exception as exc:  # a failing shadow is recorded, never seen by clients
+                latency = (time.perf_counter() - started) * 1000
+                self.metrics.shadow_failed(shadow.model.name)
+                self.post.submit(
+                    self._record_failure, shadow, SHADOW_ARM, batch.columns, ids, latency, key, repr(exc)
+                )
+                continue
+            latency = (time.perf_counter() - started) * 1000
+            self.metrics.shadow_served(shadow.model.name, batch.n_rows)
+            self.post.submit(
+                self._record, shadow, SHADOW_ARM, batch.columns, ids, labels, proba, seconds, latency, key
+            )
+
+    async def close(self) -> None:
+        if self._shadow_task is not None:
+            self._shadow_task.cancel()
+
+
+def _records(
+    served: Served,
+    arm: str,
+    columns: Any,
+    ids: list[str],
+    labels: np.ndarray | None,
+    proba: np.ndarray | None,
+    latency_ms: float,
+    key: Keys,
+    *,
+    error: str | None = None,
+) -> list[PredictionRecord]:
+    now = time.time()
+    names = list(columns)
+    cols = [np.asarray(columns[n]).tolist() for n in names]
+    classes = [str(c) for c in served.model.class_values] if proba is not None else []
+    plain = _plain_labels(labels) if labels is not None else None
+    probs = proba.tolist() if proba is not None else None
+    name, version = served.model.name, served.version
+    out = []
+    for i, rid in enumerate(ids):
+        inputs = {n: _plain(col[i]) for n, col in zip(names, cols, strict=True)}
+        outputs: dict[str, Any] = {}
+        if plain is not None:
+            outputs["prediction"] = plain[i]
             if probs is not None:
                 outputs["probabilities"] = dict(zip(classes, probs[i], strict=True))
-            records.append(
-                PredictionRecord(
-                    request_id=ids[i],
-                    ts=now,
-                    model=served.model.name,
-                    version=served.version,
-                    inputs=inputs,
-                    outputs=outputs,
-                    latency_ms=latency_ms,
-                    routing_key=routing_key,
-                )
+        out.append(
+            PredictionRecord(
+                request_id=rid,
+                ts=now,
+                model=name,
+                version=version,
+                inputs=inputs,
+                outputs=outputs,
+                latency_ms=latency_ms,
+                routing_key=key[i] if isinstance(key, list) else key,
+                arm=arm,
+                error=error,
             )
-        if self.logger is not None:
-            self.logger.submit(records)
+        )
+    return out
 
 
 def _plain(value: Any) -> Any:

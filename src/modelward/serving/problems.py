@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from modelward.errors import ModelwardError, NotFound
+from modelward.runtime.batcher import Overloaded
 from modelward.validation import RequestInvalid
 
 __all__ = [
@@ -139,6 +140,20 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers={"Retry-After": str(retry)},
         )
 
+    async def overloaded(request: Request, exc: Exception) -> Response:
+        exc = cast(Overloaded, exc)
+        on_shed = getattr(request.app.state, "on_shed", None)
+        if callable(on_shed):
+            on_shed(exc.name.split(":")[0])
+        return problem_response(
+            503,
+            "overloaded",
+            str(exc),
+            kind="overloaded",
+            instance=request.url.path,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+
     async def too_large(request: Request, exc: Exception) -> Response:
         return problem_response(
             413, "request too large", str(exc), kind="too-large", instance=request.url.path
@@ -194,6 +209,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestInvalid, request_invalid)
     app.add_exception_handler(ModelNotServed, not_served)
     app.add_exception_handler(ModelLoading, loading)
+    app.add_exception_handler(Overloaded, overloaded)
     app.add_exception_handler(BodyTooLarge, too_large)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -73,12 +73,15 @@ def request_models(name: str, schema: FeatureSchema) -> tuple[type[BaseModel], t
             dict[str, float] | None,
             Field(default=None, description="per class, classifiers only"),
         ),
+        arm=(str | None, Field(default=None, description="only when the request's rows were split")),
+        version=(str | None, Field(default=None, description="only when the request's rows were split")),
     )
     response = create_model(
         f"{base}PredictResponse",
         model=(str, ...),
-        version=(str, ...),
+        version=(str | None, Field(description="the version that answered (null: rows were split)")),
         alias=(str | None, None),
+        arm=(str | None, Field(default=None, description="the deployment arm that answered")),
         predictions=(list[row], ...),  # type: ignore[valid-type]
     )
     return request, response
@@ -95,12 +98,15 @@ def _check_json(request: Request) -> None:
 
 
 def render_predictions(outcome: Outcome) -> dict[str, Any]:
+    """The response body. When every row went to one arm, ``version``, ``alias`` and ``arm`` say
+    which; when a request's rows were split across arms (per-row routing keys) they are null and
+    each prediction carries its own ``version`` and ``arm``."""
+    split = len(outcome.parts) > 1
+    labels, probabilities = outcome.labels, outcome.probabilities
     rows: list[dict[str, Any]] = []
-    if outcome.probabilities is not None:
+    if probabilities is not None:
         classes = [str(c) for c in outcome.classes]
-        for rid, label, probs in zip(
-            outcome.request_ids, outcome.labels, outcome.probabilities.tolist(), strict=True
-        ):
+        for rid, label, probs in zip(outcome.request_ids, labels, probabilities.tolist(), strict=True):
             rows.append(
                 {
                     "request_id": rid,
@@ -110,11 +116,26 @@ def render_predictions(outcome: Outcome) -> dict[str, Any]:
             )
     else:
         rows = [
-            {"request_id": rid, "prediction": v}
-            for rid, v in zip(outcome.request_ids, outcome.labels, strict=True)
+            {"request_id": rid, "prediction": v} for rid, v in zip(outcome.request_ids, labels, strict=True)
         ]
+    if split:
+        for row, arm, version in zip(rows, outcome.row_arms(), outcome.row_versions(), strict=True):
+            row["arm"], row["version"] = arm, version
+        return {
+            "model": outcome.served.model.name,
+            "version": None,
+            "alias": None,
+            "arm": None,
+            "predictions": rows,
+        }
     served = outcome.served
-    return {"model": served.model.name, "version": served.version, "alias": served.alias, "predictions": rows}
+    return {
+        "model": served.model.name,
+        "version": served.version,
+        "alias": served.alias,
+        "arm": outcome.arm,
+        "predictions": rows,
+    }
 
 
 def add_rest_routes(
@@ -133,17 +154,21 @@ def add_rest_routes(
         # Label metrics with served names only: a client's made-up name must not grow the label set.
         state.endpoint, state.model = "predict", name if name in manager.slots else ""
         _check_json(request)
-        served = manager.get(name)
-        state.version = served.version
+        routing = manager.routing(name)
+        state.version = routing.primary.version
         payload = parse_json(await request.body())
-        batch = validate_request(payload, served.model.schema, max_rows=max_rows)
+        batch = validate_request(
+            payload, routing.primary.model.schema, max_rows=max_rows, key_field=routing.spec.key
+        )
         state.rows = batch.n_rows
         key = batch.key if batch.key is not None else request.headers.get("x-routing-key")
         outcome = await predictor.predict(
-            name, batch, header_id=state.request_id, routing_key=key, endpoint="predict"
+            name, batch, header_id=state.request_id, routing_key=key, endpoint="predict", routing=routing
         )
-        state.version = outcome.served.version
-        headers = {"X-Model-Version": outcome.served.version}
+        headers: dict[str, str] = {}
+        if outcome.version is not None and outcome.arm is not None:
+            state.version = outcome.version
+            headers["X-Model-Version"], headers["X-Model-Arm"] = outcome.version, outcome.arm
         if len(outcome.request_ids) == 1:
             headers["X-Request-ID"] = outcome.request_ids[0]
         return json_response(render_predictions(outcome), headers=headers)
@@ -237,15 +262,40 @@ def _describe(manager: ModelManager, name: str) -> dict[str, Any]:
     slot = manager.slots.get(name)
     if slot is None:
         raise ModelNotServed(name, manager.names)
+    routing = slot.routing
     current = slot.current
     schema = current.model.schema if current is not None else slot.schema
-    return {
+    out: dict[str, Any] = {
         "name": name,
         "ready": current is not None,
         "version": current.version if current else None,
         "alias": current.alias if current else None,
-        "runtime": current.model.runtime if current else None,
+        "runtime": current.runtime if current else None,
         "task": current.model.task if current else None,
         "classes": current.model.class_values if current and current.model.is_classifier else None,
         "schema": schema.to_dict(),
     }
+    if routing is not None:
+        shares = routing.policy.shares()
+        out["deployment"] = {
+            "strategy": routing.spec.strategy,
+            "revision": routing.revision,
+            "key": routing.spec.key,
+            "summary": routing.spec.describe(),
+            "arms": [
+                {
+                    "name": arm,
+                    "version": served.version,
+                    "alias": served.alias,
+                    "share": shares.get(arm, 0.0),
+                    "runtime": served.predictor.describe(),
+                }
+                for arm, served in routing.arms.items()
+            ],
+            "shadow": (
+                {"version": routing.shadow.version, "rate": routing.spec.shadow_rate}
+                if routing.shadow is not None
+                else None
+            ),
+        }
+    return out

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from modelward import __version__
 from modelward.serving.auth import AUTH_KEY, Policy
-from modelward.serving.models import ModelManager, Served
+from modelward.serving.models import ModelManager, Routing, Served
 from modelward.serving.oip import encode_response, parse_infer_request, tensor_metadata
 from modelward.serving.predict import Predictor
 from modelward.serving.problems import ModelNotServed, json_response
@@ -27,11 +27,21 @@ def add_v2_routes(
     dependencies: dict[Policy, Any],
 ) -> None:
 
+    def arm_of(name: str, version: str | None) -> tuple[Routing, str | None]:
+        """The routing, and the arm serving ``version`` when the client named one."""
+        routing = manager.routing(name)
+        if version is None:
+            return routing, None
+        for arm, s in routing.arms.items():
+            if s.version == version:
+                return routing, arm
+        raise ModelNotServed(
+            f"{name} version {version}", [f"{name} version {s.version}" for s in routing.arms.values()]
+        )
+
     def served(name: str, version: str | None) -> Served:
-        current = manager.get(name)
-        if version is not None and version != current.version:
-            raise ModelNotServed(f"{name} version {version}", [f"{name} version {current.version}"])
-        return current
+        routing, arm = arm_of(name, version)
+        return routing.arms[arm] if arm is not None else routing.primary
 
     async def server_metadata() -> Response:
         return json_response(
@@ -48,9 +58,12 @@ def add_v2_routes(
     async def model_metadata(name: str, version: str | None = None) -> Response:
         current = served(name, version)
         model = current.model
+        versions = (
+            [current.version] if version else sorted({s.version for s in manager.routing(name).arms.values()})
+        )
         body = {
             "name": name,
-            "versions": [current.version],
+            "versions": versions,
             "platform": f"modelward/{model.runtime}",
             **tensor_metadata(model.schema, class_values=model.class_values if model.is_classifier else None),
         }
@@ -60,17 +73,20 @@ def add_v2_routes(
         slot = manager.slots.get(name)
         if slot is None:
             raise ModelNotServed(name, manager.names)
-        ok = slot.current is not None and (version is None or slot.current.version == version)
+        routing = slot.routing
+        ok = routing is not None and (
+            version is None or any(s.version == version for s in routing.arms.values())
+        )
         return json_response({"name": name, "ready": ok}, 200 if ok else 503)
 
     async def infer(request: Request, name: str, version: str | None = None) -> Response:
         request.state.endpoint, request.state.model = "v2_infer", name if name in manager.slots else ""
-        current = served(name, version)
-        request.state.version = current.version
+        routing, arm = arm_of(name, version)
+        request.state.version = routing.primary.version
         parsed = parse_infer_request(
             await request.body(), request.headers.get("inference-header-content-length")
         )
-        batch = validate_columns(parsed.columns, current.model.schema, max_rows=max_rows)
+        batch = validate_columns(parsed.columns, routing.primary.model.schema, max_rows=max_rows)
         request.state.rows = batch.n_rows
         outcome = await predictor.predict(
             name,
@@ -78,6 +94,8 @@ def add_v2_routes(
             header_id=parsed.id or request.state.request_id,
             routing_key=request.headers.get("x-routing-key"),
             endpoint="v2_infer",
+            routing=routing,
+            arm=arm,
         )
         request.state.version = outcome.served.version
         body, header_length = encode_response(
@@ -89,7 +107,7 @@ def add_v2_routes(
             requested=parsed.outputs,
             binary_outputs=parsed.binary_outputs,
         )
-        headers = {"X-Model-Version": outcome.served.version}
+        headers = {"X-Model-Version": outcome.served.version, "X-Model-Arm": outcome.arm or ""}
         if header_length is not None:
             headers["Inference-Header-Content-Length"] = str(header_length)
             return Response(body, media_type="application/octet-stream", headers=headers)
