@@ -63,6 +63,19 @@ class Settings(BaseSettings):
     log_redact: str = Field(default="", description='per-field redaction, e.g. "email=drop,phone=hash"')
     log_salt: str = Field(default="", description="salt for hashed fields in the prediction log")
     log_capacity: int = Field(default=10_000, ge=1, description="prediction log queue; beyond it, drops")
+    alerts_file: Path | None = Field(
+        default=None, description="alert rules and notifiers, YAML or JSON (docs/alerts.md); unset: defaults"
+    )
+    alerts_allow_private: bool = Field(
+        default=False, description="let webhooks reach loopback and private addresses (never link-local)"
+    )
+    batching: bool = Field(default=True, description="coalesce concurrent requests into one predict call")
+    max_batch_rows: int = Field(default=256, ge=1, description="rows per coalesced predict call")
+    batch_budget_ms: float = Field(
+        default=1000.0, gt=0, description="a request that would wait longer for the model gets 503"
+    )
+    compile: bool = Field(default=True, description="serve models compiled to ONNX when they match")
+    controller: bool = Field(default=True, description="run the canary and monitoring controller in serve")
 
     @field_validator("home", mode="after")
     @classmethod

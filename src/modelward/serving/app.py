@@ -26,7 +26,8 @@ from modelward.monitoring.prediction_log import PredictionLogger, Redactor
 from modelward.registry import Registry
 from modelward.serving.auth import AUTH_KEY, Policy, check_route_policies, guard
 from modelward.serving.middleware import BodyLimit, RequestContext
-from modelward.serving.models import ModelManager
+from modelward.serving.models import BatchSettings, ModelManager
+from modelward.serving.postprocess import PostProcessor
 from modelward.serving.predict import Predictor
 from modelward.serving.problems import (
     ModelNotServed,
@@ -59,7 +60,14 @@ def create_app(
     registry = registry or Registry.from_settings(settings).open()
     refs = list(models) or [m.name for m in registry.models()]
     metrics = metrics or ServingMetrics()
-    manager = ModelManager(registry, refs, metrics)
+    batching = BatchSettings(
+        enabled=settings.batching,
+        max_rows=settings.max_batch_rows,
+        budget=settings.batch_budget_ms / 1000,
+        compile=settings.compile,
+        cache_dir=settings.home / "compiled",
+    )
+    manager = ModelManager(registry, refs, metrics, batching=batching)
     logger: PredictionLogger | None = None
     if settings.prediction_log:
         store = Store(settings.resolved_database_url, busy_timeout_ms=1000)
@@ -72,7 +80,8 @@ def create_app(
             on_written=metrics.log_written,
             on_dropped=metrics.log_dropped,
         )
-    predictor = Predictor(manager, metrics, logger)
+    post = PostProcessor(capacity=settings.log_capacity, on_dropped=metrics.postprocess_dropped)
+    predictor = Predictor(manager, metrics, logger, post=post)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,6 +91,7 @@ def create_app(
             logger.store.open()
             logger.store.migrate()
             logger.start()
+        post.start()
         # Load in the background: the port opens at once, /ready and predictions answer 503 until loaded.
         loading = asyncio.create_task(manager.load_all())
         watcher = (
@@ -96,6 +106,9 @@ def create_app(
             loading.cancel()
             if watcher is not None:
                 watcher.cancel()
+            await predictor.close()
+            await asyncio.to_thread(post.close, 10.0)
+            manager.close()
             if logger is not None:
                 await asyncio.to_thread(logger.close, 10.0)
                 logger.store.close()
@@ -112,6 +125,8 @@ def create_app(
     app.state.manager = manager
     app.state.metrics = metrics
     app.state.logger = logger
+    app.state.predictor = predictor
+    app.state.on_shed = metrics.request_shed
     dependencies: dict[Policy, Any] = {
         policy: Depends(
             guard(
@@ -126,6 +141,15 @@ def create_app(
     _add_ops_routes(app, manager, metrics, dependencies)
     add_rest_routes(app, manager, predictor, max_rows=settings.max_rows, dependencies=dependencies)
     add_v2_routes(app, manager, predictor, max_rows=settings.max_rows, dependencies=dependencies)
+    # Feature routes: each module's add_routes(app, registry, metrics, dependencies) adds its own.
+    # --- feature routes (one line each) ---
+    from modelward.serving import alert_routes
+    alert_routes.add_routes(app, registry, metrics, dependencies)
+    from modelward.serving import feedback_routes
+    feedback_routes.add_routes(app, registry, metrics, dependencies)
+    from modelward.serving import abtest_routes
+    abtest_routes.add_routes(app, registry, metrics, dependencies)
+    # --- end of feature routes ---
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     def on_response(state: dict[str, Any], status: int, seconds: float) -> None:
