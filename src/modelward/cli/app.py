@@ -108,6 +108,9 @@ def _register_commands() -> None:
     serve_cmds.register(app)
     app.add_typer(audit_cmds.audit_app, name="audit")
     app.add_typer(predictions_cmds.predictions_app, name="predictions")
+    from modelward.cli import abtest_cmds
+
+    app.add_typer(abtest_cmds.abtest_app, name="abtest")
     from modelward.cli import deploy_cmds
 
     deploy_cmds.register(app)

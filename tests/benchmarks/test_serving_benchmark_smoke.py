@@ -1,0 +1,126 @@
+"""The serving benchmark harness, run end to end at tiny sizes: it must start the real servers,
+measure them, and write a results file whose numbers make sense. It measures nothing worth
+publishing (one 1-second run per system); docs/benchmarks.md says how to run it properly."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "benchmarks"
+
+
+@pytest.fixture
+def bench_modules() -> Iterator[None]:
+    sys.path.insert(0, str(BENCH))
+    yield
+    sys.path.remove(str(BENCH))
+
+
+def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run the harness; on a timeout SIGTERM it first, so it stops the servers it started."""
+    proc = subprocess.Popen(
+        [sys.executable, str(BENCH / "run.py"), *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        pytest.fail(f"the benchmark took over {timeout} s:\n{err[-4000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+@pytest.mark.slow
+def test_the_harness_measures_modelward_and_its_peers_and_writes_sane_results(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    tiny = (
+        "--only serving,noop,latency --systems modelward,fastapi,bare-asgi --connections 1 --rounds 1 "
+        "--duration 1 --warmup 0.5 --pause 0 --rows 2000 --calls 30 --latency-models logistic_regression --minimal-models"
+    )
+    done = _run([*tiny.split(), "--work", str(tmp_path / "work"), "--out", str(out)], timeout=170)
+    assert done.returncode == 0, done.stderr[-4000:]
+    results = json.loads(out.read_text())
+
+    assert results["failures"] == []
+    assert results["client"] in ("wrk", "python")
+    machine = results["machine"]
+    assert machine["cores"] >= 1
+    assert machine["python"].count(".") == 2
+    assert "modelward" in machine["packages"]
+    assert len(machine["load_before"]) == 3 and len(machine["load_after"]) == 3
+
+    summary = results["summary"]
+    for scenario, system in (("serving", "modelward"), ("serving", "fastapi"), ("noop", "bare-asgi")):
+        entry = summary[scenario][system]["1"]
+        assert entry["measured_runs"] == 1, (scenario, system, entry)
+        assert entry["rps"] > 0
+        assert entry["errors"] == 0
+        assert 0 < entry["p50_ms"] <= entry["p99_ms"]
+        assert results["systems"][system]["sample"]  # it answered a real prediction before the load
+    assert set(summary["serving"]) == {"modelward", "fastapi"}  # --systems left the others out
+
+    targets = {row["key"]: row for row in results["targets"]}
+    p50 = targets["fastapi_p50_1_client"]
+    expected = summary["serving"]["modelward"]["1"]["p50_ms"] / summary["serving"]["fastapi"]["1"]["p50_ms"]
+    assert p50["value"] == pytest.approx(expected, rel=1e-2)
+    assert p50["met"] is (p50["value"] <= 1.0)
+    assert targets["mlflow_rps_batching_off"]["met"] is None  # mlflow was not run: no verdict
+
+    latency = results["latency"]["logistic_regression"]
+    assert latency["calls"] == 30
+    assert latency["native"]["median_us"] > 0
+    if latency["compiled"]:
+        assert latency["compiled_arrays"]["median_us"] > 0
+        assert latency["speedup_arrays"] > 0
+
+    table = out.with_suffix(".md").read_text()
+    assert "| serving | modelward | 1 |" in table
+    assert "### Ratios against the targets" in table
+
+
+def test_the_python_load_generator_counts_requests_latencies_and_errors(
+    bench_modules: None, tmp_path: Path
+) -> None:
+    import loadgen
+    import servers
+
+    server = servers.Server(servers.bare_system(), tmp_path).start()
+    try:
+        good = loadgen.run_load(server.predict_url, server.system.body, 2, 1.0, client="python")
+        bad = loadgen.run_load(server.predict_url, b'{"features": {}}', 1, 0.5, client="python")
+    finally:
+        server.stop()
+    assert good.client == "python"
+    assert good.requests > 10 and good.rps > 10
+    assert good.errors == 0 and good.ok
+    assert 0 < good.p50_ms <= good.p99_ms <= good.max_ms
+    assert bad.requests > 0 and bad.non_2xx == bad.requests and not bad.ok  # 422s are errors
+    assert server.proc is None
+
+
+def test_the_docs_block_is_replaced_in_place_and_other_sections_are_kept(
+    bench_modules: None, tmp_path: Path
+) -> None:
+    import report
+
+    page = tmp_path / "benchmarks.md"
+    page.write_text("# Benchmarks\n\nintro\n\n## Serving\n\nhow to read\n\n## Drift\n\ndrift numbers\n")
+    report.write_docs(page, "first table\n")
+    report.write_docs(page, "second table\n")
+    text = page.read_text()
+    assert text.count(report.START) == 1
+    assert "second table" in text and "first table" not in text
+    assert text.index("how to read") < text.index("second table") < text.index("## Drift")
+    assert text.endswith("## Drift\n\ndrift numbers\n")
