@@ -143,11 +143,6 @@ def create_app(
     add_v2_routes(app, manager, predictor, max_rows=settings.max_rows, dependencies=dependencies)
     # Feature routes: each module's add_routes(app, registry, metrics, dependencies) adds its own.
     # --- feature routes (one line each) ---
-    from modelward.serving import abtest_routes
-    abtest_routes.add_routes(app, registry, metrics, dependencies)
-    # --- end of feature routes ---
-    # Feature routes: each module's add_routes(app, registry, metrics, dependencies) adds its own.
-    # --- feature routes (one line each) ---
     from modelward.serving import alert_routes
     alert_routes.add_routes(app, registry, metrics, dependencies)
     from modelward.serving import feedback_routes
