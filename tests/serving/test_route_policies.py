@@ -33,6 +33,7 @@ EXPECTED = {
     "GET /v2/models/{name}/versions/{version}/ready": "public",
     "POST /v2/models/{name}/infer": "predict",
     "POST /v2/models/{name}/versions/{version}/infer": "predict",
+    "GET /alerts": "predict",
     "GET /models/{name}/abtest": "predict",
 }
 

@@ -111,6 +111,9 @@ def _register_commands() -> None:
     from modelward.cli import abtest_cmds
 
     app.add_typer(abtest_cmds.abtest_app, name="abtest")
+    from modelward.cli import alerts_cmds
+
+    app.add_typer(alerts_cmds.alerts_app, name="alerts")
     from modelward.cli import deploy_cmds
 
     deploy_cmds.register(app)

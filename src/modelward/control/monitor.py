@@ -1,0 +1,293 @@
+"""The monitor task: every interval, for each served model, gather what the alert rules read and
+evaluate them through the :class:`~modelward.monitoring.alerts.AlertCenter`.
+
+For each model, over the last ``window_seconds``:
+
+* the version: the champion alias, else the newest version with live traffic
+  (:func:`modelward.monitoring.live_drift.default_version`);
+* live drift of that version against its reference profile
+  (:func:`~modelward.monitoring.live_drift.live_report`; references are loaded once per version and
+  kept), pushed to the drift gauges when given;
+* live performance and label-free estimates of that version
+  (:func:`~modelward.feedback.performance.performance_report`, over ``performance_window_seconds``,
+  by default the same window), pushed to the performance gauges;
+  the estimate's reference is the accuracy measured on labelled reference data (its calibration);
+* traffic from the prediction log (:func:`traffic_stats`): requests, failed requests, p95 latency,
+  over every version and arm that answered clients (shadow traffic left out).
+
+A part that fails (a reference that cannot be loaded, a store hiccup) is logged and reported, and
+the rules that read it cannot tell (no resolve for lack of data); the others still run.
+
+Plugging it in (the controller is ``modelward.control.controller``; it runs tasks only while it
+holds the controller lease, so one replica evaluates at a time, and the alert center's state in
+the store de-duplicates in any case)::
+
+    config = load_alert_config(settings.alerts_file, allow_private=settings.alerts_allow_private)
+    center = config.center(registry.store)
+    monitor = MonitorTask(registry, center, rules=config.rules, models=served_names,
+                          drift_gauges=DriftGauges(prom), performance_gauges=PerformanceGauges(prom))
+    Controller(registry, tasks=[monitor], alert=center.event)
+
+The controller ticks every few seconds; the task does its work at most every ``interval`` seconds
+(default 60) and answers None on the ticks in between.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import func, or_, select
+
+from modelward.drift import DatasetProfile, DriftReport
+from modelward.errors import ConfigError
+from modelward.feedback.performance import PerformanceReport, performance_report
+from modelward.monitoring.alert_config import DEFAULT_RULES
+from modelward.monitoring.alert_rules import (
+    AlertInputs,
+    AlertRule,
+    EstimateSnapshot,
+    PerformanceSnapshot,
+    RuleSet,
+    TrafficStats,
+)
+from modelward.monitoring.alerts import AlertCenter, Transition
+from modelward.monitoring.live_drift import default_version, live_report, load_reference
+from modelward.registry.registry import Registry
+from modelward.routing.spec import SHADOW_ARM
+from modelward.store.store import Store
+from modelward.store.tables import predictions
+
+__all__ = ["ModelCheck", "MonitorResult", "MonitorTask", "traffic_stats"]
+
+log = logging.getLogger("modelward.monitor")
+
+
+class DriftGaugeSink(Protocol):
+    def update(self, model: str, version: str, report: DriftReport | None) -> Any: ...
+
+
+class PerformanceGaugeSink(Protocol):
+    def update(self, report: PerformanceReport) -> Any: ...
+
+
+def traffic_stats(store: Store, model: str, since: float, until: float) -> TrafficStats:
+    """Requests, failed requests and the p95 latency of ``model`` in ``[since, until)``.
+
+    Rows of every version and arm that answered clients count; shadow rows do not. The p95 is over
+    every request, failed or not (what clients waited, as the canary's window statistics count it),
+    interpolated linearly between ranks like NumPy's default percentile; the database sorts, so only
+    two latencies leave it.
+    """
+    p = predictions.c
+    where = [p.model == model, p.ts >= since, p.ts < until, or_(p.arm.is_(None), p.arm != SHADOW_ARM)]
+    with store.read() as conn:
+        total, errors = conn.execute(select(func.count(), func.count(p.error)).where(*where)).one()
+        total, errors = int(total or 0), int(errors or 0)
+        p95: float | None = None
+        if total:
+            position = 0.95 * (total - 1)
+            low = math.floor(position)
+            pair = [
+                float(v)
+                for (v,) in conn.execute(
+                    select(p.latency_ms).where(*where).order_by(p.latency_ms).offset(low).limit(2)
+                )
+            ]
+            p95 = pair[0] if len(pair) == 1 else pair[0] + (pair[1] - pair[0]) * (position - low)
+    return TrafficStats(total, errors, p95, until - since)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCheck:
+    """What one model's evaluation saw and sent."""
+
+    model: str
+    version: str | None
+    inputs: AlertInputs
+    transitions: tuple[Transition, ...] = ()
+    problems: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        traffic = self.inputs.traffic
+        drift = self.inputs.drift
+        return {
+            "model": self.model,
+            "version": self.version,
+            "drift": None
+            if drift is None
+            else {"dataset_drift": drift.dataset_drift, "share": drift.share_drifted},
+            "traffic": None
+            if traffic is None
+            else {"requests": traffic.requests, "errors": traffic.errors, "p95_ms": traffic.p95_ms},
+            "labels": None if self.inputs.performance is None else self.inputs.performance.labels,
+            "sent": [
+                {
+                    "kind": t.kind,
+                    "rule": t.notification.rule,
+                    "subject": t.notification.subject,
+                    "delivered": t.delivered,
+                }
+                for t in self.transitions
+            ],
+            "problems": dict(self.problems),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorResult:
+    """One run: when, and each model's check."""
+
+    at: float
+    checks: tuple[ModelCheck, ...]
+
+    @property
+    def transitions(self) -> tuple[Transition, ...]:
+        return tuple(t for c in self.checks for t in c.transitions)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": self.at, "models": [c.to_dict() for c in self.checks]}
+
+
+class MonitorTask:
+    """Evaluates ``rules`` for each of ``models`` (None: every registered model) every ``interval``
+    seconds; see the module docstring. Constructing it does no I/O."""
+
+    name = "monitor"
+
+    def __init__(
+        self,
+        registry: Registry,
+        alert_center: AlertCenter,
+        *,
+        rules: RuleSet | Sequence[AlertRule] = DEFAULT_RULES,
+        models: Sequence[str] | None = None,
+        window_seconds: float = 3600.0,
+        performance_window_seconds: float | None = None,
+        interval: float = 60.0,
+        drift_gauges: DriftGaugeSink | None = None,
+        performance_gauges: PerformanceGaugeSink | None = None,
+    ) -> None:
+        if not window_seconds > 0 or (
+            performance_window_seconds is not None and not performance_window_seconds > 0
+        ):
+            raise ConfigError("the monitor's windows must be positive")
+        if interval < 0:
+            raise ConfigError("the monitor's interval must be >= 0")
+        self.registry = registry
+        self.alert_center = alert_center
+        self.rules = rules if isinstance(rules, RuleSet) else RuleSet(tuple(rules))
+        self.models = None if models is None else tuple(models)
+        self.window_seconds = float(window_seconds)
+        self.performance_window_seconds = float(performance_window_seconds or window_seconds)
+        self.interval = float(interval)
+        self.drift_gauges = drift_gauges
+        self.performance_gauges = performance_gauges
+        self._references: dict[tuple[str, str], DatasetProfile] = {}
+        self._last_run: float | None = None
+
+    def _needs(self, *kinds: str) -> bool:
+        return any(r.kind in kinds for r in self.rules.rules)
+
+    def run(self, now: float | None = None) -> MonitorResult | None:
+        """One round at ``now`` (default: the time); None when the last round is under ``interval`` ago."""
+        moment = time.time() if now is None else now
+        if self._last_run is not None and moment - self._last_run < self.interval:
+            return None
+        self._last_run = moment
+        names = self.models if self.models is not None else tuple(m.name for m in self.registry.models())
+        return MonitorResult(moment, tuple(self.check(name, moment) for name in names))
+
+    def check(self, model: str, now: float) -> ModelCheck:
+        """Gather one model's inputs and evaluate the rules (no interval check)."""
+        problems: dict[str, str] = {}
+        since = now - self.window_seconds
+        version: str | None = None
+        try:
+            version = default_version(self.registry, model, since=since, until=now)
+        except ConfigError:
+            version = None  # no champion and no live traffic: nothing to judge drift or performance on
+        except Exception as exc:
+            problems["version"] = _problem(exc)
+        drift = (
+            self._drift(model, version, now, problems)
+            if version and self._needs("dataset_drift", "feature_drift")
+            else None
+        )
+        performance, estimate = (
+            self._performance(model, version, now, problems)
+            if version and self._needs("performance", "estimated_drop")
+            else (None, None)
+        )
+        traffic = None
+        if self._needs("error_rate", "latency"):
+            try:
+                traffic = traffic_stats(self.registry.store, model, since, now)
+            except Exception as exc:
+                problems["traffic"] = _problem(exc)
+        inputs = AlertInputs(model, version, drift, performance, estimate, traffic)
+        transitions: tuple[Transition, ...] = ()
+        try:
+            transitions = tuple(self.alert_center.evaluate(self.rules, inputs, now=now))
+        except Exception as exc:
+            problems["alerts"] = _problem(exc)
+        for part, problem in problems.items():
+            log.warning("monitor %s: %s: %s", model, part, problem)
+        return ModelCheck(model, version, inputs, transitions, problems)
+
+    def _drift(self, model: str, version: str, now: float, problems: dict[str, str]) -> DriftReport | None:
+        try:
+            key = (model, version)
+            if key not in self._references:
+                self._references[key] = load_reference(self.registry, model, version)
+            live = live_report(
+                self.registry, model, version, self.window_seconds, reference=self._references[key], now=now
+            )
+            if self.drift_gauges is not None:
+                self.drift_gauges.update(model, version, live.report)
+            return live.report
+        except Exception as exc:
+            problems["drift"] = _problem(exc)
+            return None
+
+    def _performance(
+        self, model: str, version: str, now: float, problems: dict[str, str]
+    ) -> tuple[PerformanceSnapshot | None, EstimateSnapshot | None]:
+        try:
+            report = performance_report(
+                self.registry, model, since=now - self.performance_window_seconds, until=now, version=version
+            )
+        except Exception as exc:
+            problems["performance"] = _problem(exc)
+            return None, None
+        if self.performance_gauges is not None:
+            try:
+                self.performance_gauges.update(report)
+            except Exception as exc:
+                problems["performance_gauges"] = _problem(exc)
+        return _snapshots(report)
+
+
+def _snapshots(report: PerformanceReport) -> tuple[PerformanceSnapshot | None, EstimateSnapshot | None]:
+    overall = report.overall
+    if overall.n_predictions == 0:
+        return None, None
+    metrics = {
+        k: m.value for k, m in overall.metrics.items() if m.value is not None and math.isfinite(m.value)
+    }
+    performance = PerformanceSnapshot(metrics, overall.n_used)
+    estimated = {k: e.value for k, e in overall.estimated.items() if e.value is not None}
+    if not estimated:
+        return performance, None
+    calibration = overall.calibration or next((g.calibration for g in report.groups if g.calibration), None)
+    reference = {"accuracy": calibration.accuracy} if calibration is not None else {}
+    untrusted = {k: e.reason or "" for k, e in overall.estimated.items() if not e.trusted}
+    return performance, EstimateSnapshot(estimated, reference, overall.n_predictions, untrusted)
+
+
+def _problem(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

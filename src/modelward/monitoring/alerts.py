@@ -1,0 +1,442 @@
+"""The alert center: signals in, alert state in the store, notifications out, history kept.
+
+Each alert is one row of ``modelward_alerts`` (its fingerprint is the rule, model and subject), and
+every change and every notification attempt is a row of ``modelward_alert_events``. The state lives
+in the store, not in the process, so several replicas evaluating the same rules agree:
+:meth:`AlertCenter.apply` reads and updates the rows in one write transaction under the
+``modelward.alerts`` lock (an advisory lock on PostgreSQL; SQLite writers are serialised already),
+and *claims* a notification there (``last_notified_at``) before sending it after the commit. The
+replica that commits first sends; the others find the claim and stay silent.
+
+The life of an alert:
+
+* **fire**: a signal starts firing (no row, or a resolved one): one notification.
+* **repeat**: while it keeps firing nothing is sent, until ``cooldown`` seconds (default one hour)
+  have passed since the last notification; then one "still firing" notification, and the cool-down
+  starts again.
+* **resolve**: flapping is damped by time: the first clear evaluation only marks the alert as
+  clearing (``resolved_at`` holds the clear-since time while ``state`` is still ``firing``); it
+  resolves, with one RESOLVED notification, on a later clear evaluation at least ``resolve_after``
+  seconds (default 300) after the first, with no firing evaluation in between (one resets the
+  clock). So a resolve always needs two clear evaluations in a row and the quiet time; time rather
+  than a count of evaluations, because with several replicas a count would depend on how many of
+  them evaluate. ``resolve_after=0`` resolves on the first clear evaluation. A signal that cannot
+  tell (too few labels, no traffic) changes nothing.
+* **event**: :meth:`AlertCenter.event` records and sends a one-shot alert (a canary rolled back);
+  the row is resolved at once, so it shows in the history but not among the active alerts. The
+  same event (fingerprint and message) again within the cool-down is not sent twice.
+
+Delivery is at most once per claim: a failed delivery is logged and kept in the history as an
+undelivered ``notify`` event with the reason; the next attempt for a still-firing alert is the
+cool-down's repeat. Notifier errors never reach the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import Connection, insert, select, update
+
+from modelward.errors import ConfigError, StoreError
+from modelward.monitoring.alert_rules import AlertInputs, AlertRule, RuleSet, Severity, Signal, fingerprint
+from modelward.monitoring.notifiers import Delivery, Notification, NotificationKind, Notifier
+from modelward.store.store import Store
+from modelward.store.tables import alert_events, alerts
+
+__all__ = ["AlertCenter", "AlertEvent", "AlertRecord", "Transition"]
+
+log = logging.getLogger("modelward.alerts")
+
+LOCK = "modelward.alerts"
+DEFAULT_COOLDOWN = 3600.0
+DEFAULT_RESOLVE_AFTER = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """The current state of one alert."""
+
+    fingerprint: str
+    rule: str
+    model: str | None
+    subject: str
+    severity: str
+    state: str
+    message: str
+    value: float | None
+    first_fired_at: float
+    last_fired_at: float
+    resolved_at: float | None
+    last_notified_at: float | None
+
+    @property
+    def clear_since(self) -> float | None:
+        """While firing: since when the condition has been clear (a resolve is pending), or None."""
+        return self.resolved_at if self.state == "firing" else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint,
+            "rule": self.rule,
+            "model": self.model,
+            "subject": self.subject,
+            "severity": self.severity,
+            "state": self.state,
+            "message": self.message,
+            "value": self.value,
+            "first_fired_at": self.first_fired_at,
+            "last_fired_at": self.last_fired_at,
+            "resolved_at": None if self.state == "firing" else self.resolved_at,
+            "clear_since": self.clear_since,
+            "last_notified_at": self.last_notified_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """One row of the history: a fire, repeat or resolve, or one notification attempt."""
+
+    id: int
+    fingerprint: str
+    kind: str
+    ts: float
+    message: str
+    notifier: str | None
+    delivered: bool | None
+    detail: str | None
+    rule: str | None
+    model: str | None
+    subject: str | None
+    severity: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "fingerprint": self.fingerprint,
+            "kind": self.kind,
+            "ts": self.ts,
+            "rule": self.rule,
+            "model": self.model,
+            "subject": self.subject,
+            "severity": self.severity,
+            "message": self.message,
+            "notifier": self.notifier,
+            "delivered": self.delivered,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A change this evaluation made that was notified (fire, repeat, resolve, event), with the
+    outcome at each notifier."""
+
+    notification: Notification
+    deliveries: tuple[Delivery, ...]
+
+    @property
+    def kind(self) -> NotificationKind:
+        return self.notification.kind
+
+    @property
+    def delivered(self) -> bool:
+        return any(d.delivered for d in self.deliveries)
+
+
+def _record(row: Any) -> AlertRecord:
+    return AlertRecord(
+        row.fingerprint,
+        row.rule,
+        row.model,
+        row.subject,
+        row.severity,
+        row.state,
+        row.message,
+        row.value,
+        row.first_fired_at,
+        row.last_fired_at,
+        row.resolved_at,
+        row.last_notified_at,
+    )
+
+
+class AlertCenter:
+    """Alert state, de-duplication, cool-down, resolves and history (see the module docstring).
+
+    ``AlertCenter(store, notifiers)`` only stores its arguments; the store must be open and migrated.
+    ``clock`` gives the time when a call does not pass ``now`` (tests drive it).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        notifiers: Sequence[Notifier],
+        *,
+        cooldown: float = DEFAULT_COOLDOWN,
+        resolve_after: float = DEFAULT_RESOLVE_AFTER,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if cooldown < 0 or resolve_after < 0:
+            raise ConfigError("cooldown and resolve_after must be >= 0 seconds")
+        self.store = store
+        self.notifiers = tuple(notifiers)
+        self.cooldown = float(cooldown)
+        self.resolve_after = float(resolve_after)
+        self.clock = clock
+
+    # -- evaluating ------------------------------------------------------------------------------
+
+    def evaluate(
+        self, rules: RuleSet | Sequence[AlertRule], inputs: AlertInputs, *, now: float | None = None
+    ) -> list[Transition]:
+        """Evaluate ``rules`` on one model's ``inputs`` and :meth:`apply` the signals."""
+        ruleset = rules if isinstance(rules, RuleSet) else RuleSet(tuple(rules))
+        return self.apply(ruleset.evaluate(inputs), now=now)
+
+    def apply(self, signals: Iterable[Signal], *, now: float | None = None) -> list[Transition]:
+        """Update the alerts the signals speak about; send what changed; return what was sent."""
+        moment = self.clock() if now is None else now
+        pending = [s for s in signals if s.firing is not None]
+        if not pending:
+            return []
+        claimed: list[Notification] = []
+        with self.store.write() as conn:
+            self.store.lock(conn, LOCK)
+            for signal in pending:
+                notification = self._step(conn, signal, moment)
+                if notification is not None:
+                    claimed.append(notification)
+        return self._deliver_all(claimed)
+
+    def _step(self, conn: Connection, s: Signal, now: float) -> Notification | None:
+        fp = s.fingerprint
+        row = conn.execute(select(alerts).where(alerts.c.fingerprint == fp)).first()
+        current = None if row is None else _record(row)
+        if s.firing:
+            if current is None or current.state != "firing":
+                values = {
+                    "rule": s.rule,
+                    "model": s.model,
+                    "subject": s.subject,
+                    "severity": s.severity,
+                    "state": "firing",
+                    "message": s.message,
+                    "value": s.value,
+                    "first_fired_at": now,
+                    "last_fired_at": now,
+                    "resolved_at": None,
+                    "last_notified_at": now,
+                }
+                if current is None:
+                    conn.execute(insert(alerts).values(fingerprint=fp, **values))
+                else:
+                    conn.execute(update(alerts).where(alerts.c.fingerprint == fp).values(**values))
+                self._history(conn, fp, "fire", now, s.message)
+                return self._notification("fire", s, now, first_fired_at=now)
+            due = current.last_notified_at is None or now - current.last_notified_at >= self.cooldown
+            changes: dict[str, Any] = {
+                "last_fired_at": now,
+                "message": s.message,
+                "value": s.value,
+                "severity": s.severity,
+                "resolved_at": None,
+            }
+            if due:
+                changes["last_notified_at"] = now
+            conn.execute(update(alerts).where(alerts.c.fingerprint == fp).values(**changes))
+            if not due:
+                return None
+            self._history(conn, fp, "repeat", now, s.message)
+            return self._notification("repeat", s, now, first_fired_at=current.first_fired_at)
+        # The condition is clear.
+        if current is None or current.state != "firing":
+            return None
+        if current.resolved_at is None and self.resolve_after > 0:
+            # The first clear evaluation: start the quiet time.
+            conn.execute(update(alerts).where(alerts.c.fingerprint == fp).values(resolved_at=now))
+            return None
+        if current.resolved_at is not None and now - current.resolved_at < self.resolve_after:
+            return None
+        conn.execute(
+            update(alerts)
+            .where(alerts.c.fingerprint == fp)
+            .values(state="resolved", resolved_at=now, last_notified_at=now, message=s.message, value=s.value)
+        )
+        self._history(conn, fp, "resolve", now, s.message)
+        return self._notification("resolve", s, now, first_fired_at=current.first_fired_at)
+
+    @staticmethod
+    def _notification(
+        kind: NotificationKind, s: Signal, now: float, *, first_fired_at: float
+    ) -> Notification:
+        return Notification(
+            kind,
+            s.rule,
+            s.model,
+            s.subject,
+            s.severity,
+            s.message,
+            now,
+            s.fingerprint,
+            s.value,
+            first_fired_at,
+        )
+
+    @staticmethod
+    def _history(conn: Connection, fp: str, kind: str, now: float, message: str) -> None:
+        conn.execute(insert(alert_events).values(fingerprint=fp, kind=kind, ts=now, message=message))
+
+    # -- one-shot events -------------------------------------------------------------------------
+
+    def event(
+        self,
+        rule: str,
+        model: str | None,
+        subject: str,
+        message: str,
+        *,
+        severity: Severity = "critical",
+        value: float | None = None,
+        now: float | None = None,
+    ) -> Transition | None:
+        """Record and send a one-shot alert (e.g. a canary rolled back); None when the same event was
+        already sent within the cool-down (a retry, or another replica)."""
+        moment = self.clock() if now is None else now
+        fp = fingerprint(rule, model, subject)
+        with self.store.write() as conn:
+            self.store.lock(conn, LOCK)
+            row = conn.execute(select(alerts).where(alerts.c.fingerprint == fp)).first()
+            if (
+                row is not None
+                and row.message == message
+                and row.last_notified_at is not None
+                and moment - row.last_notified_at < self.cooldown
+            ):
+                return None
+            values = {
+                "rule": rule,
+                "model": model,
+                "subject": subject,
+                "severity": severity,
+                "state": "resolved",
+                "message": message,
+                "value": value,
+                "first_fired_at": moment,
+                "last_fired_at": moment,
+                "resolved_at": moment,
+                "last_notified_at": moment,
+            }
+            if row is None:
+                conn.execute(insert(alerts).values(fingerprint=fp, **values))
+            else:
+                conn.execute(update(alerts).where(alerts.c.fingerprint == fp).values(**values))
+            self._history(conn, fp, "fire", moment, message)
+        notification = Notification(
+            "event", rule, model, subject, severity, message, moment, fp, value, moment
+        )
+        return self._deliver_all([notification])[0]
+
+    # -- delivering ------------------------------------------------------------------------------
+
+    def _deliver_all(self, notifications: list[Notification]) -> list[Transition]:
+        transitions = [
+            Transition(n, tuple(self._send(notifier, n) for notifier in self.notifiers))
+            for n in notifications
+        ]
+        rows = [
+            {
+                "fingerprint": t.notification.fingerprint,
+                "kind": "notify",
+                "ts": t.notification.ts,
+                "message": t.notification.title,
+                "notifier": d.notifier,
+                "delivered": d.delivered,
+                "detail": d.detail[:2000],
+            }
+            for t in transitions
+            for d in t.deliveries
+        ]
+        if rows:
+            try:
+                with self.store.write() as conn:
+                    conn.execute(insert(alert_events), rows)
+            except StoreError as exc:
+                log.warning(
+                    "could not record %d notification attempt(s) in the alert history: %s", len(rows), exc
+                )
+        return transitions
+
+    @staticmethod
+    def _send(notifier: Notifier, n: Notification) -> Delivery:
+        try:
+            name = notifier.name
+        except Exception:  # a broken notifier must not stop the others
+            name = type(notifier).__name__
+        try:
+            delivery = notifier.send(n)
+        except Exception as exc:  # the contract says send does not raise; do not trust it with the loop
+            delivery = Delivery(name, False, f"{type(exc).__name__}: {exc}")
+        if not delivery.delivered:
+            log.warning(
+                "alert notification %r via %s not delivered: %s", n.title, delivery.notifier, delivery.detail
+            )
+        return delivery
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def get(self, rule: str, model: str | None, subject: str) -> AlertRecord | None:
+        with self.store.read() as conn:
+            row = conn.execute(
+                select(alerts).where(alerts.c.fingerprint == fingerprint(rule, model, subject))
+            ).first()
+        return None if row is None else _record(row)
+
+    def active(self, model: str | None = None) -> list[AlertRecord]:
+        """Alerts firing now (clearing ones included), the earliest first."""
+        query = select(alerts).where(alerts.c.state == "firing")
+        if model is not None:
+            query = query.where(alerts.c.model == model)
+        with self.store.read() as conn:
+            rows = conn.execute(query.order_by(alerts.c.first_fired_at, alerts.c.fingerprint)).all()
+        return [_record(r) for r in rows]
+
+    def history(
+        self,
+        limit: int = 100,
+        model: str | None = None,
+        *,
+        kinds: Sequence[Literal["fire", "repeat", "resolve", "notify"]] = (),
+    ) -> list[AlertEvent]:
+        """The newest ``limit`` history rows (optionally of one model, or of some kinds), newest first."""
+        if limit < 1:
+            raise ConfigError("limit must be at least 1")
+        query = select(
+            alert_events, alerts.c.rule, alerts.c.model, alerts.c.subject, alerts.c.severity
+        ).select_from(alert_events.outerjoin(alerts, alerts.c.fingerprint == alert_events.c.fingerprint))
+        if model is not None:
+            query = query.where(alerts.c.model == model)
+        if kinds:
+            query = query.where(alert_events.c.kind.in_(list(kinds)))
+        with self.store.read() as conn:
+            rows = conn.execute(query.order_by(alert_events.c.id.desc()).limit(limit)).all()
+        return [
+            AlertEvent(
+                int(r.id),
+                r.fingerprint,
+                r.kind,
+                r.ts,
+                r.message,
+                r.notifier,
+                None if r.delivered is None else bool(r.delivered),
+                r.detail,
+                r.rule,
+                r.model,
+                r.subject,
+                r.severity,
+            )
+            for r in rows
+        ]
