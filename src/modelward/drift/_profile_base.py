@@ -138,6 +138,34 @@ def reference_edges(finite: FloatArray, bins: int) -> tuple[float, ...]:
     return tuple(edges)
 
 
+def sorted_histogram(edges: tuple[float, ...], x: FloatArray) -> tuple[int, ...]:
+    """:func:`histogram` of a sorted, NaN-free sample, from a few binary searches of the edges."""
+    if not edges:
+        return (int(x.size),)
+    e = np.asarray(edges * 2 if len(edges) == 1 else edges, dtype=np.float64)  # as histogram() does
+    # Bin boundaries: #x < e_i for every edge but the last, #x <= e_last (the last inner bin is closed).
+    below = np.searchsorted(x, e[:-1], side="left")
+    upto = np.searchsorted(x, e[-1:], side="right")
+    return tuple(np.diff(np.concatenate([[0], below, upto, [x.size]])).tolist())
+
+
+def sorted_reference_edges(finite: FloatArray, bins: int) -> tuple[float, ...]:
+    """:func:`reference_edges` of sorted finite values, without sorting them again."""
+    if finite.size == 0:
+        return ()
+    first = np.empty(finite.size, dtype=np.bool_)
+    first[0] = True
+    np.not_equal(finite[1:], finite[:-1], out=first[1:])
+    if np.count_nonzero(first) > bins + 1:
+        return tuple(np.unique(np.quantile(finite, np.linspace(0.0, 1.0, bins + 1))).tolist())
+    edges: list[float] = finite[first].tolist()
+    if len(edges) >= 2:
+        mid = edges[-2] / 2 + edges[-1] / 2  # halves first: no overflow near the float limit
+        if edges[-2] < mid < edges[-1]:
+            edges.insert(-1, mid)
+    return tuple(edges)
+
+
 def is_temporal(s: pd.Series[Any]) -> bool:
     return bool(
         pd.api.types.is_datetime64_any_dtype(s.dtype)
