@@ -71,7 +71,7 @@ def _wrk_version() -> str | None:
     except OSError:
         return None
     text = (done.stdout or done.stderr).strip().splitlines()
-    return text[0] if text else None
+    return text[0].split(" [")[0].split(" Copyright")[0] if text else None
 
 
 def versions() -> dict[str, str]:

@@ -232,7 +232,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"- load generator: {results['client']} ({m.get('wrk') or 'Python asyncio client'}), one thread"
     )
     lines.append(
-        f"- {s['rounds']} rounds of {s['duration']} s per system and client count, alternating the systems; "
+        f"- {s['rounds']} round(s) of {s['duration']} s per system and client count, systems alternating; "
         f"{s['warmup']} s warm-up per server; medians shown"
     )
     pkgs = ", ".join(f"{k} {v}" for k, v in m["packages"].items())
@@ -255,6 +255,7 @@ def markdown(results: dict[str, Any]) -> str:
                     f"| {scenario} | {system} | {conns} | {_num(e.get('rps'), 0)} | {_num(e.get('p50_ms'))} "
                     f"| {_num(e.get('p99_ms'))} | {errors} | {e['measured_runs']} |"
                 )
+    lines += _peer_ratios(results["summary"].get("serving", {}))
     lines += ["", "### Ratios against the targets", ""]
     lines.append("| target | measured | goal | result |")
     lines.append("|---|---|---|---|")
@@ -288,6 +289,27 @@ def markdown(results: dict[str, Any]) -> str:
             f"Drift benchmark: `{drift['command']}` exited {drift['returncode']} (see the Drift section).",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _peer_ratios(serving: dict[str, Any]) -> list[str]:
+    """modelward / each other serving system, per client count: requests/s, p50, p99."""
+    ours = [s for s in ("modelward", "modelward+batching") if s in serving]
+    peers = [s for s in serving if not s.startswith("modelward")]
+    if not ours or not peers:
+        return []
+    lines = ["", "### modelward / peer (serving)", ""]
+    lines.append("| modelward | peer | clients | requests/s ratio | p50 ratio | p99 ratio |")
+    lines.append("|---|---|---|---|---|---|")
+    for mine in ours:
+        for peer in peers:
+            for conns, a in sorted(serving[mine].items(), key=lambda kv: int(kv[0])):
+                b = serving[peer].get(conns, {})
+                cells = []
+                for key in ("rps", "p50_ms", "p99_ms"):
+                    ok = key in a and key in b and b[key] > 0
+                    cells.append(f"{a[key] / b[key]:.3g}x" if ok else "-")
+                lines.append(f"| {mine} | {peer} | {conns} | {' | '.join(cells)} |")
+    return lines
 
 
 def write_docs(path: Path, block: str) -> None:

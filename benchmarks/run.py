@@ -37,6 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import extra_peers
 import loadgen
 import machine
 import report
@@ -98,6 +99,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="results JSON (default <work>/results.json)")
     p.add_argument("--write-docs", action="store_true", help="write the tables into docs/benchmarks.md")
     p.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    p.add_argument(
+        "--extra-peers", default="", help="also serve with mlserver,bentoml (own virtualenvs, made once)"
+    )
     p.add_argument("--fresh", action="store_true", help="train and register the models again")
     p.add_argument(
         "--minimal-models", action="store_true", help="register churn:1 and noop only (smoke test)"
@@ -119,6 +123,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; choose from {', '.join(ALL_SCENARIOS)}")
     args.conns = [int(c) for c in args.connections.split(",") if c.strip()]
     args.system_filter = {s.strip() for s in args.systems.split(",") if s.strip()}
+    args.extras = [s.strip() for s in args.extra_peers.split(",") if s.strip()]
+    if set(args.extras) - set(extra_peers.PEER_NAMES):
+        p.error(f"--extra-peers: choose from {', '.join(extra_peers.PEER_NAMES)}")
     args.out = args.out or args.work / "results.json"
     for item in args.mw_env:
         if "=" not in item:
@@ -218,6 +225,15 @@ def scenario_systems(scenario: str, args: argparse.Namespace) -> list[System]:
 
 def run_http(scenario: str, args: argparse.Namespace, results: dict[str, Any]) -> None:
     systems = scenario_systems(scenario, args)
+    for peer in args.extras if scenario == "serving" else []:
+        if args.system_filter and peer not in args.system_filter:
+            continue
+        log(f"[{scenario}] preparing {peer} (its own virtualenv, made once) ...")
+        try:
+            systems.append(extra_peers.extra_system(peer, args.work, args.model_version))
+        except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
+            results["failures"].append({"scenario": scenario, "system": peer, "error": str(exc)[-3000:]})
+            log(f"[{scenario}] {peer} skipped: {str(exc)[:600]}")
     if not systems:
         log(f"[{scenario}] no system left after --systems; skipped")
         return

@@ -75,6 +75,8 @@ class System:
     body: bytes
     settings: dict[str, str] = field(default_factory=dict)
     start_timeout: float = 120.0
+    port: int | None = None  # for servers whose port is in a config file written beforehand
+    cwd: Path = ROOT
 
 
 def tracking_uri(home: Path) -> str:
@@ -179,7 +181,7 @@ class Server:
 
     def launch(self) -> Server:
         """Start the process and return at once (servers of a scenario start side by side)."""
-        self.port = free_port()
+        self.port = self.system.port or free_port()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         cmd = [part.replace("{port}", str(self.port)) for part in self.system.cmd]
         self._began = time.monotonic()
@@ -189,7 +191,7 @@ class Server:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self.system.env,
-                cwd=ROOT,
+                cwd=self.system.cwd,
                 start_new_session=True,
             )
         return self
@@ -243,6 +245,7 @@ class Server:
         proc = self.proc
         if proc is None:
             return
+        family = _descendants(proc.pid)  # workers that moved to groups of their own (BentoML's)
         for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
             if proc.poll() is not None:
                 break
@@ -256,4 +259,36 @@ class Server:
                 continue
         with contextlib.suppress(ProcessLookupError, PermissionError):  # workers left behind in its group
             os.killpg(proc.pid, signal.SIGKILL)
+        for pid, started in family.items():
+            if _start_time(pid) == started:  # still the same process, not a reused pid
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
         self.proc = None
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _descendants(root: int) -> dict[int, str]:
+    """Every process below ``root`` (Linux /proc), with its start time to recognise it later."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if entry.name.isdigit():
+            try:
+                ppid = int(Path(entry, "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found: dict[int, str] = {}
+    todo = list(parents.get(root, []))
+    while todo:
+        pid = todo.pop()
+        started = _start_time(pid)
+        if started is not None:
+            found[pid] = started
+        todo.extend(parents.get(pid, []))
+    return found
