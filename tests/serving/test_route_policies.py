@@ -34,6 +34,8 @@ EXPECTED = {
     "POST /v2/models/{name}/infer": "predict",
     "POST /v2/models/{name}/versions/{version}/infer": "predict",
     "GET /alerts": "predict",
+    "POST /feedback": "predict",
+    "GET /models/{name}/performance": "predict",
     "GET /models/{name}/abtest": "predict",
 }
 

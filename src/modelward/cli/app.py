@@ -114,6 +114,9 @@ def _register_commands() -> None:
     from modelward.cli import alerts_cmds
 
     app.add_typer(alerts_cmds.alerts_app, name="alerts")
+    from modelward.cli import feedback_cmds
+
+    feedback_cmds.register(app)
     from modelward.cli import deploy_cmds
 
     deploy_cmds.register(app)

@@ -9,6 +9,7 @@ from modelward.monitoring.alert_config import AlertConfig, load_alert_config
 from modelward.monitoring.alerts import AlertCenter
 from modelward.monitoring.metrics import ServingMetrics, mark_worker_dead, prepare_multiprocess_dir
 from modelward.monitoring.notifiers import LogNotifier, Notifier, WebhookNotifier
+from modelward.monitoring.performance_gauges import PerformanceGauges
 from modelward.monitoring.prediction_log import LogStats, PredictionLogger, PredictionRecord, Redactor
 from modelward.monitoring.prediction_query import export, iter_predictions, parse_since, tail
 
@@ -18,6 +19,7 @@ __all__ = [
     "LogNotifier",
     "LogStats",
     "Notifier",
+    "PerformanceGauges",
     "PredictionLogger",
     "PredictionRecord",
     "Redactor",

@@ -24,6 +24,7 @@ import numpy as np
 from modelward.drift.profile import DatasetProfile, build_profile, profile_predictions
 from modelward.errors import RegistrationError, UntrustedTypes
 from modelward.governance.audit import canonical_json
+from modelward.registry.calibration import registration_calibration
 from modelward.registry.flavors import (
     Flavor,
     allow_mlflow_deserialization,
@@ -241,6 +242,7 @@ def register_model(
         "target": target,
         "rows": len(features),
         "lineage": lineage,
+        "calibration": registration_calibration(labels, probabilities, flavor.classes),
     }
     return _finish(registry, name, version, run_id, profile, record, description, tags)
 
@@ -313,7 +315,7 @@ def register_mlflow_model(
 
     validate_name(name)
     source = _source(reference_data)
-    features, _ = _split(source.frame, target)
+    features, labels = _split(source.frame, target)
     with registry.mlflow_context(), quiet_mlflow():
         try:
             mlmodel = Model.load(model_uri)
@@ -374,6 +376,7 @@ def register_mlflow_model(
         "rows": len(features),
         "lineage": lineage,
         "source_uri": model_uri,
+        "calibration": registration_calibration(labels, probabilities, classes),
     }
     return _finish(registry, name, version, run_id, profile, record, description, tags)
 
