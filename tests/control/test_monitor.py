@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
@@ -17,13 +18,21 @@ from sqlalchemy import delete
 from modelward.config import Settings
 from modelward.control.monitor import MonitorTask, traffic_stats
 from modelward.feedback import FeedbackItem, FeedbackStore
-from modelward.monitoring.alert_rules import DatasetDriftRule, ErrorRateRule, LatencyRule, PerformanceRule
+from modelward.monitoring.alert_rules import (
+    DatasetDriftRule,
+    ErrorRateRule,
+    LatencyRule,
+    PerformanceRule,
+    TrafficStats,
+)
 from modelward.monitoring.alerts import AlertCenter
+from modelward.monitoring.drift_gauges import DriftGauges
 from modelward.monitoring.live_drift import load_reference
 from modelward.monitoring.live_profiles import LiveProfiler
 from modelward.monitoring.notifiers import WebhookNotifier
 from modelward.monitoring.performance_gauges import PerformanceGauges
 from modelward.registry import Registry, register_model
+from modelward.store import Store
 from modelward.store.tables import alert_events, alerts, feedback, live_profiles, predictions
 from tests.control.webhook_receiver import Receiver, running_receiver
 
@@ -93,8 +102,18 @@ def test_drift_reaches_the_webhook_once_and_resolves_once(
     clock = [T0]
     profiler = LiveProfiler(registry.store, writer="server:1", clock=lambda: clock[0], bucket_seconds=60)
     center = _center(registry, receiver, cooldown=3600, resolve_after=120)
+    gauges = DriftGauges(CollectorRegistry())
     task = MonitorTask(
-        registry, center, rules=[DatasetDriftRule()], models=["churn"], window_seconds=300, interval=60
+        registry,
+        center,
+        rules=[DatasetDriftRule()],
+        models=["churn"],
+        window_seconds=300,
+        interval=60,
+        drift_gauges=gauges,
+    )
+    dataset_drift = lambda: gauges.registry.get_sample_value(  # noqa: E731
+        "modelward_dataset_drift", {"model": "churn", "version": "1"}
     )
     rng = np.random.default_rng(5)
     runs = []
@@ -113,7 +132,9 @@ def test_drift_reaches_the_webhook_once_and_resolves_once(
     serve(8, drift=False)
     assert receiver.posts == []
     assert runs[-1].checks[0].version == "1" and runs[-1].checks[0].inputs.drift is not None
+    assert dataset_drift() == 0
     serve(8, drift=True)
+    assert dataset_drift() == 1
     (alert,) = receiver.texts()
     assert alert.startswith("[FIRING] warning: dataset_drift on churn: churn:1: dataset drift")
     serve(12, drift=False)
@@ -125,9 +146,10 @@ def test_drift_reaches_the_webhook_once_and_resolves_once(
     json.dumps([r.to_dict() for r in runs])
 
 
-def _log(registry: Registry, rows: list[dict[str, Any]]) -> None:
+def _log(registry: Registry | Store, rows: list[dict[str, Any]]) -> None:
     base = {"routing_key": None, "inputs": "{}", "error": None, "arm": None, "model": "churn", "version": "1"}
-    with registry.store.write() as conn:
+    store = registry.store if isinstance(registry, Registry) else registry
+    with store.write() as conn:
         conn.execute(predictions.insert(), [{**base, **r} for r in rows])
 
 
@@ -136,22 +158,23 @@ def _classifier_row(i: int, ts: float, p: float, latency: float, **extra: Any) -
     return {"request_id": f"r{i}", "ts": ts, "outputs": json.dumps(outputs), "latency_ms": latency, **extra}
 
 
-def test_traffic_comes_from_the_prediction_log_without_shadow_rows(registry: Registry) -> None:
+def test_traffic_comes_from_the_prediction_log_without_shadow_rows(store: Store) -> None:
     rng = np.random.default_rng(1)
     latency = rng.gamma(2.0, 20.0, 300)
+    failed = {"error": "boom", "outputs": "{}"}
     rows = [
-        _classifier_row(
-            i, T0 + i, 0.7, float(latency[i]), **({"error": "boom", "outputs": "{}"} if i % 10 == 0 else {})
-        )
+        _classifier_row(i, T0 + i, 0.7, float(latency[i]), **(failed if i % 10 == 0 else {}))
         for i in range(300)
     ]
     rows += [_classifier_row(1000 + i, T0 + i, 0.7, 5000.0, arm="shadow", error="x") for i in range(100)]
     rows += [_classifier_row(2000, T0 - 10_000, 0.7, 9000.0)]  # outside the window
-    _log(registry, rows)
-    stats = traffic_stats(registry.store, "churn", T0, T0 + 3600)
+    rows += [_classifier_row(3000, T0 + 7000, 0.7, 42.0)]  # alone in a later window
+    _log(store, rows)
+    stats = traffic_stats(store, "churn", T0, T0 + 3600)
     assert (stats.requests, stats.errors) == (300, 30)
     assert stats.p95_ms == pytest.approx(float(np.percentile(latency, 95)), rel=1e-12)
-    assert traffic_stats(registry.store, "churn", T0 + 5000, T0 + 6000).p95_ms is None
+    assert traffic_stats(store, "churn", T0 + 5000, T0 + 6000) == TrafficStats(0, 0, None, 1000)
+    assert traffic_stats(store, "churn", T0 + 6000, T0 + 8000).p95_ms == 42.0
 
 
 def test_error_rate_latency_and_performance_alerts(registry: Registry, receiver: Receiver) -> None:
@@ -224,4 +247,7 @@ def test_the_monitor_plugs_into_the_controller(
     report = controller.tick(T0 + 100)
     assert report.acting and report.errors == {}
     assert report.results["monitor"].checks[0].transitions[0].kind == "fire"
+    line = json.loads(orjson.dumps(report.to_dict()))  # what `modelward controller --json` prints
+    assert line["results"]["monitor"]["models"][0]["traffic"]["errors"] == 20
+    assert line["results"]["monitor"]["models"][0]["sent"][0]["kind"] == "fire"
     assert len(receiver.posts) == 1
