@@ -37,6 +37,7 @@ EXPECTED = {
     "POST /feedback": "predict",
     "GET /models/{name}/performance": "predict",
     "GET /models/{name}/abtest": "predict",
+    "GET /models/{name}/drift": "predict",
 }
 
 

@@ -117,6 +117,9 @@ def _register_commands() -> None:
     from modelward.cli import feedback_cmds
 
     feedback_cmds.register(app)
+    from modelward.cli import drift_cmds
+
+    drift_cmds.register(app)
     from modelward.cli import deploy_cmds
 
     deploy_cmds.register(app)

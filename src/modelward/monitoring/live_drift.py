@@ -12,6 +12,8 @@ only the profile artifact and checks its sha256 pin, without loading the model) 
 from __future__ import annotations
 
 import logging
+import math
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -40,10 +42,27 @@ __all__ = [
     "live_report",
     "live_versions",
     "load_reference",
+    "parse_window",
     "window_profile",
 ]
 
 log = logging.getLogger("modelward.live_drift")
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)\s*$", re.IGNORECASE)
+_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3_600, "d": 86_400, "w": 604_800}
+
+
+def parse_window(text: str) -> float:
+    """``"90s"``, ``"15m"``, ``"1h"``, ``"7d"``, ``"2w"`` (or plain seconds) as seconds; else ConfigError."""
+    match = _DURATION.match(text)
+    try:
+        seconds = float(match.group(1)) * _SECONDS[match.group(2).lower()] if match else float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigError(f"cannot read {text!r} as a window: use a duration such as 30m, 1h, 1d or 7d")
+    return seconds
 
 
 def _iso(ts: float) -> str:
@@ -67,10 +86,16 @@ class LiveDriftReport:
     rows: int
     parts: int
     report: DriftReport | None
+    window: DatasetProfile | None = None  # the merged live profile (for histograms); not in to_dict
 
     @property
     def status(self) -> str:
         return "no_traffic" if self.report is None else "ok"
+
+    @property
+    def bounds(self) -> tuple[str, str]:
+        """The window asked for, as ISO-8601 UTC times."""
+        return _iso(self.since), _iso(self.until)
 
     @property
     def dataset_drift(self) -> bool:
@@ -229,4 +254,4 @@ def live_report(
         store, reference, model, since=since, until=until, version=version, arm=arm
     )
     report = compare_profiles(reference, window, config=config) if window.n_rows else None
-    return LiveDriftReport(model, str(version), arm, since, until, window.n_rows, parts, report)
+    return LiveDriftReport(model, str(version), arm, since, until, window.n_rows, parts, report, window)
