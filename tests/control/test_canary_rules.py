@@ -7,7 +7,8 @@ import random
 import pytest
 
 from modelward.control.canary import decide, newcombe_lower, wilson_interval
-from modelward.monitoring.window_stats import ArmPerformance, ArmWindow, summarize_arm
+from modelward.monitoring.arm_performance import ArmPerformance
+from modelward.monitoring.window_stats import ArmWindow, summarize_arm
 from modelward.routing import CanaryPlan, CanaryRules
 
 STEP = 600.0
@@ -146,7 +147,27 @@ def test_latency_ratios_are_ignored_while_both_arms_are_under_the_slack() -> Non
     baseline = window("baseline", 2000, latency=(0.5, 1.0), seed=12)  # 4x slower, but both under 5 ms
     decision = decide(plan(), None, baseline, canary, now=STEP + 1)
     assert decision.action == "advance"
-    assert "both under 5 ms" in decision.checks[1].detail
+    assert "within 5 ms of the baseline" in decision.checks[1].detail
+
+
+def test_latency_ratios_are_ignored_while_the_difference_is_within_the_slack() -> None:
+    canary = window("canary", 200, latency=(9.0, 10.0), seed=19)  # 1.7x of a 6 ms p95, but +4 ms
+    baseline = window("baseline", 2000, latency=(4.0, 6.0), seed=20)
+    decision = decide(plan(), None, baseline, canary, now=STEP + 1)
+    assert decision.action == "advance", decision.reasons
+    assert decision.checks[1].value is not None and decision.checks[1].value > 1.5
+    slow = decide(plan(latency_slack_ms=2.0), None, baseline, canary, now=STEP + 1)
+    assert slow.action == "rollback"
+
+
+def test_divergence_is_not_judged_on_the_last_step_without_concurrent_baseline_traffic() -> None:
+    # At 100 % the baseline window is an earlier period: input drift would look like divergence.
+    canary = window("canary", 500, churn=0.7, seed=21)
+    baseline = window("baseline", 500, churn=0.2, seed=22)
+    decision = decide(plan(step=3), None, baseline, canary, now=STEP + 1)
+    assert decision.action == "promote"
+    divergence = next(c for c in decision.checks if c.name == "divergence")
+    assert divergence.status == "skipped" and "earlier steps" in divergence.detail
 
 
 def test_a_canary_predicting_a_different_distribution_is_rolled_back() -> None:

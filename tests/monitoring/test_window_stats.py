@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from modelward.monitoring.arm_performance import arm_performance
 from modelward.monitoring.window_stats import (
-    arm_performance,
     shadow_agreement,
     summarize_arm,
     window_stats,

@@ -38,6 +38,10 @@ EXPECTED = {
     "GET /models/{name}/performance": "predict",
     "GET /models/{name}/abtest": "predict",
     "GET /models/{name}/drift": "predict",
+    "GET /admin/deployments": "admin",
+    "GET /admin/deployments/{name}": "admin",
+    "PUT /admin/deployments/{name}": "admin",
+    "GET /admin/deployments/{name}/status": "admin",
 }
 
 

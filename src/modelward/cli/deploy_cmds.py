@@ -225,9 +225,6 @@ def apply(
             no_shadow=no_shadow,
         )
         resolved = check_targets(registry, spec)
-        if spec.canary is not None and resolved[spec.canary.baseline] == resolved[spec.canary.version]:
-            same = resolved[spec.canary.version]
-            raise ConfigError(f"version {same} already is {spec.canary.baseline}: canary another one")
         stored = registry.deployments.put(
             spec, reason=reason, expected_revision=current.revision if current else 0, action="deploy"
         )

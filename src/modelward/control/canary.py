@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from modelward.drift.stats import chi_square, js_distance
-from modelward.monitoring.window_stats import LOWER_IS_BETTER, ArmPerformance, ArmWindow
+from modelward.monitoring.arm_performance import LOWER_IS_BETTER, ArmPerformance
+from modelward.monitoring.window_stats import ArmWindow
 from modelward.routing.spec import CanaryPlan, CanaryRules
 
 __all__ = [
@@ -174,15 +175,12 @@ def _latency_check(rules: CanaryRules, base: ArmWindow, can: ArmWindow, q: Liter
     if short is not None or b is None or c is None:
         return Check(name, "insufficient", short or f"no p{q} latency yet", None, limit)
     detail = f"canary p{q} {_ms(c)} vs baseline {_ms(b)}"
-    if b < rules.latency_slack_ms and c < rules.latency_slack_ms:
-        return Check(
-            name,
-            "pass",
-            detail + f" (both under {rules.latency_slack_ms:g} ms)",
-            c / b if b > 0 else None,
-            limit,
-        )
     ratio = c / b if b > 0 else math.inf
+    if c - b <= rules.latency_slack_ms:
+        # Within the slack (in particular when both arms are faster than it) a ratio is noise:
+        # 1 ms vs 3 ms is "3x" and matters to nobody.
+        within = f" (within {rules.latency_slack_ms:g} ms of the baseline)"
+        return Check(name, "pass", detail + within, ratio if b > 0 else None, limit)
     status: Status = "fail" if ratio > limit else "pass"
     return Check(name, status, f"{detail}: {ratio:.2f}x (limit {limit:g}x)", ratio, limit)
 
@@ -192,8 +190,14 @@ def _aligned(base: Mapping[str, int], can: Mapping[str, int]) -> tuple[list[int]
     return [base.get(k, 0) for k in keys], [can.get(k, 0) for k in keys]
 
 
-def _divergence_check(rules: CanaryRules, base: ArmWindow, can: ArmWindow) -> Check:
+def _divergence_check(rules: CanaryRules, base: ArmWindow, can: ArmWindow, percent: float) -> Check:
     limit = rules.max_divergence
+    if percent >= 100:
+        # The baseline gets no traffic now: its window is an earlier one, and comparing what two
+        # periods' inputs produced would measure input drift, not the canary. The earlier steps
+        # compared the arms on the same traffic.
+        detail = "no concurrent baseline traffic at 100%: compared on the earlier steps"
+        return Check("divergence", "skipped", detail, None, limit)
     short = _enough(rules, base, can, "prediction divergence", ok_only=True)
     if short is not None:
         return Check("divergence", "insufficient", short, None, limit)
@@ -296,7 +300,7 @@ def decide(
         _error_check(rules, baseline, canary),
         _latency_check(rules, baseline, canary, 95),
         _latency_check(rules, baseline, canary, 99),
-        _divergence_check(rules, baseline, canary),
+        _divergence_check(rules, baseline, canary, plan.percent),
         _performance_check(rules, performance),
     ]
     if checks[0].status == "fail":

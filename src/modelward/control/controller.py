@@ -25,13 +25,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from modelward.control.canary import CanaryDecision, decide
-from modelward.monitoring.window_stats import (
-    COUNTED_METRICS,
-    ArmPerformance,
-    ArmWindow,
-    arm_performance,
-    window_stats,
-)
+from modelward.monitoring.arm_performance import COUNTED_METRICS, ArmPerformance, arm_performance
+from modelward.monitoring.window_stats import ArmWindow, window_stats
 from modelward.registry.deployments import Deployment, StaleDeployment
 from modelward.registry.registry import DEFAULT_ALIAS, Registry
 from modelward.routing.spec import CanaryPlan, DeploymentSpec

@@ -32,8 +32,14 @@ def resolve_targets(registry: Registry, spec: DeploymentSpec) -> dict[str, str]:
 
 
 def check_targets(registry: Registry, spec: DeploymentSpec) -> dict[str, str]:
-    """:func:`resolve_targets`, refusing archived versions on live arms, shadow or canary."""
+    """:func:`resolve_targets`, refusing archived versions on live arms, shadow or canary, and a
+    canary of the version its baseline already serves."""
     resolved = resolve_targets(registry, spec)
+    plan = spec.canary
+    if plan is not None and plan.state == "running" and resolved[plan.baseline] == resolved[plan.version]:
+        raise LifecycleError(
+            f"version {resolved[plan.version]} already is {plan.baseline}: canary another version"
+        )
     live = {a.target for a in spec.arms if a.weight > 0}
     if spec.shadow is not None:
         live.add(spec.shadow)

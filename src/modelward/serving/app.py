@@ -149,6 +149,8 @@ def create_app(
     feedback_routes.add_routes(app, registry, metrics, dependencies)
     from modelward.serving import abtest_routes
     abtest_routes.add_routes(app, registry, metrics, dependencies)
+    from modelward.serving import deploy_routes
+    deploy_routes.add_routes(app, registry, metrics, dependencies)
     from modelward.serving import drift_routes
     drift_routes.add_routes(app, registry, metrics, dependencies)
     # --- end of feature routes ---

@@ -1,0 +1,169 @@
+"""The deployments admin API: read and set each model's traffic spec (policy ``admin``).
+
+- ``GET /admin/deployments``: every stored deployment.
+- ``GET /admin/deployments/{name}``: one, with its revision (also as the ``ETag``); 404 without one.
+- ``PUT /admin/deployments/{name}``: store a new spec. The body is the spec's JSON
+  (``DeploymentSpec.to_dict``, as ``GET`` answers it under ``spec``), or ``{"spec": {...},
+  "reason": "..."}``. It is validated (422 naming the problem: a bad field, an unknown version or
+  alias, an archived version); ``If-Match: "<revision>"`` makes the write conditional (409 when the
+  deployment has moved on since). Answers the stored deployment with its new revision.
+- ``GET /admin/deployments/{name}/status``: what ``modelward deploy status`` shows (``?window=1h``).
+
+Servers pick up a new revision at their next poll, as they do alias moves.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from modelward.control.status import deployment_status
+from modelward.control.targets import check_targets
+from modelward.errors import LifecycleError, ModelNotFound, NotFound
+from modelward.monitoring.metrics import ServingMetrics
+from modelward.registry import Registry
+from modelward.registry.deployments import Deployment, StaleDeployment
+from modelward.routing import DeploymentSpec, RoutingError, parse_duration
+from modelward.serving.auth import AUTH_KEY, Policy
+from modelward.serving.problems import json_response, problem_response
+
+__all__ = ["add_routes"]
+
+_IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+_ENVELOPE = {"spec", "reason"}
+
+
+def _etag(revision: int) -> dict[str, str]:
+    return {"ETag": f'"{revision}"'}
+
+
+def _answer(dep: Deployment, resolved: dict[str, str] | None = None, status: int = 200) -> Response:
+    body = dep.to_dict()
+    if resolved is not None:
+        body["resolved"] = resolved
+    return json_response(body, status, _etag(dep.revision))
+
+
+def add_routes(
+    app: FastAPI, registry: Registry, metrics: ServingMetrics, dependencies: dict[Policy, Any]
+) -> None:
+    deployments = registry.deployments
+
+    def invalid(request: Request, detail: str) -> Response:
+        return problem_response(
+            422, "invalid deployment", detail, kind="invalid-deployment", instance=request.url.path
+        )
+
+    def not_found(request: Request, detail: str) -> Response:
+        return problem_response(
+            404, "not found", detail, kind="deployment-not-found", instance=request.url.path
+        )
+
+    async def list_deployments() -> Response:
+        found = await run_in_threadpool(deployments.all)
+        return json_response({"deployments": [d.to_dict() for d in found]})
+
+    async def get_deployment(request: Request, name: str) -> Response:
+        dep = await run_in_threadpool(deployments.get, name)
+        if dep is None:
+            return not_found(request, f"model '{name}' has no deployment spec (it serves @champion)")
+        return _answer(dep)
+
+    async def put_deployment(request: Request, name: str) -> Response:
+        expected: int | None = None
+        if_match = request.headers.get("if-match")
+        if if_match is not None:
+            match = _IF_MATCH.match(if_match)
+            if match is None:
+                detail = f'If-Match {if_match!r} is not a revision: send the ETag of GET, e.g. "3"'
+                return problem_response(
+                    400, "bad request", detail, kind="bad-if-match", instance=request.url.path
+                )
+            expected = int(match.group(1))
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as exc:
+            return invalid(request, f"the body is not JSON: {exc}")
+        reason = request.query_params.get("reason")
+        if isinstance(body, dict) and isinstance(body.get("spec"), dict):
+            extra = sorted(set(body) - _ENVELOPE)
+            if extra:
+                return invalid(
+                    request, f"unknown field(s) {', '.join(extra)} beside 'spec' (known: spec, reason)"
+                )
+            if body.get("reason") is not None and not isinstance(body["reason"], str):
+                return invalid(request, "reason must be a string")
+            reason = body.get("reason") or reason
+            body = body["spec"]
+        try:
+            spec = DeploymentSpec.from_dict(body, model=name)
+        except (RoutingError, TypeError) as exc:
+            return invalid(request, str(exc))
+        try:
+            await run_in_threadpool(registry.model, name)
+        except ModelNotFound as exc:
+            return not_found(request, str(exc))
+        try:
+            resolved = await run_in_threadpool(check_targets, registry, spec)
+        except (NotFound, LifecycleError) as exc:
+            return invalid(request, str(exc))
+        try:
+            stored = await run_in_threadpool(
+                lambda: deployments.put(spec, reason=reason, expected_revision=expected, action="deploy")
+            )
+        except StaleDeployment as exc:
+            return problem_response(
+                409,
+                "conflict",
+                f"{exc}; GET it again and retry with its ETag",
+                kind="stale-deployment",
+                instance=request.url.path,
+                extra={"revision": exc.found},
+            )
+        return _answer(stored, resolved)
+
+    async def get_status(request: Request, name: str) -> Response:
+        text = request.query_params.get("window", "1h")
+        try:
+            window = parse_duration(text)
+        except RoutingError as exc:
+            return problem_response(
+                400, "invalid query", str(exc), kind="invalid-query", instance=request.url.path
+            )
+        try:
+            report = await run_in_threadpool(lambda: deployment_status(registry, name, window=window))
+        except ModelNotFound as exc:
+            return not_found(request, str(exc))
+        return json_response(report)
+
+    routes: list[tuple[str, Any, str, str]] = [
+        ("/admin/deployments", list_deployments, "GET", "Every model's deployment spec"),
+        ("/admin/deployments/{name}", get_deployment, "GET", "A model's deployment spec and revision"),
+        (
+            "/admin/deployments/{name}",
+            put_deployment,
+            "PUT",
+            "Set a model's deployment spec (If-Match: revision)",
+        ),
+        (
+            "/admin/deployments/{name}/status",
+            get_status,
+            "GET",
+            "Arms, canary progress, window stats, shadow",
+        ),
+    ]
+    for path, endpoint, method, summary in routes:
+        app.add_api_route(
+            path,
+            endpoint,
+            methods=[method, "HEAD"] if method == "GET" else [method],
+            summary=summary,
+            dependencies=[dependencies["admin"]],
+            tags=["deployments"],
+            openapi_extra={AUTH_KEY: "admin"},
+        )
