@@ -181,7 +181,7 @@ def evaluate(summary: dict[str, Any], latency: dict[str, Any]) -> list[dict[str,
         b = top.get(t.denominator, {}).get(str(t.connections), {})
         if t.metric in a and t.metric in b and b[t.metric] > 0:
             value = a[t.metric] / b[t.metric]
-            row["value"] = round(value, 3)
+            row["value"] = float(f"{value:.4g}")  # 4 significant digits: small ratios keep theirs
             row["met"] = value >= t.threshold if t.op == ">=" else value <= t.threshold
             row["clean"] = a.get("errors", 0) == 0 and b.get("errors", 0) == 0
         else:
