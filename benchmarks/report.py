@@ -171,10 +171,12 @@ TARGETS = (
 )
 
 
-def evaluate(summary: dict[str, Any], latency: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per target: the measured ratio, whether it is met, and whether errors taint it."""
+def evaluate(summary: dict[str, Any], latency: dict[str, Any], scenarios: list[str]) -> list[dict[str, Any]]:
+    """One row per target of the scenarios run: the ratio, whether it is met, whether errors taint it."""
     rows: list[dict[str, Any]] = []
     for t in TARGETS:
+        if t.scenario not in scenarios:
+            continue
         row: dict[str, Any] = {"key": t.key, "target": t.text, "op": t.op, "threshold": t.threshold}
         top = summary.get(t.scenario, {})
         a = top.get(t.numerator, {}).get(str(t.connections), {})
@@ -189,6 +191,8 @@ def evaluate(summary: dict[str, Any], latency: dict[str, Any]) -> list[dict[str,
             row["met"] = None
             row["clean"] = None
         rows.append(row)
+    if "latency" not in scenarios:
+        return rows
     forest = latency.get("random_forest", {})
     row = {
         "key": "compiled_forest",
@@ -242,9 +246,10 @@ def markdown(results: dict[str, Any]) -> str:
     )
     if results.get("notes"):
         lines += [f"- note: {n}" for n in results["notes"]]
-    lines += ["", "### Throughput and latency", ""]
-    lines.append("| scenario | system | clients | requests/s | p50 ms | p99 ms | errors | runs |")
-    lines.append("|---|---|---|---|---|---|---|---|")
+    if results["summary"]:
+        lines += ["", "### Throughput and latency", ""]
+        lines.append("| scenario | system | clients | requests/s | p50 ms | p99 ms | errors | runs |")
+        lines.append("|---|---|---|---|---|---|---|---|")
     for scenario, systems in results["summary"].items():
         for system, by_conns in systems.items():
             for conns, e in sorted(by_conns.items(), key=lambda kv: int(kv[0])):
@@ -256,9 +261,10 @@ def markdown(results: dict[str, Any]) -> str:
                     f"| {_num(e.get('p99_ms'))} | {errors} | {e['measured_runs']} |"
                 )
     lines += _peer_ratios(results["summary"].get("serving", {}))
-    lines += ["", "### Ratios against the targets", ""]
-    lines.append("| target | measured | goal | result |")
-    lines.append("|---|---|---|---|")
+    if results["targets"]:
+        lines += ["", "### Ratios against the targets", ""]
+        lines.append("| target | measured | goal | result |")
+        lines.append("|---|---|---|---|")
     for row in results["targets"]:
         value = "-" if row["value"] is None else f"{row['value']:.3g}x"
         lines.append(f"| {row['target']} | {value} | {row['op']} {row['threshold']}x | {verdict(row)} |")

@@ -355,7 +355,8 @@ def run_drift(args: argparse.Namespace, results: dict[str, Any]) -> None:
         cmd += ["--out", str(out)]
     log(f"[drift] {' '.join(cmd)}")
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
-    entry: dict[str, Any] = {"command": " ".join(["python", *cmd[1:]]), "returncode": done.returncode}
+    shown = ["python", str(DRIFT_SCRIPT.relative_to(ROOT)), *cmd[2:]]
+    entry: dict[str, Any] = {"command": " ".join(shown), "returncode": done.returncode}
     entry["output_tail"] = (done.stdout + done.stderr)[-3000:]
     if "--out" in helptext and out.exists():
         with contextlib.suppress(json.JSONDecodeError):
@@ -412,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
             run_drift(args, results)
     results["machine"]["load_after"] = machine.load_average()
     results["summary"] = report.summarize(results["runs"])
-    results["targets"] = report.evaluate(results["summary"], results.get("latency") or {})
+    results["targets"] = report.evaluate(results["summary"], results.get("latency") or {}, args.scenarios)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str))
     block = report.markdown(results)
