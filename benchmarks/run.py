@@ -1,7 +1,7 @@
 """modelward's serving benchmarks, side by side with its peers, in one command.
 
     python benchmarks/run.py                      # everything below, about 15 minutes on 2 cores
-    python benchmarks/run.py --quick              # small sizes (a few minutes): checks the harness works
+    python benchmarks/run.py --quick              # small sizes (5-8 minutes): checks the harness works
     python benchmarks/run.py --only serving,noop --rounds 5 --duration 15
     python benchmarks/run.py --write-docs         # also rewrite the results block of docs/benchmarks.md
 
