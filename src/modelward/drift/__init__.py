@@ -11,6 +11,7 @@ from modelward.drift.detect import (
     compare_profiles,
     compare_samples,
 )
+from modelward.drift.html import Histogram, profile_histograms, render_html
 from modelward.drift.profile import (
     OTHER,
     PROFILE_FORMAT,
@@ -52,6 +53,7 @@ __all__ = [
     "FeatureDrift",
     "FeatureProfile",
     "FeatureRule",
+    "Histogram",
     "NumericProfile",
     "PredictionProfile",
     "ProfileError",
@@ -66,8 +68,10 @@ __all__ = [
     "js_distance",
     "ks_binned",
     "ks_exact",
+    "profile_histograms",
     "profile_predictions",
     "psi",
+    "render_html",
     "wasserstein_binned",
     "wasserstein_normalized",
 ]
