@@ -98,6 +98,9 @@ def test_deploy_ab_stores_sticky_arms_with_key_and_salt(
     assert "revision 2" in out and "weight 70" in out
     stored = churn.deployments.get("churn")
     assert stored is not None and (stored.spec.key, stored.spec.salt) == ("customer_id", "exp-7")
+    # The same command again stores nothing new.
+    again = run_json(capsys, "deploy", "churn", "--ab", "champion=70", "challenger=30")
+    assert (again["revision"], again["unchanged"]) == (2, True)
 
 
 def test_deploy_canary_stores_the_plan_and_its_rules(

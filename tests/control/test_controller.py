@@ -131,6 +131,18 @@ def test_holds_are_audited_once_per_outcome_not_every_tick(churn_registry: Regis
     assert "not enough data" in checks[1].payload["reason"]
 
 
+def test_a_canary_that_cannot_be_evaluated_spares_the_others(churn_registry: Registry) -> None:
+    registry = churn_registry
+    start_canary(registry)
+    # The store API does not check targets (the CLI and admin API do): a model MLflow does not know.
+    registry.deployments.put(DeploymentSpec.start_canary("ghost", 2, step_seconds=STEP))
+    report = Controller(registry, holder="a", lease_ttl=STEP * 10).tick(T0 + 1)
+    outcomes = {o["model"]: o for o in report.results["canary"]}
+    assert "model 'ghost' is not registered" in outcomes["ghost"]["error"]
+    assert outcomes["churn"]["action"] == "hold"
+    assert report.errors == {}
+
+
 def test_only_the_lease_holder_acts_and_another_takes_over_when_it_stops(
     churn_registry: Registry, settings: Any
 ) -> None:

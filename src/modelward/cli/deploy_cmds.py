@@ -225,13 +225,20 @@ def apply(
             no_shadow=no_shadow,
         )
         resolved = check_targets(registry, spec)
-        stored = registry.deployments.put(
-            spec, reason=reason, expected_revision=current.revision if current else 0, action="deploy"
-        )
+        unchanged = current is not None and current.spec.to_dict() == spec.to_dict()
+        if current is not None and unchanged:
+            stored = current  # scripts may repeat themselves: no new revision for the same spec
+        else:
+            stored = registry.deployments.put(
+                spec, reason=reason, expected_revision=current.revision if current else 0, action="deploy"
+            )
     if as_json:
-        emit_json({**stored.to_dict(), "resolved": resolved})
+        emit_json({**stored.to_dict(), "resolved": resolved, "unchanged": unchanged})
         return
-    _console().print(f"[bold]{name}[/] revision {stored.revision}: {stored.spec.describe()}", highlight=False)
+    note = " (unchanged)" if unchanged else ""
+    _console().print(
+        f"[bold]{name}[/] revision {stored.revision}{note}: {stored.spec.describe()}", highlight=False
+    )
     for arm in stored.spec.arms:
         version = resolved.get(arm.target)
         _console().print(f"  {arm.name:<12} {arm.target:<14} weight {arm.weight:g} -> version {version}")
@@ -331,9 +338,10 @@ def _report(report: Any, as_json: bool, *, quiet: bool = False) -> None:
         return
     canary = report.results.get("canary") or []
     for outcome in canary:
-        if quiet and outcome["action"] == "hold":
-            continue
-        typer.echo(f"{outcome['model']}: {outcome['action']}: {'; '.join(outcome['reasons'])}")
+        if "error" in outcome:
+            typer.echo(f"{outcome['model']}: canary not evaluated: {outcome['error']}", err=True)
+        elif not (quiet and outcome["action"] == "hold"):
+            typer.echo(f"{outcome['model']}: {outcome['action']}: {'; '.join(outcome['reasons'])}")
     if not quiet and not canary:
         typer.echo("acting: no running canary")
     for name, error in report.errors.items():

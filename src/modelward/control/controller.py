@@ -151,6 +151,12 @@ class CanaryTask:
             except StaleDeployment as exc:
                 log.info("canary %s: %s; will look again next tick", dep.model, exc)
                 continue
+            except Exception as exc:  # one model's trouble (a deleted version, ...) spares the others
+                log.exception("canary %s: could not be evaluated", dep.model)
+                out.append(
+                    {"model": dep.model, "revision": dep.revision, "error": f"{type(exc).__name__}: {exc}"}
+                )
+                continue
             out.append({"model": dep.model, "revision": acted, **decision.to_dict()})
         return out
 
