@@ -127,7 +127,10 @@ def test_not_enough_requests_when_the_step_ends_holds_with_the_reason() -> None:
     canary, baseline = window("canary", 12, seed=7), window("baseline", 400, seed=8)
     decision = decide(plan(), None, baseline, canary, now=STEP + 1)
     assert decision.action == "hold"
-    assert any("not enough data" in r and "canary has 12 of 50 requests" in r for r in decision.reasons)
+    assert decision.reasons == [
+        "step 1/4 (5%): not enough data: error rate, latency p95, latency p99, divergence need 50 requests "
+        "per arm (baseline 400, canary 12)"
+    ]
     assert {c.status for c in decision.checks if c.name != "performance"} == {"insufficient"}
 
 

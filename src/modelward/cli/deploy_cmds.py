@@ -296,7 +296,11 @@ def history(
 
 def controller(
     interval: float = typer.Option(5.0, "--interval", min=0.1, help="Seconds between ticks."),
-    lease_ttl: float = typer.Option(15.0, "--lease-ttl", help="Seconds the lease stays valid unrenewed."),
+    lease_ttl: float | None = typer.Option(
+        None,
+        "--lease-ttl",
+        help="Seconds the lease stays valid unrenewed (default: 3 intervals, at least 15).",
+    ),
     once: bool = typer.Option(False, "--once", help="Run one tick, print what it did, and exit."),
     monitor: bool = typer.Option(True, "--monitor/--no-monitor", help="Also run drift/performance alerts."),
     as_json: bool = typer.Option(False, "--json", help="Print each tick as a JSON line."),
@@ -308,7 +312,8 @@ def controller(
 
     cfg = settings()
     with open_registry(cfg) as registry:
-        ctl = controller_from_settings(registry, cfg, interval=interval, lease_ttl=lease_ttl, monitor=monitor)
+        ttl = lease_ttl if lease_ttl is not None else max(15.0, 3 * interval)
+        ctl = controller_from_settings(registry, cfg, interval=interval, lease_ttl=ttl, monitor=monitor)
         if once:
             report = ctl.tick()
             ctl.release()

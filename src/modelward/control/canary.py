@@ -314,7 +314,10 @@ def decide(
         return verdict("rollback", [c.detail for c in failed], checks)
     waiting = [c for c in checks if c.status == "insufficient"]
     if waiting:
-        return verdict("hold", [f"{position}: not enough data: {c.detail}" for c in waiting], checks, "data")
+        names = ", ".join(c.name.replace("_", " ") for c in waiting)
+        counts = f"baseline {baseline.requests}, canary {canary.requests}"
+        need = f"{names} need {rules.min_requests} requests per arm ({counts})"
+        return verdict("hold", [f"{position}: not enough data: {need}"], checks, "data")
     if plan.last_step:
         return verdict("promote", [f"{position}: every check passed on the last step"], checks)
     nxt = plan.steps[plan.step + 1]

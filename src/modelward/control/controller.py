@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from modelward.control.canary import CanaryDecision, decide
+from modelward.errors import ConfigError
 from modelward.monitoring.arm_performance import COUNTED_METRICS, ArmPerformance, arm_performance
 from modelward.monitoring.window_stats import ArmWindow, window_stats
 from modelward.registry.deployments import Deployment, StaleDeployment
@@ -319,10 +320,11 @@ class Controller:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not interval > 0:
-            raise ValueError("the controller's interval must be positive")
+            raise ConfigError("the controller's interval must be positive")
         if not lease_ttl > interval:
-            raise ValueError(
-                "the lease must outlive an interval (lease_ttl > interval), or it lapses between ticks"
+            raise ConfigError(
+                f"the lease ({lease_ttl:g} s) must outlive an interval ({interval:g} s), "
+                "or it lapses between ticks"
             )
         self.registry = registry
         self.holder = holder or default_holder()
