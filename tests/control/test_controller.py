@@ -226,3 +226,40 @@ def test_the_blocking_loop_and_the_async_task_release_the_lease_when_they_end(re
 
     assert asyncio.run(serve_briefly()) == "server"
     assert lease.info() is None
+
+
+def test_two_controllers_on_one_store_act_one_at_a_time_on_sqlite_and_postgresql(
+    store_url: str, tmp_path: Any
+) -> None:
+    from modelward.store import Store
+
+    class Count:
+        name = "count"
+
+        def __init__(self) -> None:
+            self.runs = 0
+
+        def run(self, now: float) -> int:
+            self.runs += 1
+            return self.runs
+
+    registries = [
+        Registry(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", store=Store(store_url)).open()
+        for _ in range(2)
+    ]
+    try:
+        counts = [Count(), Count()]
+        a, b = (
+            Controller(r, holder=h, interval=5, lease_ttl=15, tasks=(c,), canary=False)
+            for r, h, c in zip(registries, "ab", counts, strict=True)
+        )
+        for t in range(5):  # both tick every interval; only the holder runs its tasks
+            a.tick(T0 + 5 * t)
+            b.tick(T0 + 5 * t + 1)
+        assert [c.runs for c in counts] == [5, 0]
+        a.release()
+        assert b.tick(T0 + 30).acting and not a.tick(T0 + 31).acting
+        assert [c.runs for c in counts] == [5, 1]
+    finally:
+        for r in registries:
+            r.close()
