@@ -75,6 +75,7 @@ class Settings(BaseSettings):
         default=1000.0, gt=0, description="a request that would wait longer for the model gets 503"
     )
     compile: bool = Field(default=True, description="serve models compiled to ONNX when they match")
+    fast_path: bool = Field(default=True, description="answer REST predictions in raw ASGI, before FastAPI")
     controller: bool = Field(default=True, description="run the canary and monitoring controller in serve")
 
     @field_validator("home", mode="after")

@@ -85,8 +85,14 @@ def test_deployments_api_needs_the_admin_token_validates_and_is_picked_up(server
         assert ok.status_code == 200 and ok.json()["revision"] == start + 2
         assert ok.json()["reason"] == "back to the champion"
 
-        status = c.get("/admin/deployments/churn/status?window=10m", headers=admin)
-        assert status.status_code == 200
+        # The prediction log is written in the background: poll until the challenger's rows are in.
+        deadline = time.monotonic() + 20
+        while True:
+            status = c.get("/admin/deployments/churn/status?window=10m", headers=admin)
+            assert status.status_code == 200
+            if {w["arm"] for w in status.json()["stats"]} >= {"challenger"} or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         assert status.json()["arms"][0]["version"] == "1"
         assert {w["arm"] for w in status.json()["stats"]} >= {"challenger"}
 

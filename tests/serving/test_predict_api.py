@@ -83,7 +83,10 @@ def test_models_listing_and_detail_give_versions_aliases_and_schema(server: Serv
         detail = c.get("/models/churn").json()
         missing = c.get("/models/nope")
     assert [m["name"] for m in listing] == ["churn"]
-    assert detail["version"] == "1" and detail["ready"] is True and detail["runtime"] == "sklearn-skops"
+    # The logistic regression pipeline is served compiled to ONNX, checked against the skops model.
+    assert detail["version"] == "1" and detail["ready"] is True and detail["runtime"] == "onnxruntime"
+    runtime = detail["deployment"]["arms"][0]["runtime"]
+    assert runtime["compiled"] is True and runtime["max_abs_diff"] <= 1e-5
     assert [f["name"] for f in detail["schema"]][:3] == ["age", "tenure", "balance"]
     assert [(v["version"], v["aliases"]) for v in detail["versions"]] == [
         ("1", ["champion"]),

@@ -304,6 +304,10 @@ class ServingMetrics:
             for value in value_list:
                 observe(value)
 
+    def in_flight_gauge(self, model: str) -> Gauge:
+        """The in-flight gauge of ``model``: ``inc()`` when a request starts, ``dec()`` when it ends."""
+        return self._child(self._in_flight, model)
+
     @contextmanager
     def in_flight(self, model: str) -> Iterator[None]:
         """Count the enclosed block as one request in flight for ``model``."""

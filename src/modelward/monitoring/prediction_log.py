@@ -15,115 +15,34 @@ purpose by sampling and is not part of ``produced``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
-
-import orjson
+from typing import Any
 
 from modelward.errors import ConfigError
+from modelward.monitoring.log_rows import (
+    COLUMNS,
+    PredictionRecord,
+    RecordBatch,
+    insert_sql,
+    record_row,
+)
+from modelward.monitoring.redaction import Redactor, canonical_json
 from modelward.store.store import Store
 from modelward.store.tables import predictions
 
-__all__ = ["LogStats", "PredictionLogger", "PredictionRecord", "Redactor", "canonical_json"]
+__all__ = ["LogStats", "PredictionLogger", "PredictionRecord", "RecordBatch", "Redactor", "canonical_json"]
+
+Item = PredictionRecord | RecordBatch
 
 log = logging.getLogger("modelward.prediction_log")
 
-RedactAction = Literal["drop", "hash"]
-_ACTIONS: frozenset[str] = frozenset({"drop", "hash"})
-_JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 _MAX_BACKOFF = 2.0
-
-
-def _fallback(value: Any) -> Any:
-    if hasattr(value, "item") and callable(value.item):  # NumPy scalars orjson does not know (float16)
-        return value.item()
-    if hasattr(value, "tolist") and callable(value.tolist):
-        return value.tolist()
-    if isinstance(value, set | frozenset):
-        return sorted(value, key=repr)
-    return str(value)
-
-
-def canonical_json(value: Any) -> str:
-    """Sorted keys, no whitespace, UTF-8; NaN and infinities become null, unknown types their str()."""
-    return orjson.dumps(value, default=_fallback, option=_JSON_OPTIONS).decode()
-
-
-@dataclass(frozen=True, slots=True)
-class PredictionRecord:
-    """One prediction as served: what went in, what came out, which version answered and how fast."""
-
-    request_id: str
-    ts: float  # UNIX epoch seconds, UTC
-    model: str
-    version: str
-    inputs: dict[str, Any]
-    outputs: dict[str, Any]
-    latency_ms: float
-    routing_key: str | None = None
-    arm: str | None = None
-    error: str | None = None  # the model's failure message when it raised (outputs then empty)
-
-
-class Redactor:
-    """Per-field redaction of inputs, applied in :meth:`PredictionLogger.submit` before queueing.
-
-    ``"drop"`` removes the field; ``"hash"`` replaces its value by ``"sha256:"`` and the first 16 hex
-    digits of ``sha256(salt + canonical_json(value))``: equal values stay equal (joins, counts still
-    work) but cannot be read back without guessing them. Use a secret salt for guessable values.
-    """
-
-    def __init__(self, rules: Mapping[str, RedactAction], *, salt: str = "") -> None:
-        unknown = {field: action for field, action in rules.items() if action not in _ACTIONS}
-        if unknown:
-            field, action = next(iter(unknown.items()))
-            raise ConfigError(f"unknown redaction {action!r} for field {field!r}: use 'drop' or 'hash'")
-        self.rules: dict[str, RedactAction] = dict(rules)
-        self._salt = salt
-
-    @classmethod
-    def from_spec(cls, spec: str, *, salt: str = "") -> Redactor:
-        """Parse ``"email=drop,phone=hash"`` (the settings and CLI form); an empty string means no rules."""
-        rules: dict[str, RedactAction] = {}
-        for item in spec.split(","):
-            item = item.strip()
-            if not item:
-                continue
-            field, sep, action = item.partition("=")
-            field, action = field.strip(), action.strip()
-            if not sep or not field:
-                raise ConfigError(f"invalid redaction {item!r}: expected FIELD=drop or FIELD=hash")
-            if action not in _ACTIONS:
-                raise ConfigError(f"unknown redaction {action!r} for field {field!r}: use 'drop' or 'hash'")
-            rules[field] = "drop" if action == "drop" else "hash"
-        return cls(rules, salt=salt)
-
-    def hash_value(self, value: Any) -> str:
-        digest = hashlib.sha256((self._salt + canonical_json(value)).encode()).hexdigest()
-        return "sha256:" + digest[:16]
-
-    def apply(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        """A redacted copy of ``inputs``; the argument is left untouched."""
-        if not self.rules:
-            return inputs
-        out: dict[str, Any] = {}
-        for field, value in inputs.items():
-            action = self.rules.get(field)
-            if action is None:
-                out[field] = value
-            elif action == "hash":
-                out[field] = self.hash_value(value)
-        return out
-
-    def __repr__(self) -> str:  # never shows the salt
-        return f"Redactor({self.rules!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,21 +61,6 @@ def _notify(callback: Callable[[int], None] | None, n: int) -> None:
         callback(n)
     except Exception:  # a metrics hook must not break serving or the writer
         log.debug("prediction log callback %r failed", callback, exc_info=True)
-
-
-def _row(record: PredictionRecord) -> dict[str, Any]:
-    return {
-        "request_id": str(record.request_id),
-        "ts": float(record.ts),
-        "model": record.model,
-        "version": str(record.version),
-        "arm": record.arm,
-        "routing_key": record.routing_key,
-        "inputs": canonical_json(record.inputs),
-        "outputs": canonical_json(record.outputs),
-        "latency_ms": float(record.latency_ms),
-        "error": record.error,
-    }
 
 
 class PredictionLogger:
@@ -196,7 +100,9 @@ class PredictionLogger:
         self._on_written = on_written
         self._on_dropped = on_dropped
         self._on_produced = on_produced
-        self._queue: deque[PredictionRecord] = deque()
+        self._queue: deque[Item] = deque()
+        self._rows = 0  # rows in the queue (a batch holds several)
+        self._flushing = 0  # callers waiting in flush(): the writer does not wait for a full batch
         self._cond = threading.Condition(threading.Lock())
         self._produced = self._written = self._dropped = self._queued = self._sampled_out = 0
         self._stopping = False
@@ -240,16 +146,27 @@ class PredictionLogger:
                     failed += 1
                     continue
             kept.append(record)
+        self._enqueue(kept, sampled_out, failed)
+
+    def _enqueue(self, items: Sequence[Item], sampled_out: int, failed: int) -> None:
         with self._cond:
-            room = 0 if self._closed else max(0, self.capacity - len(self._queue))
-            queued = min(room, len(kept))
-            self._queue.extend(kept[:queued])
-            dropped = len(kept) - queued + failed
+            room = 0 if self._closed else max(0, self.capacity - self._rows)
+            queued = 0
+            for item in items:
+                if len(item) > room:
+                    break
+                self._queue.append(item)
+                room -= len(item)
+                queued += len(item)
+            self._rows += queued
+            dropped = sum(len(i) for i in items) - queued + failed
             self._sampled_out += sampled_out
             self._produced += queued + dropped
             self._queued += queued
             self._dropped += dropped
-            if queued:
+            # Wake the writer for a full batch only: it wakes by itself every flush interval, and a
+            # wake-up per request would cost a thread switch per request.
+            if queued and self._rows >= self.batch_size:
                 self._cond.notify_all()
         if failed:
             log.warning(
@@ -257,6 +174,27 @@ class PredictionLogger:
             )
         _notify(self._on_produced, queued + dropped)
         _notify(self._on_dropped, dropped)
+
+    def submit_batch(self, batch: RecordBatch) -> None:
+        """Like :meth:`submit` for the rows a server answered together (cheaper per row)."""
+        try:
+            self._submit_batch(batch)
+        except Exception:  # pragma: no cover - stay silent for the caller
+            log.debug("prediction log submit failed", exc_info=True)
+
+    def _submit_batch(self, batch: RecordBatch) -> None:
+        n, rate, sampled_out, failed = len(batch), self.sample_rate, 0, 0
+        if rate < 1.0:
+            keep = [i for i in range(n) if self._rng.random() < rate]
+            sampled_out = n - len(keep)
+            if len(keep) < n:
+                batch = batch.subset(keep)
+        if len(batch):
+            try:
+                batch = batch.redacted(self.redactor)
+            except Exception:
+                failed = len(batch)
+        self._enqueue([batch] if len(batch) and not failed else [], sampled_out, failed)
 
     @property
     def stats(self) -> LogStats:
@@ -267,13 +205,18 @@ class PredictionLogger:
         """Wait until every queued record was written or dropped; False if that took longer than timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._queued:
-                remaining = deadline - time.monotonic()
-                thread = self._thread
-                if remaining <= 0 or thread is None or not thread.is_alive():
-                    return False
-                self._cond.wait(remaining)
-            return True
+            self._flushing += 1
+            self._cond.notify_all()
+            try:
+                while self._queued:
+                    remaining = deadline - time.monotonic()
+                    thread = self._thread
+                    if remaining <= 0 or thread is None or not thread.is_alive():
+                        return False
+                    self._cond.wait(remaining)
+                return True
+            finally:
+                self._flushing -= 1
 
     def close(self, timeout: float = 5.0) -> None:
         """Flush, then stop the writer; idempotent. Records still queued after ``timeout`` are dropped."""
@@ -290,8 +233,9 @@ class PredictionLogger:
         if thread is not None:
             thread.join(max(deadline - time.monotonic(), 0.1))
         with self._cond:
-            left = len(self._queue)
+            left = self._rows
             self._queue.clear()
+            self._rows = 0
             self._queued -= left
             self._dropped += left
             self._cond.notify_all()
@@ -329,26 +273,37 @@ class PredictionLogger:
                 log.exception("prediction log writer: unexpected error (the writer keeps running)")
                 backoff = max(backoff, self.flush_interval)
 
-    def _take(self) -> list[PredictionRecord] | None:
-        """Up to batch_size records; waits at most flush_interval for the first. None: stop."""
+    def _take(self) -> list[Item] | None:
+        """Items of up to batch_size rows, once batch_size rows are queued or flush_interval has
+        passed (or a flush or close asks). None: stop."""
         with self._cond:
+            if self._rows < self.batch_size and not self._stopping:
+                self._cond.wait_for(
+                    lambda: self._rows >= self.batch_size or self._stopping or self._flushing,
+                    self.flush_interval,
+                )
             if not self._queue:
-                if self._stopping:
-                    return None
-                self._cond.wait_for(lambda: self._queue or self._stopping, self.flush_interval)
-                if not self._queue:
-                    return None if self._stopping else []
-            n = min(self.batch_size, len(self._queue))
-            return [self._queue.popleft() for _ in range(n)]
+                return None if self._stopping else []
+            taken: list[Item] = []
+            rows = 0
+            while self._queue and (not taken or rows + len(self._queue[0]) <= self.batch_size):
+                item = self._queue.popleft()
+                taken.append(item)
+                rows += len(item)
+            self._rows -= rows
+            return taken
 
-    def _write(self, batch: list[PredictionRecord]) -> bool:
-        rows: list[dict[str, Any]] = []
+    def _write(self, batch: list[Item]) -> bool:
+        rows: list[tuple[Any, ...]] = []
         bad = 0
-        for record in batch:
+        for item in batch:
             try:
-                rows.append(_row(record))
+                if isinstance(item, RecordBatch):
+                    rows.extend(item.rows())
+                else:
+                    rows.append(record_row(item))
             except Exception:
-                bad += 1
+                bad += len(item)
         error: BaseException | None = None
         if rows:
             try:
@@ -357,15 +312,19 @@ class PredictionLogger:
                         # Wait for a locked table no longer than SQLite would (the store's busy timeout).
                         timeout_ms = max(1, int(self.store.busy_timeout_ms))
                         conn.exec_driver_sql(f"SET LOCAL lock_timeout = {timeout_ms}")
-                    conn.execute(predictions.insert(), rows)
+                    sql = insert_sql(conn.dialect.paramstyle)
+                    if sql is not None:
+                        conn.exec_driver_sql(sql, rows)
+                    else:  # a driver whose placeholders we do not know: SQLAlchemy's own insert
+                        conn.execute(predictions.insert(), [dict(zip(COLUMNS, r, strict=True)) for r in rows])
             except BaseException as exc:  # counted below, whatever it is
                 error = exc
         written = 0 if error is not None else len(rows)
-        dropped = len(batch) - written
+        dropped = sum(len(i) for i in batch) - written
         with self._cond:
             self._written += written
             self._dropped += dropped
-            self._queued -= len(batch)
+            self._queued -= sum(len(i) for i in batch)
             self._cond.notify_all()
         if bad:
             log.warning("prediction log: %d records dropped because they could not be encoded as JSON", bad)

@@ -238,9 +238,21 @@ class OnnxRunner:
             raise Unsupported(f"the ONNX model's inputs {found} are not the columns {wanted}")
         self._outputs = [o.name for o in self.session.get_outputs()][: 2 if probabilities else 1]
         self._spec, self._classes = spec, classes
+        # The binding under InferenceSession.run: its Python wrapper re-checks the feeds on every
+        # call, which costs as much as running a small model. Fall back if a release renames it.
+        binding = getattr(self.session, "_sess", None)
+        self._run_binding = getattr(binding, "run", None)
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> list[Any]:
+        if self._run_binding is not None:
+            try:
+                return list(self._run_binding(self._outputs, feeds, None))
+            except TypeError:  # another signature: use the public API from now on
+                self._run_binding = None
+        return list(self.session.run(self._outputs, feeds))
 
     def __call__(self, columns: Mapping[str, Any]) -> Outputs:
-        result = self.session.run(self._outputs, _feeds(self._spec, columns))
+        result = self._run(_feeds(self._spec, columns))
         if self._classes is None:
             return np.asarray(result[0], dtype=np.float64).reshape(-1), None
         labels = np.asarray(result[0]).reshape(-1)

@@ -1,7 +1,8 @@
 """Adaptive batching: concurrent requests for one model version coalesced into one predict call.
 
-There is no timer. The first request finds the batcher idle and runs at once, alone: an idle server
-adds no wait. While a predict call runs (in a worker thread, so the event loop keeps accepting and
+There is no timer. The first request finds the batcher idle, lets the event loop run the requests
+that arrived with it up to their queueing (one turn of the loop, no sleeping), and runs with them:
+an idle server adds no wait. While a predict call runs (in a worker thread, so the event loop keeps accepting and
 validating requests), new requests queue; when it returns, everything queued (up to ``max_rows``
 rows) goes into the next call. Under load the batch size grows by itself with the arrival rate, and
 the cost of the thread hop and of the model's per-call overhead is shared by the batch.
@@ -83,9 +84,12 @@ def _slice(outputs: Outputs, start: int, stop: int) -> Outputs:
 class Batcher:
     """Coalesces concurrent ``run(columns, rows)`` calls into ``predict(columns)`` calls.
 
-    ``predict`` runs in ``executor`` (a private one-thread pool by default). With ``enabled`` False
-    every request is its own call, still off the event loop. ``run`` returns the caller's outputs and
-    the seconds its predict call took.
+    ``predict`` runs in ``executor`` (a private one-thread pool by default), or on the event loop when
+    the measured cost of the call is below ``inline_seconds`` (a compiled model predicting a few rows
+    costs less than handing the call to a thread and back; requests are still coalesced, because
+    the requests that arrived together run up to their queueing before the batch is taken). With
+    ``enabled`` False every request is its own call. ``run`` returns the caller's outputs and the
+    seconds its predict call took.
     """
 
     def __init__(
@@ -97,6 +101,7 @@ class Batcher:
         max_rows: int = 256,
         budget: float = 1.0,
         executor: ThreadPoolExecutor | None = None,
+        inline_seconds: float = 0.0005,
     ) -> None:
         if max_rows < 1 or not budget > 0:
             raise ValueError("a batcher needs max_rows >= 1 and a positive latency budget")
@@ -105,6 +110,7 @@ class Batcher:
         self.enabled = enabled
         self.max_rows = max_rows
         self.budget = budget
+        self.inline_seconds = inline_seconds
         self._own_executor = executor is None
         self.executor = executor or ThreadPoolExecutor(1, thread_name_prefix=f"modelward-{name}")
         self.stats = BatchStats()
@@ -132,10 +138,20 @@ class Batcher:
         calls = 1 + self._queued_rows // self.max_rows
         return calls * s.seconds_per_call + self._queued_rows * s.seconds_per_row
 
+    def _inline(self, rows: int) -> bool:
+        """Run on the event loop: the call is expected to cost less than a thread hop would."""
+        s = self.stats
+        if s.calls < 3 or self.inline_seconds <= 0:
+            return False  # measure first, off the loop
+        return s.seconds_per_call + rows * s.seconds_per_row <= self.inline_seconds
+
     async def run(self, columns: Columns, rows: int) -> tuple[Outputs, float]:
         loop = asyncio.get_running_loop()
         if not self.enabled:
-            out, seconds = await loop.run_in_executor(self.executor, self._timed, columns)
+            if self._inline(rows):
+                out, seconds = self._timed(columns)
+            else:
+                out, seconds = await loop.run_in_executor(self.executor, self._timed, columns)
             self.stats.calls += 1
             self.stats.requests += 1
             self.stats.rows += rows
@@ -148,9 +164,21 @@ class Batcher:
         item = _Item(columns, rows, loop.create_future(), time.monotonic())
         self._queue.append(item)
         self._queued_rows += rows
-        if not self._running:
-            self._running = True
-            self._task = loop.create_task(self._drain())
+        if self._running:
+            return await item.future
+        # The leader: one turn of the loop lets the requests that arrived with this one queue up
+        # (no timer), then it serves that batch; a drain task takes whatever came meanwhile.
+        self._running = True
+        try:
+            await asyncio.sleep(0)
+            items = self._take()
+            if items:
+                await self._call(loop, items)
+        finally:
+            if self._queue:
+                self._task = loop.create_task(self._drain())
+            else:
+                self._running = False
         return await item.future
 
     def _take(self) -> list[_Item]:
@@ -190,7 +218,10 @@ class Batcher:
         s = self.stats
         try:
             columns = _concat(items)
-            out, seconds = await loop.run_in_executor(self.executor, self._timed, columns)
+            if self._inline(rows):
+                out, seconds = self._timed(columns)
+            else:
+                out, seconds = await loop.run_in_executor(self.executor, self._timed, columns)
         except BaseException as exc:  # handed to the callers
             if len(items) > 1 and isinstance(exc, Exception):
                 s.retried += len(items)

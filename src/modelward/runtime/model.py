@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -59,7 +60,7 @@ class LoadedModel:
             raise ModelwardError(f"{self.info.ref} is a {self.task} model: it has no predict_proba()")
         return np.asarray(self.native.predict_proba(self._frame(frame)))
 
-    @property
+    @cached_property
     def class_values(self) -> list[Any]:
         """The classes as the model returns them (ints stay ints), as plain Python values."""
         raw = getattr(self.native, "classes_", None)

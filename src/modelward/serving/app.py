@@ -8,6 +8,7 @@ and lets in-flight requests finish before the writer flushes.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import threading
@@ -25,6 +26,7 @@ from modelward.monitoring.metrics import ServingMetrics
 from modelward.monitoring.prediction_log import PredictionLogger, Redactor
 from modelward.registry import Registry
 from modelward.serving.auth import AUTH_KEY, Policy, check_route_policies, guard
+from modelward.serving.fastpath import FastPredict
 from modelward.serving.middleware import BodyLimit, RequestContext
 from modelward.serving.models import BatchSettings, ModelManager
 from modelward.serving.postprocess import PostProcessor
@@ -70,7 +72,7 @@ def create_app(
     manager = ModelManager(registry, refs, metrics, batching=batching)
     logger: PredictionLogger | None = None
     if settings.prediction_log:
-        store = Store(settings.resolved_database_url, busy_timeout_ms=1000)
+        store = Store(settings.resolved_database_url, busy_timeout_ms=1000, power_safe=False)
         logger = PredictionLogger(
             store,
             capacity=settings.log_capacity,
@@ -82,6 +84,7 @@ def create_app(
         )
     post = PostProcessor(capacity=settings.log_capacity, on_dropped=metrics.postprocess_dropped)
     predictor = Predictor(manager, metrics, logger, post=post)
+    post.after_burst = predictor.flush_metrics
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -93,7 +96,7 @@ def create_app(
             logger.start()
         post.start()
         # Load in the background: the port opens at once, /ready and predictions answer 503 until loaded.
-        loading = asyncio.create_task(manager.load_all())
+        loading = asyncio.create_task(_load_then_freeze(manager))
         watcher = (
             asyncio.create_task(manager.watch(settings.reload_interval))
             if settings.reload_interval > 0
@@ -120,6 +123,8 @@ def create_app(
         description="Predictions from registered models. Errors are RFC 9457 problem+json.",
         lifespan=lifespan,
         default_response_class=Response,
+        # modelward exports Prometheus metrics; FastAPI's OpenTelemetry probe costs every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.draining = False
     app.state.manager = manager
@@ -144,14 +149,19 @@ def create_app(
     # Feature routes: each module's add_routes(app, registry, metrics, dependencies) adds its own.
     # --- feature routes (one line each) ---
     from modelward.serving import alert_routes
+
     alert_routes.add_routes(app, registry, metrics, dependencies)
     from modelward.serving import feedback_routes
+
     feedback_routes.add_routes(app, registry, metrics, dependencies)
     from modelward.serving import abtest_routes
+
     abtest_routes.add_routes(app, registry, metrics, dependencies)
     from modelward.serving import deploy_routes
+
     deploy_routes.add_routes(app, registry, metrics, dependencies)
     from modelward.serving import drift_routes
+
     drift_routes.add_routes(app, registry, metrics, dependencies)
     # --- end of feature routes ---
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
@@ -169,9 +179,30 @@ def create_app(
             )
 
     app.add_middleware(RequestContext, on_response=on_response)
+    if settings.fast_path:
+        app.add_middleware(
+            FastPredict,
+            manager=manager,
+            predictor=predictor,
+            max_rows=settings.max_rows,
+            max_body_bytes=settings.max_body_bytes,
+            predict_token=_secret(settings.predict_token),
+            admin_token=_secret(settings.admin_token),
+            on_response=on_response,
+            on_shed=metrics.request_shed,
+        )
     _typed_openapi(app)
     check_route_policies(app)
     return app
+
+
+async def _load_then_freeze(manager: ModelManager) -> None:
+    """Load every model, then move the objects of start-up (MLflow, scikit-learn, the models: a
+    million or more) out of the garbage collector's sight. Otherwise every full collection walks
+    them all and stalls the event loop for a few hundred milliseconds under load."""
+    await manager.load_all()
+    gc.collect()
+    gc.freeze()
 
 
 def create_app_from_env() -> FastAPI:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,9 +15,10 @@ from typing import Any
 import numpy as np
 
 from modelward.monitoring.metrics import ServingMetrics
-from modelward.monitoring.prediction_log import PredictionLogger, PredictionRecord
+from modelward.monitoring.prediction_log import PredictionLogger, RecordBatch
 from modelward.routing import SHADOW_ARM
 from modelward.runtime.batcher import Overloaded
+from modelward.serving.middleware import new_request_id
 from modelward.serving.models import ModelManager, Routing, Served
 from modelward.serving.postprocess import PostProcessor
 from modelward.serving.problems import ModelFailed
@@ -104,7 +104,7 @@ def row_ids(batch: Batch, header_id: str | None) -> list[str]:
     ``X-Request-ID`` header, or a new one) for a single row, suffixed ``-<row>`` for several."""
     if batch.request_ids is not None:
         return list(batch.request_ids)
-    base = batch.request_id or header_id or uuid.uuid4().hex
+    base = batch.request_id or header_id or new_request_id()
     if batch.n_rows == 1:
         return [base]
     return [f"{base}-{i}" for i in range(batch.n_rows)]
@@ -144,6 +144,8 @@ class Predictor:
         self.observer = observer
         self.shadow_capacity = shadow_capacity
         self._shadow: asyncio.Queue[tuple[Served, Batch, list[str], Keys]] | None = None
+        # Prediction metrics wait here for the post-processing thread's next burst (flush_metrics).
+        self._pending: list[tuple[str, str, np.ndarray, np.ndarray | None, float]] = []
         self._shadow_task: asyncio.Task[None] | None = None
 
     async def predict(
@@ -162,7 +164,9 @@ class Predictor:
         ids = row_ids(batch, header_id)
         groups = [(arm, None)] if arm is not None else _groups(routing, batch, routing_key)
         started = time.perf_counter()
-        with self.metrics.in_flight(name):
+        gauge = self.metrics.in_flight_gauge(name)
+        gauge.inc()
+        try:
             if len(groups) == 1:
                 parts = [await self._part(name, routing, batch, ids, groups[0], routing_key, started)]
             else:
@@ -171,6 +175,8 @@ class Predictor:
                         *(self._part(name, routing, batch, ids, g, routing_key, started) for g in groups)
                     )
                 )
+        finally:
+            gauge.dec()
         if routing.shadow is not None and routing.rng.random() < routing.spec.shadow_rate:
             keys: Keys = (
                 routing_key if routing_key is not None or batch.row_keys is None else list(batch.row_keys)
@@ -224,23 +230,18 @@ class Predictor:
     ) -> None:
         model, name, version = served.model, served.model.name, served.version
         if arm != SHADOW_ARM:
-            self.metrics.observe_inference(model=name, version=version, seconds=seconds)
-            if proba is not None:
-                scores = proba[:, 1] if proba.shape[1] == 2 else proba.max(axis=1)
-                plain = np.asarray([str(v) for v in np.asarray(labels).reshape(-1).tolist()])
-                self.metrics.observe_predictions(model=name, version=version, labels=plain, scores=scores)
-            else:
-                values = np.asarray(labels, dtype=np.float64)
-                self.metrics.observe_predictions(model=name, version=version, values=values)
-        if self.observer is not None and arm != SHADOW_ARM:
-            if proba is not None:
-                self.observer(name, version, arm, model.profile, columns, labels=labels, probabilities=proba)
-            elif model.is_classifier:
-                self.observer(name, version, arm, model.profile, columns, labels=labels)
-            else:
-                self.observer(name, version, arm, model.profile, columns, values=labels)
+            self._pending.append((name, version, labels, proba, seconds))
+            if self.observer is not None:
+                if proba is not None:
+                    self.observer(
+                        name, version, arm, model.profile, columns, labels=labels, probabilities=proba
+                    )
+                elif model.is_classifier:
+                    self.observer(name, version, arm, model.profile, columns, labels=labels)
+                else:
+                    self.observer(name, version, arm, model.profile, columns, values=labels)
         if self.logger is not None:
-            self.logger.submit(_records(served, arm, columns, ids, labels, proba, latency_ms, key))
+            self.logger.submit_batch(_batch(served, arm, columns, ids, labels, proba, latency_ms, key))
 
     def _record_failure(
         self,
@@ -253,7 +254,30 @@ class Predictor:
         error: str,
     ) -> None:
         if self.logger is not None:
-            self.logger.submit(_records(served, arm, columns, ids, None, None, latency_ms, key, error=error))
+            self.logger.submit_batch(
+                _batch(served, arm, columns, ids, None, None, latency_ms, key, error=error)
+            )
+
+    def flush_metrics(self) -> None:
+        """Prediction metrics of everything answered since the last call, aggregated per version:
+        one count per class and one pass over the scores, not one metrics update per request."""
+        pending, self._pending = self._pending, []
+        groups: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray | None, float]]] = {}
+        for name, version, labels, proba, seconds in pending:
+            groups.setdefault((name, version), []).append((labels, proba, seconds))
+        for (name, version), items in groups.items():
+            for _, _, seconds in items:
+                self.metrics.observe_inference(model=name, version=version, seconds=seconds)
+            labels = np.concatenate([np.asarray(lab).reshape(-1) for lab, _, _ in items])
+            probas = [p for _, p, _ in items if p is not None]
+            if probas and len(probas) == len(items):
+                proba = np.concatenate(probas)
+                scores = proba[:, 1] if proba.shape[1] == 2 else proba.max(axis=1)
+                text = np.asarray([str(v) for v in labels.tolist()])
+                self.metrics.observe_predictions(model=name, version=version, labels=text, scores=scores)
+            else:
+                values = np.asarray(labels, dtype=np.float64)
+                self.metrics.observe_predictions(model=name, version=version, values=values)
 
     # -- shadow traffic -----------------------------------------------------------------------------
 
@@ -291,7 +315,7 @@ class Predictor:
             self._shadow_task.cancel()
 
 
-def _records(
+def _batch(
     served: Served,
     arm: str,
     columns: Any,
@@ -302,40 +326,19 @@ def _records(
     key: Keys,
     *,
     error: str | None = None,
-) -> list[PredictionRecord]:
-    now = time.time()
-    names = list(columns)
-    cols = [np.asarray(columns[n]).tolist() for n in names]
-    classes = [str(c) for c in served.model.class_values] if proba is not None else []
-    plain = _plain_labels(labels) if labels is not None else None
-    probs = proba.tolist() if proba is not None else None
-    name, version = served.model.name, served.version
-    out = []
-    for i, rid in enumerate(ids):
-        inputs = {n: _plain(col[i]) for n, col in zip(names, cols, strict=True)}
-        outputs: dict[str, Any] = {}
-        if plain is not None:
-            outputs["prediction"] = plain[i]
-            if probs is not None:
-                outputs["probabilities"] = dict(zip(classes, probs[i], strict=True))
-        out.append(
-            PredictionRecord(
-                request_id=rid,
-                ts=now,
-                model=name,
-                version=version,
-                inputs=inputs,
-                outputs=outputs,
-                latency_ms=latency_ms,
-                routing_key=key[i] if isinstance(key, list) else key,
-                arm=arm,
-                error=error,
-            )
-        )
-    return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and value != value:  # NaN: an optional field left empty
-        return None
-    return value
+) -> RecordBatch:
+    model = served.model
+    return RecordBatch(
+        model=model.name,
+        version=served.version,
+        arm=arm,
+        ts=time.time(),
+        latency_ms=latency_ms,
+        request_ids=ids,
+        inputs={n: np.asarray(c).tolist() for n, c in columns.items()},
+        predictions=_plain_labels(labels) if labels is not None else None,
+        probabilities=proba.tolist() if proba is not None else None,
+        classes=[str(c) for c in model.class_values] if proba is not None else (),
+        routing_keys=key,
+        error=error,
+    )

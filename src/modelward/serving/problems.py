@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
@@ -27,8 +28,12 @@ __all__ = [
     "ModelFailed",
     "ModelLoading",
     "ModelNotServed",
+    "Problem",
     "install_problem_handlers",
+    "internal_problem",
     "json_response",
+    "problem_body",
+    "problem_for",
     "problem_response",
 ]
 
@@ -78,7 +83,7 @@ def json_response(value: Any, status: int = 200, headers: Mapping[str, str] | No
     )
 
 
-def problem_response(
+def problem_body(
     status: int,
     title: str,
     detail: str,
@@ -86,9 +91,8 @@ def problem_response(
     kind: str | None = None,
     instance: str | None = None,
     errors: Sequence[Mapping[str, Any]] | None = None,
-    headers: Mapping[str, str] | None = None,
     extra: Mapping[str, Any] | None = None,
-) -> Response:
+) -> bytes:
     body: dict[str, Any] = {
         "type": _TYPE_BASE + kind if kind else "about:blank",
         "title": title,
@@ -102,62 +106,101 @@ def problem_response(
         body["errors"] = list(errors)
     if extra:
         body.update(extra)
+    return orjson.dumps(body)
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    kind: str | None = None,
+    instance: str | None = None,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Response:
+    body = problem_body(status, title, detail, kind=kind, instance=instance, errors=errors, extra=extra)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+def problem_for(exc: BaseException, *, path: str, request_id: str | None = None) -> Problem | None:
+    """The problem+json answer to one of modelward's own errors, or None for anything else (the
+    framework's HTTP errors, bugs). The FastAPI handlers and the raw fast path share it."""
+
+    def make(status: int, title: str, detail: str, *, kind: str | None = None, **kw: Any) -> Problem:
+        headers = kw.pop("headers", None) or {}
+        return Problem(status, problem_body(status, title, detail, kind=kind, instance=path, **kw), headers)
+
+    if isinstance(exc, RequestInvalid):
+        # The validator caps its list with a "... and N more" entry; count from its total instead.
+        shown = [p for p in exc.field_problems if not p.message.startswith("... and ")][:5]
+        more = exc.total - len(shown)
+        return make(
+            exc.status,
+            exc.title,
+            "; ".join(p.message for p in shown) + (f" (and {more} more)" if more > 0 else ""),
+            kind="invalid-request" if exc.status != 413 else "too-large",
+            errors=[p.to_dict() for p in exc.field_problems],
+        )
+    if isinstance(exc, ModelNotServed):
+        return make(404, "model not found", str(exc), kind="model-not-found")
+    if isinstance(exc, ModelLoading):
+        return make(
+            503,
+            "model loading",
+            str(exc),
+            kind="model-loading",
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    if isinstance(exc, Overloaded):
+        return make(
+            503, "overloaded", str(exc), kind="overloaded", headers={"Retry-After": str(exc.retry_after)}
+        )
+    if isinstance(exc, BodyTooLarge):
+        return make(413, "request too large", str(exc), kind="too-large")
+    if isinstance(exc, ModelFailed):
+        log.error("%s (request %s)", exc, request_id, exc_info=exc.__cause__ or exc)
+        return make(500, "model failed", f"{exc}; request id {request_id}", kind="model-failed")
+    if isinstance(exc, ModelwardError):
+        status = 404 if isinstance(exc, NotFound) else 400 if isinstance(exc, ValueError) else 500
+        if status == 500:
+            log.error("error serving %s: %s", path, exc)
+        return make(status, "request failed", str(exc))
+    return None
+
+
+def internal_problem(exc: BaseException, *, path: str, request_id: str | None) -> Problem:
+    # A bug or a model that raised: the client gets problem+json, the log gets the traceback.
+    log.error("error serving %s (request %s)", path, request_id, exc_info=exc)
+    detail = f"the server failed to answer this request (request id {request_id}); see the server log"
+    return Problem(500, problem_body(500, "internal error", detail, instance=path), {})
+
+
+def _respond(problem: Problem) -> Response:
     return Response(
-        orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {})
+        problem.body, status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers
     )
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     """Map every error to problem+json; a client's mistake is never a 500."""
 
-    async def request_invalid(request: Request, exc: Exception) -> Response:
-        exc = cast(RequestInvalid, exc)  # registered for this type only
-        # The validator caps its list with a "... and N more" entry; count from its total instead.
-        shown = [p for p in exc.field_problems if not p.message.startswith("... and ")][:5]
-        more = exc.total - len(shown)
-        return problem_response(
-            exc.status,
-            exc.title,
-            "; ".join(p.message for p in shown) + (f" (and {more} more)" if more > 0 else ""),
-            kind="invalid-request" if exc.status != 413 else "too-large",
-            instance=request.url.path,
-            errors=[p.to_dict() for p in exc.field_problems],
-        )
-
-    async def not_served(request: Request, exc: Exception) -> Response:
-        return problem_response(
-            404, "model not found", str(exc), kind="model-not-found", instance=request.url.path
-        )
-
-    async def loading(request: Request, exc: Exception) -> Response:
-        retry = exc.retry_after if isinstance(exc, ModelLoading) else 2
-        return problem_response(
-            503,
-            "model loading",
-            str(exc),
-            kind="model-loading",
-            instance=request.url.path,
-            headers={"Retry-After": str(retry)},
-        )
-
-    async def overloaded(request: Request, exc: Exception) -> Response:
-        exc = cast(Overloaded, exc)
-        on_shed = getattr(request.app.state, "on_shed", None)
-        if callable(on_shed):
-            on_shed(exc.name.split(":")[0])
-        return problem_response(
-            503,
-            "overloaded",
-            str(exc),
-            kind="overloaded",
-            instance=request.url.path,
-            headers={"Retry-After": str(exc.retry_after)},
-        )
-
-    async def too_large(request: Request, exc: Exception) -> Response:
-        return problem_response(
-            413, "request too large", str(exc), kind="too-large", instance=request.url.path
-        )
+    async def own(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, Overloaded):
+            on_shed = getattr(request.app.state, "on_shed", None)
+            if callable(on_shed):
+                on_shed(exc.name.split(":")[0])
+        request_id = getattr(request.state, "request_id", None)
+        problem = problem_for(exc, path=request.url.path, request_id=request_id)
+        return _respond(problem or internal_problem(exc, path=request.url.path, request_id=request_id))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         exc = cast(StarletteHTTPException, exc)
@@ -180,40 +223,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem_response(422, "invalid request", detail, instance=request.url.path, errors=errors)
 
-    async def modelward_error(request: Request, exc: Exception) -> Response:
-        status = 404 if isinstance(exc, NotFound) else 400 if isinstance(exc, ValueError) else 500
-        if status == 500:
-            log.error("error serving %s: %s", request.url.path, exc)
-        return problem_response(status, "request failed", str(exc), instance=request.url.path)
-
-    async def model_failed(request: Request, exc: Exception) -> Response:
-        request_id = getattr(request.state, "request_id", None)
-        log.error("%s (request %s)", exc, request_id, exc_info=exc.__cause__ or exc)
-        return problem_response(
-            500,
-            "model failed",
-            f"{exc}; request id {request_id}",
-            kind="model-failed",
-            instance=request.url.path,
-        )
-
     async def internal_error(request: Request, exc: Exception) -> Response:
-        # A bug or a model that raised: the client gets problem+json, the log gets the traceback.
         request_id = getattr(request.state, "request_id", None)
-        log.error("error serving %s (request %s)", request.url.path, request_id, exc_info=exc)
-        detail = f"the server failed to answer this request (request id {request_id}); see the server log"
-        return problem_response(500, "internal error", detail, instance=request.url.path)
+        return _respond(internal_problem(exc, path=request.url.path, request_id=request_id))
 
     app.add_exception_handler(Exception, internal_error)
-    app.add_exception_handler(ModelFailed, model_failed)
-    app.add_exception_handler(RequestInvalid, request_invalid)
-    app.add_exception_handler(ModelNotServed, not_served)
-    app.add_exception_handler(ModelLoading, loading)
-    app.add_exception_handler(Overloaded, overloaded)
-    app.add_exception_handler(BodyTooLarge, too_large)
+    for kind in (ModelFailed, RequestInvalid, ModelNotServed, ModelLoading, Overloaded, BodyTooLarge):
+        app.add_exception_handler(kind, own)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(ModelwardError, modelward_error)
+    app.add_exception_handler(ModelwardError, own)
 
 
 _TITLES = {

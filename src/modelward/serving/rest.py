@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,7 +18,14 @@ from modelward.serving.predict import Outcome, Predictor
 from modelward.serving.problems import ModelNotServed, json_response
 from modelward.validation import FieldProblem, RequestInvalid, parse_json, validate_request
 
-__all__ = ["add_rest_routes", "request_models"]
+__all__ = [
+    "PredictResult",
+    "add_rest_routes",
+    "check_json",
+    "predict_rest",
+    "render_predictions",
+    "request_models",
+]
 
 _PY_TYPES: dict[str, Any] = {
     "long": int,
@@ -87,8 +95,8 @@ def request_models(name: str, schema: FeatureSchema) -> tuple[type[BaseModel], t
     return request, response
 
 
-def _check_json(request: Request) -> None:
-    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+def check_json(content_type: str | None) -> None:
+    ctype = (content_type or "application/json").split(";")[0].strip().lower()
     if ctype not in {"application/json", "text/json", ""} and not ctype.endswith("+json"):
         raise RequestInvalid(
             [FieldProblem(f"send JSON (Content-Type: application/json), not {ctype}")],
@@ -138,6 +146,49 @@ def render_predictions(outcome: Outcome) -> dict[str, Any]:
     }
 
 
+@dataclass(slots=True)
+class PredictResult:
+    body: dict[str, Any]
+    headers: dict[str, str]
+    version: str | None
+    rows: int
+
+
+async def predict_rest(
+    manager: ModelManager,
+    predictor: Predictor,
+    name: str,
+    body: bytes,
+    *,
+    max_rows: int,
+    request_id: str | None,
+    routing_key: str | None,
+    state: Any = None,
+) -> PredictResult:
+    """The REST prediction, shared by the FastAPI route and the raw ASGI fast path: raises the
+    errors that serving/problems.py maps to problem+json. ``state`` (if given) learns the version
+    and row count as soon as they are known, for the metrics of a request that fails later."""
+    routing = manager.routing(name)
+    if state is not None:
+        state.version = routing.primary.version
+    payload = parse_json(body)
+    batch = validate_request(
+        payload, routing.primary.model.schema, max_rows=max_rows, key_field=routing.spec.key
+    )
+    if state is not None:
+        state.rows = batch.n_rows
+    key = batch.key if batch.key is not None else routing_key
+    outcome = await predictor.predict(
+        name, batch, header_id=request_id, routing_key=key, endpoint="predict", routing=routing
+    )
+    headers: dict[str, str] = {}
+    if outcome.version is not None and outcome.arm is not None:
+        headers["X-Model-Version"], headers["X-Model-Arm"] = outcome.version, outcome.arm
+    if len(outcome.request_ids) == 1:
+        headers["X-Request-ID"] = outcome.request_ids[0]
+    return PredictResult(render_predictions(outcome), headers, outcome.version, batch.n_rows)
+
+
 def add_rest_routes(
     app: FastAPI,
     manager: ModelManager,
@@ -153,25 +204,22 @@ def add_rest_routes(
         state = request.state
         # Label metrics with served names only: a client's made-up name must not grow the label set.
         state.endpoint, state.model = "predict", name if name in manager.slots else ""
-        _check_json(request)
-        routing = manager.routing(name)
-        state.version = routing.primary.version
-        payload = parse_json(await request.body())
-        batch = validate_request(
-            payload, routing.primary.model.schema, max_rows=max_rows, key_field=routing.spec.key
+        check_json(request.headers.get("content-type"))
+        if name not in manager.slots:
+            raise ModelNotServed(name, manager.names)
+        result = await predict_rest(
+            manager,
+            predictor,
+            name,
+            await request.body(),
+            max_rows=max_rows,
+            request_id=state.request_id,
+            routing_key=request.headers.get("x-routing-key"),
+            state=state,
         )
-        state.rows = batch.n_rows
-        key = batch.key if batch.key is not None else request.headers.get("x-routing-key")
-        outcome = await predictor.predict(
-            name, batch, header_id=state.request_id, routing_key=key, endpoint="predict", routing=routing
-        )
-        headers: dict[str, str] = {}
-        if outcome.version is not None and outcome.arm is not None:
-            state.version = outcome.version
-            headers["X-Model-Version"], headers["X-Model-Arm"] = outcome.version, outcome.arm
-        if len(outcome.request_ids) == 1:
-            headers["X-Request-ID"] = outcome.request_ids[0]
-        return json_response(render_predictions(outcome), headers=headers)
+        if result.version is not None:
+            state.version = result.version
+        return json_response(result.body, headers=result.headers)
 
     def endpoint_for(model_name: str) -> Any:
         # A closure, not a default argument: FastAPI would expose a default as a query parameter.

@@ -38,10 +38,16 @@ class Store:
     brings the schema to the newest revision. Use :meth:`read` and :meth:`write` for transactions.
     """
 
-    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, busy_timeout_ms: int = 30_000, echo: bool = False, power_safe: bool = True
+    ) -> None:
         self.url = url
         self.busy_timeout_ms = busy_timeout_ms
         self.echo = echo
+        # SQLite only: False syncs the WAL at checkpoints rather than at every commit. A commit then
+        # survives a crash of the process but not a power cut: for the prediction log, whose rows
+        # are best effort anyway, not for the audit chain or feedback.
+        self.power_safe = power_safe
         self._engine: Engine | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -92,6 +98,7 @@ class Store:
             connect_args={"timeout": self.busy_timeout_ms / 1000, "check_same_thread": False},
         )
         busy = int(self.busy_timeout_ms)
+        synchronous = "FULL" if self.power_safe else "NORMAL"
 
         @event.listens_for(engine, "connect")
         def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -103,7 +110,7 @@ class Store:
                 cursor.execute(f"PRAGMA busy_timeout={busy}")
                 cursor.execute("PRAGMA foreign_keys=ON")
                 # FULL: an acknowledged commit survives power loss, not only a process crash.
-                cursor.execute("PRAGMA synchronous=FULL")
+                cursor.execute(f"PRAGMA synchronous={synchronous}")
             finally:
                 cursor.close()
 

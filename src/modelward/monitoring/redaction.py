@@ -1,0 +1,99 @@
+"""Canonical JSON of logged values, and per-field redaction of inputs before they are logged."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import orjson
+
+from modelward.errors import ConfigError
+
+__all__ = ["JSON_OPTIONS", "RedactAction", "Redactor", "canonical_json", "json_fallback"]
+
+RedactAction = Literal["drop", "hash"]
+_ACTIONS: frozenset[str] = frozenset({"drop", "hash"})
+JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+def json_fallback(value: Any) -> Any:
+    if hasattr(value, "item") and callable(value.item):  # NumPy scalars orjson does not know (float16)
+        return value.item()
+    if hasattr(value, "tolist") and callable(value.tolist):
+        return value.tolist()
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    return str(value)
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no whitespace, UTF-8; NaN and infinities become null, unknown types their str()."""
+    return orjson.dumps(value, default=json_fallback, option=JSON_OPTIONS).decode()
+
+
+class Redactor:
+    """Per-field redaction of inputs, applied in :meth:`PredictionLogger.submit` before queueing.
+
+    ``"drop"`` removes the field; ``"hash"`` replaces its value by ``"sha256:"`` and the first 16 hex
+    digits of ``sha256(salt + canonical_json(value))``: equal values stay equal (joins, counts still
+    work) but cannot be read back without guessing them. Use a secret salt for guessable values.
+    """
+
+    def __init__(self, rules: Mapping[str, RedactAction], *, salt: str = "") -> None:
+        unknown = {field: action for field, action in rules.items() if action not in _ACTIONS}
+        if unknown:
+            field, action = next(iter(unknown.items()))
+            raise ConfigError(f"unknown redaction {action!r} for field {field!r}: use 'drop' or 'hash'")
+        self.rules: dict[str, RedactAction] = dict(rules)
+        self._salt = salt
+
+    @classmethod
+    def from_spec(cls, spec: str, *, salt: str = "") -> Redactor:
+        """Parse ``"email=drop,phone=hash"`` (the settings and CLI form); an empty string means no rules."""
+        rules: dict[str, RedactAction] = {}
+        for item in spec.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            field, sep, action = item.partition("=")
+            field, action = field.strip(), action.strip()
+            if not sep or not field:
+                raise ConfigError(f"invalid redaction {item!r}: expected FIELD=drop or FIELD=hash")
+            if action not in _ACTIONS:
+                raise ConfigError(f"unknown redaction {action!r} for field {field!r}: use 'drop' or 'hash'")
+            rules[field] = "drop" if action == "drop" else "hash"
+        return cls(rules, salt=salt)
+
+    def hash_value(self, value: Any) -> str:
+        digest = hashlib.sha256((self._salt + canonical_json(value)).encode()).hexdigest()
+        return "sha256:" + digest[:16]
+
+    def apply(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """A redacted copy of ``inputs``; the argument is left untouched."""
+        if not self.rules:
+            return inputs
+        out: dict[str, Any] = {}
+        for field, value in inputs.items():
+            action = self.rules.get(field)
+            if action is None:
+                out[field] = value
+            elif action == "hash":
+                out[field] = self.hash_value(value)
+        return out
+
+    def apply_columns(self, columns: Mapping[str, Sequence[Any]]) -> dict[str, Sequence[Any]]:
+        """:meth:`apply` on columns (name -> values): dropped columns go, hashed ones are mapped."""
+        if not self.rules:
+            return dict(columns)
+        out: dict[str, Sequence[Any]] = {}
+        for field, values in columns.items():
+            action = self.rules.get(field)
+            if action is None:
+                out[field] = values
+            elif action == "hash":
+                out[field] = [self.hash_value(v) for v in values]
+        return out
+
+    def __repr__(self) -> str:  # never shows the salt
+        return f"Redactor({self.rules!r})"

@@ -1,0 +1,277 @@
+"""Request bodies (features / instances / inputs) -> a validated :class:`Batch`; private.
+
+A single record whose values all have exactly the types the schema wants (the common case of an
+online prediction) takes :func:`_single`, which builds the columns in a few microseconds; anything
+else, and every invalid body, takes the general path, which names every problem.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any, cast
+
+import numpy as np
+
+from modelward.schema import FeatureSchema
+from modelward.validation._columns import (
+    _DATA_MEMBERS,
+    _ID_RULE,
+    _MEMBERS,
+    _MISSING,
+    MAX_REQUEST_ID_LENGTH,
+    MAX_STRING_LENGTH,
+    Batch,
+    Column,
+    FieldProblem,
+    RequestInvalid,
+    _describe,
+    _prepare_columns,
+    _preview,
+    _Problems,
+    _unknown,
+    _validate_fields,
+)
+
+
+def _records(
+    records: list[Any], schema: FeatureSchema, probs: _Problems, extra: str | None = None
+) -> dict[str, list[object]]:
+    """Records to columns: one pass over the records for their shape, then one list per field (and
+    per ``extra`` member, a routing key field that is not a feature)."""
+    known = set(schema.names) | ({extra} if extra else set())
+    first_seen: dict[str, int] = {}
+    invalid = False  # rows that are not objects: their fields are not checked
+    for i, rec in enumerate(records):
+        if type(rec) is not dict:
+            probs.add(f"row {i} must be an object mapping field names to values, got {_describe(rec)}", row=i)
+            invalid = True
+        elif not rec.keys() <= known:
+            for name in sorted(rec.keys() - known):
+                first_seen.setdefault(name, i)
+    for name, row in first_seen.items():
+        probs.add(_unknown(name, schema, None if probs.form == "features" else row), name, row)
+    if invalid:
+        probs.check()
+    names = [*schema.names, extra] if extra and extra not in schema.names else schema.names
+    return {name: [rec.get(name, _MISSING) for rec in records] for name in names}
+
+
+def _row_keys(values: Sequence[object], field: str, probs: _Problems) -> tuple[str | None, ...]:
+    """Routing keys of each row: strings and integers as text; missing or null: None (random arm)."""
+    keys: list[str | None] = []
+    for i, v in enumerate(values):
+        if v is _MISSING or v is None or (isinstance(v, float) and v != v):
+            keys.append(None)
+        elif isinstance(v, str) and len(v) <= 256:
+            keys.append(v)
+        elif isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_):
+            keys.append(str(int(v)))
+        elif isinstance(v, float | np.floating) and math.isfinite(v):
+            keys.append(str(int(v)) if float(v).is_integer() else repr(float(v)))
+        else:
+            probs.at(field, i, f"a routing key must be a string or a number, got {_describe(v)}")
+            keys.append(None)
+    return tuple(keys)
+
+
+def _valid_id(v: object) -> bool:
+    return isinstance(v, str) and 0 < len(v) <= MAX_REQUEST_ID_LENGTH
+
+
+def _request_ids(ids: object, n: int, probs: _Problems) -> tuple[str, ...] | None:
+    if not isinstance(ids, list) or len(ids) != n:
+        if ids is not None:
+            got = f"{len(ids)} for {n} rows" if isinstance(ids, list) else _describe(ids)
+            probs.add(f"'request_ids' must be a list of strings, one per row, got {got}")
+        return None
+    seen: dict[str, int] = {}
+    for i, v in enumerate(ids):
+        if not _valid_id(v):
+            probs.add(f"'request_ids' entry {i} {_ID_RULE}, got {_describe(v)}", row=i)
+        elif v in seen:
+            probs.add(f"'request_ids' has {_preview(v)} twice (rows {seen[v]} and {i})", row=i)
+        else:
+            seen[v] = i
+    return tuple(seen) if len(seen) == n else None
+
+
+_SINGLE_MEMBERS = frozenset({"features", "request_id", "key"})
+_FLOAT_TYPES = ("double", "float")
+_INT_BITS = {"long": 63, "integer": 31}
+
+
+_PLANS: dict[int, tuple[FeatureSchema, tuple[tuple[str, str], ...] | None]] = {}
+
+
+def _plan(schema: FeatureSchema) -> tuple[tuple[str, str], ...] | None:
+    # By identity: hashing a schema costs as much as validating a field; the entry keeps the schema
+    # alive, so its id cannot be reused by another object while cached.
+    entry = _PLANS.get(id(schema))
+    if entry is not None and entry[0] is schema:
+        return entry[1]
+    if len(_PLANS) > 256:
+        _PLANS.clear()
+    plan = _make_plan(schema)
+    _PLANS[id(schema)] = (schema, plan)
+    return plan
+
+
+@lru_cache(maxsize=256)
+def _make_plan(schema: FeatureSchema) -> tuple[tuple[str, str], ...] | None:
+    """(name, kind) per field for the single-record path: "f" float64, "i<bits>" int64, "b" bool,
+    "s" text; None when a field needs the general path (date-times, optional fields)."""
+    plan: list[tuple[str, str]] = []
+    for f in schema.fields:
+        if not f.required:
+            return None
+        if f.type in _FLOAT_TYPES:
+            plan.append((f.name, "f"))
+        elif f.type in _INT_BITS:
+            plan.append((f.name, f"i{_INT_BITS[f.type]}"))
+        elif f.type == "boolean":
+            plan.append((f.name, "b"))
+        elif f.type in ("string", "binary"):
+            plan.append((f.name, "s"))
+        else:
+            return None
+    return tuple(plan)
+
+
+def _single(payload: dict[str, Any], schema: FeatureSchema, key_field: str | None) -> Batch | None:
+    """One record with every value of exactly the wanted type, or None (take the general path)."""
+    if not payload.keys() <= _SINGLE_MEMBERS:
+        return None
+    rec = payload.get("features")
+    request_id, key = payload.get("request_id"), payload.get("key")
+    if type(rec) is not dict or (request_id is not None and not _valid_id(request_id)):
+        return None
+    if key is not None and type(key) not in (str, int):
+        return None
+    plan = _plan(schema)
+    if plan is None:
+        return None
+    extra = key_field is not None and key_field not in schema.names and key_field in rec
+    if len(rec) != len(plan) + extra:
+        return None
+    floats: list[float] = []
+    ints: list[int] = []
+    bools: list[bool] = []
+    texts: list[str] = []
+    where: list[tuple[str, str, int]] = []
+    for name, kind in plan:
+        v = rec.get(name, _MISSING)
+        t = type(v)
+        if kind == "f":
+            if t is float:
+                if not math.isfinite(v):
+                    return None
+            elif t is not int or not -(2**53) <= v <= 2**53:
+                return None
+            where.append((name, "f", len(floats)))
+            floats.append(v)
+        elif kind[0] == "i":
+            if t is not int or not -(2 ** int(kind[1:])) <= v < 2 ** int(kind[1:]):
+                return None
+            where.append((name, "i", len(ints)))
+            ints.append(v)
+        elif kind == "b":
+            if t is not bool:
+                return None
+            where.append((name, "b", len(bools)))
+            bools.append(v)
+        else:
+            if t is not str or len(v) > MAX_STRING_LENGTH:
+                return None
+            where.append((name, "s", len(texts)))
+            texts.append(v)
+    typed: dict[str, Column] = {}
+    if floats:
+        typed["f"] = np.array(floats, dtype=np.float64)
+    if ints:
+        typed["i"] = np.array(ints, dtype=np.int64)
+    if bools:
+        typed["b"] = np.array(bools, dtype=bool)
+    if texts:
+        typed["s"] = np.empty(len(texts), dtype=object)
+        typed["s"][:] = texts
+    columns = {name: typed[kind][i : i + 1] for name, kind, i in where}
+    row_keys = None
+    if key_field is not None and key is None:
+        raw = rec.get(key_field)
+        if raw is not None:
+            if type(raw) not in (str, int, float) or (type(raw) is str and len(raw) > 256):
+                return None
+            row_keys = _row_keys([raw], key_field, _Problems())
+    return Batch(columns, 1, None, request_id, None if key is None else str(key), row_keys)
+
+
+def validate_request(
+    payload: object, schema: FeatureSchema, *, max_rows: int = 10_000, key_field: str | None = None
+) -> Batch:
+    """Validate a parsed prediction request body; raises :class:`RequestInvalid` listing every problem.
+
+    ``key_field`` names a per-row routing key (a deployment's ``key``): a feature, or a member each
+    record (or column set) may carry besides the features; its values come back as ``row_keys``.
+    """
+    if not isinstance(payload, dict):
+        raise RequestInvalid([FieldProblem(f"the body must be a JSON object, got {_describe(payload)}")])
+    single = _single(payload, schema, key_field)
+    if single is not None:
+        return single
+    probs = _Problems()
+    for member in [m for m in payload if m not in _MEMBERS]:
+        probs.add(f"unknown member '{member}' (the body may have: {', '.join(_MEMBERS)})")
+    present = [m for m in _DATA_MEMBERS if m in payload]
+    if len(present) != 1:
+        has = " and ".join(f"'{m}'" for m in present) or "none"
+        probs.add(
+            "the body must have exactly one of 'features' (one record), 'instances' (a list of records) "
+            f"or 'inputs' (an object of columns); it has {has}"
+        )
+        probs.check()
+    form, data = present[0], payload[present[0]]
+    if not isinstance(data, list if form == "instances" else dict):
+        shape = "a list of objects" if form == "instances" else "an object keyed by field name"
+        probs.add(f"'{form}' must be {shape}, got {_describe(data)}")
+        probs.check()
+    columns: Mapping[str, list[object] | Column]
+    extra = key_field if key_field is not None and key_field not in schema.names else None
+    raw_keys: Sequence[object] | None = None
+    if form == "inputs":
+        if extra is not None and extra in data:
+            data = dict(data)
+            raw = data.pop(extra)
+            raw_keys = raw if isinstance(raw, list) else None
+            if raw_keys is None:
+                probs.at(extra, None, f"expected a list of routing keys, got {_describe(raw)}")
+        columns, n = _prepare_columns(data, schema, probs, max_rows, json=True)
+        if raw_keys is not None and len(raw_keys) != n:
+            probs.add(f"field '{extra}' has {len(raw_keys)} values, but the other fields have {n}", extra)
+            raw_keys = None
+    else:
+        records = [data] if form == "features" else data
+        if (n := len(records)) > max_rows:
+            raise RequestInvalid([FieldProblem(f"{n} rows, more than the limit of {max_rows}")], status=413)
+        if n == 0:
+            probs.add("no rows: 'instances' is empty")
+            probs.check()
+        probs.form = form
+        record_columns = _records(records, schema, probs, extra)
+        if extra is not None:
+            raw_keys = record_columns.pop(extra)
+        columns = record_columns
+    request_ids = _request_ids(payload.get("request_ids"), n, probs)
+    request_id, key = payload.get("request_id"), payload.get("key")
+    if request_id is not None and not _valid_id(request_id):
+        probs.add(f"'request_id' {_ID_RULE}, got {_describe(request_id)}")
+    if key is not None and (isinstance(key, bool) or not isinstance(key, str | int)):
+        probs.add(f"'key' must be a string or an integer, got {_describe(key)}")
+    if key_field is not None and extra is None:
+        raw_keys = cast("Sequence[object] | None", columns.get(key_field))
+    row_keys = _row_keys(raw_keys, key_field or "", probs) if raw_keys is not None else None
+    out = _validate_fields(columns, n, schema, probs)
+    if row_keys is not None and all(k is None for k in row_keys):
+        row_keys = None
+    return Batch(out, n, request_ids, request_id, None if key is None else str(key), row_keys)
