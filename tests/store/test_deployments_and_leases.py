@@ -50,6 +50,8 @@ def test_remove_forgets_the_deployment_but_keeps_its_history(store: Store) -> No
     assert deployments.remove("churn") is True
     assert deployments.get("churn") is None and len(deployments.history("churn")) == 1
     assert deployments.remove("churn") is False
+    again = deployments.put(DeploymentSpec.single("churn", "2"))
+    assert again.revision == 2 and [d.revision for d in deployments.history("churn")] == [1, 2]
 
 
 def test_a_lease_has_one_holder_until_it_expires_or_is_released(store: Store) -> None:

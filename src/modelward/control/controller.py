@@ -402,11 +402,15 @@ def controller_from_settings(
     interval: float = 5.0,
     lease_ttl: float = 15.0,
     monitor: bool = True,
+    models: Sequence[str] | None = None,
+    drift_gauges: Any = None,
+    performance_gauges: Any = None,
 ) -> Controller:
     """The controller ``modelward serve`` and ``modelward controller`` run: the canary task, alerts
     through the :class:`~modelward.monitoring.alerts.AlertCenter` of the alerts file
     (``MODELWARD_ALERTS_FILE``; the log notifier by default), and the drift and performance monitor
-    (:class:`~modelward.control.monitor.MonitorTask`) unless ``monitor=False``."""
+    (:class:`~modelward.control.monitor.MonitorTask`) unless ``monitor=False``, over ``models`` (all
+    registered when None), keeping the given drift and performance gauges fresh."""
     from modelward.monitoring.alert_config import load_alert_config
 
     config = load_alert_config(settings.alerts_file, allow_private=settings.alerts_allow_private)
@@ -415,7 +419,16 @@ def controller_from_settings(
     if monitor:
         from modelward.control.monitor import MonitorTask
 
-        tasks.append(MonitorTask(registry, center, rules=config.rules))
+        tasks.append(
+            MonitorTask(
+                registry,
+                center,
+                rules=config.rules,
+                models=models,
+                drift_gauges=drift_gauges,
+                performance_gauges=performance_gauges,
+            )
+        )
     return Controller(
         registry, holder=holder, interval=interval, lease_ttl=lease_ttl, tasks=tasks, alert=center.event
     )

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 
 from modelward.errors import LifecycleError
 from modelward.governance.audit import AuditLog
@@ -152,7 +152,11 @@ class Deployments:
         current = int(found) if found is not None else 0
         if expected is not None and expected != current:
             raise StaleDeployment(spec.model, expected, current)
-        revision = current + 1
+        # Revisions keep counting after a removal: history keeps every earlier one.
+        last = conn.execute(
+            select(func.max(deployment_history.c.revision)).where(deployment_history.c.model == spec.model)
+        ).scalar()
+        revision = max(current, int(last or 0)) + 1
         text = json.dumps(spec.to_dict(), sort_keys=True)
         values = {"revision": revision, "spec": text, "updated_at": now, "actor": actor}
         if found is None:

@@ -8,13 +8,14 @@ and lets in-flight requests finish before the writer flushes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
@@ -22,11 +23,15 @@ from starlette.responses import Response
 
 from modelward import __version__
 from modelward.config import Settings
+from modelward.monitoring.live_profiles import LiveProfiler
 from modelward.monitoring.metrics import ServingMetrics
 from modelward.monitoring.prediction_log import PredictionLogger, Redactor
 from modelward.registry import Registry
 from modelward.serving.auth import AUTH_KEY, Policy, check_route_policies, guard
 from modelward.serving.fastpath import FastPredict
+
+if TYPE_CHECKING:
+    from modelward.control.controller import Controller
 from modelward.serving.middleware import BodyLimit, RequestContext
 from modelward.serving.models import BatchSettings, ModelManager
 from modelward.serving.postprocess import PostProcessor
@@ -71,8 +76,12 @@ def create_app(
     )
     manager = ModelManager(registry, refs, metrics, batching=batching)
     logger: PredictionLogger | None = None
+    profiler: LiveProfiler | None = None
+    # Monitoring writes (prediction log, live profiles) share one store that syncs at checkpoints.
+    store = Store(settings.resolved_database_url, busy_timeout_ms=1000, power_safe=False)
+    if settings.live_profiles:
+        profiler = LiveProfiler(store, bucket_seconds=settings.profile_bucket_seconds)
     if settings.prediction_log:
-        store = Store(settings.resolved_database_url, busy_timeout_ms=1000, power_safe=False)
         logger = PredictionLogger(
             store,
             capacity=settings.log_capacity,
@@ -83,18 +92,23 @@ def create_app(
             on_dropped=metrics.log_dropped,
         )
     post = PostProcessor(capacity=settings.log_capacity, on_dropped=metrics.postprocess_dropped)
-    predictor = Predictor(manager, metrics, logger, post=post)
+    observer = profiler.observe if profiler is not None else None
+    predictor = Predictor(manager, metrics, logger, post=post, observer=observer)
     post.after_burst = predictor.flush_metrics
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.draining = False
         restore = _drain_on_sigterm(app)
+        if logger is not None or profiler is not None:
+            store.open()
+            store.migrate()
         if logger is not None:
-            logger.store.open()
-            logger.store.migrate()
             logger.start()
+        if profiler is not None:
+            profiler.start()
         post.start()
+        controller = _start_controller(settings, manager, metrics) if settings.controller else None
         # Load in the background: the port opens at once, /ready and predictions answer 503 until loaded.
         loading = asyncio.create_task(_load_then_freeze(manager))
         watcher = (
@@ -109,12 +123,19 @@ def create_app(
             loading.cancel()
             if watcher is not None:
                 watcher.cancel()
+            if controller is not None:
+                controller[1].cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await controller[1]
+                controller[0].registry.close()
             await predictor.close()
             await asyncio.to_thread(post.close, 10.0)
             manager.close()
+            if profiler is not None:
+                await asyncio.to_thread(profiler.close)
             if logger is not None:
                 await asyncio.to_thread(logger.close, 10.0)
-                logger.store.close()
+            store.close()
             restore()
 
     app = FastAPI(
@@ -194,6 +215,33 @@ def create_app(
     _typed_openapi(app)
     check_route_policies(app)
     return app
+
+
+def _start_controller(
+    settings: Settings, manager: ModelManager, metrics: ServingMetrics
+) -> tuple[Controller, asyncio.Task[None]] | None:
+    """The canary and monitoring controller of this process, under the store lease: with several
+    workers or replicas, each runs one and only the lease holder acts. Its own registry, so its
+    work never shares connections with the request path."""
+    from modelward.control.controller import controller_from_settings
+    from modelward.monitoring.drift_gauges import DriftGauges
+    from modelward.monitoring.performance_gauges import PerformanceGauges
+
+    try:
+        registry = Registry.from_settings(settings).open()
+        controller = controller_from_settings(
+            registry,
+            settings,
+            interval=settings.controller_interval,
+            lease_ttl=max(15.0, 3 * settings.controller_interval),
+            models=manager.names,
+            drift_gauges=DriftGauges(metrics.registry),
+            performance_gauges=PerformanceGauges(metrics.registry),
+        )
+    except Exception as exc:  # a bad alerts file must not stop serving: say so and serve
+        log.error("the controller is not running: %s", exc)
+        return None
+    return controller, asyncio.create_task(controller.run_forever_async())
 
 
 async def _load_then_freeze(manager: ModelManager) -> None:
