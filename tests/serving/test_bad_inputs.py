@@ -8,10 +8,21 @@ from typing import Any
 
 import pytest
 
-from tests.serving.conftest import Server
+from tests.serving.conftest import Server, server_env, start_server
 from tests.serving.test_predict_api import ROW
 
 PREDICT = "/models/churn/predict"
+
+
+@pytest.fixture(scope="module", params=["fast-path", "fastapi-route"])
+def server(request: pytest.FixtureRequest, churn_home: Any) -> Any:
+    """Every case runs against the raw ASGI fast path and against the FastAPI route it stands in for:
+    both must answer the same status, problem type and message."""
+    env = server_env(churn_home, MODELWARD_FAST_PATH="true" if request.param == "fast-path" else "false")
+    s = start_server(churn_home, "churn", "--reload-interval", "0", env=env)
+    yield s
+    s.stop()
+
 INFER = "/v2/models/churn/infer"
 
 

@@ -2,8 +2,8 @@
 
 There is no timer. The first request finds the batcher idle, lets the event loop run the requests
 that arrived with it up to their queueing (one turn of the loop, no sleeping), and runs with them:
-an idle server adds no wait. While a predict call runs (in a worker thread, so the event loop keeps accepting and
-validating requests), new requests queue; when it returns, everything queued (up to ``max_rows``
+an idle server adds no wait. While a predict call runs (in a worker thread, so the event loop keeps
+accepting and validating requests), new requests queue; when it returns, everything queued (up to ``max_rows``
 rows) goes into the next call. Under load the batch size grows by itself with the arrival rate, and
 the cost of the thread hop and of the model's per-call overhead is shared by the batch.
 

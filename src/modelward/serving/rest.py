@@ -306,6 +306,23 @@ def add_rest_routes(
     )
 
 
+def _batching(served: Any) -> dict[str, Any]:
+    b = served.batcher
+    st = b.stats
+    return {
+        "enabled": b.enabled,
+        "max_rows": b.max_rows,
+        "budget_ms": round(b.budget * 1000, 3),
+        "calls": st.calls,
+        "requests": st.requests,
+        "rows": st.rows,
+        "largest_batch": st.largest,
+        "mean_batch": round(st.requests / st.calls, 3) if st.calls else None,
+        "shed": st.shed,
+        "retried_alone": st.retried,
+    }
+
+
 def _describe(manager: ModelManager, name: str) -> dict[str, Any]:
     slot = manager.slots.get(name)
     if slot is None:
@@ -337,6 +354,7 @@ def _describe(manager: ModelManager, name: str) -> dict[str, Any]:
                     "alias": served.alias,
                     "share": shares.get(arm, 0.0),
                     "runtime": served.predictor.describe(),
+                    "batching": _batching(served),
                 }
                 for arm, served in routing.arms.items()
             ],

@@ -1,0 +1,76 @@
+"""Adaptive batching through the real server: thousands of concurrent distinct rows, every answer
+checked against the model; requests beyond the latency budget get 503 with Retry-After."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+import modelward
+from modelward.config import Settings
+from tests.serving.conftest import Server, server_env, start_server
+from tests.serving.test_shutdown import _register_slow
+
+
+def test_thousands_of_concurrent_distinct_rows_each_get_their_own_answer(
+    server: Server, churn_home: Path, churn_frame: pd.DataFrame
+) -> None:
+    rows = churn_frame.drop(columns=["churn"]).head(2000).reset_index(drop=True)
+    rng = np.random.default_rng(7)
+    rows["balance"] = np.round(rng.uniform(0, 200_000, len(rows)), 2)  # every row distinct
+    model = modelward.load("churn", settings=Settings(home=churn_home, actor="tester"))
+    expected = model.predict_proba(rows)[:, 1]
+    records = rows.to_dict(orient="records")
+
+    async def send_all() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60) as c:
+            gate = asyncio.Semaphore(64)
+
+            async def one(i: int) -> httpx.Response:
+                async with gate:
+                    body = {"features": records[i], "request_id": f"row-{i}"}
+                    return await c.post("/models/churn/predict", json=body)
+
+            return await asyncio.gather(*(one(i) for i in range(len(records))))
+
+    responses = asyncio.run(send_all())
+    assert [r.status_code for r in responses] == [200] * len(records)
+    for i, r in enumerate(responses):
+        (prediction,) = r.json()["predictions"]
+        assert prediction["request_id"] == f"row-{i}"
+        assert abs(prediction["probabilities"]["1"] - expected[i]) <= 1e-6
+        assert prediction["prediction"] == int(expected[i] > 0.5)
+    with server.client() as c:
+        batching = c.get("/models/churn").json()["deployment"]["arms"][0]["batching"]
+    assert batching["enabled"] is True and batching["requests"] >= len(records)
+    assert batching["largest_batch"] > 1  # concurrent requests shared predict calls
+
+
+def test_requests_beyond_the_latency_budget_get_503_with_retry_after(tmp_path: Path) -> None:
+    home = _register_slow(tmp_path, 0.0)
+    env = server_env(home, MODELWARD_BATCH_BUDGET_MS="100", MODELWARD_MAX_BATCH_ROWS="1")
+    server = start_server(home, "slow", "--reload-interval", "0", env=env)
+    try:
+
+        async def burst() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
+                body = {"features": {"x": 1.0, "delay": 0.4}}
+                return await asyncio.gather(*(c.post("/models/slow/predict", json=body) for _ in range(6)))
+
+        responses = asyncio.run(burst())
+        with server.client() as c:
+            metrics = c.get("/metrics").text
+    finally:
+        server.stop()
+    statuses = sorted(r.status_code for r in responses)
+    assert 200 in statuses and 503 in statuses, statuses
+    shed = next(r for r in responses if r.status_code == 503)
+    assert shed.headers["content-type"] == "application/problem+json"
+    assert int(shed.headers["retry-after"]) >= 1
+    assert shed.json()["type"].endswith("/overloaded") and "latency budget of 100 ms" in shed.json()["detail"]
+    assert f'modelward_shed_requests_total{{model="slow"}} {statuses.count(503)}.0' in metrics
