@@ -349,8 +349,10 @@ def shadow_agreement(
     join = (
         select(
             s.c.id.label("s_id"),
+            s.c.ts.label("s_ts"),
             s.c.outputs.label("s_outputs"),
             s.c.error.label("s_error"),
+            prim.c.ts.label("p_ts"),
             prim.c.version.label("p_version"),
             prim.c.outputs.label("p_outputs"),
             prim.c.error.label("p_error"),
@@ -371,7 +373,14 @@ def shadow_agreement(
     join = _in_window(join, s, model, since, until)
     with store.read() as conn:
         shadow_rows = conn.execute(shadow_query).all()
-        matched = conn.execute(join).all()
+        candidates = conn.execute(join).all()
+    # A request id seen more than once (a client reusing ids): the primary row nearest in time.
+    nearest: dict[int, Any] = {}
+    for r in candidates:
+        best = nearest.get(r.s_id)
+        if best is None or abs(r.p_ts - r.s_ts) < abs(best.p_ts - best.s_ts):
+            nearest[r.s_id] = r
+    matched = list(nearest.values())
     shadow_latency = np.asarray([r.latency_ms for r in shadow_rows], dtype=np.float64)
     primary_latency = np.asarray([r.p_latency for r in matched], dtype=np.float64)
     same = 0

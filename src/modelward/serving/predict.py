@@ -6,6 +6,7 @@ live profiles and shadow traffic to work that does not hold the response.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -294,24 +295,33 @@ class Predictor:
         assert self._shadow is not None  # noqa: S101 - created with the task
         while True:
             shadow, batch, ids, key = await self._shadow.get()
-            started = time.perf_counter()
             try:
-                (labels, proba), seconds = await shadow.batcher.run(batch.columns, batch.n_rows)
-            except Exception as exc:  # a failing shadow is recorded, never seen by clients
-                latency = (time.perf_counter() - started) * 1000
-                self.metrics.shadow_failed(shadow.model.name)
-                self.post.submit(
-                    self._record_failure, shadow, SHADOW_ARM, batch.columns, ids, latency, key, repr(exc)
-                )
-                continue
-            latency = (time.perf_counter() - started) * 1000
-            self.metrics.shadow_served(shadow.model.name, batch.n_rows)
-            self.post.submit(
-                self._record, shadow, SHADOW_ARM, batch.columns, ids, labels, proba, seconds, latency, key
-            )
+                await self._shadow_one(shadow, batch, ids, key)
+            finally:
+                self._shadow.task_done()
 
-    async def close(self) -> None:
-        if self._shadow_task is not None:
+    async def _shadow_one(self, shadow: Served, batch: Batch, ids: list[str], key: Keys) -> None:
+        started = time.perf_counter()
+        try:
+            (labels, proba), seconds = await shadow.batcher.run(batch.columns, batch.n_rows)
+        except Exception as exc:  # a failing shadow is recorded, never seen by clients
+            latency = (time.perf_counter() - started) * 1000
+            self.metrics.shadow_failed(shadow.model.name)
+            self.post.submit(
+                self._record_failure, shadow, SHADOW_ARM, batch.columns, ids, latency, key, repr(exc)
+            )
+            return
+        latency = (time.perf_counter() - started) * 1000
+        self.metrics.shadow_served(shadow.model.name, batch.n_rows)
+        self.post.submit(
+            self._record, shadow, SHADOW_ARM, batch.columns, ids, labels, proba, seconds, latency, key
+        )
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Finish the mirrored requests still queued (within ``timeout``), then stop."""
+        if self._shadow is not None and self._shadow_task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._shadow.join(), timeout)
             self._shadow_task.cancel()
 
 
