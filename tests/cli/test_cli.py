@@ -100,7 +100,8 @@ def test_show_verify_reports_runtime_and_refuses_a_tampered_model(
     code, out, _ = run(capsys, "show", "churn:1", "--verify", "--json")
     shown = json.loads(out)
     assert code == 0
-    assert shown["runtime"] == "sklearn-skops"
+    assert shown["native_runtime"] == "sklearn-skops"
+    assert shown["runtime"] == "onnxruntime" and shown["serving"]["compiled"] is True
     assert shown["verified"] is True
     assert [f["name"] for f in shown["signature"]][:2] == ["age", "tenure"]
     assert shown["profile"]["rows"] == 2000
@@ -109,6 +110,10 @@ def test_show_verify_reports_runtime_and_refuses_a_tampered_model(
     assert code == 0
     assert "reference profile" in out
     assert "geography" in out
+    # a 20-tree forest has probability ties at 0.5 that ONNX breaks the other way: served natively
+    assert "runtime      sklearn-skops (native: the ONNX model does not match" in out
+    code, out, _ = run(capsys, "show", "churn:2", "--quick", "--json")
+    assert code == 0 and json.loads(out)["runtime"] is None
 
     model_file = sorted(Path(settings.home, "artifacts").rglob("model.skops"))[0]
     raw = bytearray(model_file.read_bytes())
@@ -119,6 +124,10 @@ def test_show_verify_reports_runtime_and_refuses_a_tampered_model(
     assert len(failed) == 1
     assert "model/model.skops" in failed[0][2]
     assert "Traceback" not in failed[0][2]
+    # without --verify the registry facts are still shown, with the reason it does not load
+    shown = [run(capsys, "show", f"churn:{v}") for v in ("1", "2")]
+    assert all(code == 0 for code, _, _ in shown)
+    assert sum("it does not load" in out for _, out, _ in shown) == 1
 
 
 @pytest.mark.parametrize(

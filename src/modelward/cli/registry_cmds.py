@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from modelward.cli.app import emit_json, settings
+from modelward.errors import ModelwardError
 
 if TYPE_CHECKING:
     from modelward.registry import Registry, VersionInfo
@@ -96,26 +97,45 @@ def versions(name: str = typer.Argument(..., help="Model name."), as_json: bool 
 def show(
     ref: str = typer.Argument(..., help="NAME, NAME@ALIAS or NAME:VERSION."),
     verify: bool = typer.Option(
-        False, "--verify", help="Load the version, checking every artifact's sha256."
+        False, "--verify", help="Fail (exit 1) unless the version loads with every artifact's sha256."
+    ),
+    quick: bool = typer.Option(
+        False, "--quick", help="Registry facts only: do not load the model to find its runtime."
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Show one version: aliases, signature, lineage, reference profile and artifact pins."""
+    """Show one version: aliases, signature, lineage, reference profile, artifact pins, and the
+    runtime that serves it (the server's own check: compiled to ONNX when it agrees, else native)."""
     from modelward.drift.profile import DatasetProfile
     from modelward.registry.register import PROFILE_FILE
     from modelward.runtime import load_version
+    from modelward.runtime.predictor import model_digest, prepare
 
+    cfg = settings()
     with _registry() as registry:
         info = registry.resolve(ref)
         pins = registry.manifest(info.name, info.version)
-        runtime = None
+        serving: dict[str, Any] | None = None
+        native = None
+        problem = None
         schema: list[dict[str, Any]] = []
         profile: DatasetProfile | None = None
-        if verify:
-            loaded = load_version(registry, info)
-            runtime = loaded.runtime
+        loaded = None
+        if not quick or verify:
+            try:
+                loaded = load_version(registry, info)
+            except ModelwardError as exc:
+                if verify:
+                    raise
+                problem = str(exc)
+        if loaded is not None:
+            native = loaded.runtime
             schema = loaded.schema.to_dict()
             profile = loaded.profile
+            predictor = prepare(
+                loaded, compile=cfg.compile, cache_dir=cfg.home / "compiled", digest=model_digest(pins)
+            )
+            serving = predictor.describe()
         else:
             profile = _profile(registry, info, PROFILE_FILE)
             schema = registry.signature(info).to_dict()
@@ -123,8 +143,11 @@ def show(
         **info.to_dict(),
         "signature": schema,
         "pinned_files": len(pins),
-        "verified": bool(verify),
-        "runtime": runtime,
+        "verified": loaded is not None,
+        "runtime": serving["runtime"] if serving else None,
+        "native_runtime": native,
+        "serving": serving,
+        "load_problem": problem,
         "profile": _profile_summary(profile),
     }
     if as_json:
@@ -177,8 +200,15 @@ def _print_show(summary: dict[str, Any], pins: dict[str, Any]) -> None:
     console.print(f"  aliases      {', '.join(summary['aliases']) or '-'}")
     console.print(f"  status       {'archived' if summary['archived'] else 'live'}")
     console.print(f"  model        {summary['model_class']} ({summary['flavor']}, {summary['task']})")
-    if summary["runtime"]:
-        console.print(f"  runtime      {summary['runtime']} (artifacts verified)")
+    serving = summary["serving"]
+    if serving:
+        if serving["compiled"]:
+            how = f"compiled, max abs diff {serving['max_abs_diff']:.2g} from {summary['native_runtime']}"
+        else:
+            how = f"native: {serving['reason']}"
+        console.print(f"  runtime      {serving['runtime']} ({how}; artifacts verified)")
+    elif summary["load_problem"]:
+        console.print(f"  runtime      unknown: it does not load ({summary['load_problem']})")
     console.print(f"  run          {summary['run_id']}")
     console.print(f"  dataset      sha256 {tags.get('modelward.dataset.sha256', '-')}")
     if "modelward.dataset.path" in tags:
