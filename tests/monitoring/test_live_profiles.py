@@ -312,3 +312,17 @@ def test_concurrent_observers_lose_no_rows_and_close_writes_everything(
     assert sum(total) == 4 * 100 * 50 == profiler.stats.rows_written
     merged, _ = window_profile(store, reference, "churn", since=0)
     assert merged.features["geography"].n == 20_000
+
+
+def test_a_window_skips_rows_observed_on_another_reference(store: Store, data: dict[str, Any]) -> None:
+    reference, live = data["reference"], data["live"]
+    other = build_profile(live.iloc[:500], bins=5)  # version 2: other edges, no prediction profile
+    profiler = LiveProfiler(store, writer="w", clock=Clock(0.0))
+    profiler.observe("churn", "1", None, reference, columns_of(live.iloc[:30]))
+    profiler.observe("churn", "2", None, other, columns_of(live.iloc[:70]))
+    assert profiler.close() == 2
+    window, parts = window_profile(store, reference, "churn", since=0, until=60)  # every version
+    assert (window.n_rows, parts) == (30, 1)
+    window, parts = window_profile(store, other, "churn", since=0, until=60, version="2")
+    assert (window.n_rows, parts) == (70, 1)
+    assert window.features["age"].edges == other.features["age"].edges

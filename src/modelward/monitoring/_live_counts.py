@@ -325,6 +325,48 @@ class Plan:
             out.categories += np.bincount(slots, minlength=self.categorical.size)
         return out
 
+    def counts_of(self, doc: Mapping[str, Any]) -> Counts | None:
+        """Counts of a stored profile document (``DatasetProfile.to_dict()``) observed on this
+        reference, read straight into arrays; None when its shape (features, edges, categories,
+        outputs) is not the reference's. Much cheaper than ``DatasetProfile.from_dict`` and a merge,
+        which check every number of every row of a long window."""
+        features = {f["name"]: f for f in doc["features"]}
+        if len(features) != len(self.reference.features):
+            return None
+        prediction = doc.get("prediction")
+        if (prediction is None) != (self.reference.prediction is None):
+            return None
+        numeric: list[Any] = [features.get(name) for name in self.numeric_names]
+        categorical: list[Any] = [features.get(name) for name in self.categorical_names]
+        if self.scored:
+            numeric.append(prediction.get("scores") if prediction else None)
+        if self.labelled:
+            categorical.append(prediction.get("labels") if prediction else None)
+        out = self.empty()
+        out.rows = int(doc["n_rows"])
+        for j, (num, f) in enumerate(zip(self.numeric.profiles, numeric, strict=True)):
+            if f is None or f.get("kind") != "numeric" or f["edges"] != list(num.edges):
+                return None
+            lo, hi = self.numeric.offsets[j], self.numeric.offsets[j + 1]
+            if len(f["counts"]) != hi - lo:
+                return None
+            out.bins[lo:hi] = f["counts"]
+            low, high = f["minimum"], f["maximum"]
+            out.moments[:, j] = (
+                f["missing"],
+                f["nonfinite"],
+                float(f["total"]),  # "inf" and "nan" are written as strings
+                float(f["total_sq"]),
+                math.inf if low is None else low,
+                -math.inf if high is None else high,
+            )
+        for j, (cat, f) in enumerate(zip(self.categorical.profiles, categorical, strict=True)):
+            if f is None or f.get("kind") != "categorical" or list(f["categories"]) != list(cat.categories):
+                return None
+            lo, hi = self.categorical.offsets[j], self.categorical.offsets[j + 1]
+            out.categories[lo:hi] = [*f["categories"].values(), f["other"], f["missing"]]
+        return out
+
     def profile(self, counts: Counts) -> DatasetProfile:
         """The counts as a profile observed on the reference (same edges, categories and order)."""
         numeric = self.numeric.profiles_from(counts.bins, counts.moments)

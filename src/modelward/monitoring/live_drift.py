@@ -21,11 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import orjson
 from sqlalchemy import func, select
 
 from modelward.drift.detect import DriftConfig, DriftReport, compare_profiles
-from modelward.drift.profile import DatasetProfile, ProfileMismatch
+from modelward.drift.profile import DatasetProfile
 from modelward.errors import ConfigError, IntegrityError
+from modelward.monitoring._live_counts import Plan
 from modelward.registry.integrity import hash_bytes
 from modelward.registry.register import PROFILE_FILE
 from modelward.registry.registry import DEFAULT_ALIAS, Registry
@@ -152,15 +154,20 @@ def window_profile(
         .where(*_window(model, since, until, version, arm))
         .order_by(live_profiles.c.bucket, live_profiles.c.id)
     )
-    merged, parts, skipped = reference.empty(), 0, 0
+    plan = Plan(reference)
+    total, parts, skipped = plan.empty(), 0, 0
     with store.read() as conn:
         for (text,) in conn.execute(query):
             try:
-                merged = merged.merge(DatasetProfile.from_json(text))
-            except ProfileMismatch:
+                counts = plan.counts_of(orjson.loads(text))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                counts = None  # not a profile document modelward wrote
+            if counts is None:
                 skipped += 1
                 continue
+            total.add(counts)
             parts += 1
+    merged = plan.profile(total)
     if skipped:
         log.debug("live drift: %d rows of %s not observed on this reference were skipped", skipped, model)
     return merged, parts
