@@ -255,6 +255,13 @@ class OnnxRunner:
         result = self._run(_feeds(self._spec, columns))
         if self._classes is None:
             return np.asarray(result[0], dtype=np.float64).reshape(-1), None
+        if len(result) > 1:
+            proba = np.asarray(result[1], dtype=np.float64)
+            if proba.ndim == 2 and proba.shape[1] == len(self._classes):
+                # scikit-learn's predict() is the first most probable class. A forest's exact ties
+                # (10 votes of 20) come out of float32 arithmetic a hair apart, either way: compare
+                # at 1e-6 so that a tie stays a tie and goes to the first class, as in scikit-learn.
+                return self._classes[np.argmax(np.round(proba, 6), axis=1)], proba
         labels = np.asarray(result[0]).reshape(-1)
         if labels.dtype != self._classes.dtype:  # int64 or str from ONNX: the model's own dtype
             labels = labels.astype(self._classes.dtype)
