@@ -1,4 +1,5 @@
-"""Canaries end to end: a real routing server, the standalone controller, real time with short steps.
+"""Canaries end to end: a real routing server, the standalone controller (and the server's own),
+real time with short steps.
 
 A model whose version 2 raises on 20 % of requests is rolled back within its first step (with an
 alert and an audit event naming the reason); a healthy version 3 walks through its steps and ends
@@ -207,3 +208,30 @@ def test_a_healthy_canary_walks_its_steps_and_ends_as_champion(
     with server.client() as c:
         r = c.post("/models/doubler/predict", json={"features": {"x": 5.0}})
     assert (r.status_code, r.headers["X-Model-Version"]) == (200, "3")
+
+
+def test_the_controller_inside_serve_rolls_a_failing_canary_back(canary_home: Path, tmp_path: Path) -> None:
+    """No standalone controller: the server's own (the default) acts, under the same lease."""
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(canary_home, home, ignore=shutil.ignore_patterns("server-*.log", "controller.log"))
+    with registry_of(home) as registry:
+        champion = registry.resolve("doubler@champion").version
+    env = server_env(home, MODELWARD_CONTROLLER_INTERVAL="0.3")
+    server = start_server(home, "doubler", "--reload-interval", "0.3", env=env)
+    try:
+        cli(home, "deploy", "doubler", "--canary", "2", "--steps", "20,100", "--step-duration", "60s")
+
+        def rolled_back() -> bool:
+            """the canary is rolled back by the server's controller"""
+            return canary_state(home)["spec"]["canary"]["state"] == "rolled_back"
+
+        drive(server, rolled_back)
+        with registry_of(home) as registry:
+            (event,) = registry.audit.events(subject="doubler", action="canary_rollback")
+            assert event.actor.startswith("controller:")
+            assert registry.resolve("doubler@champion").version == champion
+        assert "canary doubler v2: rollback" in server.log()
+    finally:
+        server.stop()
