@@ -27,6 +27,7 @@ __all__ = ["MAX_BARS", "Histogram", "numeric_bin_labels", "profile_histograms", 
 MAX_BARS = 30
 _W, _H, _PAD = 560, 150, 4
 _REFERENCE, _CURRENT = "#5b7db1", "#e07b39"
+_LABELLED_BARS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +139,17 @@ def _svg(h: Histogram) -> str:
                 f'<rect x="{x + j * (bar + 1):.1f}" y="{_H - height:.1f}" width="{bar:.1f}" '
                 f'height="{height:.1f}" fill="{color}"><title>{html.escape(tip)}</title></rect>'
             )
-    first, last = html.escape(h.bins[0]), html.escape(h.bins[-1])
-    parts.append(f'<text x="{_PAD}" y="{_H + 13}" class="axis">{first}</text>')
-    parts.append(f'<text x="{_W - _PAD}" y="{_H + 13}" class="axis" text-anchor="end">{last}</text>')
+    if len(h.bins) <= _LABELLED_BARS:  # few bars: name each one (categories, discrete values)
+        room = max(int(slot / 6.5), 3)
+        for i, label in enumerate(h.bins):
+            text = label if len(label) <= room else label[: room - 1] + "\u2026"
+            x = _PAD + (i + 0.5) * slot
+            anchor = f'x="{x:.1f}" y="{_H + 13}" class="axis" text-anchor="middle"'
+            parts.append(f"<text {anchor}>{html.escape(text)}</text>")
+    else:  # many bars: the outermost bins say where the axis starts and ends
+        first, last = html.escape(h.bins[0]), html.escape(h.bins[-1])
+        parts.append(f'<text x="{_PAD}" y="{_H + 13}" class="axis">{first}</text>')
+        parts.append(f'<text x="{_W - _PAD}" y="{_H + 13}" class="axis" text-anchor="end">{last}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
