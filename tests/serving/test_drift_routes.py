@@ -36,7 +36,8 @@ def test_drift_route_answers_reports_no_traffic_and_problems(home: Path, churn_f
     server = start_server(home, "churn", "--reload-interval", "0")
     try:
         with server.client() as client:
-            empty = client.get("/models/churn/drift", params={"window": "1h"})
+            # (the copied home may hold live profiles of other tests' servers: ask for an idle arm)
+            empty = client.get("/models/churn/drift", params={"window": "1h", "arm": "idle"})
             assert empty.status_code == 200
             body = empty.json()
             assert (body["status"], body["version"], body["rows"], body["drift"]) == (
@@ -62,7 +63,7 @@ def test_drift_route_answers_reports_no_traffic_and_problems(home: Path, churn_f
             assert not any(f["drifted"] for f in body["drift"]["features"])  # the training rows themselves
             assert body["drift"]["prediction_drift"]  # every prediction 0 at 0.2: not the reference's
 
-            version2 = client.get("/models/churn/drift", params={"version": "2"}).json()
+            version2 = client.get("/models/churn/drift", params={"version": "2", "arm": "idle"}).json()
             assert (version2["version"], version2["status"]) == ("2", "no_traffic")
 
             for path, params, status in (
