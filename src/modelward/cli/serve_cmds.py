@@ -89,7 +89,13 @@ def serve(
         )
         uvicorn.Server(
             uvicorn.Config(
-                app, host=host, port=port, log_config=logging_config, access_log=False, lifespan="on"
+                app,
+                host=host,
+                port=port,
+                log_config=logging_config,
+                access_log=False,
+                lifespan="on",
+                server_header=False,  # one header less per response; "server: uvicorn" says nothing useful
             )
         ).run()
         return
@@ -112,6 +118,7 @@ def serve(
         log_config=logging_config,
         access_log=False,
         lifespan="on",
+        server_header=False,
     )
 
 

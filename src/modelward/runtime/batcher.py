@@ -65,7 +65,8 @@ class BatchStats:
     retried: int = 0
     largest: int = 0
     seconds_per_row: float = 0.0  # moving average of the model's time per row
-    seconds_per_call: float = 0.0  # moving average of a call's fixed cost
+    seconds_per_call: float = 0.0  # moving average of a call's wall time
+    cpu_per_call: float = 0.0  # moving average of a call's CPU time in its thread
     batch_sizes: list[int] = field(default_factory=list)  # last calls' request counts (bounded)
 
 
@@ -101,7 +102,7 @@ class Batcher:
         max_rows: int = 256,
         budget: float = 1.0,
         executor: ThreadPoolExecutor | None = None,
-        inline_seconds: float = 0.0005,
+        inline_seconds: float = 0.001,
     ) -> None:
         if max_rows < 1 or not budget > 0:
             raise ValueError("a batcher needs max_rows >= 1 and a positive latency budget")
@@ -117,18 +118,23 @@ class Batcher:
         self._queue: deque[_Item] = deque()
         self._queued_rows = 0
         self._running = False
+        self._last_cpu = 0.0
         self._task: asyncio.Task[None] | None = None  # the drain running now (a reference keeps it alive)
 
     def _timed(self, columns: Columns) -> tuple[Outputs, float]:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         out = self.predict(columns)
+        self._last_cpu = time.thread_time() - cpu
         return out, time.perf_counter() - started
 
     def _learn(self, rows: int, seconds: float) -> None:
         s = self.stats
         per_row = seconds / max(rows, 1)
-        s.seconds_per_row = per_row if s.calls <= 1 else 0.8 * s.seconds_per_row + 0.2 * per_row
-        s.seconds_per_call = seconds if s.calls <= 1 else 0.8 * s.seconds_per_call + 0.2 * seconds
+        first = s.calls <= 1
+        s.seconds_per_row = per_row if first else 0.8 * s.seconds_per_row + 0.2 * per_row
+        s.seconds_per_call = seconds if first else 0.8 * s.seconds_per_call + 0.2 * seconds
+        # The model's own CPU time (wall time also counts waiting for the GIL under load).
+        s.cpu_per_call = self._last_cpu if first else 0.8 * s.cpu_per_call + 0.2 * self._last_cpu
 
     def expected_wait(self) -> float:
         """Seconds a request arriving now would wait before its rows are predicted."""
@@ -143,7 +149,7 @@ class Batcher:
         s = self.stats
         if s.calls < 3 or self.inline_seconds <= 0:
             return False  # measure first, off the loop
-        return s.seconds_per_call + rows * s.seconds_per_row <= self.inline_seconds
+        return s.cpu_per_call <= self.inline_seconds
 
     async def run(self, columns: Columns, rows: int) -> tuple[Outputs, float]:
         loop = asyncio.get_running_loop()

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from modelward.runtime.batcher import Overloaded
 from modelward.serving.middleware import access_line, new_request_id, safe_request_id
@@ -48,9 +48,12 @@ class _State:
 
 
 class FastPredict:
+    """:meth:`match` says whether a request is a REST prediction for a served model;
+    :meth:`handle` answers it. :class:`~modelward.serving.app.ModelwardApp` calls both before
+    anything of FastAPI's runs."""
+
     def __init__(
         self,
-        app: ASGIApp,
         *,
         manager: ModelManager,
         predictor: Predictor,
@@ -61,7 +64,6 @@ class FastPredict:
         on_response: Callable[[dict[str, Any], int, float], None] | None,
         on_shed: Callable[[str], None] | None = None,
     ) -> None:
-        self.app = app
         self.manager = manager
         self.predictor = predictor
         self.max_rows = max_rows
@@ -70,18 +72,19 @@ class FastPredict:
         self.on_response = on_response
         self.on_shed = on_shed
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def match(self, scope: Scope) -> str | None:
+        """The served model a ``POST /models/{name}/predict`` request is for, else None."""
         if scope["type"] == "http" and scope["method"] == "POST":
             path: str = scope["path"]
             if path.startswith(_PREFIX) and path.endswith(_SUFFIX):
                 name = path[len(_PREFIX) : -len(_SUFFIX)]
                 if name in self.manager.slots:
-                    await self._predict(name, path, scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+                    return name
+        return None
 
-    async def _predict(self, name: str, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
+        path: str = scope["path"]
         headers: dict[bytes, bytes] = {}
         for key, value in scope["headers"]:
             headers.setdefault(key, value)

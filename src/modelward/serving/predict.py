@@ -147,6 +147,8 @@ class Predictor:
         self._shadow: asyncio.Queue[tuple[Served, Batch, list[str], Keys]] | None = None
         # Prediction metrics wait here for the post-processing thread's next burst (flush_metrics).
         self._pending: list[tuple[str, str, np.ndarray, np.ndarray | None, float]] = []
+        # Rows for the live profiles, per (model, version, arm), until the burst's end.
+        self._observed: dict[tuple[str, str, str], tuple[Any, list[tuple[Any, np.ndarray, Any]]]] = {}
         self._shadow_task: asyncio.Task[None] | None = None
 
     async def predict(
@@ -233,14 +235,8 @@ class Predictor:
         if arm != SHADOW_ARM:
             self._pending.append((name, version, labels, proba, seconds))
             if self.observer is not None:
-                if proba is not None:
-                    self.observer(
-                        name, version, arm, model.profile, columns, labels=labels, probabilities=proba
-                    )
-                elif model.is_classifier:
-                    self.observer(name, version, arm, model.profile, columns, labels=labels)
-                else:
-                    self.observer(name, version, arm, model.profile, columns, values=labels)
+                parts = self._observed.setdefault((name, version, arm), (model, []))[1]
+                parts.append((columns, labels, proba))
         if self.logger is not None:
             self.logger.submit_batch(_batch(served, arm, columns, ids, labels, proba, latency_ms, key))
 
@@ -260,8 +256,10 @@ class Predictor:
             )
 
     def flush_metrics(self) -> None:
-        """Prediction metrics of everything answered since the last call, aggregated per version:
-        one count per class and one pass over the scores, not one metrics update per request."""
+        """Prediction metrics and live profiles of everything answered since the last call,
+        aggregated per version (and arm): one count per class, one pass over the scores and one
+        profile update per burst, not one per request."""
+        self._flush_profiles()
         pending, self._pending = self._pending, []
         groups: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray | None, float]]] = {}
         for name, version, labels, proba, seconds in pending:
@@ -279,6 +277,23 @@ class Predictor:
             else:
                 values = np.asarray(labels, dtype=np.float64)
                 self.metrics.observe_predictions(model=name, version=version, values=values)
+
+    def _flush_profiles(self) -> None:
+        observed, self._observed = self._observed, {}
+        if self.observer is None:
+            return
+        for (name, version, arm), (model, parts) in observed.items():
+            columns = {n: np.concatenate([c[n] for c, _, _ in parts]) for n in parts[0][0]}
+            labels = np.concatenate([np.asarray(lab).reshape(-1) for _, lab, _ in parts])
+            probas = [p for _, _, p in parts if p is not None]
+            reference = model.profile
+            if probas and len(probas) == len(parts):
+                proba = np.concatenate(probas)
+                self.observer(name, version, arm, reference, columns, labels=labels, probabilities=proba)
+            elif model.is_classifier:
+                self.observer(name, version, arm, reference, columns, labels=labels)
+            else:
+                self.observer(name, version, arm, reference, columns, values=labels)
 
     # -- shadow traffic -----------------------------------------------------------------------------
 
