@@ -81,8 +81,8 @@ class RecordBatch:
     model: str
     version: str
     arm: str | None
-    ts: float
-    latency_ms: float
+    ts: float | Sequence[float]  # one time for every row, or one per row
+    latency_ms: float | Sequence[float]
     request_ids: Sequence[str]
     inputs: Mapping[str, Sequence[Any]]
     predictions: Sequence[Any] | None = None
@@ -96,8 +96,11 @@ class RecordBatch:
 
     def subset(self, rows: Sequence[int]) -> RecordBatch:
         keys = self.routing_keys
+        ts, latency = self.ts, self.latency_ms
         return replace(
             self,
+            ts=ts if isinstance(ts, float | int) else [ts[i] for i in rows],
+            latency_ms=latency if isinstance(latency, float | int) else [latency[i] for i in rows],
             request_ids=[self.request_ids[i] for i in rows],
             inputs={k: [v[i] for i in rows] for k, v in self.inputs.items()},
             predictions=None if self.predictions is None else [self.predictions[i] for i in rows],
@@ -117,7 +120,12 @@ class RecordBatch:
         order = sorted(range(len(self.classes)), key=lambda j: str(self.classes[j]))
         classes = [str(self.classes[j]) for j in order]
         keys = self.routing_keys
-        head = (self.ts, self.model, str(self.version), self.arm)
+        model, version, arm = self.model, str(self.version), self.arm
+        n = len(self.request_ids)
+        times = [float(self.ts)] * n if isinstance(self.ts, float | int) else self.ts
+        latencies = (
+            [float(self.latency_ms)] * n if isinstance(self.latency_ms, float | int) else self.latency_ms
+        )
         for i, request_id in enumerate(self.request_ids):
             inputs = dumps(
                 dict(zip(names, [c[i] for c in columns], strict=True)), default=json_fallback, option=_OPTIONS
@@ -137,11 +145,14 @@ class RecordBatch:
             key = keys if keys is None or isinstance(keys, str) else keys[i]
             yield (
                 str(request_id),
-                *head,
+                float(times[i]),
+                model,
+                version,
+                arm,
                 key,
                 inputs.decode(),
                 outputs.decode(),
-                float(self.latency_ms),
+                float(latencies[i]),
                 self.error,
             )
 

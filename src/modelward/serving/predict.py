@@ -147,6 +147,8 @@ class Predictor:
         self._shadow: asyncio.Queue[tuple[Served, Batch, list[str], Keys]] | None = None
         # Prediction metrics wait here for the post-processing thread's next burst (flush_metrics).
         self._pending: list[tuple[str, str, np.ndarray, np.ndarray | None, float]] = []
+        # Rows for the prediction log, per served version and arm, until the burst's end.
+        self._logged: dict[tuple[int, str], tuple[Served, list[tuple[Any, ...]]]] = {}
         # Rows for the live profiles, per (model, version, arm), until the burst's end.
         self._observed: dict[tuple[str, str, str], tuple[Any, list[tuple[Any, np.ndarray, Any]]]] = {}
         self._shadow_task: asyncio.Task[None] | None = None
@@ -238,7 +240,8 @@ class Predictor:
                 parts = self._observed.setdefault((name, version, arm), (model, []))[1]
                 parts.append((columns, labels, proba))
         if self.logger is not None:
-            self.logger.submit_batch(_batch(served, arm, columns, ids, labels, proba, latency_ms, key))
+            entry = (columns, ids, labels, proba, latency_ms, key, time.time())
+            self._logged.setdefault((id(served), arm), (served, []))[1].append(entry)
 
     def _record_failure(
         self,
@@ -260,6 +263,7 @@ class Predictor:
         aggregated per version (and arm): one count per class, one pass over the scores and one
         profile update per burst, not one per request."""
         self._flush_profiles()
+        self._flush_log()
         pending, self._pending = self._pending, []
         groups: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray | None, float]]] = {}
         for name, version, labels, proba, seconds in pending:
@@ -277,6 +281,27 @@ class Predictor:
             else:
                 values = np.asarray(labels, dtype=np.float64)
                 self.metrics.observe_predictions(model=name, version=version, values=values)
+
+    def _flush_log(self) -> None:
+        """One prediction log batch per version and arm per burst: columns concatenated, converted
+        to Python values once."""
+        logged, self._logged = self._logged, {}
+        if self.logger is None:
+            return
+        for (_, arm), (served, parts) in logged.items():
+            columns = {n: np.concatenate([p[0][n] for p in parts]) for n in parts[0][0]}
+            ids = [rid for p in parts for rid in p[1]]
+            labels = np.concatenate([np.asarray(p[2]).reshape(-1) for p in parts])
+            probas = [p[3] for p in parts if p[3] is not None]
+            proba = np.concatenate(probas) if probas and len(probas) == len(parts) else None
+            latency = [p[4] for p in parts for _ in p[1]]
+            stamps = [p[6] for p in parts for _ in p[1]]
+            keys: Keys = None
+            if any(p[5] is not None for p in parts):
+                keys = [k for p in parts for k in (p[5] if isinstance(p[5], list) else [p[5]] * len(p[1]))]
+            batch = _batch(served, arm, columns, ids, labels, proba, 0.0, keys)
+            batch.latency_ms, batch.ts = latency, stamps
+            self.logger.submit_batch(batch)
 
     def _flush_profiles(self) -> None:
         observed, self._observed = self._observed, {}
