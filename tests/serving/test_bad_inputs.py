@@ -23,6 +23,7 @@ def server(request: pytest.FixtureRequest, churn_home: Any) -> Any:
     yield s
     s.stop()
 
+
 INFER = "/v2/models/churn/infer"
 
 

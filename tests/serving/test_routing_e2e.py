@@ -54,7 +54,8 @@ def test_every_key_lands_on_the_same_arm_in_two_server_processes(home: Path) -> 
 
 def test_a_shadow_never_changes_the_responses_and_its_agreement_is_reported(home: Path) -> None:
     bodies = [
-        {"features": {**ROW, "age": 20 + i, "balance": 1000.0 * i}, "request_id": f"req-{i}"} for i in range(60)
+        {"features": {**ROW, "age": 20 + i, "balance": 1000.0 * i}, "request_id": f"req-{i}"}
+        for i in range(60)
     ]
     answers: dict[str, list[bytes]] = {}
     for label, spec in (
