@@ -104,8 +104,10 @@ def show(
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Show one version: aliases, signature, lineage, reference profile, artifact pins, and the
-    runtime that serves it (the server's own check: compiled to ONNX when it agrees, else native)."""
+    """Show one version: aliases, signature, lineage, reference profile, pins, serving runtime.
+
+    The runtime is found by the server's own check: compiled to ONNX when it agrees with the native
+    model on the reference sample, else the native model (with the reason)."""
     from modelward.drift.profile import DatasetProfile
     from modelward.registry.register import PROFILE_FILE
     from modelward.runtime import load_version
