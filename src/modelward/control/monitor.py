@@ -181,6 +181,7 @@ class MonitorTask:
         interval: float = 60.0,
         drift_gauges: DriftGaugeSink | None = None,
         performance_gauges: PerformanceGaugeSink | None = None,
+        max_rows: int = 50_000,
     ) -> None:
         if not window_seconds > 0 or (
             performance_window_seconds is not None and not performance_window_seconds > 0
@@ -195,6 +196,9 @@ class MonitorTask:
         self.window_seconds = float(window_seconds)
         self.performance_window_seconds = float(performance_window_seconds or window_seconds)
         self.interval = float(interval)
+        # The newest rows of the performance window only: the monitor runs inside the server, and
+        # parsing a million logged rows every minute would take seconds of its CPU each time.
+        self.max_rows = max_rows
         self.drift_gauges = drift_gauges
         self.performance_gauges = performance_gauges
         self._references: dict[tuple[str, str], DatasetProfile] = {}
@@ -270,7 +274,12 @@ class MonitorTask:
     ) -> tuple[PerformanceSnapshot | None, EstimateSnapshot | None]:
         try:
             report = performance_report(
-                self.registry, model, since=now - self.performance_window_seconds, until=now, version=version
+                self.registry,
+                model,
+                since=now - self.performance_window_seconds,
+                until=now,
+                version=version,
+                max_rows=self.max_rows,
             )
         except Exception as exc:
             problems["performance"] = _problem(exc)
