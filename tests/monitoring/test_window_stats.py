@@ -243,3 +243,16 @@ def test_window_stats_of_100k_rows_take_well_under_two_seconds(tmp_path: Any) ->
 def test_summarize_arm_refuses_mismatched_inputs() -> None:
     with pytest.raises(ValueError, match="2 failure flags for 1 latencies"):
         summarize_arm("1", "a", latency_ms=[1.0], failed=[False, True])
+
+
+def test_a_row_cap_keeps_the_newest_rows_of_each_arm(store: Store) -> None:
+    # baseline: 30 old failures then 50 newer successes; canary: 10 rows, all failed
+    rows = [row(f"b-old-{i}", 100.0 + i, arm="baseline", error="boom") for i in range(30)]
+    rows += [row(f"b-new-{i}", 200.0 + i, arm="baseline") for i in range(50)]
+    rows += [row(f"c-{i}", 150.0 + i, version="2", arm="canary", error="boom") for i in range(10)]
+    insert(store, rows)
+    whole = {w.arm: w for w in window_stats(store, "churn", 0.0, 1e9)}
+    capped = {w.arm: w for w in window_stats(store, "churn", 0.0, 1e9, max_rows_per_arm=40)}
+    assert (whole["baseline"].requests, whole["baseline"].errors) == (80, 30)
+    assert (capped["baseline"].requests, capped["baseline"].errors) == (40, 0)  # the newest 40
+    assert (capped["canary"].requests, capped["canary"].errors) == (10, 10)  # fewer than the cap: all

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 import orjson
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from modelward.drift.profile import SCORE_EDGES
 from modelward.store.store import Store
@@ -237,16 +237,25 @@ def window_stats(
     include_shadow: bool = True,
     task: Task | None = None,
     value_edges: Sequence[float] | None = None,
+    max_rows_per_arm: int | None = None,
 ) -> list[ArmWindow]:
     """Per (version, arm) summaries of ``model``'s rows with ``since <= ts < until``, sorted by arm
     then version. ``task`` forces how predictions are read (else: numbers without probabilities are
-    regression)."""
+    regression). ``max_rows_per_arm`` keeps only the newest rows of each (version, arm): the
+    database picks them (a window function), so a long window at high traffic costs the caller a
+    bounded amount of parsing."""
     p = predictions.c
     query = _in_window(
         select(p.version, p.arm, p.latency_ms, p.error, p.outputs), predictions, model, since, until
     )
     if not include_shadow:
         query = query.where(or_(p.arm.is_(None), p.arm != SHADOW))
+    if max_rows_per_arm is not None:
+        rank = func.row_number().over(partition_by=(p.version, p.arm), order_by=p.id.desc()).label("rank")
+        ranked = query.add_columns(rank).subquery()
+        query = select(
+            ranked.c.version, ranked.c.arm, ranked.c.latency_ms, ranked.c.error, ranked.c.outputs
+        ).where(ranked.c.rank <= max_rows_per_arm)
     groups: dict[tuple[str, str | None], _Gather] = defaultdict(_Gather)
     with store.read() as conn:
         rows = conn.execute(query).all()
