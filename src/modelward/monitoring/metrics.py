@@ -353,7 +353,7 @@ class ServingMetrics:
 
     # -- shadow traffic, shedding ---------------------------------------------------------------
 
-    def shadow_served(self, model: str, rows: int = 1) -> None:
+    def shadow_served(self, model: str) -> None:
         self._child(self._shadow, model, "served").inc()
 
     def shadow_failed(self, model: str) -> None:

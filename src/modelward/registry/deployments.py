@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
@@ -144,8 +144,6 @@ class Deployments:
     ) -> Deployment:
         now = time.time()
         if spec.canary is not None and spec.canary.step_started_at is None:
-            from dataclasses import replace
-
             spec = spec.with_canary(replace(spec.canary, step_started_at=now))
         self.store.lock(conn, f"modelward.deployment.{spec.model}")
         found = conn.execute(select(deployments.c.revision).where(deployments.c.model == spec.model)).scalar()

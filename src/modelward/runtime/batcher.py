@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -67,7 +67,6 @@ class BatchStats:
     seconds_per_row: float = 0.0  # moving average of the model's time per row
     seconds_per_call: float = 0.0  # moving average of a call's wall time
     cpu_per_call: float = 0.0  # moving average of a call's CPU time in its thread
-    batch_sizes: list[int] = field(default_factory=list)  # last calls' request counts (bounded)
 
 
 def _concat(items: list[_Item]) -> dict[str, np.ndarray]:
@@ -244,9 +243,6 @@ class Batcher:
         s.requests += len(items)
         s.rows += rows
         s.largest = max(s.largest, len(items))
-        s.batch_sizes.append(len(items))
-        if len(s.batch_sizes) > 1000:
-            del s.batch_sizes[:500]
         self._learn(rows, seconds)
         start = 0
         for it in items:

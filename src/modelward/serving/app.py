@@ -111,7 +111,7 @@ def create_app(
     post = PostProcessor(capacity=settings.log_capacity, on_dropped=metrics.postprocess_dropped)
     observer = profiler.observe if profiler is not None else None
     predictor = Predictor(manager, metrics, logger, post=post, observer=observer)
-    post.after_burst = predictor.flush_metrics
+    post.after_burst = predictor.flush
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelward.serving.problems import PROBLEM_JSON, BodyTooLarge
+from modelward.serving.problems import PROBLEM_JSON, BodyTooLarge, problem_body
 
 __all__ = ["BodyLimit", "RequestContext", "access_line", "access_log", "new_request_id", "safe_request_id"]
 
@@ -95,15 +95,8 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         detail = f"the request body is larger than the limit of {self.max_bytes} bytes"
-        body = orjson.dumps(
-            {
-                "type": "https://modelward.dev/problems/too-large",
-                "title": "request too large",
-                "status": 413,
-                "detail": detail,
-                "error": detail,
-                "instance": scope.get("path", ""),
-            }
+        body = problem_body(
+            413, "request too large", detail, kind="too-large", instance=scope.get("path", "")
         )
         await send(
             {

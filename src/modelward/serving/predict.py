@@ -145,12 +145,9 @@ class Predictor:
         self.observer = observer
         self.shadow_capacity = shadow_capacity
         self._shadow: asyncio.Queue[tuple[Served, Batch, list[str], Keys]] | None = None
-        # Prediction metrics wait here for the post-processing thread's next burst (flush_metrics).
-        self._pending: list[tuple[str, str, np.ndarray, np.ndarray | None, float]] = []
-        # Rows for the prediction log, per served version and arm, until the burst's end.
-        self._logged: dict[tuple[int, str], tuple[Served, list[tuple[Any, ...]]]] = {}
-        # Rows for the live profiles, per (model, version, arm), until the burst's end.
-        self._observed: dict[tuple[str, str, str], tuple[Any, list[tuple[Any, np.ndarray, Any]]]] = {}
+        # What was answered since the post-processing thread's last burst, per served version and
+        # arm: metrics, live profiles and log rows are made from it once per burst (flush).
+        self._answered: dict[tuple[int, str], tuple[Served, list[_Answer]]] = {}
         self._shadow_task: asyncio.Task[None] | None = None
 
     async def predict(
@@ -225,7 +222,7 @@ class Predictor:
         self,
         served: Served,
         arm: str,
-        columns: dict[str, np.ndarray] | Any,
+        columns: dict[str, np.ndarray],
         ids: list[str],
         labels: np.ndarray,
         proba: np.ndarray | None,
@@ -233,15 +230,8 @@ class Predictor:
         latency_ms: float,
         key: Keys,
     ) -> None:
-        model, name, version = served.model, served.model.name, served.version
-        if arm != SHADOW_ARM:
-            self._pending.append((name, version, labels, proba, seconds))
-            if self.observer is not None:
-                parts = self._observed.setdefault((name, version, arm), (model, []))[1]
-                parts.append((columns, labels, proba))
-        if self.logger is not None:
-            entry = (columns, ids, labels, proba, latency_ms, key, time.time())
-            self._logged.setdefault((id(served), arm), (served, []))[1].append(entry)
+        answer = _Answer(columns, ids, labels, proba, seconds, latency_ms, key, time.time())
+        self._answered.setdefault((id(served), arm), (served, []))[1].append(answer)
 
     def _record_failure(
         self,
@@ -258,67 +248,40 @@ class Predictor:
                 _batch(served, arm, columns, ids, None, None, latency_ms, key, error=error)
             )
 
-    def flush_metrics(self) -> None:
-        """Prediction metrics and live profiles of everything answered since the last call,
-        aggregated per version (and arm): one count per class, one pass over the scores and one
-        profile update per burst, not one per request."""
-        self._flush_profiles()
-        self._flush_log()
-        pending, self._pending = self._pending, []
-        groups: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray | None, float]]] = {}
-        for name, version, labels, proba, seconds in pending:
-            groups.setdefault((name, version), []).append((labels, proba, seconds))
-        for (name, version), items in groups.items():
-            for _, _, seconds in items:
-                self.metrics.observe_inference(model=name, version=version, seconds=seconds)
-            labels = np.concatenate([np.asarray(lab).reshape(-1) for lab, _, _ in items])
-            probas = [p for _, p, _ in items if p is not None]
-            if probas and len(probas) == len(items):
-                proba = np.concatenate(probas)
-                scores = proba[:, 1] if proba.shape[1] == 2 else proba.max(axis=1)
-                text = np.asarray([str(v) for v in labels.tolist()])
-                self.metrics.observe_predictions(model=name, version=version, labels=text, scores=scores)
-            else:
-                values = np.asarray(labels, dtype=np.float64)
-                self.metrics.observe_predictions(model=name, version=version, values=values)
+    def flush(self) -> None:
+        """Everything answered since the last call, per version and arm, concatenated once: the
+        prediction metrics (one count per class, one pass over the scores), one live profile update
+        and one prediction log batch per burst, not one of each per request. Shadow answers are
+        logged only."""
+        answered, self._answered = self._answered, {}
+        for (_, arm), (served, answers) in answered.items():
+            model, name, version = served.model, served.model.name, served.version
+            columns = {n: np.concatenate([a.columns[n] for a in answers]) for n in answers[0].columns}
+            labels = np.concatenate([np.asarray(a.labels).reshape(-1) for a in answers])
+            probas = [a.proba for a in answers if a.proba is not None]
+            proba = np.concatenate(probas) if probas and len(probas) == len(answers) else None
+            if arm != SHADOW_ARM:
+                self._count(name, version, answers, labels, proba)
+                if self.observer is not None:
+                    kw = {"labels": labels} if model.is_classifier else {"values": labels}
+                    if proba is not None:
+                        kw["probabilities"] = proba
+                    self.observer(name, version, arm, model.profile, columns, **kw)
+            if self.logger is not None:
+                self.logger.submit_batch(_log_batch(served, arm, answers, columns, labels, proba))
 
-    def _flush_log(self) -> None:
-        """One prediction log batch per version and arm per burst: columns concatenated, converted
-        to Python values once."""
-        logged, self._logged = self._logged, {}
-        if self.logger is None:
-            return
-        for (_, arm), (served, parts) in logged.items():
-            columns = {n: np.concatenate([p[0][n] for p in parts]) for n in parts[0][0]}
-            ids = [rid for p in parts for rid in p[1]]
-            labels = np.concatenate([np.asarray(p[2]).reshape(-1) for p in parts])
-            probas = [p[3] for p in parts if p[3] is not None]
-            proba = np.concatenate(probas) if probas and len(probas) == len(parts) else None
-            latency = [p[4] for p in parts for _ in p[1]]
-            stamps = [p[6] for p in parts for _ in p[1]]
-            keys: Keys = None
-            if any(p[5] is not None for p in parts):
-                keys = [k for p in parts for k in (p[5] if isinstance(p[5], list) else [p[5]] * len(p[1]))]
-            batch = _batch(served, arm, columns, ids, labels, proba, 0.0, keys)
-            batch.latency_ms, batch.ts = latency, stamps
-            self.logger.submit_batch(batch)
-
-    def _flush_profiles(self) -> None:
-        observed, self._observed = self._observed, {}
-        if self.observer is None:
-            return
-        for (name, version, arm), (model, parts) in observed.items():
-            columns = {n: np.concatenate([c[n] for c, _, _ in parts]) for n in parts[0][0]}
-            labels = np.concatenate([np.asarray(lab).reshape(-1) for _, lab, _ in parts])
-            probas = [p for _, _, p in parts if p is not None]
-            reference = model.profile
-            if probas and len(probas) == len(parts):
-                proba = np.concatenate(probas)
-                self.observer(name, version, arm, reference, columns, labels=labels, probabilities=proba)
-            elif model.is_classifier:
-                self.observer(name, version, arm, reference, columns, labels=labels)
-            else:
-                self.observer(name, version, arm, reference, columns, values=labels)
+    def _count(
+        self, name: str, version: str, answers: list[_Answer], labels: np.ndarray, proba: np.ndarray | None
+    ) -> None:
+        for a in answers:
+            self.metrics.observe_inference(model=name, version=version, seconds=a.seconds)
+        if proba is not None:
+            scores = proba[:, 1] if proba.shape[1] == 2 else proba.max(axis=1)
+            text = np.asarray([str(v) for v in labels.tolist()])
+            self.metrics.observe_predictions(model=name, version=version, labels=text, scores=scores)
+        else:
+            values = np.asarray(labels, dtype=np.float64)
+            self.metrics.observe_predictions(model=name, version=version, values=values)
 
     # -- shadow traffic -----------------------------------------------------------------------------
 
@@ -352,7 +315,7 @@ class Predictor:
             )
             return
         latency = (time.perf_counter() - started) * 1000
-        self.metrics.shadow_served(shadow.model.name, batch.n_rows)
+        self.metrics.shadow_served(shadow.model.name)
         self.post.submit(
             self._record, shadow, SHADOW_ARM, batch.columns, ids, labels, proba, seconds, latency, key
         )
@@ -363,6 +326,38 @@ class Predictor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._shadow.join(), timeout)
             self._shadow_task.cancel()
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """One part of a request, as answered: what post-processing makes metrics, profiles and log rows of."""
+
+    columns: dict[str, np.ndarray]
+    ids: list[str]
+    labels: np.ndarray
+    proba: np.ndarray | None
+    seconds: float  # the predict call's
+    latency_ms: float  # the request's, so far
+    keys: Keys
+    ts: float
+
+
+def _log_batch(
+    served: Served,
+    arm: str,
+    answers: list[_Answer],
+    columns: dict[str, np.ndarray],
+    labels: np.ndarray,
+    proba: np.ndarray | None,
+) -> RecordBatch:
+    ids = [rid for a in answers for rid in a.ids]
+    keys: Keys = None
+    if any(a.keys is not None for a in answers):
+        keys = [k for a in answers for k in (a.keys if isinstance(a.keys, list) else [a.keys] * len(a.ids))]
+    batch = _batch(served, arm, columns, ids, labels, proba, 0.0, keys)
+    batch.latency_ms = [a.latency_ms for a in answers for _ in a.ids]
+    batch.ts = [a.ts for a in answers for _ in a.ids]
+    return batch
 
 
 def _batch(

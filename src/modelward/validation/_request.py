@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from typing import Any, cast
 
 import numpy as np
@@ -118,7 +117,6 @@ def _plan(schema: FeatureSchema) -> tuple[tuple[str, str], ...] | None:
     return plan
 
 
-@lru_cache(maxsize=256)
 def _make_plan(schema: FeatureSchema) -> tuple[tuple[str, str], ...] | None:
     """(name, kind) per field for the single-record path: "f" float64, "i<bits>" int64, "b" bool,
     "s" text; None when a field needs the general path (date-times, optional fields)."""
