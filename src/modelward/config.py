@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     serve_models: tuple[str, ...] = Field(
         default=(), description="models served by worker processes (set by `modelward serve`)"
     )
+    load_before_accept: bool = Field(
+        default=False,
+        description="load every model before taking connections (set by `modelward serve --workers N`)",
+    )
     prediction_log: bool = Field(default=True, description="log every prediction to the store")
     log_sample_rate: float = Field(default=1.0, ge=0.0, le=1.0, description="share of predictions logged")
     log_redact: str = Field(default="", description='per-field redaction, e.g. "email=drop,phone=hash"')

@@ -108,6 +108,7 @@ def serve(
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ["MODELWARD_SERVE_MODELS"] = json.dumps(names)
     os.environ["MODELWARD_RELOAD_INTERVAL"] = str(cfg.reload_interval)
+    os.environ.setdefault("MODELWARD_LOAD_BEFORE_ACCEPT", "1")
     error_console().print(f"modelward serving with {workers} workers on http://{host}:{port} (docs: /docs)")
     uvicorn.run(
         "modelward.serving.app:create_app_from_env",

@@ -127,7 +127,12 @@ def create_app(
         post.start()
         controller = _start_controller(settings, manager, metrics) if settings.controller else None
         # Load in the background: the port opens at once, /ready and predictions answer 503 until loaded.
+        # Workers sharing a port load first instead: uvicorn serves only after start-up, so a worker
+        # that is still loading takes no connections while its siblings answer (a probe of /ready
+        # reaches one worker, not all of them).
         loading = asyncio.create_task(_load_then_freeze(manager))
+        if settings.load_before_accept:
+            await asyncio.shield(loading)
         watcher = (
             asyncio.create_task(manager.watch(settings.reload_interval))
             if settings.reload_interval > 0
