@@ -55,3 +55,5 @@ def test_driver_level_inserts_know_qmark_and_format_placeholders() -> None:
     assert insert_sql("qmark") is not None and insert_sql("qmark").count("?") == 10  # type: ignore[union-attr]
     assert insert_sql("format") is not None and insert_sql("format").count("%s") == 10  # type: ignore[union-attr]
     assert insert_sql("named") is None
+    three = insert_sql("qmark", 3)
+    assert three is not None and three.count("?") == 30 and three.count("(?, ") == 3

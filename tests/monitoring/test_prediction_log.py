@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from modelward.errors import ConfigError
+from modelward.monitoring import prediction_log
 from modelward.monitoring.prediction_log import LogStats, PredictionLogger, PredictionRecord, Redactor
 from modelward.store import Store
 from modelward.store.tables import predictions
@@ -73,6 +74,23 @@ def test_batches_land_in_the_store_and_survive_close(store: Store) -> None:
     assert sum(batches) == 230
     assert max(batches) <= 50
     assert logger.stats == LogStats(produced=230, written=230, dropped=0, queued=0, sampled_out=0)
+
+
+@pytest.mark.parametrize("per_statement", [None, 7])
+def test_a_large_batch_goes_in_as_multi_row_statements_every_row_once_in_order(
+    store: Store, monkeypatch: pytest.MonkeyPatch, per_statement: int | None
+) -> None:
+    """One INSERT carries many rows (500, or what the database's parameter limit allows); with 7
+    rows per statement, 1,234 rows cross 176 statement boundaries and the last one is short."""
+    if per_statement is not None:
+        monkeypatch.setattr(prediction_log, "_rows_per_statement", lambda conn: per_statement)
+    logger = PredictionLogger(store, batch_size=1300, capacity=5000, flush_interval=0.05).start()
+    logger.submit(records(1234, arm="champion"))
+    logger.close()
+    rows = stored(store)
+    assert [r.request_id for r in rows] == [f"r-{i}" for i in range(1234)]
+    assert [r.ts for r in rows] == [1_700_000_000.0 + i for i in range(1234)]
+    assert logger.stats.written == 1234
 
 
 def test_flush_waits_for_the_in_flight_batch(store: Store) -> None:

@@ -170,11 +170,15 @@ class RecordBatch:
         )
 
 
-def insert_sql(paramstyle: str) -> str | None:
-    """The driver-level INSERT for :data:`COLUMNS` (None: the driver's placeholders are not known)."""
+def insert_sql(paramstyle: str, rows: int = 1) -> str | None:
+    """The driver-level INSERT of ``rows`` rows of :data:`COLUMNS` (None: the driver's placeholders
+    are not known). One statement for many rows is one step of the database for all of them: the
+    driver releases and retakes the GIL once, not once per row as ``executemany`` does, which a
+    busy event loop thread pays for in thread switches."""
     mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(paramstyle)
     if mark is None:
         return None
     # Fixed column names and placeholders only: no value ever reaches the text.
-    marks = ", ".join([mark] * len(COLUMNS))
-    return f"INSERT INTO modelward_predictions ({', '.join(COLUMNS)}) VALUES ({marks})"  # noqa: S608
+    group = "(" + ", ".join([mark] * len(COLUMNS)) + ")"
+    values = ", ".join([group] * max(1, rows))
+    return f"INSERT INTO modelward_predictions ({', '.join(COLUMNS)}) VALUES {values}"  # noqa: S608

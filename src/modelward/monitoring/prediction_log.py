@@ -15,8 +15,10 @@ purpose by sampling and is not part of ``produced``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -52,6 +54,20 @@ class LogStats:
     dropped: int
     queued: int
     sampled_out: int
+
+
+def _rows_per_statement(conn: Any) -> int:
+    """Rows per multi-row INSERT: as many as the database takes parameters for, at most 500."""
+    limit = 999  # SQLite's smallest limit (before 3.32)
+    if conn.dialect.name == "postgresql":
+        limit = 65_535
+    else:
+        raw = getattr(conn.connection, "dbapi_connection", None)
+        getlimit = getattr(raw, "getlimit", None)
+        if getlimit is not None:
+            with contextlib.suppress(Exception):
+                limit = int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    return max(1, min(500, limit // len(COLUMNS)))
 
 
 def _notify(callback: Callable[[int], None] | None, n: int) -> None:
@@ -312,9 +328,13 @@ class PredictionLogger:
                         # Wait for a locked table no longer than SQLite would (the store's busy timeout).
                         timeout_ms = max(1, int(self.store.busy_timeout_ms))
                         conn.exec_driver_sql(f"SET LOCAL lock_timeout = {timeout_ms}")
-                    sql = insert_sql(conn.dialect.paramstyle)
-                    if sql is not None:
-                        conn.exec_driver_sql(sql, rows)
+                    style = conn.dialect.paramstyle
+                    if insert_sql(style) is not None:
+                        step = _rows_per_statement(conn)
+                        for start in range(0, len(rows), step):
+                            chunk = rows[start : start + step]
+                            sql = insert_sql(style, len(chunk)) or ""
+                            conn.exec_driver_sql(sql, tuple(value for row in chunk for value in row))
                     else:  # a driver whose placeholders we do not know: SQLAlchemy's own insert
                         conn.execute(predictions.insert(), [dict(zip(COLUMNS, r, strict=True)) for r in rows])
             except BaseException as exc:  # counted below, whatever it is
