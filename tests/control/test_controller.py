@@ -263,3 +263,28 @@ def test_two_controllers_on_one_store_act_one_at_a_time_on_sqlite_and_postgresql
     finally:
         for r in registries:
             r.close()
+
+
+def test_a_slow_tick_is_logged_with_its_duration_and_a_quick_one_is_not(
+    registry: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Inside a server the controller shares the GIL with the request path: a slow tick says so."""
+
+    class Slow:
+        name = "slow"
+
+        def __init__(self, seconds: float) -> None:
+            self.seconds = seconds
+
+        def run(self, now: float) -> None:
+            time.sleep(self.seconds)
+
+    caplog.set_level("INFO", logger="modelward.controller")
+    quick = Controller(registry, holder="a", tasks=(Slow(0.0),), canary=False)
+    assert quick._safe_tick() is not None
+    assert "controller tick took" not in caplog.text
+    quick.release()
+    slow = Controller(registry, holder="a", tasks=(Slow(0.6),), canary=False)
+    assert slow._safe_tick() is not None
+    (line,) = [r.getMessage() for r in caplog.records if "controller tick took" in r.getMessage()]
+    assert 0.6 <= float(line.split()[3]) < 5

@@ -123,6 +123,7 @@ def _pick(windows: Sequence[ArmWindow], arm: str, version: str | None = None) ->
 # run inside a busy server every few seconds: 20,000 rows per arm bound the parsing to a fraction
 # of a second while keeping the error-rate bounds within about a percentage point.
 CANARY_ROWS_PER_ARM = 20_000
+SLOW_TICK_SECONDS = 0.5  # a slower tick is logged (info) with its duration
 
 
 class CanaryTask:
@@ -376,11 +377,16 @@ class Controller:
         self._stop.set()
 
     def _safe_tick(self) -> TickReport | None:
+        began = time.perf_counter()
         try:
             return self.tick()
         except Exception:
             log.exception("controller tick failed (store unreachable?); retrying in %s s", self.interval)
             return None
+        finally:
+            took = time.perf_counter() - began
+            if took > SLOW_TICK_SECONDS:  # inside a server it shares the GIL with the request path
+                log.info("controller tick took %.2f s", took)
 
     def run_forever(self, *, on_tick: Callable[[TickReport], None] | None = None) -> None:
         """Tick every interval until :meth:`stop` (or Ctrl-C); releases the lease on the way out."""
