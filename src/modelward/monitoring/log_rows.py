@@ -8,6 +8,7 @@ forms give identical stored rows: canonical JSON (sorted keys, NaN and infinitie
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -170,6 +171,7 @@ class RecordBatch:
         )
 
 
+@functools.lru_cache(maxsize=64)  # the full-size statement is built once, not per 500 rows
 def insert_sql(paramstyle: str, rows: int = 1) -> str | None:
     """The driver-level INSERT of ``rows`` rows of :data:`COLUMNS` (None: the driver's placeholders
     are not known). One statement for many rows is one step of the database for all of them: the

@@ -131,14 +131,14 @@ def create_app(
         # that is still loading takes no connections while its siblings answer (a probe of /ready
         # reaches one worker, not all of them).
         loading = asyncio.create_task(_load_then_freeze(manager))
-        if settings.load_before_accept:
-            await asyncio.shield(loading)
         watcher = (
             asyncio.create_task(manager.watch(settings.reload_interval))
             if settings.reload_interval > 0
             else None
         )
         try:
+            if settings.load_before_accept:
+                await loading  # inside the try: stopped while loading, everything is still closed
             yield
         finally:
             app.state.draining = True

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -354,10 +354,9 @@ def _log_batch(
     keys: Keys = None
     if any(a.keys is not None for a in answers):
         keys = [k for a in answers for k in (a.keys if isinstance(a.keys, list) else [a.keys] * len(a.ids))]
-    batch = _batch(served, arm, columns, ids, labels, proba, 0.0, keys)
-    batch.latency_ms = [a.latency_ms for a in answers for _ in a.ids]
-    batch.ts = [a.ts for a in answers for _ in a.ids]
-    return batch
+    latencies = [a.latency_ms for a in answers for _ in a.ids]
+    times = [a.ts for a in answers for _ in a.ids]
+    return _batch(served, arm, columns, ids, labels, proba, latencies, keys, ts=times)
 
 
 def _batch(
@@ -367,17 +366,18 @@ def _batch(
     ids: list[str],
     labels: np.ndarray | None,
     proba: np.ndarray | None,
-    latency_ms: float,
+    latency_ms: float | Sequence[float],
     key: Keys,
     *,
     error: str | None = None,
+    ts: float | Sequence[float] | None = None,
 ) -> RecordBatch:
     model = served.model
     return RecordBatch(
         model=model.name,
         version=served.version,
         arm=arm,
-        ts=time.time(),
+        ts=time.time() if ts is None else ts,
         latency_ms=latency_ms,
         request_ids=ids,
         inputs={n: np.asarray(c).tolist() for n, c in columns.items()},
