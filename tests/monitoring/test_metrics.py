@@ -290,6 +290,59 @@ def test_setting_the_directory_after_prometheus_client_was_imported_is_refused(
         ServingMetrics()
 
 
+def test_bulk_observation_gives_the_exposition_of_one_observation_at_a_time() -> None:
+    from modelward.monitoring.metrics import LATENCY_BUCKETS, SCORE_BUCKETS, observe_many
+
+    rng = np.random.default_rng(11)
+    values = np.concatenate(
+        [
+            rng.exponential(0.02, 2_000),
+            np.asarray(LATENCY_BUCKETS),  # exactly on every bound: the bound's own bucket
+            np.asarray(SCORE_BUCKETS),
+            [0.0, 50.0, 1e9, -1.0],  # zero, beyond the last bound (+Inf), negative
+        ]
+    )
+    one, bulk = _new_metrics(), _new_metrics()
+    child_one = one._child(one._request_seconds, "churn", "predict")
+    child_bulk = bulk._child(bulk._request_seconds, "churn", "predict")
+    for v in values.tolist():
+        child_one.observe(v)
+    observe_many(child_bulk, values[:1000])
+    observe_many(child_bulk, values[1000:].tolist())
+    observe_many(child_bulk, [])
+    a, b = (
+        _named(_scrape(one), "modelward_request_duration_seconds_bucket"),
+        _named(_scrape(bulk), "modelward_request_duration_seconds_bucket"),
+    )
+    assert a == b and len(a) == len(LATENCY_BUCKETS) + 1
+    sum_one = _get(_scrape(one), "modelward_request_duration_seconds_sum", model="churn", endpoint="predict")
+    sum_bulk = _get(
+        _scrape(bulk), "modelward_request_duration_seconds_sum", model="churn", endpoint="predict"
+    )
+    assert sum_bulk == pytest.approx(sum_one, rel=1e-12)
+
+
+def test_requests_counted_in_bulk_equal_requests_counted_one_by_one() -> None:
+    one, bulk = _new_metrics(), _new_metrics()
+    entries = []
+    for i in range(300):
+        status, seconds, rows = (200 if i % 7 else 422), 0.0001 * (i % 50), (i % 9) + 1
+        one.observe_request(
+            model="churn", version="3", endpoint="predict", status=status, seconds=seconds, rows=rows
+        )
+        entries.append(("churn", "3", "predict", status, [seconds], [rows]))
+    for _ in range(3):  # several requests in one entry, as the server answers them together
+        one_batch = [0.002] * 100
+        for s in one_batch:
+            one.observe_request(model="churn", version="4", endpoint="predict", status=200, seconds=s, rows=1)
+        entries.append(("churn", "4", "predict", 200, one_batch, [1] * 100))
+    bulk.observe_requests(entries)
+    drop = {"modelward_request_duration_seconds_sum", "modelward_rows_per_request_sum"}
+    a = {k: v for k, v in _scrape(one).items() if not k[0].endswith("_created") and k[0] not in drop}
+    b = {k: v for k, v in _scrape(bulk).items() if not k[0].endswith("_created") and k[0] not in drop}
+    assert a == b
+
+
 def test_observe_request_is_cheap() -> None:
     m = _new_metrics()
     start = time.perf_counter()

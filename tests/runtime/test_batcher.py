@@ -130,3 +130,69 @@ def test_a_disabled_batcher_makes_one_call_per_request() -> None:
 def test_invalid_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="max_rows"):
         Batcher("m:1", doubling([]), max_rows=0)
+
+
+def test_callers_without_await_get_their_rows_through_their_callback() -> None:
+    calls: list[int] = []
+    batcher = Batcher("m:1", doubling(calls), max_rows=100)
+    answers: dict[int, object] = {}
+
+    async def main() -> None:
+        for i in range(40):
+            x = np.array([float(i), float(i) + 0.5])
+
+            def done(out, seconds, exc, i=i):  # type: ignore[no-untyped-def]
+                answers[i] = exc if exc is not None else out[0].tolist()
+
+            batcher.submit({"x": x}, 2, done)
+        for _ in range(50):
+            await asyncio.sleep(0.001)
+            if len(answers) == 40:
+                return
+
+    asyncio.run(main())
+    assert answers == {i: [2.0 * i, 2.0 * i + 1.0] for i in range(40)}
+    assert calls == [80]  # one turn of the loop: one call
+
+
+def test_each_successful_call_is_reported_once_with_every_request_in_it() -> None:
+    calls: list[int] = []
+    seen: list[tuple[list[object], list[float], list[float]]] = []
+
+    def on_batch(items, columns, out, seconds):  # type: ignore[no-untyped-def]
+        seen.append(([it.tag for it in items], columns["x"].tolist(), out[0].tolist()))
+
+    batcher = Batcher("m:1", doubling(calls, delay=0.002), max_rows=8, on_batch=on_batch)
+
+    async def main() -> list[object]:
+        async def one(i: int) -> object:
+            try:
+                return (await batcher.run({"x": np.array([float(i)])}, 1, tag=f"t{i}"))[0][0].tolist()
+            except Exception as exc:
+                return exc
+
+        return await asyncio.gather(*(one(i) for i in [1, 2, -3, 4, 5, 6, 7, 8, 9, 10]))
+
+    out = asyncio.run(main())
+    assert isinstance(out[2], ValueError)
+    reported = [tag for tags, _, _ in seen for tag in tags]
+    assert sorted(reported, key=lambda t: int(str(t)[1:])) == [f"t{i}" for i in [1, 2, 4, 5, 6, 7, 8, 9, 10]]
+    for _tags, xs, ys in seen:
+        assert ys == [2 * x for x in xs]
+
+
+def test_one_submission_may_stand_for_several_client_requests() -> None:
+    calls: list[int] = []
+    batcher = Batcher("m:1", doubling(calls), max_rows=256)
+    answered: list[object] = []
+
+    async def main() -> None:
+        batcher.submit({"x": np.arange(30, dtype=np.float64)}, 30, lambda *a: answered.append(a), requests=30)
+        for _ in range(3):
+            batcher.submit({"x": np.array([1.0])}, 1, lambda *a: answered.append(a))
+        while len(answered) < 4:
+            await asyncio.sleep(0.001)
+
+    asyncio.run(main())
+    assert calls == [33]
+    assert (batcher.stats.requests, batcher.stats.rows, batcher.stats.largest) == (33, 33, 33)

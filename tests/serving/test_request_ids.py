@@ -27,3 +27,18 @@ def test_generated_request_ids_carry_the_time_and_sort_by_it() -> None:
     after = time.time_ns() // 1_000_000
     assert before <= int(first[:12], 16) <= int(second[:12], 16) <= after
     assert first < second  # a later millisecond sorts after, as text too
+
+
+def test_ids_made_together_are_as_unique_valid_and_timed_as_ids_made_one_by_one() -> None:
+    from modelward.serving.middleware import new_request_ids
+
+    before = time.time_ns() // 1_000_000
+    ids = [rid for _ in range(500) for rid in new_request_ids(100)]
+    after = time.time_ns() // 1_000_000
+    assert len(set(ids)) == len(ids) == 50_000
+    for rid in ids[::50]:
+        parsed = uuid.UUID(rid)
+        assert len(rid) == 32 and safe_request_id(rid) == rid
+        assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+        assert before <= int(rid[:12], 16) <= after
+    assert new_request_ids(0) == []

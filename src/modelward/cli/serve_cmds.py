@@ -64,6 +64,7 @@ def serve(
 
     from modelward.errors import ConfigError
     from modelward.serving.auth import is_loopback
+    from modelward.serving.protocol import ModelwardProtocol
 
     cfg = settings()
     if reload_interval is not None:
@@ -96,6 +97,7 @@ def serve(
                 access_log=False,
                 lifespan="on",
                 server_header=False,  # one header less per response; "server: uvicorn" says nothing useful
+                http=ModelwardProtocol,
             )
         ).run()
         return
@@ -120,6 +122,7 @@ def serve(
         access_log=False,
         lifespan="on",
         server_header=False,
+        http=ModelwardProtocol,
     )
 
 

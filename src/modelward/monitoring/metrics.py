@@ -12,10 +12,13 @@ over all workers (dead ones included), ``in_flight_requests`` summed over live w
 the max and ``model_ready`` the min over live workers. The supervisor calls :func:`mark_worker_dead`
 when a worker exits, so that its live gauges disappear. Use one :class:`ServingMetrics` per process.
 
-Histograms of many values (scores of a batch) are observed one value at a time: prometheus_client has
-no supported bulk update (``Histogram.observe`` is the only writer; the bucket values are private and,
-in multiprocess mode, backed by mmap entries), so :meth:`ServingMetrics.observe_predictions` loops
-``observe`` over a plain Python list. Class counts are vectorised (one ``inc`` per distinct class).
+Many values at once (the scores of a batch, the latencies of the requests answered in one turn of
+the event loop) are observed in bulk by :func:`observe_many`: NumPy finds each value's bucket, and
+each bucket that got values takes one ``inc(count)``, the sum one ``inc(total)``. prometheus_client
+has no public bulk update, so this writes the histogram child's value objects (``_buckets``,
+``_sum``; in multiprocess mode mmap entries) exactly as ``Histogram.observe`` would, one call per
+bucket instead of per value; a test checks the exposition equals that of ``observe`` in a loop, and a
+histogram without those fields is observed value by value. Class counts are vectorised the same way.
 
 Label cardinality stays bounded: ``model`` is one of the served models, ``version`` one of the few
 versions a model serves over a process's life, ``endpoint`` a fixed route name, ``status`` an HTTP
@@ -46,6 +49,7 @@ __all__ = [
     "ServingMetrics",
     "mark_worker_dead",
     "multiprocess_dir",
+    "observe_many",
     "prepare_multiprocess_dir",
 ]
 
@@ -111,7 +115,7 @@ def _check_mode() -> None:
         )
 
 
-def _finite(array: np.ndarray, what: str) -> list[float]:
+def _finite(array: np.ndarray, what: str) -> np.ndarray:
     flat = np.asarray(array, dtype=np.float64)
     if flat.ndim > 1:
         raise ValueError(
@@ -120,7 +124,27 @@ def _finite(array: np.ndarray, what: str) -> list[float]:
         )
     flat = flat.reshape(-1)
     # NaN would poison the histogram's _sum forever (and fall in no bucket): leave it out.
-    return flat[np.isfinite(flat)].tolist()  # type: ignore[no-any-return]
+    return flat[np.isfinite(flat)]
+
+
+def observe_many(histogram: Histogram, values: np.ndarray | list[float]) -> None:
+    """Observe every value of ``values`` (finite floats) in ``histogram`` (a labelled child, or a
+    histogram without labels), as ``observe`` in a loop would, with one update per bucket."""
+    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    if not array.size:
+        return
+    buckets = getattr(histogram, "_buckets", None)
+    bounds = getattr(histogram, "_upper_bounds", None)
+    total = getattr(histogram, "_sum", None)
+    if buckets is None or bounds is None or total is None or len(buckets) != len(bounds):
+        for value in array.tolist():
+            histogram.observe(value)
+        return
+    # observe() puts a value in the first bucket whose upper bound is >= the value.
+    counts = np.bincount(np.searchsorted(np.asarray(bounds, dtype=np.float64), array, side="left"))
+    for i in np.flatnonzero(counts[: len(buckets)]).tolist():
+        buckets[i].inc(int(counts[i]))
+    total.inc(float(array.sum()))
 
 
 class ServingMetrics:
@@ -270,6 +294,28 @@ class ServingMetrics:
         if rows is not None:
             self._child(self._rows, model).observe(rows)
 
+    def observe_requests(
+        self, answered: list[tuple[str, str, str, int, list[float], list[int] | None]]
+    ) -> None:
+        """:meth:`observe_request` for many requests at once: ``(model, version, endpoint, status,
+        latencies, rows)`` entries, each for one or more requests (``rows`` one per latency, or
+        None); one counter update per distinct label set, histograms in bulk."""
+        counts: dict[tuple[str, str, str, int], int] = {}
+        seconds: dict[tuple[str, str], list[float]] = {}
+        rows: dict[str, list[int]] = {}
+        for model, version, endpoint, status, elapsed, n in answered:
+            key = (model, version, endpoint, status)
+            counts[key] = counts.get(key, 0) + len(elapsed)
+            seconds.setdefault((model, endpoint), []).extend(elapsed)
+            if n is not None:
+                rows.setdefault(model, []).extend(n)
+        for (model, version, endpoint, status), count in counts.items():
+            self._child(self._requests, model, version, endpoint, str(status)).inc(count)
+        for (model, endpoint), values in seconds.items():
+            observe_many(self._child(self._request_seconds, model, endpoint), values)
+        for model, sizes in rows.items():
+            observe_many(self._child(self._rows, model), np.asarray(sizes, dtype=np.float64))
+
     def observe_inference(self, *, model: str, version: str, seconds: float) -> None:
         self._child(self._inference_seconds, model, version).observe(seconds)
 
@@ -289,20 +335,17 @@ class ServingMetrics:
         observes every output). Non-finite scores and values are skipped.
         """
         # Validate first, so that a refused call records nothing.
-        score_list = _finite(scores, "scores") if scores is not None else []
-        value_list = _finite(np.ravel(values), "values") if values is not None else []  # multi-output
+        none = np.empty(0)
+        score_list = _finite(scores, "scores") if scores is not None else none
+        value_list = _finite(np.ravel(values), "values") if values is not None else none  # multi-output
         if labels is not None and np.size(labels):
             classes, counts = np.unique(np.asarray(labels).astype(str).reshape(-1), return_counts=True)
             for cls, n in zip(classes.tolist(), counts.tolist(), strict=True):
                 self._child(self._predictions, model, version, cls).inc(n)
-        if score_list:
-            observe = self._child(self._scores, model, version).observe
-            for score in score_list:
-                observe(score)
-        if value_list:
-            observe = self._child(self._values, model, version).observe
-            for value in value_list:
-                observe(value)
+        if score_list.size:
+            observe_many(self._child(self._scores, model, version), score_list)
+        if value_list.size:
+            observe_many(self._child(self._values, model, version), value_list)
 
     def in_flight_gauge(self, model: str) -> Gauge:
         """The in-flight gauge of ``model``: ``inc()`` when a request starts, ``dec()`` when it ends."""

@@ -30,6 +30,7 @@ from modelward.monitoring.prediction_log import PredictionLogger, Redactor
 from modelward.registry import Registry
 from modelward.serving.auth import AUTH_KEY, Policy, check_route_policies, guard
 from modelward.serving.fastpath import FastPredict
+from modelward.serving.lane import FastLane
 
 if TYPE_CHECKING:
     from modelward.control.controller import Controller
@@ -112,6 +113,7 @@ def create_app(
     observer = profiler.observe if profiler is not None else None
     predictor = Predictor(manager, metrics, logger, post=post, observer=observer)
     post.after_burst = predictor.flush
+    manager.on_batch = predictor.record_batch
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -223,16 +225,17 @@ def create_app(
 
     app.add_middleware(RequestContext, on_response=on_response)
     if settings.fast_path:
-        app.fast = FastPredict(
+        lane = FastLane(
             manager=manager,
             predictor=predictor,
             max_rows=settings.max_rows,
             max_body_bytes=settings.max_body_bytes,
             predict_token=_secret(settings.predict_token),
             admin_token=_secret(settings.admin_token),
-            on_response=on_response,
+            metrics=metrics,
             on_shed=metrics.request_shed,
         )
+        app.fast = FastPredict(lane)
     _typed_openapi(app)
     check_route_policies(app)
     return app

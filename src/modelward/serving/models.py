@@ -29,7 +29,7 @@ from modelward.monitoring.metrics import ServingMetrics
 from modelward.registry import DEFAULT_ALIAS, Registry, VersionInfo, parse_ref
 from modelward.routing import Arm, DeploymentSpec, SplitPolicy
 from modelward.runtime import LoadedModel, load_version
-from modelward.runtime.batcher import Batcher
+from modelward.runtime.batcher import Batcher, Columns, OnBatch, Outputs, Pending
 from modelward.runtime.predictor import ArrayPredictor, model_digest, prepare
 from modelward.schema import FeatureSchema
 from modelward.serving.problems import ModelLoading, ModelNotServed
@@ -156,6 +156,7 @@ class ModelManager:
         self.metrics = metrics
         self.batching = batching or BatchSettings()
         self.slots: dict[str, ModelSlot] = {}
+        self.on_batch: OnBatch | None = None  # what each model call answered, for recording (the server's)
         self._executor = ThreadPoolExecutor(2, thread_name_prefix="modelward-model")
         for ref in refs:
             parsed = parse_ref(ref)
@@ -223,9 +224,14 @@ class ModelManager:
             max_rows=b.max_rows,
             budget=b.budget,
             executor=self._executor,
+            on_batch=self._on_batch,
         )
         self.metrics.observe_load(info.name, time.perf_counter() - started)
         return Served(model, alias, time.time(), predictor, batcher)
+
+    def _on_batch(self, items: list[Pending], columns: Columns, out: Outputs, seconds: float) -> None:
+        if self.on_batch is not None:  # looked up per call: the server sets it after loading began
+            self.on_batch(items, columns, out, seconds)
 
     def _compatible(self, name: str, served: list[Served]) -> None:
         first = served[0].model

@@ -18,101 +18,19 @@ import numpy as np
 from modelward.monitoring.metrics import ServingMetrics
 from modelward.monitoring.prediction_log import PredictionLogger, RecordBatch
 from modelward.routing import SHADOW_ARM
-from modelward.runtime.batcher import Overloaded
-from modelward.serving.middleware import new_request_id
+from modelward.runtime.batcher import Columns, Outputs, Overloaded, Pending
 from modelward.serving.models import ModelManager, Routing, Served
+from modelward.serving.outcome import Outcome, Part, plain_labels, row_ids
 from modelward.serving.postprocess import PostProcessor
 from modelward.serving.problems import ModelFailed
 from modelward.validation import Batch
 
-__all__ = ["Outcome", "Part", "Predictor", "row_ids"]
+__all__ = ["Outcome", "Part", "Predictor", "Tag", "plain_labels", "row_ids"]  # the first: from outcome.py
 
 log = logging.getLogger("modelward.serving")
 
 Keys = str | list[str | None] | None  # one routing key for the request, or one per row
 Observer = Callable[..., None]  # LiveProfiler.observe-like: (model, version, arm, reference, columns, ...)
-
-
-@dataclass(frozen=True, slots=True)
-class Part:
-    """The rows of a request that one arm answered."""
-
-    served: Served
-    arm: str
-    rows: np.ndarray | None  # row indices into the request; None: every row
-    labels: list[Any]
-    probabilities: np.ndarray | None
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    request_ids: list[str]
-    parts: list[Part]
-
-    @property
-    def served(self) -> Served:
-        """The version that answered (the first part's when rows were split across arms)."""
-        return self.parts[0].served
-
-    @property
-    def arm(self) -> str | None:
-        return self.parts[0].arm if len(self.parts) == 1 else None
-
-    @property
-    def version(self) -> str | None:
-        return self.parts[0].served.version if len(self.parts) == 1 else None
-
-    @property
-    def classes(self) -> list[Any]:
-        part = self.parts[0]
-        return part.served.model.class_values if part.probabilities is not None else []
-
-    def _ordered(self, pick: Callable[[Part], Any]) -> list[Any]:
-        if len(self.parts) == 1:
-            return list(pick(self.parts[0]))
-        out: list[Any] = [None] * len(self.request_ids)
-        for part in self.parts:
-            assert part.rows is not None  # noqa: S101 - split parts always carry their rows
-            for i, v in zip(part.rows.tolist(), pick(part), strict=True):
-                out[i] = v
-        return out
-
-    @property
-    def labels(self) -> list[Any]:
-        return self._ordered(lambda p: p.labels)
-
-    @property
-    def probabilities(self) -> np.ndarray | None:
-        if self.parts[0].probabilities is None:
-            return None
-        if len(self.parts) == 1:
-            return self.parts[0].probabilities
-        rows = np.concatenate([p.rows for p in self.parts if p.rows is not None])
-        stacked = np.concatenate([p.probabilities for p in self.parts if p.probabilities is not None])
-        out = np.empty_like(stacked)
-        out[rows] = stacked
-        return out
-
-    def row_arms(self) -> list[str]:
-        return self._ordered(lambda p: [p.arm] * len(p.labels))
-
-    def row_versions(self) -> list[str]:
-        return self._ordered(lambda p: [p.served.version] * len(p.labels))
-
-
-def row_ids(batch: Batch, header_id: str | None) -> list[str]:
-    """Per-row request ids: the body's ``request_ids``; else one id (the body's ``request_id``, the
-    ``X-Request-ID`` header, or a new one) for a single row, suffixed ``-<row>`` for several."""
-    if batch.request_ids is not None:
-        return list(batch.request_ids)
-    base = batch.request_id or header_id or new_request_id()
-    if batch.n_rows == 1:
-        return [base]
-    return [f"{base}-{i}" for i in range(batch.n_rows)]
-
-
-def _plain_labels(values: np.ndarray) -> list[Any]:
-    return [v.item() if hasattr(v, "item") else v for v in np.asarray(values).reshape(-1).tolist()]
 
 
 def _groups(routing: Routing, batch: Batch, key: str | None) -> list[tuple[str, np.ndarray | None]]:
@@ -149,6 +67,7 @@ class Predictor:
         # arm: metrics, live profiles and log rows are made from it once per burst (flush).
         self._answered: dict[tuple[int, str], tuple[Served, list[_Answer]]] = {}
         self._shadow_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # split requests in flight
 
     async def predict(
         self,
@@ -186,6 +105,91 @@ class Predictor:
             self._mirror(routing.shadow, batch, ids, keys)
         return Outcome(ids, parts)
 
+    def submit(
+        self,
+        name: str,
+        batch: Batch,
+        *,
+        header_id: str | None,
+        routing_key: str | None,
+        done: Callable[[Outcome | None, BaseException | None], None],
+        routing: Routing | None = None,
+        arm: str | None = None,
+    ) -> Pending | None:
+        """:meth:`predict` for the HTTP fast lane, without a task or a future per request: ``done``
+        gets the outcome (or the error) on the event loop thread. Returns a handle to cancel the
+        request when its client goes away. Rows split across arms take :meth:`predict` in a task.
+        ``arm`` forces one arm (a request run again after its batch failed stays on its arm)."""
+        routing = routing or self.manager.routing(name)
+        groups = [(arm, None)] if arm is not None else _groups(routing, batch, routing_key)
+        if len(groups) > 1:
+            self._in_task(name, batch, header_id, routing_key, routing, done)
+            return None
+        arm = groups[0][0]
+        served = routing.arms[arm]
+        ids = row_ids(batch, header_id)
+        keys: Keys = (
+            routing_key if routing_key is not None or batch.row_keys is None else list(batch.row_keys)
+        )
+        started = time.perf_counter()
+        gauge = self.metrics.in_flight_gauge(name)
+
+        def finished(out: Outputs | None, seconds: float, exc: BaseException | None) -> None:
+            gauge.dec()
+            latency = (time.perf_counter() - started) * 1000
+            if exc is not None or out is None:
+                if not isinstance(exc, Overloaded):
+                    failure = repr(exc)
+                    self.post.submit(
+                        self._record_failure, served, arm, batch.columns, ids, latency, keys, failure
+                    )
+                    failed = ModelFailed(name, served.version, exc or RuntimeError("no outputs"))
+                    failed.__cause__ = exc
+                    exc = failed
+                done(None, exc)
+                return
+            labels, proba = out
+            if routing.shadow is not None and routing.rng.random() < routing.spec.shadow_rate:
+                self._mirror(routing.shadow, batch, ids, keys)
+            done(Outcome(ids, [Part(served, arm, None, plain_labels(labels), proba)]), None)
+
+        gauge.inc()
+        try:
+            return served.batcher.submit(
+                batch.columns, batch.n_rows, finished, Tag(served, arm, ids, keys, started)
+            )
+        except BaseException:
+            gauge.dec()
+            raise
+
+    def _in_task(
+        self,
+        name: str,
+        batch: Batch,
+        header_id: str | None,
+        routing_key: str | None,
+        routing: Routing,
+        done: Callable[[Outcome | None, BaseException | None], None],
+    ) -> None:
+        async def run() -> None:
+            try:
+                outcome = await self.predict(
+                    name,
+                    batch,
+                    header_id=header_id,
+                    routing_key=routing_key,
+                    endpoint="predict",
+                    routing=routing,
+                )
+            except Exception as exc:  # handed to the caller, like every other failure
+                done(None, exc)
+                return
+            done(outcome, None)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def _part(
         self,
         name: str,
@@ -205,33 +209,55 @@ class Predictor:
         if key is None and batch.row_keys is not None:
             keys = list(batch.row_keys) if rows is None else [batch.row_keys[i] for i in rows.tolist()]
         try:
-            (labels, proba), seconds = await served.batcher.run(columns, n)
+            tag = Tag(served, arm, part_ids, keys, started)
+            (labels, proba), _ = await served.batcher.run(columns, n, tag)
         except Overloaded:
             raise
         except Exception as exc:  # the model's own failure, not the client's
             latency = (time.perf_counter() - started) * 1000
             self.post.submit(self._record_failure, served, arm, columns, part_ids, latency, keys, repr(exc))
             raise ModelFailed(name, served.version, exc) from exc
-        latency = (time.perf_counter() - started) * 1000
-        self.post.submit(self._record, served, arm, columns, part_ids, labels, proba, seconds, latency, keys)
-        return Part(served, arm, rows, _plain_labels(labels), proba)
+        return Part(served, arm, rows, plain_labels(labels), proba)
 
     # -- after the response: metrics, log, profiles ------------------------------------------------
 
-    def _record(
-        self,
-        served: Served,
-        arm: str,
-        columns: dict[str, np.ndarray],
-        ids: list[str],
-        labels: np.ndarray,
-        proba: np.ndarray | None,
-        seconds: float,
-        latency_ms: float,
-        key: Keys,
+    def record_batch(self, items: list[Pending], columns: Columns, out: Outputs, seconds: float) -> None:
+        """The batchers' ``on_batch``: one model call's requests, handed to post-processing at once
+        (their metrics, live profiles and log rows are made there, per burst)."""
+        self.post.submit(self._record_batch, items, columns, out, seconds, time.perf_counter(), time.time())
+
+    def _record_batch(
+        self, items: list[Pending], columns: Columns, out: Outputs, seconds: float, done: float, ts: float
     ) -> None:
-        answer = _Answer(columns, ids, labels, proba, seconds, latency_ms, key, time.time())
-        self._answered.setdefault((id(served), arm), (served, []))[1].append(answer)
+        labels, proba = out
+        groups: dict[tuple[int, str], list[tuple[int, Pending]]] = {}
+        offset = 0
+        for it in items:
+            tag = it.tag
+            if isinstance(tag, Tag):
+                groups.setdefault((id(tag.served), tag.arm), []).append((offset, it))
+            offset += it.rows
+        for key, group in groups.items():
+            if len(group) == len(items):  # every request of the call: its arrays as they are
+                cols, lab, pr = dict(columns), labels, proba
+            else:
+                index = np.concatenate([np.arange(o, o + it.rows) for o, it in group])
+                cols = {n: np.asarray(c)[index] for n, c in columns.items()}
+                lab, pr = labels[index], (proba[index] if proba is not None else None)
+            tags: list[Tag] = [it.tag for _, it in group]  # type: ignore[misc]
+            ids = [rid for t in tags for rid in t.ids]
+            latencies = [
+                (done - s) * 1000
+                for t in tags
+                for s in (t.started if isinstance(t.started, list) else [t.started] * len(t.ids))
+            ]
+            keys: Keys = None
+            if any(t.keys is not None for t in tags):
+                keys = [
+                    k for t in tags for k in (t.keys if isinstance(t.keys, list) else [t.keys] * len(t.ids))
+                ]
+            answer = _Answer(cols, ids, lab, pr, seconds, latencies, keys, ts)
+            self._answered.setdefault(key, (tags[0].served, []))[1].append(answer)
 
     def _record_failure(
         self,
@@ -306,7 +332,8 @@ class Predictor:
     async def _shadow_one(self, shadow: Served, batch: Batch, ids: list[str], key: Keys) -> None:
         started = time.perf_counter()
         try:
-            (labels, proba), seconds = await shadow.batcher.run(batch.columns, batch.n_rows)
+            tag = Tag(shadow, SHADOW_ARM, ids, key, started)
+            await shadow.batcher.run(batch.columns, batch.n_rows, tag)  # recorded by record_batch
         except Exception as exc:  # a failing shadow is recorded, never seen by clients
             latency = (time.perf_counter() - started) * 1000
             self.metrics.shadow_failed(shadow.model.name)
@@ -314,11 +341,7 @@ class Predictor:
                 self._record_failure, shadow, SHADOW_ARM, batch.columns, ids, latency, key, repr(exc)
             )
             return
-        latency = (time.perf_counter() - started) * 1000
         self.metrics.shadow_served(shadow.model.name)
-        self.post.submit(
-            self._record, shadow, SHADOW_ARM, batch.columns, ids, labels, proba, seconds, latency, key
-        )
 
     async def close(self, timeout: float = 5.0) -> None:
         """Finish the mirrored requests still queued (within ``timeout``), then stop."""
@@ -326,6 +349,17 @@ class Predictor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._shadow.join(), timeout)
             self._shadow_task.cancel()
+
+
+@dataclass(slots=True)
+class Tag:
+    """What recording needs of one request's part, carried through the batcher with its rows."""
+
+    served: Served
+    arm: str
+    ids: list[str]
+    keys: Keys
+    started: float | list[float]  # when the request (or each request of a hot batch) was taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,8 +371,8 @@ class _Answer:
     labels: np.ndarray
     proba: np.ndarray | None
     seconds: float  # the predict call's
-    latency_ms: float  # the request's, so far
-    keys: Keys
+    latency_ms: list[float]  # each row's request's, so far
+    keys: Keys  # one key for every row, or one per row
     ts: float
 
 
@@ -354,7 +388,7 @@ def _log_batch(
     keys: Keys = None
     if any(a.keys is not None for a in answers):
         keys = [k for a in answers for k in (a.keys if isinstance(a.keys, list) else [a.keys] * len(a.ids))]
-    latencies = [a.latency_ms for a in answers for _ in a.ids]
+    latencies = [x for a in answers for x in a.latency_ms]
     times = [a.ts for a in answers for _ in a.ids]
     return _batch(served, arm, columns, ids, labels, proba, latencies, keys, ts=times)
 
@@ -381,7 +415,7 @@ def _batch(
         latency_ms=latency_ms,
         request_ids=ids,
         inputs={n: np.asarray(c).tolist() for n, c in columns.items()},
-        predictions=_plain_labels(labels) if labels is not None else None,
+        predictions=plain_labels(labels) if labels is not None else None,
         probabilities=proba.tolist() if proba is not None else None,
         classes=[str(c) for c in model.class_values] if proba is not None else (),
         routing_keys=key,

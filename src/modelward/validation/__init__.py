@@ -18,6 +18,7 @@ from modelward.validation._columns import (
     parse_json,
     validate_columns,
 )
+from modelward.validation._records import records_columns, simple_schema
 from modelward.validation._request import validate_request
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "FieldProblem",
     "RequestInvalid",
     "parse_json",
+    "records_columns",
+    "simple_schema",
     "validate_columns",
     "validate_request",
 ]

@@ -1,0 +1,229 @@
+"""One-record REST predictions of a turn of the event loop, answered together.
+
+Under load, the event loop reads many requests at once (one per connection that has data). The
+:class:`~modelward.serving.lane.FastLane` queues each body of one record here; at the end of the
+turn (``call_soon``) :meth:`HotPath.flush` validates the records of a model together
+(:func:`modelward.validation.records_columns`: one type check and one array per field), gives
+them request ids, routes them to their arms, and hands each arm's rows to its version's batcher as
+one submission. When the call returns, each request gets its own response, rendered from one
+conversion of the batch's outputs. Per request, what is left is parsing its body and writing its
+response; everything else costs per turn.
+
+The answers are the ones the general path gives (same body bytes, headers, metrics, log rows): a
+record that the joint check does not accept, a model with shadow traffic or a per-row routing key,
+and a request whose call failed (run again alone, so that one bad record fails only its own
+request) take the general path, which validates and predicts each request alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+
+from modelward.runtime.batcher import Outputs, Overloaded
+from modelward.serving.middleware import access_line, new_request_id, new_request_ids
+from modelward.serving.models import Routing, Served
+from modelward.serving.predict import Tag, plain_labels
+from modelward.validation import records_columns
+
+if TYPE_CHECKING:
+    from prometheus_client import Gauge
+
+    from modelward.serving.lane import FastLane, Reply
+
+__all__ = ["HotPath"]
+
+access_log = logging.getLogger("modelward.access")
+
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+# (payload, record, request id or None, routing key or None, reply, started)
+_Item = tuple[dict[str, Any], dict[str, Any], str | None, str | None, "Reply", float]
+
+
+class HotPath:
+    def __init__(self, lane: FastLane) -> None:
+        self.lane = lane
+        self._queues: dict[str, list[_Item]] = {}
+
+    def add(
+        self,
+        name: str,
+        path: str,
+        payload: dict[str, Any],
+        record: dict[str, Any],
+        request_id: str | None,
+        key: str | None,
+        reply: Reply,
+        started: float,
+    ) -> None:
+        """Queue one request; it is answered after this turn of the event loop."""
+        queue = self._queues.get(name)
+        if queue is None:
+            queue = self._queues[name] = []
+        if not queue:
+            asyncio.get_running_loop().call_soon(self.flush, name, path)
+        queue.append((payload, record, request_id, key, reply, started))
+
+    def flush(self, name: str, path: str) -> None:
+        items = self._queues.get(name)
+        if not items:
+            return
+        self._queues[name] = []
+        lane = self.lane
+        try:
+            routing = lane.manager.routing(name)
+        except Exception as exc:  # loading, or no longer served: every request gets the problem
+            for _, _, rid, _, reply, started in items:
+                lane.fail_one(name, path, rid or new_request_id(), reply, started, exc)
+            return
+        columns = None
+        if routing.shadow is None and routing.spec.key is None:
+            columns = records_columns([it[1] for it in items], routing.primary.model.schema)
+        if columns is None:
+            for payload, _, rid, key, reply, started in items:
+                lane.general(name, path, payload, rid, key, reply, started)
+            return
+        ids: list[str] = [it[2] for it in items]  # type: ignore[misc]  # filled below
+        missing = sum(1 for i in ids if i is None)
+        if missing:
+            fresh = iter(new_request_ids(missing))
+            ids = [i if i is not None else next(fresh) for i in ids]
+        if len(routing.arms) == 1:
+            self._submit(name, path, routing, next(iter(routing.arms)), items, columns, ids)
+            return
+        arms = [routing.assign(it[3]) for it in items]
+        for arm in dict.fromkeys(arms):
+            rows = [i for i, a in enumerate(arms) if a == arm]
+            if len(rows) == len(items):
+                self._submit(name, path, routing, arm, items, columns, ids)
+                break
+            index = np.asarray(rows)
+            part = {field: column[index] for field, column in columns.items()}
+            self._submit(name, path, routing, arm, [items[i] for i in rows], part, [ids[i] for i in rows])
+
+    def _submit(
+        self,
+        name: str,
+        path: str,
+        routing: Routing,
+        arm: str,
+        items: list[_Item],
+        columns: dict[str, np.ndarray],
+        ids: list[str],
+    ) -> None:
+        served = routing.arms[arm]
+        batcher = served.batcher
+        # At most max_rows rows per submission (one row each with batching off): the batcher sheds
+        # and orders submissions, so each keeps to what one predict call may take.
+        size = batcher.max_rows if batcher.enabled else 1
+        if len(items) > size:
+            for start in range(0, len(items), size):
+                part = {field: column[start : start + size] for field, column in columns.items()}
+                self._submit(
+                    name, path, routing, arm, items[start : start + size], part, ids[start : start + size]
+                )
+            return
+        keys: list[str | None] | None = [it[3] for it in items]
+        if keys is not None and all(k is None for k in keys):
+            keys = None
+        tag = Tag(served, arm, ids, keys, [it[5] for it in items])
+        group = _Group(self.lane, name, path, served, arm, items, ids)
+        group.gauge.inc(len(items))
+        try:
+            served.batcher.submit(columns, len(items), group.done, tag, requests=len(items))
+        except Exception as exc:  # shed at once (Overloaded)
+            group.done(None, 0.0, exc)
+
+
+class _Group:
+    """The requests of one turn that went to one arm: one submission, one answer each."""
+
+    __slots__ = ("arm", "gauge", "ids", "items", "lane", "name", "path", "served")
+
+    def __init__(
+        self,
+        lane: FastLane,
+        name: str,
+        path: str,
+        served: Served,
+        arm: str,
+        items: list[_Item],
+        ids: list[str],
+    ) -> None:
+        self.lane = lane
+        self.name = name
+        self.path = path
+        self.served = served
+        self.arm = arm
+        self.items = items
+        self.ids = ids
+        self.gauge: Gauge = lane.metrics.in_flight_gauge(name)
+
+    def done(self, out: Outputs | None, seconds: float, exc: BaseException | None) -> None:
+        items, lane = self.items, self.lane
+        self.gauge.dec(len(items))
+        if out is None:
+            for (payload, _, rid, key, reply, started), given in zip(items, self.ids, strict=True):
+                if isinstance(exc, Overloaded) or exc is None:
+                    lane.fail_one(
+                        self.name, self.path, given, reply, started, exc or RuntimeError("no outputs")
+                    )
+                else:  # run alone, on the same arm: one bad record fails only its own request
+                    lane.general(self.name, self.path, payload, rid or given, key, reply, started, self.arm)
+            return
+        try:
+            self._answer(out)
+        except Exception as err:  # a value the encoder refuses: the server's fault, 500 problems
+            for (_, _, _, _, reply, started), rid in zip(items, self.ids, strict=True):
+                lane.fail_one(self.name, self.path, rid, reply, started, err)
+
+    def _answer(self, out: Outputs) -> None:
+        labels, proba = out
+        served, name, arm, items, ids = self.served, self.name, self.arm, self.items, self.ids
+        version = served.version
+        values = plain_labels(labels)
+        head = orjson.dumps(
+            {"model": name, "version": version, "alias": served.alias, "arm": arm, "predictions": []}
+        )
+        head = head[:-2]  # the predictions list is opened here and closed by each body's end
+        common = (
+            b"content-type: application/json\r\nx-model-version: %s\r\nx-model-arm: %s\r\nx-request-id: "
+            % (
+                version.encode(),
+                arm.encode(),
+            )
+        )
+        dumps = orjson.dumps
+        if proba is None:
+            bodies = [
+                head + dumps({"request_id": rid, "prediction": value}, option=_OPTIONS) + b"]}"
+                for rid, value in zip(ids, values, strict=True)
+            ]
+        else:
+            classes = [str(c) for c in served.model.class_values]
+            bodies = [
+                head
+                + dumps(
+                    {
+                        "request_id": rid,
+                        "prediction": value,
+                        "probabilities": dict(zip(classes, probs, strict=True)),
+                    },
+                    option=_OPTIONS,
+                )
+                + b"]}"
+                for rid, value, probs in zip(ids, values, proba.tolist(), strict=True)
+            ]
+        for item, rid, body in zip(items, ids, bodies, strict=True):
+            item[4](200, common + rid.encode() + b"\r\n", body)
+        now = time.perf_counter()
+        elapsed = [now - it[5] for it in items]
+        self.lane.tally(name, version, 200, elapsed, [1] * len(items))
+        if access_log.isEnabledFor(logging.INFO):
+            for rid, seconds in zip(ids, elapsed, strict=True):
+                access_log.info(access_line(rid, "POST", self.path, 200, seconds, name, version))
