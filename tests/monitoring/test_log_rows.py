@@ -57,3 +57,60 @@ def test_driver_level_inserts_know_qmark_and_format_placeholders() -> None:
     assert insert_sql("named") is None
     three = insert_sql("qmark", 3)
     assert three is not None and three.count("?") == 30 and three.count("(?, ") == 3
+
+
+def _stored(batches: list[RecordBatch], *, as_json: bool) -> list[tuple[object, ...]]:
+    import itertools
+    import sqlite3
+
+    db = sqlite3.connect(":memory:")
+    db.execute(
+        "CREATE TABLE modelward_predictions (id INTEGER PRIMARY KEY, request_id TEXT, ts FLOAT, model TEXT, "
+        "version TEXT, arm TEXT, routing_key TEXT, inputs TEXT, outputs TEXT, latency_ms FLOAT, error TEXT)"
+    )
+    for batch in batches:
+        statement = batch.json_insert() if as_json else None
+        if statement is not None:
+            db.execute(*statement)
+        else:
+            rows = batch.rows()
+            db.execute(insert_sql("qmark", len(rows)) or "", tuple(itertools.chain.from_iterable(rows)))
+    columns = "request_id, ts, model, version, arm, routing_key, inputs, outputs, latency_ms, error"
+    return db.execute(f"SELECT {columns} FROM modelward_predictions ORDER BY id").fetchall()
+
+
+def test_a_batch_inserted_as_one_json_document_is_stored_as_row_by_row() -> None:
+    import random
+
+    rng = random.Random(4)
+    texts = ["plain", "", "Grüße 日本", 'quote " and \\ back', "tab\tnew\nline\x01", "emoji 🙂"]
+    numbers = [0.0, -0.0, 1e16, 1.5e-300, 2.5, math.nan, math.inf, -math.inf, 1e308]
+    ints = [0, -1, 2**53 + 1, -(2**63), 2**63 - 1]
+    batches = [_batch(), _batch().subset([1])]
+    for n in (1, 7, 300):
+        batches.append(
+            RecordBatch(
+                model="m'odel",
+                version="12",
+                arm=rng.choice(["primary", None]),
+                ts=[rng.uniform(1e9, 2e9) for _ in range(n)] if n > 1 else 1_764_000_000.25,
+                latency_ms=[rng.random() * 10 for _ in range(n)],
+                request_ids=[f"id-{i}-{rng.random()}" for i in range(n)],
+                inputs={
+                    "a'b": [rng.choice([*texts, None]) for _ in range(n)],
+                    "num": [rng.choice(numbers) for _ in range(n)],
+                    "int": [rng.choice(ints) for _ in range(n)],
+                    "flag": [rng.choice([True, False, None]) for _ in range(n)],
+                },
+                predictions=[rng.choice([1.25, "yes", 3, None]) for _ in range(n)],
+                routing_keys=rng.choice([None, "user-1", [rng.choice(["k", None]) for _ in range(n)]]),
+            )
+        )
+    three = ["b", "a", "c"]
+    batches.append(
+        RecordBatch("m", "1", "x", 5.0, 1.0, ["p", "q"], {}, predictions=["b", "c"], classes=three,
+                    probabilities=[[0.1, 0.2, 0.7], [0.5, 0.25, 0.25]])
+    )  # fmt: skip
+    batches.append(RecordBatch("m", "1", "primary", 1.0, 3.0, ["r"], {"x": [1.0]}, error="ValueError('no')"))
+    assert batches[-1].json_insert() is None  # failures go row by row
+    assert _stored(batches, as_json=True) == _stored(batches, as_json=False)

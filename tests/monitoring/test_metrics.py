@@ -307,8 +307,9 @@ def test_bulk_observation_gives_the_exposition_of_one_observation_at_a_time() ->
     child_bulk = bulk._child(bulk._request_seconds, "churn", "predict")
     for v in values.tolist():
         child_one.observe(v)
-    observe_many(child_bulk, values[:1000])
-    observe_many(child_bulk, values[1000:].tolist())
+    observe_many(child_bulk, values[:1000])  # an array
+    for start in range(1000, len(values), 20):  # lists of a few values (the server's common case)
+        observe_many(child_bulk, values[start : start + 20].tolist())
     observe_many(child_bulk, [])
     a, b = (
         _named(_scrape(one), "modelward_request_duration_seconds_bucket"),

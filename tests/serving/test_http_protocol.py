@@ -192,3 +192,34 @@ def test_answered_together_requests_are_counted_one_by_one(server: Server) -> No
         assert read_responses(s, 1)[0][0] == 200
         s.close()
     assert served() == before + 30
+
+
+def test_an_idle_connection_is_closed_after_the_keep_alive_timeout_and_a_busy_one_is_not(
+    server: Server,
+) -> None:
+    """uvicorn's default keep-alive timeout is 5 s: one connection sits idle after its answer, the
+    other sends a request every 2 s for 8 s (longer than one timeout) and stays open."""
+    import threading
+
+    idle_closed_after: list[float] = []
+
+    def idle() -> None:
+        with connect(server) as s:
+            s.sendall(request({"features": ROW}))
+            read_responses(s, 1)
+            started = time.monotonic()
+            s.settimeout(12)
+            assert s.recv(1) == b""  # closed by the server
+            idle_closed_after.append(time.monotonic() - started)
+
+    waiter = threading.Thread(target=idle)
+    waiter.start()
+    with connect(server) as s:
+        for _ in range(5):
+            s.sendall(request({"features": ROW}))
+            assert read_responses(s, 1)[0][0] == 200
+            time.sleep(2)
+        s.sendall(request({"features": ROW}))
+        assert read_responses(s, 1)[0][0] == 200
+    waiter.join(15)
+    assert idle_closed_after and 4.5 <= idle_closed_after[0] <= 7.0

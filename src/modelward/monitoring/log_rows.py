@@ -9,6 +9,7 @@ forms give identical stored rows: canonical JSON (sorted keys, NaN and infinitie
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,7 +18,7 @@ import orjson
 
 from modelward.monitoring.redaction import Redactor, canonical_json, json_fallback
 
-__all__ = ["COLUMNS", "PredictionRecord", "RecordBatch", "insert_sql", "record_row"]
+__all__ = ["COLUMNS", "PredictionRecord", "RecordBatch", "insert_sql", "json_insert_sql", "record_row"]
 
 # The columns written, in the order of the row tuples.
 COLUMNS = (
@@ -169,6 +170,70 @@ class RecordBatch:
                 strict=True,
             )
         )
+
+    def json_insert(self) -> tuple[str, tuple[Any, ...]] | None:
+        """The whole batch as one INSERT ... SELECT over SQLite's ``json_each`` of one JSON document
+        (one array per row), with its parameters; None when the batch holds a failure (no outputs).
+
+        The rows are encoded by one ``orjson.dumps`` and taken apart by SQLite, which writes the
+        same values and the same JSON texts as :meth:`rows` (a test compares them): ``json_object``
+        keeps each value's text as orjson wrote it. The point is where the work happens: SQLite runs
+        without the interpreter's lock, so the server's request thread does not wait on the log."""
+        if self.predictions is None or self.error is not None:
+            return None
+        n = len(self.request_ids)
+        names = sorted(self.inputs)
+        columns = [self.inputs[name] for name in names]
+        ts, latency, keys = self.ts, self.latency_ms, self.routing_keys
+        per_row = [self.predictions, *columns]
+        ts_col = itertools.repeat(float(ts)) if isinstance(ts, float | int) else ts
+        latency_col = itertools.repeat(float(latency)) if isinstance(latency, float | int) else latency
+        keys_col = itertools.repeat(keys) if keys is None or isinstance(keys, str) else keys
+        for col in (ts_col, latency_col, keys_col, self.probabilities):
+            if isinstance(col, Sequence):
+                per_row.append(col)
+        if any(len(col) != n for col in per_row):
+            raise ValueError("a prediction log batch has columns of different lengths")
+        order: tuple[int, ...] | None = None
+        classes: list[str] = []
+        probabilities: Any = itertools.repeat(None)
+        if self.probabilities is not None:
+            order = tuple(sorted(range(len(self.classes)), key=lambda j: str(self.classes[j])))
+            classes = [str(self.classes[j]) for j in order]
+            probabilities = self.probabilities
+        # Lengths were checked above; constants repeat without end, hence not strict.
+        rows = zip(
+            self.request_ids,
+            ts_col,
+            latency_col,
+            keys_col,
+            self.predictions,
+            probabilities,
+            *columns,
+            strict=False,
+        )
+        doc = orjson.dumps(list(rows), default=json_fallback, option=_OPTIONS)
+        params = (self.model, str(self.version), self.arm, *names, *classes, doc)
+        return json_insert_sql(len(names), order), params
+
+
+@functools.lru_cache(maxsize=64)
+def json_insert_sql(inputs: int, order: tuple[int, ...] | None) -> str:
+    """:meth:`RecordBatch.json_insert`'s statement for ``inputs`` fields and (for classifiers) the
+    probability columns in ``order`` (the classes sorted as text). Row arrays are ``[request_id, ts,
+    latency_ms, routing_key, prediction, probabilities, *inputs]``; field and class names are
+    parameters, never part of the text."""
+    fields = ", ".join(f"?, value->{6 + i}" for i in range(inputs))
+    outputs = "json_object('prediction', value->4)"
+    if order is not None:
+        probabilities = ", ".join(f"?, value->5->{j}" for j in order)
+        outputs = f"json_object('prediction', value->4, 'probabilities', json_object({probabilities}))"
+    return (
+        "INSERT INTO modelward_predictions "  # noqa: S608 - fixed text; values are parameters
+        "(request_id, ts, model, version, arm, routing_key, inputs, outputs, latency_ms, error) "
+        f"SELECT value->>0, value->>1, ?, ?, ?, value->>3, json_object({fields}), {outputs}, value->>2, NULL "
+        "FROM json_each(?)"
+    )
 
 
 @functools.lru_cache(maxsize=64)  # the full-size statement is built once, not per 500 rows

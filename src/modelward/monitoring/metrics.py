@@ -28,6 +28,7 @@ status code and ``class`` one of a classifier's classes.
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -130,20 +131,31 @@ def _finite(array: np.ndarray, what: str) -> np.ndarray:
 def observe_many(histogram: Histogram, values: np.ndarray | list[float]) -> None:
     """Observe every value of ``values`` (finite floats) in ``histogram`` (a labelled child, or a
     histogram without labels), as ``observe`` in a loop would, with one update per bucket."""
-    array = np.asarray(values, dtype=np.float64).reshape(-1)
-    if not array.size:
-        return
     buckets = getattr(histogram, "_buckets", None)
     bounds = getattr(histogram, "_upper_bounds", None)
     total = getattr(histogram, "_sum", None)
     if buckets is None or bounds is None or total is None or len(buckets) != len(bounds):
-        for value in array.tolist():
+        for value in np.asarray(values, dtype=np.float64).reshape(-1).tolist():
             histogram.observe(value)
         return
     # observe() puts a value in the first bucket whose upper bound is >= the value.
-    counts = np.bincount(np.searchsorted(np.asarray(bounds, dtype=np.float64), array, side="left"))
-    for i in np.flatnonzero(counts[: len(buckets)]).tolist():
-        buckets[i].inc(int(counts[i]))
+    if isinstance(values, list) and len(values) <= 64:  # a few values: cheaper without NumPy
+        if not values:
+            return
+        counts: dict[int, int] = {}
+        for value in values:
+            i = bisect_left(bounds, value)
+            counts[i] = counts.get(i, 0) + 1
+        for i, n in counts.items():
+            buckets[i].inc(n)
+        total.inc(float(sum(values)))
+        return
+    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    if not array.size:
+        return
+    found = np.bincount(np.searchsorted(np.asarray(bounds, dtype=np.float64), array, side="left"))
+    for i in np.flatnonzero(found[: len(buckets)]).tolist():
+        buckets[i].inc(int(found[i]))
     total.inc(float(array.sum()))
 
 
@@ -314,7 +326,7 @@ class ServingMetrics:
         for (model, endpoint), values in seconds.items():
             observe_many(self._child(self._request_seconds, model, endpoint), values)
         for model, sizes in rows.items():
-            observe_many(self._child(self._rows, model), np.asarray(sizes, dtype=np.float64))
+            observe_many(self._child(self._rows, model), [float(n) for n in sizes])
 
     def observe_inference(self, *, model: str, version: str, seconds: float) -> None:
         self._child(self._inference_seconds, model, version).observe(seconds)

@@ -16,6 +16,7 @@ purpose by sampling and is not part of ``produced``.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import random
 import sqlite3
@@ -45,6 +46,8 @@ Item = PredictionRecord | RecordBatch
 log = logging.getLogger("modelward.prediction_log")
 
 _MAX_BACKOFF = 2.0
+# SQLite's -> and ->> JSON operators (3.38, 2022): batches go in as one JSON document each.
+_JSON_OPERATORS = sqlite3.sqlite_version_info >= (3, 38)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +129,7 @@ class PredictionLogger:
         self._thread: threading.Thread | None = None
         self._failing = False
         self._streak_dropped = 0
+        self._json_inserts: bool | None = None  # whole batches as one JSON document (SQLite), decided once
 
     # -- producer side ---------------------------------------------------------------------------
 
@@ -269,6 +273,22 @@ class PredictionLogger:
 
     # -- writer thread ---------------------------------------------------------------------------
 
+    def _insert_rows(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
+        if conn.dialect.name == "postgresql":
+            # Wait for a locked table no longer than SQLite would (the store's busy timeout).
+            timeout_ms = max(1, int(self.store.busy_timeout_ms))
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {timeout_ms}")
+        style = conn.dialect.paramstyle
+        if insert_sql(style) is None:  # a driver whose placeholders we do not know: SQLAlchemy's insert
+            conn.execute(predictions.insert(), [dict(zip(COLUMNS, r, strict=True)) for r in rows])
+            return
+        step = _rows_per_statement(conn)
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            conn.exec_driver_sql(
+                insert_sql(style, len(chunk)) or "", tuple(itertools.chain.from_iterable(chunk))
+            )
+
     def _run(self) -> None:
         backoff = 0.0
         while True:
@@ -311,35 +331,34 @@ class PredictionLogger:
 
     def _write(self, batch: list[Item]) -> bool:
         rows: list[tuple[Any, ...]] = []
-        bad = 0
+        documents: list[tuple[str, tuple[Any, ...]]] = []  # whole batches through SQLite's json_each
+        encoded = bad = 0
+        as_json = self._json_inserts
+        if as_json is None:
+            as_json = self._json_inserts = self.store.engine.dialect.name == "sqlite" and _JSON_OPERATORS
         for item in batch:
             try:
-                if isinstance(item, RecordBatch):
+                statement = item.json_insert() if as_json and isinstance(item, RecordBatch) else None
+                if statement is not None:
+                    documents.append(statement)
+                elif isinstance(item, RecordBatch):
                     rows.extend(item.rows())
                 else:
                     rows.append(record_row(item))
+                encoded += len(item)
             except Exception:
                 bad += len(item)
         error: BaseException | None = None
-        if rows:
+        if encoded:
             try:
                 with self.store.write() as conn:
-                    if conn.dialect.name == "postgresql":
-                        # Wait for a locked table no longer than SQLite would (the store's busy timeout).
-                        timeout_ms = max(1, int(self.store.busy_timeout_ms))
-                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {timeout_ms}")
-                    style = conn.dialect.paramstyle
-                    if insert_sql(style) is not None:
-                        step = _rows_per_statement(conn)
-                        for start in range(0, len(rows), step):
-                            chunk = rows[start : start + step]
-                            sql = insert_sql(style, len(chunk)) or ""
-                            conn.exec_driver_sql(sql, tuple(value for row in chunk for value in row))
-                    else:  # a driver whose placeholders we do not know: SQLAlchemy's own insert
-                        conn.execute(predictions.insert(), [dict(zip(COLUMNS, r, strict=True)) for r in rows])
+                    for sql, params in documents:
+                        conn.exec_driver_sql(sql, params)
+                    if rows:
+                        self._insert_rows(conn, rows)
             except BaseException as exc:  # counted below, whatever it is
                 error = exc
-        written = 0 if error is not None else len(rows)
+        written = 0 if error is not None else encoded
         dropped = sum(len(i) for i in batch) - written
         with self._cond:
             self._written += written
@@ -349,13 +368,13 @@ class PredictionLogger:
         if bad:
             log.warning("prediction log: %d records dropped because they could not be encoded as JSON", bad)
         if error is not None:
-            self._streak_dropped += len(rows)
+            self._streak_dropped += encoded
             if not self._failing:
                 self._failing = True
                 log.warning(
                     "prediction log: cannot write to the store, dropped %d records: %s "
                     "(further drops are counted, not logged, until a write succeeds)",
-                    len(rows),
+                    encoded,
                     _reason(error),
                 )
         elif self._failing:

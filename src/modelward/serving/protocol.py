@@ -94,10 +94,24 @@ class ModelwardProtocol(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self.lane = find_lane(self.app) if not self.root_path else None
         self.exchange: _Exchange | None = None
+        self._idle_since: float | None = None
         self._defaults_of: object = None
         self._defaults = b""
 
     # -- parser callbacks ---------------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        # uvicorn builds the request's ASGI scope here; a prediction answered in the protocol never
+        # needs one, so it is built in on_headers_complete, only for requests that go to the app.
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+
+    def _build_scope(self) -> None:
+        url, headers, expect = self.url, self.headers, self.expect_100_continue
+        super().on_message_begin()  # a fresh scope, whose "headers" is a fresh self.headers
+        self.url, self.expect_100_continue = url, expect
+        self.headers.extend(headers)
 
     def on_headers_complete(self) -> None:
         lane = self.lane
@@ -119,6 +133,7 @@ class ModelwardProtocol(HttpToolsProtocol):
                 if name is not None:
                     self._start(lane, name, path)
                     return
+        self._build_scope()
         super().on_headers_complete()
 
     def _start(self, lane: FastLane, name: str, path: str) -> None:
@@ -127,11 +142,12 @@ class ModelwardProtocol(HttpToolsProtocol):
         exchange = _Exchange(self, name, path, self.headers, keep_alive)
         self.cycle = exchange  # type: ignore[assignment]  # uvicorn reads its state fields only
         self.exchange = exchange
-        declared = next((v for k, v in self.headers if k == b"content-length"), None)
-        if declared is not None and declared.isdigit() and int(declared) > lane.max_body_bytes:
-            lane.refuse(
-                name, path, self.headers, BodyTooLarge(lane.max_body_bytes), exchange.reply, exchange.started
-            )
+        for key, value in self.headers:
+            if key == b"content-length":  # refused before the body is read when it says it is too large
+                if value.isdigit() and int(value) > lane.max_body_bytes:
+                    error = BodyTooLarge(lane.max_body_bytes)
+                    lane.refuse(name, path, self.headers, error, exchange.reply, exchange.started)
+                return
 
     def on_body(self, body: bytes) -> None:
         exchange: object = self.cycle
@@ -190,7 +206,45 @@ class ModelwardProtocol(HttpToolsProtocol):
             transport.close()
         self.on_response_complete()
 
+    # -- keep-alive ----------------------------------------------------------------------------------
+    # uvicorn arms a timer after every response and cancels it when the next request arrives: two
+    # timer operations per request. Here one timer per idle period checks when it fires whether the
+    # connection is still idle since its last answer, and waits the rest of the timeout if not.
+
+    def _unset_keepalive_if_required(self) -> None:
+        self._idle_since = None  # data arrived: busy (the armed timer, if any, will see it)
+
+    def on_response_complete(self) -> None:
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle_since = self.loop.time()
+        if self.timeout_keep_alive_task is None:
+            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self._idle_check)
+
+    def _idle_check(self) -> None:
+        self.timeout_keep_alive_task = None
+        since = self._idle_since
+        if since is None:  # a request is being answered: its response arms the timer again
+            return
+        left = since + self.timeout_keep_alive - self.loop.time()
+        if left > 0:
+            self.timeout_keep_alive_task = self.loop.call_later(left, self._idle_check)
+            return
+        self.timeout_keep_alive_handler()
+
+    def _cancel_idle_timer(self) -> None:
+        task, self.timeout_keep_alive_task = self.timeout_keep_alive_task, None
+        if task is not None:
+            task.cancel()
+
     def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_idle_timer()
         exchange = self.exchange
         if exchange is not None and not exchange.response_complete:
             exchange.disconnected = True  # the prediction finishes (and is logged); nothing is written
