@@ -196,16 +196,35 @@ def scenario_systems(scenario: str, args: argparse.Namespace) -> list[System]:
             lambda: servers.mlflow_system(home, args.model_version),
             lambda: servers.fastapi_system(home, args.model_version),
         ],
+        # The no-op and logging scenarios run modelward as it is run by default: batching on.
         "noop": [
-            lambda: mw("modelward-noop", "modelward serve noop (one-feature LinearRegression)", model="noop"),
+            lambda: mw(
+                "modelward-noop",
+                "modelward serve noop (one-feature LinearRegression), its defaults",
+                model="noop",
+                MODELWARD_BATCHING="true",
+            ),
+            lambda: mw(
+                "modelward-noop-log-off",
+                "modelward serve noop, prediction log off",
+                model="noop",
+                MODELWARD_BATCHING="true",
+                MODELWARD_PREDICTION_LOG="false",
+            ),
             servers.bare_system,
         ],
         "logging": [
             lambda: mw(
-                "modelward-log-on", "modelward serve, prediction log on", MODELWARD_PREDICTION_LOG="true"
+                "modelward-log-on",
+                "modelward serve, prediction log on (batching on)",
+                MODELWARD_PREDICTION_LOG="true",
+                MODELWARD_BATCHING="true",
             ),
             lambda: mw(
-                "modelward-log-off", "modelward serve, prediction log off", MODELWARD_PREDICTION_LOG="false"
+                "modelward-log-off",
+                "modelward serve, prediction log off (batching on)",
+                MODELWARD_PREDICTION_LOG="false",
+                MODELWARD_BATCHING="true",
             ),
         ],
         "workers": [
@@ -215,7 +234,7 @@ def scenario_systems(scenario: str, args: argparse.Namespace) -> list[System]:
     }
     names = {
         "serving": ["modelward", "modelward+batching", "mlflow", "fastapi"],
-        "noop": ["modelward-noop", "bare-asgi"],
+        "noop": ["modelward-noop", "modelward-noop-log-off", "bare-asgi"],
         "logging": ["modelward-log-on", "modelward-log-off"],
         "workers": ["modelward-1-worker", "modelward-2-workers"],
     }[scenario]
