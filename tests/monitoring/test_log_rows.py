@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from modelward.monitoring.log_rows import PredictionRecord, RecordBatch, insert_sql, record_row
 from modelward.monitoring.redaction import Redactor
@@ -79,8 +80,12 @@ def _stored(batches: list[RecordBatch], *, as_json: bool) -> list[tuple[object, 
     return db.execute(f"SELECT {columns} FROM modelward_predictions ORDER BY id").fetchall()
 
 
-def test_a_batch_inserted_as_one_json_document_is_stored_as_row_by_row() -> None:
+def test_a_batch_inserted_as_one_json_document_is_stored_as_row_by_row(monkeypatch: Any) -> None:
     import random
+
+    import modelward.monitoring.log_rows as log_rows
+
+    monkeypatch.setattr(log_rows, "JSON_MAX_VALUES", 100)  # every shape below, however wide
 
     rng = random.Random(4)
     texts = ["plain", "", "Grüße 日本", 'quote " and \\ back', "tab\tnew\nline\x01", "emoji 🙂"]
@@ -114,3 +119,13 @@ def test_a_batch_inserted_as_one_json_document_is_stored_as_row_by_row() -> None
     batches.append(RecordBatch("m", "1", "primary", 1.0, 3.0, ["r"], {"x": [1.0]}, error="ValueError('no')"))
     assert batches[-1].json_insert() is None  # failures go row by row
     assert _stored(batches, as_json=True) == _stored(batches, as_json=False)
+
+
+def test_only_narrow_rows_go_in_as_a_json_document() -> None:
+    narrow = RecordBatch("m", "1", "primary", 1.0, 2.0, ["a"], {"x": [1.0], "y": [2.0]}, predictions=[3.0])
+    wide = RecordBatch(
+        "m", "1", "primary", 1.0, 2.0, ["a"], {"x": [1.0], "y": [2.0], "z": [0.0]}, predictions=[3.0]
+    )
+    classifier = _batch()
+    assert narrow.json_insert() is not None
+    assert wide.json_insert() is None and classifier.json_insert() is None
