@@ -170,15 +170,15 @@ class RecordBatch:
         ts, latency = self.ts, self.latency_ms
         return list(
             zip(
-                [str(r) for r in self.request_ids],
-                [float(ts)] * n if isinstance(ts, float | int) else [float(t) for t in ts],
+                list(map(str, self.request_ids)),
+                [float(ts)] * n if isinstance(ts, float | int) else list(map(float, ts)),
                 [self.model] * n,
                 [str(self.version)] * n,
                 [self.arm] * n,
                 [keys] * n if keys is None or isinstance(keys, str) else list(keys),
                 inputs,
                 outputs,
-                [float(latency)] * n if isinstance(latency, float | int) else [float(x) for x in latency],
+                [float(latency)] * n if isinstance(latency, float | int) else list(map(float, latency)),
                 [self.error] * n,
                 strict=True,
             )

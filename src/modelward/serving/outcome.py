@@ -95,4 +95,8 @@ def row_ids(batch: Batch, header_id: str | None) -> list[str]:
 
 
 def plain_labels(values: np.ndarray) -> list[Any]:
-    return [v.item() if hasattr(v, "item") else v for v in np.asarray(values).reshape(-1).tolist()]
+    """Labels as plain Python values (an object array may hold NumPy scalars; others convert at once)."""
+    flat = np.asarray(values).reshape(-1)
+    if flat.dtype != object:
+        return flat.tolist()
+    return [v.item() if hasattr(v, "item") else v for v in flat.tolist()]
