@@ -91,6 +91,27 @@ def load_average() -> list[float]:
         return []
 
 
+def cpu_times() -> list[int] | None:
+    """The machine's CPU time so far, in clock ticks: user, nice, system, idle, iowait, irq, softirq,
+    steal (the ``cpu`` line of /proc/stat); None where there is no /proc."""
+    try:
+        with open("/proc/stat") as f:
+            first = f.readline().split()
+    except OSError:
+        return None
+    return [int(v) for v in first[1:9]] if first and first[0] == "cpu" else None
+
+
+def steal_share(before: list[int] | None, after: list[int] | None) -> float | None:
+    """The share of the machine's CPU time the hypervisor took for others between two readings
+    (0 on bare metal): a run with a high share measured a slower machine than its neighbours."""
+    if before is None or after is None:
+        return None
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(spent)
+    return round(spent[7] / total, 4) if total > 0 else None
+
+
 def describe() -> dict[str, Any]:
     try:
         usable = len(os.sched_getaffinity(0))
@@ -107,4 +128,5 @@ def describe() -> dict[str, Any]:
         "wrk": _wrk_version(),
         "git": _git(),
         "load_before": load_average(),
+        "cpu_before": cpu_times(),
     }

@@ -24,6 +24,14 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, dict[
             for key in ("rps", "p50_ms", "p99_ms"):
                 entry[key] = round(statistics.median(r[key] for r in measured), 3)
             entry["rps_runs"] = [r["rps"] for r in measured]
+            stolen = [r["steal"] for r in measured if r.get("steal") is not None]
+            if len(stolen) == len(measured):
+                # A first-order correction for a shared host: requests per second of the CPU time the
+                # machine was given (a run with 30% stolen had 70% of the machine).
+                entry["steal"] = round(statistics.median(stolen), 4)
+                entry["rps_adjusted"] = round(
+                    statistics.median(r["rps"] / max(1e-9, 1.0 - r["steal"]) for r in measured), 3
+                )
             entry["errors"] = sum(r["errors"] for r in measured)
             entry["requests"] = sum(r["requests"] for r in measured)
         entry["failed_runs"] = [r["failure"] for r in group if "failure" in r]
@@ -197,6 +205,8 @@ def evaluate(summary: dict[str, Any], latency: dict[str, Any], scenarios: list[s
             row["value"] = float(f"{value:.4g}")  # 4 significant digits: small ratios keep theirs
             row["met"] = value >= t.threshold if t.op == ">=" else value <= t.threshold
             row["clean"] = a.get("errors", 0) == 0 and b.get("errors", 0) == 0
+            if t.metric == "rps" and a.get("rps_adjusted") and b.get("rps_adjusted"):
+                row["value_adjusted"] = float(f"{a['rps_adjusted'] / b['rps_adjusted']:.4g}")
         else:
             row["value"] = None
             row["met"] = None
@@ -243,6 +253,11 @@ def markdown(results: dict[str, Any]) -> str:
         f"{m['os']}; Python {m['python']}"
     )
     lines.append(f"- load average before {m['load_before']}, after {m.get('load_after')}")
+    if m.get("steal") is not None:
+        lines.append(
+            f"- CPU time the hypervisor gave other machines (steal) during the run: {m['steal']:.1%} "
+            "(per run in the results file)"
+        )
     lines.append(
         f"- load generator: {results['client']} ({m.get('wrk') or 'Python asyncio client'}), one thread"
     )
@@ -259,26 +274,30 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [f"- note: {n}" for n in results["notes"]]
     if results["summary"]:
         lines += ["", "### Throughput and latency", ""]
-        lines.append("| scenario | system | clients | requests/s | p50 ms | p99 ms | errors | runs |")
-        lines.append("|---|---|---|---|---|---|---|---|")
+        lines.append("| scenario | system | clients | requests/s | p50 ms | p99 ms | errors | runs | steal |")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
     for scenario, systems in results["summary"].items():
         for system, by_conns in systems.items():
             for conns, e in sorted(by_conns.items(), key=lambda kv: int(kv[0])):
                 errors = e.get("errors", "-")
                 if e["failed_runs"]:
                     errors = f"{errors}, {len(e['failed_runs'])} failed"
+                steal = "-" if e.get("steal") is None else f"{e['steal']:.0%}"
                 lines.append(
                     f"| {scenario} | {system} | {conns} | {_num(e.get('rps'), 0)} | {_num(e.get('p50_ms'))} "
-                    f"| {_num(e.get('p99_ms'))} | {errors} | {e['measured_runs']} |"
+                    f"| {_num(e.get('p99_ms'))} | {errors} | {e['measured_runs']} | {steal} |"
                 )
     lines += _peer_ratios(results["summary"].get("serving", {}))
     if results["targets"]:
         lines += ["", "### Ratios against the targets", ""]
-        lines.append("| target | measured | goal | result |")
-        lines.append("|---|---|---|---|")
+        lines.append("| target | measured | steal-adjusted | goal | result |")
+        lines.append("|---|---|---|---|---|")
     for row in results["targets"]:
         value = "-" if row["value"] is None else f"{row['value']:.3g}x"
-        lines.append(f"| {row['target']} | {value} | {row['op']} {row['threshold']}x | {verdict(row)} |")
+        adjusted = "-" if row.get("value_adjusted") is None else f"{row['value_adjusted']:.3g}x"
+        lines.append(
+            f"| {row['target']} | {value} | {adjusted} | {row['op']} {row['threshold']}x | {verdict(row)} |"
+        )
     latency = results.get("latency") or {}
     if latency:
         lines += ["", "### Single-row latency, in process (median us)", ""]

@@ -298,6 +298,7 @@ def run_http(scenario: str, args: argparse.Namespace, results: dict[str, Any]) -
                         "round": rnd,
                         "connections": c,
                     }
+                    cpu_before = machine.cpu_times()
                     try:
                         got = loadgen.run_load(
                             server.predict_url,
@@ -312,10 +313,13 @@ def run_http(scenario: str, args: argparse.Namespace, results: dict[str, Any]) -
                         log(f"[{scenario}] round {rnd} {server.system.name} c={c}: FAILED {str(exc)[:300]}")
                     else:
                         record.update(got.to_dict())
+                        record["steal"] = machine.steal_share(cpu_before, machine.cpu_times())
                         flag = "" if got.ok else f"  ERRORS {got.errors}"
+                        stolen = f"  steal {record['steal']:.0%}" if record["steal"] is not None else ""
                         log(
                             f"[{scenario}] round {rnd}/{args.rounds} {server.system.name:<20} c={c:<3} "
-                            f"{got.rps:>9.1f} req/s  p50 {got.p50_ms:7.2f} ms  p99 {got.p99_ms:7.2f} ms{flag}"
+                            f"{got.rps:>9.1f} req/s  p50 {got.p50_ms:7.2f} ms  p99 {got.p99_ms:7.2f} ms"
+                            f"{flag}{stolen}"
                         )
                     results["runs"].append(record)
                     time.sleep(args.pause)
@@ -431,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         elif scenario == "drift":
             run_drift(args, results)
     results["machine"]["load_after"] = machine.load_average()
+    results["machine"]["steal"] = machine.steal_share(results["machine"]["cpu_before"], machine.cpu_times())
     results["summary"] = report.summarize(results["runs"])
     results["targets"] = report.evaluate(results["summary"], results.get("latency") or {}, args.scenarios)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["HotPath"]
 
 access_log = logging.getLogger("modelward.access")
+log = logging.getLogger("modelward.serving")
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 # (payload, record, request id or None, routing key or None, reply, started)
@@ -74,6 +75,14 @@ class HotPath:
         if not items:
             return
         self._queues[name] = []
+        try:
+            self._flush(name, path, items)
+        except Exception as exc:  # a bug: still, no request of the turn is left without an answer
+            log.exception("answering a turn's requests for %s failed", name)
+            for _, _, rid, _, reply, started in items:  # answered ones ignore a second reply
+                self.lane.fail_one(name, path, rid or new_request_id(), reply, started, exc)
+
+    def _flush(self, name: str, path: str, items: list[_Item]) -> None:
         lane = self.lane
         try:
             routing = lane.manager.routing(name)

@@ -16,6 +16,7 @@ the answer, and a body over the server's limit is refused with 413 before it is 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -27,6 +28,8 @@ from modelward.serving.lane import FastLane, Headers, header_block
 from modelward.serving.problems import BodyTooLarge
 
 __all__ = ["ModelwardProtocol", "find_lane"]
+
+log = logging.getLogger("modelward.serving")
 
 
 def find_lane(app: Any) -> FastLane | None:
@@ -172,9 +175,18 @@ class ModelwardProtocol(HttpToolsProtocol):
         lane = self.lane
         if exchange.response_complete or lane is None:
             return
-        lane.accept(
-            exchange.name, exchange.path, exchange.headers, exchange.body, exchange.reply, exchange.started
-        )
+        try:
+            lane.accept(
+                exchange.name,
+                exchange.path,
+                exchange.headers,
+                exchange.body,
+                exchange.reply,
+                exchange.started,
+            )
+        except Exception as exc:  # a bug: the client gets a 500 problem, not a dropped connection
+            log.exception("answering %s failed", exchange.path)
+            lane.refuse(exchange.name, exchange.path, exchange.headers, exc, exchange.reply, exchange.started)
 
     # -- answering ----------------------------------------------------------------------------------
 
