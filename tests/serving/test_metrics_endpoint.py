@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,3 +108,56 @@ def test_counters_are_correct_across_two_workers(two_workers: Server) -> None:
     # two worker processes recorded requests: each writes its own file in the shared folder
     files = list(Path(str(two_workers.extra["metrics_dir"])).glob("counter_*.db"))
     assert len({f.stem.split("_")[-1] for f in files}) >= 2, files
+
+
+def _tcp_sockets(port: int, peers: set[int] | None = None) -> dict[int, str]:
+    """inode -> state ("0A" listening, "01" established) of this machine's IPv4 sockets on ``port``
+    (local side), only those whose remote port is in ``peers`` when given."""
+    out: dict[int, str] = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) != port:
+            continue
+        if peers is None or int(fields[2].split(":")[1], 16) in peers:
+            out[int(fields[9])] = fields[3]
+    return out
+
+
+def _owners(inodes: set[int], pids: list[int]) -> dict[int, int]:
+    """inode -> pid of the process holding it, among ``pids``."""
+    owners: dict[int, int] = {}
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inode = int(target[8:-1])
+                if inode in inodes:
+                    owners[inode] = pid
+    return owners
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc/net/tcp")
+def test_each_worker_listens_on_its_own_socket_and_connections_spread_over_them(two_workers: Server) -> None:
+    import socket
+
+    port = int(two_workers.url.rsplit(":", 1)[1])
+    children = Path(f"/proc/{two_workers.proc.pid}/task/{two_workers.proc.pid}/children").read_text()
+    listening = {i for i, state in _tcp_sockets(port).items() if state == "0A"}
+    owners = _owners(listening, [int(p) for p in children.split()])  # a resource tracker is a child too
+    workers = sorted(set(owners.values()))
+    assert len(workers) == 2 and len(owners) == 2  # two workers, one listening socket each
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
+    try:
+        time.sleep(0.5)
+        ours = {c.getsockname()[1] for c in clients}
+        established = {i for i, state in _tcp_sockets(port, ours).items() if state == "01"}
+        per_worker = list(_owners(established, workers).values())
+        counts = sorted(per_worker.count(w) for w in workers)
+        assert sum(counts) == 32 and counts[0] >= 6, counts  # the kernel spreads them (binomial)
+    finally:
+        for c in clients:
+            c.close()

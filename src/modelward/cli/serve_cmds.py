@@ -64,6 +64,7 @@ def serve(
 
     from modelward.errors import ConfigError
     from modelward.serving.auth import is_loopback
+    from modelward.serving.listen import WorkerSocket, reuse_port_supported
     from modelward.serving.protocol import ModelwardProtocol
 
     cfg = settings()
@@ -111,19 +112,39 @@ def serve(
     os.environ["MODELWARD_SERVE_MODELS"] = json.dumps(names)
     os.environ["MODELWARD_RELOAD_INTERVAL"] = str(cfg.reload_interval)
     os.environ.setdefault("MODELWARD_LOAD_BEFORE_ACCEPT", "1")
-    error_console().print(f"modelward serving with {workers} workers on http://{host}:{port} (docs: /docs)")
-    uvicorn.run(
-        "modelward.serving.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=logging_config,
-        access_log=False,
-        lifespan="on",
-        server_header=False,
-        http=ModelwardProtocol,
-    )
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "log_config": logging_config,
+        "access_log": False,
+        "lifespan": "on",
+        "server_header": False,
+        "http": ModelwardProtocol,
+    }
+    factory = "modelward.serving.app:create_app_from_env"
+    if not reuse_port_supported():  # one socket shared by the workers, as uvicorn does it
+        error_console().print(
+            f"modelward serving with {workers} workers on http://{host}:{port} (docs: /docs)"
+        )
+        uvicorn.run(factory, **options)
+        return
+    # Each worker listens on a socket of its own (SO_REUSEPORT): the kernel spreads the connections.
+    try:
+        sock = WorkerSocket.bind_to(host, port)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    bound = sock.getsockname()[1]
+    error_console().print(f"modelward serving with {workers} workers on http://{host}:{bound} (docs: /docs)")
+    from uvicorn.supervisors import Multiprocess
+
+    try:
+        Multiprocess(uvicorn.Config(factory, **options), sockets=[sock]).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
 
 
 def predict(
