@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     log_redact: str = Field(default="", description='per-field redaction, e.g. "email=drop,phone=hash"')
     log_salt: str = Field(default="", description="salt for hashed fields in the prediction log")
     log_capacity: int = Field(default=10_000, ge=1, description="prediction log queue; beyond it, drops")
+    log_process: bool = Field(
+        default=True,
+        description="write the prediction log from a process of its own (false: a thread of the server)",
+    )
     alerts_file: Path | None = Field(
         default=None, description="alert rules and notifiers, YAML or JSON (docs/alerts.md); unset: defaults"
     )

@@ -129,3 +129,43 @@ def test_only_narrow_rows_go_in_as_a_json_document() -> None:
     classifier = _batch()
     assert narrow.json_insert() is not None
     assert wide.json_insert() is None and classifier.json_insert() is None
+
+
+def test_a_batch_of_arrays_is_stored_exactly_as_its_plain_values() -> None:
+    """The server hands over the model's arrays (float32 inputs, object labels, probabilities); the
+    writer makes plain values of them, so the stored text is that of ``ndarray.tolist()``."""
+    import numpy as np
+
+    inputs = {"x": np.array([0.1, 2.5, -3.0], dtype=np.float32), "n": np.array([1, 2, 3], dtype=np.int64)}
+    labels = np.array([np.str_("yes"), "no", np.int64(7)], dtype=object)
+    proba = np.array([[0.2, 0.8], [0.9, 0.1], [0.5, 0.5]], dtype=np.float32)
+
+    def make(**columns: Any) -> RecordBatch:
+        return RecordBatch("m", "1", "primary", 1.0, 2.0, ["a", "b", "c"], classes=["no", "yes"], **columns)
+
+    arrays = make(inputs=inputs, predictions=labels, probabilities=proba)
+    plain = make(
+        inputs={k: v.tolist() for k, v in inputs.items()},
+        predictions=["yes", "no", 7],
+        probabilities=proba.tolist(),
+    )
+    assert arrays.rows() == plain.rows()
+    assert '"x":0.10000000149011612' in arrays.rows()[0][6]  # float32 widened as tolist() does, not "0.1"
+    assert arrays.subset([2, 0]).rows() == plain.subset([2, 0]).rows()
+    redactor = Redactor.from_spec("n=hash", salt="s")
+    assert arrays.redacted(redactor).rows() == plain.redacted(redactor).rows()
+    narrow = RecordBatch(
+        "m", "1", "p", 1.0, 2.0, ["a", "b"], {"x": inputs["x"][:2]}, predictions=proba[:2, 0]
+    )
+    narrow_plain = RecordBatch(
+        "m",
+        "1",
+        "p",
+        1.0,
+        2.0,
+        ["a", "b"],
+        {"x": inputs["x"][:2].tolist()},
+        predictions=proba[:2, 0].tolist(),
+    )
+    assert narrow.json_insert() == narrow_plain.json_insert()
+    assert _stored([arrays, narrow], as_json=True) == _stored([plain, narrow_plain], as_json=False)

@@ -12,8 +12,9 @@ import functools
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
+import numpy as np
 import orjson
 
 from modelward.monitoring.redaction import Redactor, canonical_json, json_fallback
@@ -87,10 +88,11 @@ def record_row(record: PredictionRecord) -> tuple[Any, ...]:
 class RecordBatch:
     """Rows served together by one version: inputs by column, outputs by row.
 
-    ``inputs`` maps each field to its values (plain Python values, as ``ndarray.tolist()`` gives);
-    ``predictions`` holds the predicted labels or values (None when the model failed, with
-    ``error``); ``probabilities`` one list per row in ``classes`` order; ``routing_keys`` one key for
-    every row, or one per row.
+    ``inputs`` maps each field to its values; ``predictions`` holds the predicted labels or values
+    (None when the model failed, with ``error``); ``probabilities`` one row per prediction in
+    ``classes`` order; ``routing_keys`` one key for every row, or one per row. Inputs, predictions
+    and probabilities may be NumPy arrays as the model saw them: they become plain Python values
+    (:meth:`plain`) only when the rows are encoded, which is the log writer's work, not the server's.
     """
 
     model: str
@@ -99,9 +101,9 @@ class RecordBatch:
     ts: float | Sequence[float]  # one time for every row, or one per row
     latency_ms: float | Sequence[float]
     request_ids: Sequence[str]
-    inputs: Mapping[str, Sequence[Any]]
-    predictions: Sequence[Any] | None = None
-    probabilities: Sequence[Sequence[float]] | None = None
+    inputs: Mapping[str, Sequence[Any] | np.ndarray]
+    predictions: Sequence[Any] | np.ndarray | None = None
+    probabilities: Sequence[Sequence[float]] | np.ndarray | None = None
     classes: Sequence[str] = ()
     routing_keys: Sequence[str | None] | str | None = None
     error: str | None = None
@@ -109,7 +111,26 @@ class RecordBatch:
     def __len__(self) -> int:
         return len(self.request_ids)
 
+    def plain(self) -> RecordBatch:
+        """This batch with its arrays as plain Python values (``ndarray.tolist()``; the values of
+        object arrays through ``.item()``), the form every encoding starts from."""
+        if not (
+            any(isinstance(v, np.ndarray) for v in self.inputs.values())
+            or isinstance(self.predictions, np.ndarray)
+            or isinstance(self.probabilities, np.ndarray)
+        ):
+            return self
+        return replace(
+            self,
+            inputs={k: _plain(v) for k, v in self.inputs.items()},
+            predictions=None if self.predictions is None else _plain(self.predictions),
+            probabilities=None if self.probabilities is None else _plain(self.probabilities),
+        )
+
     def subset(self, rows: Sequence[int]) -> RecordBatch:
+        return self.plain()._subset(rows)
+
+    def _subset(self, rows: Sequence[int]) -> RecordBatch:
         keys = self.routing_keys
         ts, latency = self.ts, self.latency_ms
         return replace(
@@ -126,13 +147,18 @@ class RecordBatch:
     def redacted(self, redactor: Redactor | None) -> RecordBatch:
         if redactor is None or not redactor.rules:
             return self
-        return replace(self, inputs=redactor.apply_columns(self.inputs))
+        plain = self.plain()
+        # plain() made every column a list
+        return replace(plain, inputs=redactor.apply_columns(cast(Mapping[str, Sequence[Any]], plain.inputs)))
 
     def rows(self) -> list[tuple[Any, ...]]:
         """The driver's row tuples, in :data:`COLUMNS` order. Built column by column (one
         comprehension per column, the constants repeated), which costs about a third less per row
         than assembling each row in turn. The columns' lengths are checked once, by the last zip;
         inside a row (fields, classes) they are equal by construction."""
+        return self.plain()._rows()
+
+    def _rows(self) -> list[tuple[Any, ...]]:
         n = len(self.request_ids)
         names = sorted(self.inputs)
         dumps, fallback = orjson.dumps, json_fallback
@@ -196,6 +222,10 @@ class RecordBatch:
         :data:`JSON_MAX_VALUES` values (inputs, prediction, probabilities) also return None."""
         if self.predictions is None or self.error is not None:
             return None
+        return self.plain()._json_insert()
+
+    def _json_insert(self) -> tuple[str, tuple[Any, ...]] | None:
+        assert self.predictions is not None  # noqa: S101 - checked by json_insert
         extracted = len(self.inputs) + 1 + (len(self.classes) if self.probabilities is not None else 0)
         if extracted > JSON_MAX_VALUES:
             return None
@@ -233,6 +263,16 @@ class RecordBatch:
         doc = orjson.dumps(list(rows), default=json_fallback, option=_OPTIONS)
         params = (self.model, str(self.version), self.arm, *names, *classes, doc)
         return json_insert_sql(len(names), order), params
+
+
+def _plain(values: Any) -> Any:
+    if not isinstance(values, np.ndarray):
+        return values
+    if values.dtype != object:
+        return values.tolist()
+    if values.ndim == 1:
+        return [v.item() if isinstance(v, np.generic) else v for v in values.tolist()]
+    return [[v.item() if isinstance(v, np.generic) else v for v in row] for row in values.tolist()]
 
 
 @functools.lru_cache(maxsize=64)

@@ -2,7 +2,9 @@
 
 Serving must never wait for, or fail because of, the log. :meth:`PredictionLogger.submit` only samples,
 redacts and appends to a bounded in-memory queue; a daemon thread takes batches off the queue and
-writes each batch in one transaction. When the queue is full, or a batch cannot be written (store down,
+writes each batch in one transaction, itself or (``process=True``, the server's default) through a
+writer process that does the encoding and the insert outside this process's interpreter lock
+(:mod:`modelward.monitoring.log_process`). When the queue is full, or a batch cannot be written (store down,
 locked, read-only), the records are dropped and counted, never retried and never raised.
 
 Every record that survives sampling is *produced*; at any moment::
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import pickle
 import random
 import sqlite3
 import threading
@@ -27,7 +30,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from modelward.errors import ConfigError
+from modelward.monitoring.log_process import WriterProcess, reason_of
 from modelward.monitoring.log_rows import (
     COLUMNS,
     PredictionRecord,
@@ -39,7 +45,16 @@ from modelward.monitoring.redaction import Redactor, canonical_json
 from modelward.store.store import Store
 from modelward.store.tables import predictions
 
-__all__ = ["LogStats", "PredictionLogger", "PredictionRecord", "RecordBatch", "Redactor", "canonical_json"]
+__all__ = [
+    "LogStats",
+    "PredictionLogger",
+    "PredictionRecord",
+    "RecordBatch",
+    "Redactor",
+    "WriterProcessError",
+    "canonical_json",
+    "write_items",
+]
 
 Item = PredictionRecord | RecordBatch
 
@@ -73,6 +88,14 @@ def _rows_per_statement(conn: Any) -> int:
     return max(1, min(500, limit // len(COLUMNS)))
 
 
+def _in_memory(url: str) -> bool:
+    try:
+        parsed = make_url(url)
+    except Exception:  # Store.open says what is wrong with it
+        return False
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
 def _notify(callback: Callable[[int], None] | None, n: int) -> None:
     if callback is None or n <= 0:
         return
@@ -102,6 +125,7 @@ class PredictionLogger:
         on_written: Callable[[int], None] | None = None,
         on_dropped: Callable[[int], None] | None = None,
         on_produced: Callable[[int], None] | None = None,
+        process: bool = False,
     ) -> None:
         if capacity < 1 or batch_size < 1:
             raise ConfigError("the prediction log needs capacity >= 1 and batch_size >= 1")
@@ -129,7 +153,11 @@ class PredictionLogger:
         self._thread: threading.Thread | None = None
         self._failing = False
         self._streak_dropped = 0
-        self._json_inserts: bool | None = None  # whole batches as one JSON document (SQLite), decided once
+        # Encode and insert in a writer process (modelward.monitoring.log_process) rather than in
+        # this process's writer thread: the rows' Python work then holds another interpreter's lock.
+        # An in-memory SQLite database exists in this process only, so it keeps the thread.
+        self.process = process and not _in_memory(store.url)
+        self._child: WriterProcess | None = None
 
     # -- producer side ---------------------------------------------------------------------------
 
@@ -273,22 +301,6 @@ class PredictionLogger:
 
     # -- writer thread ---------------------------------------------------------------------------
 
-    def _insert_rows(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
-        if conn.dialect.name == "postgresql":
-            # Wait for a locked table no longer than SQLite would (the store's busy timeout).
-            timeout_ms = max(1, int(self.store.busy_timeout_ms))
-            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {timeout_ms}")
-        style = conn.dialect.paramstyle
-        if insert_sql(style) is None:  # a driver whose placeholders we do not know: SQLAlchemy's insert
-            conn.execute(predictions.insert(), [dict(zip(COLUMNS, r, strict=True)) for r in rows])
-            return
-        step = _rows_per_statement(conn)
-        for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
-            conn.exec_driver_sql(
-                insert_sql(style, len(chunk)) or "", tuple(itertools.chain.from_iterable(chunk))
-            )
-
     def _run(self) -> None:
         backoff = 0.0
         while True:
@@ -298,6 +310,7 @@ class PredictionLogger:
                         self._cond.wait_for(lambda: self._stopping, backoff)
                 batch = self._take()
                 if batch is None:
+                    self._stop_child(5.0)
                     return
                 if not batch:
                     continue
@@ -330,34 +343,11 @@ class PredictionLogger:
             return taken
 
     def _write(self, batch: list[Item]) -> bool:
-        rows: list[tuple[Any, ...]] = []
-        documents: list[tuple[str, tuple[Any, ...]]] = []  # whole batches through SQLite's json_each
-        encoded = bad = 0
-        as_json = self._json_inserts
-        if as_json is None:
-            as_json = self._json_inserts = self.store.engine.dialect.name == "sqlite" and _JSON_OPERATORS
-        for item in batch:
-            try:
-                statement = item.json_insert() if as_json and isinstance(item, RecordBatch) else None
-                if statement is not None:
-                    documents.append(statement)
-                elif isinstance(item, RecordBatch):
-                    rows.extend(item.rows())
-                else:
-                    rows.append(record_row(item))
-                encoded += len(item)
-            except Exception:
-                bad += len(item)
         error: BaseException | None = None
-        if encoded:
-            try:
-                with self.store.write() as conn:
-                    for sql, params in documents:
-                        conn.exec_driver_sql(sql, params)
-                    if rows:
-                        self._insert_rows(conn, rows)
-            except BaseException as exc:  # counted below, whatever it is
-                error = exc
+        if self.process:
+            encoded, bad, error = self._write_in_child(batch)
+        else:
+            encoded, bad, error = write_items(self.store, batch)
         written = 0 if error is not None else encoded
         dropped = sum(len(i) for i in batch) - written
         with self._cond:
@@ -375,7 +365,7 @@ class PredictionLogger:
                     "prediction log: cannot write to the store, dropped %d records: %s "
                     "(further drops are counted, not logged, until a write succeeds)",
                     encoded,
-                    _reason(error),
+                    reason_of(error),
                 )
         elif self._failing:
             log.warning(
@@ -390,7 +380,83 @@ class PredictionLogger:
             raise error
         return error is None
 
+    def _write_in_child(self, batch: list[Item]) -> tuple[int, int, BaseException | None]:
+        """The batch through the writer process, started (again) when there is none; a child that
+        dies or stops answering loses this batch (counted as dropped) and is replaced next time."""
+        n = sum(len(i) for i in batch)
+        child = self._child
+        try:
+            if child is None or not child.alive():
+                if child is not None:
+                    child.close(0.1)
+                store = self.store
+                child = self._child = WriterProcess(
+                    store.url, busy_timeout_ms=store.busy_timeout_ms, power_safe=store.power_safe
+                )
+            encoded, bad, reason = child.write(batch)
+        except (OSError, EOFError, pickle.PickleError) as exc:
+            why = reason_of(exc)
+            if child is not None:
+                child.close(0.5)  # reaped: its exit says what happened
+                why = child.describe_exit()
+            self._child = None
+            return n, 0, WriterProcessError(why)
+        return encoded, bad, None if reason is None else WriterProcessError(reason)
 
-def _reason(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
+    def _stop_child(self, timeout: float) -> None:
+        child, self._child = self._child, None
+        if child is not None:
+            code = child.close(timeout)
+            if code:
+                log.warning("prediction log: the writer process exited with code %s", code)
+
+
+class WriterProcessError(RuntimeError):
+    """A batch the writer process did not write: its reason, as the child (or its exit) gave it."""
+
+
+def write_items(store: Store, items: Sequence[Item]) -> tuple[int, int, BaseException | None]:
+    """Encode ``items`` and insert them in one transaction: the rows encoded, the rows that could
+    not be (left out), and the error that rolled the transaction back (None: committed). What a
+    writer thread, or the writer process, does with each batch."""
+    rows: list[tuple[Any, ...]] = []
+    documents: list[tuple[str, tuple[Any, ...]]] = []  # whole batches through SQLite's json_each
+    encoded = bad = 0
+    as_json = store.engine.dialect.name == "sqlite" and _JSON_OPERATORS
+    for item in items:
+        try:
+            statement = item.json_insert() if as_json and isinstance(item, RecordBatch) else None
+            if statement is not None:
+                documents.append(statement)
+            elif isinstance(item, RecordBatch):
+                rows.extend(item.rows())
+            else:
+                rows.append(record_row(item))
+            encoded += len(item)
+        except Exception:
+            bad += len(item)
+    if not encoded:
+        return 0, bad, None
+    try:
+        with store.write() as conn:
+            for sql, params in documents:
+                conn.exec_driver_sql(sql, params)
+            if rows:
+                _insert_rows(conn, rows, store.busy_timeout_ms)
+    except BaseException as exc:  # the caller counts it, whatever it is
+        return encoded, bad, exc
+    return encoded, bad, None
+
+
+def _insert_rows(conn: Any, rows: list[tuple[Any, ...]], busy_timeout_ms: int) -> None:
+    if conn.dialect.name == "postgresql":
+        # Wait for a locked table no longer than SQLite would (the store's busy timeout).
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, int(busy_timeout_ms))}")
+    style = conn.dialect.paramstyle
+    if insert_sql(style) is None:  # a driver whose placeholders we do not know: SQLAlchemy's insert
+        conn.execute(predictions.insert(), [dict(zip(COLUMNS, r, strict=True)) for r in rows])
+        return
+    step = _rows_per_statement(conn)
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        conn.exec_driver_sql(insert_sql(style, len(chunk)) or "", tuple(itertools.chain.from_iterable(chunk)))

@@ -108,6 +108,7 @@ def create_app(
             on_produced=metrics.log_produced,
             on_written=metrics.log_written,
             on_dropped=metrics.log_dropped,
+            process=settings.log_process,
         )
     post = PostProcessor(capacity=settings.log_capacity, on_dropped=metrics.postprocess_dropped)
     observer = profiler.observe if profiler is not None else None

@@ -414,9 +414,10 @@ def _batch(
         ts=time.time() if ts is None else ts,
         latency_ms=latency_ms,
         request_ids=ids,
-        inputs={n: np.asarray(c).tolist() for n, c in columns.items()},
-        predictions=plain_labels(labels) if labels is not None else None,
-        probabilities=proba.tolist() if proba is not None else None,
+        # Arrays as they are: the log writer makes plain values of them (RecordBatch.plain).
+        inputs={n: np.asarray(c) for n, c in columns.items()},
+        predictions=np.asarray(labels).reshape(-1) if labels is not None else None,
+        probabilities=proba,
         classes=[str(c) for c in model.class_values] if proba is not None else (),
         routing_keys=key,
         error=error,
