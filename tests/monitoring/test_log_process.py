@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 from sqlalchemy import select
-from tests.monitoring.test_prediction_log import write_lock_held
+from tests.monitoring.test_prediction_log import wait_until, write_lock_held
 
 from modelward.monitoring.log_rows import PredictionRecord, RecordBatch
 from modelward.monitoring.prediction_log import LogStats, PredictionLogger
@@ -68,13 +68,6 @@ def _rows(store: Store, prefix: str) -> list[tuple[Any, ...]]:
     return [(r[0].split("-", 1)[1], *r[1:]) for r in rows if r[0].startswith(prefix + "-")]
 
 
-def _wait(condition: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
-
-
 def _gone(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -110,7 +103,7 @@ def test_a_writer_process_killed_mid_batch_costs_that_batch_only_and_is_replaced
 
     with write_lock_held(store_url):  # the child takes the next batch and waits for the lock
         logger.submit(_records(20, prefix="lost"))
-        _wait(lambda: logger._rows == 0 and logger.stats.queued == 20)
+        wait_until(lambda: logger._rows == 0 and logger.stats.queued == 20)
         time.sleep(0.2)
         os.kill(child.pid, signal.SIGKILL)
         assert logger.flush(20)
@@ -121,7 +114,7 @@ def test_a_writer_process_killed_mid_batch_costs_that_batch_only_and_is_replaced
     replaced = logger._child
     assert replaced is not None and replaced.pid != child.pid
     os.kill(replaced.pid, signal.SIGKILL)  # between batches: found dead, replaced, nothing lost
-    _wait(lambda: not replaced.alive())
+    wait_until(lambda: not replaced.alive())
     logger.submit(_records(5, prefix="again"))
     assert logger.flush(20)
     logger.close()
@@ -178,6 +171,6 @@ def test_the_writer_process_finishes_and_exits_when_the_server_is_killed(tmp_pat
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == -signal.SIGKILL, done.stderr
     child_pid = int(done.stdout.split()[0])
-    _wait(lambda: _gone(child_pid), timeout=10)
+    wait_until(lambda: _gone(child_pid), timeout=10)
     assert len(_rows(store, "first")) == 40
     store.close()

@@ -343,7 +343,7 @@ class PredictionLogger:
             return taken
 
     def _write(self, batch: list[Item]) -> bool:
-        error: BaseException | None = None
+        error: BaseException | None
         if self.process:
             encoded, bad, error = self._write_in_child(batch)
         else:
