@@ -21,11 +21,12 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -51,6 +52,7 @@ class LoadResult:
     mean_ms: float
     non_2xx: int
     errors: int
+    client_cpu_s: float | None = None  # the load generator's own CPU time (user + system)
 
     @property
     def ok(self) -> bool:
@@ -122,12 +124,16 @@ def run_load(
     else:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--url", url]
         cmd += ["-c", str(connections), "-d", str(duration), "--timeout", str(timeout)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=duration + timeout + 60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(
             f"{chosen} exited with {done.returncode}:\n{done.stdout[-1000:]}{done.stderr[-2000:]}"
         )
-    return _parse(done.stdout, chosen, connections)
+    # The children waited for in between: the load generator only (the servers are waited for at stop).
+    used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return replace(_parse(done.stdout, chosen, connections), client_cpu_s=round(used, 4))
 
 
 # --- the Python client -------------------------------------------------------------------------

@@ -112,6 +112,38 @@ def steal_share(before: list[int] | None, after: list[int] | None) -> float | No
     return round(spent[7] / total, 4) if total > 0 else None
 
 
+def process_tree_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system, every thread) used so far by process ``pid`` and its living
+    descendants, with what their exited children left them; None where there is no /proc. The
+    difference of two readings is what a server (its workers and helper processes included) spent
+    in between."""
+    proc = Path("/proc")
+    if not (proc / str(pid) / "stat").exists():
+        return None
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:  # it exited while we looked
+            continue
+        # Fields after the command (which may hold spaces and parentheses): state, ppid, ...
+        fields = text[text.rindex(")") + 2 :].split()
+        child = int(entry.name)
+        parents[child] = int(fields[1])
+        ticks[child] = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
+
+
 def describe() -> dict[str, Any]:
     try:
         usable = len(os.sched_getaffinity(0))

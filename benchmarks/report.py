@@ -32,6 +32,10 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, dict[
                 entry["rps_adjusted"] = round(
                     statistics.median(r["rps"] / max(1e-9, 1.0 - r["steal"]) for r in measured), 3
                 )
+            for key in ("server_cpu_us", "client_cpu_us", "server_cores"):
+                values = [r[key] for r in measured if r.get(key) is not None]
+                if len(values) == len(measured):
+                    entry[key] = round(statistics.median(values), 2)
             entry["errors"] = sum(r["errors"] for r in measured)
             entry["requests"] = sum(r["requests"] for r in measured)
         entry["failed_runs"] = [r["failure"] for r in group if "failure" in r]
@@ -274,8 +278,11 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [f"- note: {n}" for n in results["notes"]]
     if results["summary"]:
         lines += ["", "### Throughput and latency", ""]
-        lines.append("| scenario | system | clients | requests/s | p50 ms | p99 ms | errors | runs | steal |")
-        lines.append("|---|---|---|---|---|---|---|---|---|")
+        lines.append(
+            "| scenario | system | clients | requests/s | p50 ms | p99 ms | server CPU us/req "
+            "| server cores | client CPU us/req | errors | runs | steal |"
+        )
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for scenario, systems in results["summary"].items():
         for system, by_conns in systems.items():
             for conns, e in sorted(by_conns.items(), key=lambda kv: int(kv[0])):
@@ -285,7 +292,9 @@ def markdown(results: dict[str, Any]) -> str:
                 steal = "-" if e.get("steal") is None else f"{e['steal']:.0%}"
                 lines.append(
                     f"| {scenario} | {system} | {conns} | {_num(e.get('rps'), 0)} | {_num(e.get('p50_ms'))} "
-                    f"| {_num(e.get('p99_ms'))} | {errors} | {e['measured_runs']} | {steal} |"
+                    f"| {_num(e.get('p99_ms'))} | {_num(e.get('server_cpu_us'), 0)} "
+                    f"| {_num(e.get('server_cores'))} | {_num(e.get('client_cpu_us'), 0)} "
+                    f"| {errors} | {e['measured_runs']} | {steal} |"
                 )
     lines += _peer_ratios(results["summary"].get("serving", {}))
     if results["targets"]:

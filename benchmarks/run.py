@@ -299,6 +299,7 @@ def run_http(scenario: str, args: argparse.Namespace, results: dict[str, Any]) -
                         "connections": c,
                     }
                     cpu_before = machine.cpu_times()
+                    server_before = machine.process_tree_cpu(server.pid)
                     try:
                         got = loadgen.run_load(
                             server.predict_url,
@@ -314,8 +315,12 @@ def run_http(scenario: str, args: argparse.Namespace, results: dict[str, Any]) -
                     else:
                         record.update(got.to_dict())
                         record["steal"] = machine.steal_share(cpu_before, machine.cpu_times())
+                        server_after = machine.process_tree_cpu(server.pid)
+                        record.update(cpu_per_request(got, server_before, server_after))
                         flag = "" if got.ok else f"  ERRORS {got.errors}"
                         stolen = f"  steal {record['steal']:.0%}" if record["steal"] is not None else ""
+                        if "server_cpu_us" in record:
+                            stolen += f"  server {record['server_cpu_us']:.0f} us/req"
                         log(
                             f"[{scenario}] round {rnd}/{args.rounds} {server.system.name:<20} c={c:<3} "
                             f"{got.rps:>9.1f} req/s  p50 {got.p50_ms:7.2f} ms  p99 {got.p99_ms:7.2f} ms"
@@ -326,6 +331,21 @@ def run_http(scenario: str, args: argparse.Namespace, results: dict[str, Any]) -
     finally:
         for server in launched:
             server.stop()
+
+
+def cpu_per_request(got: loadgen.LoadResult, before: float | None, after: float | None) -> dict[str, float]:
+    """CPU microseconds per answered request spent by the server (its process tree) and by the load
+    generator, and the cores the server kept busy on average. Steadier than requests/s on a noisy
+    machine: a change that makes the server cheaper shows here even when the neighbours are loud."""
+    out: dict[str, float] = {}
+    if got.requests <= 0:
+        return out
+    if before is not None and after is not None:
+        out["server_cpu_us"] = round(1e6 * (after - before) / got.requests, 1)
+        out["server_cores"] = round((after - before) / max(got.seconds, 1e-9), 2)
+    if got.client_cpu_s is not None:
+        out["client_cpu_us"] = round(1e6 * got.client_cpu_s / got.requests, 1)
+    return out
 
 
 def run_latency(args: argparse.Namespace, results: dict[str, Any]) -> None:

@@ -170,6 +170,11 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def pid(self) -> int:
+        """The launched process (the root of the server's process tree); 0 before launch."""
+        return self.proc.pid if self.proc is not None else 0
+
+    @property
     def predict_url(self) -> str:
         return self.url + self.system.predict_path
 

@@ -5,6 +5,7 @@ publishing (one 1-second run per system); docs/benchmarks.md says how to run it 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -68,6 +69,9 @@ def test_the_harness_measures_modelward_and_its_peers_and_writes_sane_results(tm
         assert entry["rps"] > 0
         assert entry["errors"] == 0
         assert 0 < entry["p50_ms"] <= entry["p99_ms"]
+        if sys.platform == "linux":  # CPU per request is read from /proc and the client's rusage
+            assert entry["server_cpu_us"] > 0 and entry["client_cpu_us"] > 0
+            assert 0 < entry["server_cores"] <= machine["cores"] * 1.1
         assert results["systems"][system]["sample"]  # it answered a real prediction before the load
     assert set(summary["serving"]) == {"modelward", "fastapi"}  # --systems left the others out
 
@@ -124,3 +128,30 @@ def test_the_docs_block_is_replaced_in_place_and_other_sections_are_kept(
     assert "second table" in text and "first table" not in text
     assert text.index("how to read") < text.index("second table") < text.index("## Drift")
     assert text.endswith("## Drift\n\ndrift numbers\n")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_servers_cpu_reading_counts_the_processes_it_started(bench_modules: None) -> None:
+    import machine
+
+    # The parent sleeps; its child burns half a second of CPU, then waits for stdin to close.
+    child = "import time, sys\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass\nprint(1, flush=True)\nsys.stdin.read()"
+    parent = f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {child!r}])"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", parent], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert (
+            proc.stdout is not None and proc.stdout.readline().strip() == "1"
+        )  # the child has burnt its CPU
+        tree = machine.process_tree_cpu(proc.pid)
+        stat = Path(f"/proc/{proc.pid}/stat").read_text()
+        parent_only = sum(map(int, stat[stat.rindex(")") + 2 :].split()[11:13])) / os.sysconf("SC_CLK_TCK")
+        missing = machine.process_tree_cpu(2**22 + 1)  # above Linux's largest pid
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(10)
+    assert missing is None
+    assert parent_only < 0.4  # the half second is the child's ...
+    assert tree is not None and tree >= 0.45  # ... and the tree's reading has it
