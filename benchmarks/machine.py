@@ -120,7 +120,7 @@ def process_tree_cpu(pid: int) -> float | None:
     proc = Path("/proc")
     if not (proc / str(pid) / "stat").exists():
         return None
-    parents: dict[int, int] = {}
+    children: dict[int, list[int]] = {}
     ticks: dict[int, int] = {}
     for entry in proc.iterdir():
         if not entry.name.isdigit():
@@ -131,16 +131,13 @@ def process_tree_cpu(pid: int) -> float | None:
             continue
         # Fields after the command (which may hold spaces and parentheses): state, ppid, ...
         fields = text[text.rindex(")") + 2 :].split()
-        child = int(entry.name)
-        parents[child] = int(fields[1])
-        ticks[child] = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
-    tree, frontier = {pid}, [pid]
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        ticks[int(entry.name)] = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    tree, frontier = [pid], [pid]
     while frontier:
-        parent = frontier.pop()
-        for child, ppid in parents.items():
-            if ppid == parent and child not in tree:
-                tree.add(child)
-                frontier.append(child)
+        found = children.get(frontier.pop(), [])
+        tree += found
+        frontier += found
     return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
 
 

@@ -319,12 +319,12 @@ def run_http(scenario: str, args: argparse.Namespace, results: dict[str, Any]) -
                         record.update(cpu_per_request(got, server_before, server_after))
                         flag = "" if got.ok else f"  ERRORS {got.errors}"
                         stolen = f"  steal {record['steal']:.0%}" if record["steal"] is not None else ""
-                        if "server_cpu_us" in record:
-                            stolen += f"  server {record['server_cpu_us']:.0f} us/req"
+                        cpu = record.get("server_cpu_us")
+                        cost = f"  server {cpu:.0f} us/req" if cpu is not None else ""
                         log(
                             f"[{scenario}] round {rnd}/{args.rounds} {server.system.name:<20} c={c:<3} "
                             f"{got.rps:>9.1f} req/s  p50 {got.p50_ms:7.2f} ms  p99 {got.p99_ms:7.2f} ms"
-                            f"{flag}{stolen}"
+                            f"{flag}{stolen}{cost}"
                         )
                     results["runs"].append(record)
                     time.sleep(args.pause)
