@@ -37,9 +37,14 @@ async def _run_many(batcher: Batcher, values: list[float]) -> list[object]:
     return await asyncio.gather(*(one(v) for v in values))
 
 
+# A generous budget where shedding is not what a test checks: a loaded machine can stall a call
+# for a second, and the requests queued behind it would be shed.
+NO_SHEDDING = 60.0
+
+
 def test_concurrent_callers_are_coalesced_and_each_gets_its_own_rows() -> None:
     calls: list[int] = []
-    batcher = Batcher("m:1", doubling(calls, delay=0.002), max_rows=64)
+    batcher = Batcher("m:1", doubling(calls, delay=0.002), max_rows=64, budget=NO_SHEDDING)
     values = [float(i) for i in range(1000)]
     out = asyncio.run(_run_many(batcher, values))
     assert out == [v * 2 for v in values]
@@ -63,7 +68,7 @@ def test_an_idle_batcher_runs_a_lone_request_at_once() -> None:
 
 def test_a_failing_request_fails_alone_even_inside_a_batch() -> None:
     calls: list[int] = []
-    batcher = Batcher("m:1", doubling(calls, delay=0.002))
+    batcher = Batcher("m:1", doubling(calls, delay=0.002), budget=NO_SHEDDING)
     values = [1.0, 2.0, -1.0, 4.0] * 25
     out = asyncio.run(_run_many(batcher, values))
     for v, got in zip(values, out, strict=True):
@@ -76,7 +81,7 @@ def test_a_failing_request_fails_alone_even_inside_a_batch() -> None:
 
 def test_multi_row_requests_get_their_rows_back_in_order() -> None:
     calls: list[int] = []
-    batcher = Batcher("m:1", doubling(calls, delay=0.001), max_rows=50)
+    batcher = Batcher("m:1", doubling(calls, delay=0.001), max_rows=50, budget=NO_SHEDDING)
 
     async def main() -> list[np.ndarray]:
         async def one(k: int) -> np.ndarray:
@@ -100,6 +105,37 @@ def test_requests_beyond_the_latency_budget_are_shed_with_a_retry_hint() -> None
     assert served and shed and len(served) + len(shed) == 20
     assert all(o.retry_after >= 1 and "latency budget of 80 ms" in str(o) for o in shed)
     assert batcher.stats.shed == len(shed)
+
+
+def test_the_expected_wait_counts_each_queued_call_once() -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def blocked(columns):  # type: ignore[no-untyped-def]
+        started.set()
+        release.wait(10)
+        return np.asarray(columns["x"]) * 2, None
+
+    batcher = Batcher("m:1", blocked, max_rows=10)
+    waits: list[float] = []
+
+    async def main() -> None:
+        waits.append(batcher.expected_wait())  # idle: a request goes at once
+        first = asyncio.ensure_future(batcher.run({"x": np.array([0.0])}, 1))
+        while not started.is_set():  # the first call is in its thread, held there
+            await asyncio.sleep(0.001)
+        # As if full calls of 10 rows had been measured at 0.1 s each.
+        batcher.stats.seconds_per_call, batcher.stats.seconds_per_row = 0.1, 0.01
+        waits.append(batcher.expected_wait())  # only the call in progress
+        rest = [asyncio.ensure_future(batcher.run({"x": np.arange(5.0)}, 5)) for _ in range(5)]
+        await asyncio.sleep(0)
+        waits.append(batcher.expected_wait())  # 25 rows queued: two full calls and one of 5 rows
+        batcher.stats.seconds_per_call = 0.01  # as if 1-row calls had been measured
+        waits.append(batcher.expected_wait())  # 25 rows at 0.01 s each, behind the call in progress
+        release.set()
+        await asyncio.gather(first, *rest)
+
+    asyncio.run(main())
+    assert waits == pytest.approx([0.0, 0.1, 0.1 + 0.2 + 0.1, 0.01 + 0.25])
 
 
 def test_cheap_calls_run_on_the_event_loop_thread_after_a_few_measured_ones() -> None:
@@ -162,7 +198,7 @@ def test_each_successful_call_is_reported_once_with_every_request_in_it() -> Non
     def on_batch(items, columns, out, seconds):  # type: ignore[no-untyped-def]
         seen.append(([it.tag for it in items], columns["x"].tolist(), out[0].tolist()))
 
-    batcher = Batcher("m:1", doubling(calls, delay=0.002), max_rows=8, on_batch=on_batch)
+    batcher = Batcher("m:1", doubling(calls, delay=0.002), max_rows=8, budget=NO_SHEDDING, on_batch=on_batch)
 
     async def main() -> list[object]:
         async def one(i: int) -> object:

@@ -17,8 +17,9 @@ concatenated at. If a coalesced call raises, each request of it is run again alo
 request (or a model that fails now and then) fails only its own caller.
 
 A latency budget bounds the queue: a request that would wait longer than ``budget`` seconds (by the
-measured time per row) is refused at once with :class:`Overloaded`, and one that has waited longer
-than the budget when its turn comes is refused too; the server answers 503 with Retry-After.
+measured time per call and per row: :meth:`Batcher.expected_wait`) is refused at once with
+:class:`Overloaded`, and one that has waited longer than the budget when its turn comes is refused
+too; the server answers 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -176,11 +177,20 @@ class Batcher:
 
     def expected_wait(self) -> float:
         """Seconds a request arriving now would wait before its rows are predicted."""
-        s = self.stats
         if not self._running:
             return 0.0
-        calls = 1 + self._queued_rows // self.max_rows
-        return calls * s.seconds_per_call + self._queued_rows * s.seconds_per_row
+        # The call in progress (at most a whole call), then the queued rows in calls of max_rows.
+        full, rest = divmod(self._queued_rows, self.max_rows)
+        wait = self.stats.seconds_per_call + full * self._call_seconds(self.max_rows)
+        return wait + (self._call_seconds(rest) if rest else 0.0)
+
+    def _call_seconds(self, rows: int) -> float:
+        """Expected wall time of a call of ``rows`` rows: the measured time of a call, scaled by the
+        measured time per row when the call is larger than the measured ones. For a cost that is a
+        fixed part plus a part per row, this is never below the true time and equal to it at the
+        measured batch size."""
+        s = self.stats
+        return max(s.seconds_per_call, rows * s.seconds_per_row)
 
     def _inline(self) -> bool:
         """Run on the event loop: the call is expected to cost less than a thread hop would."""
