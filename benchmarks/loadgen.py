@@ -197,6 +197,7 @@ async def _connection(
                 await asyncio.sleep(0.05)
                 continue
         assert reader is not None
+        assert writer is not None
         started = time.perf_counter_ns()
         try:
             writer.write(request)

@@ -140,9 +140,13 @@ def prepare(work: Path, rows: int, extra: str, fresh: bool, minimal: bool = Fals
     """Train and register into ``<work>/home`` unless a matching home is already there."""
     home = work / "home"
     marker = home / "benchmark-models.json"
-    wanted = {"rows": rows, "extra": sorted(e for e in extra.split(",") if e), "minimal": minimal}
+    wanted: dict[str, Any] = {
+        "rows": rows,
+        "extra": sorted(e for e in extra.split(",") if e),
+        "minimal": minimal,
+    }
     if not fresh and marker.exists():
-        done = json.loads(marker.read_text())
+        done: dict[str, Any] = json.loads(marker.read_text())
         same = done["rows"] == rows and set(wanted["extra"]) <= set(done["extra"])
         if same and (minimal or not done.get("minimal")):
             return done

@@ -88,8 +88,8 @@ def modelward_system(
 ) -> System:
     row = NOOP_ROW if model == "noop" else CHURN_ROW
     route = model.split(":")[0].split("@")[0]  # a version is served under its model's name
-    cmd = (sys.executable, "-m", "modelward", "serve", model, "--port", "{port}", "--workers", str(workers))
-    cmd += ("--reload-interval", "0", "--no-access-log", "--log-level", "warning")
+    cmd: tuple[str, ...] = (sys.executable, "-m", "modelward", "serve", model, "--port", "{port}")
+    cmd += ("--workers", str(workers), "--reload-interval", "0", "--no-access-log", "--log-level", "warning")
     env = clean_env(MODELWARD_HOME=str(home), MODELWARD_ACTOR="benchmark", **settings)
     return System(
         name=name,
@@ -105,8 +105,8 @@ def modelward_system(
 
 def mlflow_system(home: Path, version: str) -> System:
     mlflow = shutil.which("mlflow") or "mlflow"
-    cmd = (mlflow, "models", "serve", "-m", f"models:/churn/{version}", "--env-manager", "local")
-    cmd += ("--host", "127.0.0.1", "-p", "{port}")
+    cmd: tuple[str, ...] = (mlflow, "models", "serve", "-m", f"models:/churn/{version}")
+    cmd += ("--env-manager", "local", "--host", "127.0.0.1", "-p", "{port}")
     return System(
         name="mlflow",
         description=f"`mlflow models serve -m models:/churn/{version} --env-manager local` (its defaults)",

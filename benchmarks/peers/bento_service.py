@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 
-import bentoml
-import joblib
+import bentoml  # type: ignore[import-not-found]  # installed in its own virtualenv only
+import joblib  # type: ignore[import-untyped]  # its own virtualenv; no stubs
 import pandas as pd
 from pydantic import BaseModel
 
@@ -40,7 +40,7 @@ class Churn:
     def __init__(self) -> None:
         self.model = joblib.load(os.environ["BENCH_MODEL_PATH"])
 
-    @bentoml.api
+    @bentoml.api  # type: ignore[untyped-decorator]
     def predict(self, features: Customer) -> Prediction:
         frame = pd.DataFrame([features.model_dump()])
         proba = self.model.predict_proba(frame)[0]
