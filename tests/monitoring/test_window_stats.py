@@ -232,12 +232,14 @@ def test_window_stats_of_100k_rows_take_well_under_two_seconds(tmp_path: Any) ->
     ]
     for start in range(0, len(rows), 20_000):
         insert(store, rows[start : start + 20_000])
-    started = time.perf_counter()
+    # CPU time of this process (SQLite runs in it): what the query costs, not what a loaded machine
+    # kept it waiting.
+    started = time.process_time()
     found = window_stats(store, "churn", t0, t0 + 2_000)
-    seconds = time.perf_counter() - started
+    seconds = time.process_time() - started
     store.close()
     assert sum(w.requests for w in found) == 100_000
-    assert seconds < 2.0, f"{seconds:.2f} s for 100,000 rows"
+    assert seconds < 2.0, f"{seconds:.2f} s of CPU for 100,000 rows"
 
 
 def test_summarize_arm_refuses_mismatched_inputs() -> None:
