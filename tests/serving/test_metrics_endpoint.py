@@ -77,8 +77,6 @@ def check_counts(server: Server, before: dict) -> None:
         )
         if settled == value(now, "modelward_prediction_log_produced_total"):
             break
-        import time
-
         time.sleep(0.1)
     else:
         pytest.fail("prediction log counters never settled")
@@ -96,6 +94,13 @@ def two_workers(churn_home: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     env = server_env(churn_home, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
     s = start_server(churn_home, "churn", "--workers", "2", "--reload-interval", "0", env=env)
     s.extra["metrics_dir"] = metrics_dir
+    # Ready means one worker answers; each listens only once it has loaded. These tests need both.
+    if Path("/proc/net/tcp").exists():
+        port = int(s.url.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 120
+        while sum(state == "0A" for state in _tcp_sockets(port).values()) < 2:
+            assert time.monotonic() < deadline, "the second worker never listened"
+            time.sleep(0.1)
     yield s
     s.stop()
 
