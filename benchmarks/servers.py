@@ -76,6 +76,7 @@ class System:
     settings: dict[str, str] = field(default_factory=dict)
     start_timeout: float = 120.0
     port: int | None = None  # for servers whose port is in a config file written beforehand
+    listeners: int = 1  # processes that each listen on the port (modelward's workers: SO_REUSEPORT)
     cwd: Path = ROOT
 
 
@@ -100,6 +101,7 @@ def modelward_system(
         predict_path=f"/models/{route}/predict",
         body=json.dumps({"features": row}).encode(),
         settings={**settings, "workers": str(workers), "model": model},
+        listeners=workers if hasattr(socket, "SO_REUSEPORT") else 1,
     )
 
 
@@ -149,6 +151,25 @@ def bare_system() -> System:
         predict_path="/models/noop/predict",
         body=json.dumps({"features": NOOP_ROW}).encode(),
     )
+
+
+def listening_sockets(port: int) -> int | None:
+    """How many sockets on this machine listen on TCP ``port`` (IPv4 and IPv6); None where there is
+    no /proc/net/tcp."""
+    tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
+    if not tables[0].exists():
+        return None
+    count = 0
+    for table in tables:
+        try:
+            lines = table.read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count
 
 
 class Server:
@@ -228,7 +249,11 @@ class Server:
                 except httpx.HTTPError:
                     ok = False
                 streak = streak + 1 if ok else 0
-                if streak >= 5:
+                # A worker listens only once it has loaded; the ready answers came from those that
+                # listen, so the others are waited for here: a run must not open its connections
+                # while only some workers take them.
+                listening = listening_sockets(self.port)
+                if streak >= 5 and (listening is None or listening >= self.system.listeners):
                     answer = client.post(
                         self.predict_url,
                         content=self.system.body,
@@ -242,8 +267,13 @@ class Server:
                         f"{answer.text[:500]}"
                     )
                 time.sleep(0.1 if ok else 0.3)
+        listening = listening_sockets(self.port)
+        workers = (
+            f" ({listening} of {self.system.listeners} workers listening)" if listening is not None else ""
+        )
         raise RuntimeError(
-            f"{self.system.name} not ready after {self.system.start_timeout:.0f} s:\n{self.log_tail()}"
+            f"{self.system.name} not ready after {self.system.start_timeout:.0f} s{workers}:\n"
+            + self.log_tail()
         )
 
     def stop(self, grace: float = 20.0) -> None:

@@ -155,3 +155,28 @@ def test_a_servers_cpu_reading_counts_the_processes_it_started(bench_modules: No
     assert missing is None
     assert parent_only < 0.4  # the half second is the child's ...
     assert tree is not None and tree >= 0.45  # ... and the tree's reading has it
+
+
+def test_listening_sockets_counts_every_listener_on_a_port_and_nothing_else(bench_modules: None) -> None:
+    import socket
+
+    import servers
+
+    if not hasattr(socket, "SO_REUSEPORT") or servers.listening_sockets(1) is None:
+        pytest.skip("needs SO_REUSEPORT and Linux's /proc/net/tcp")
+    held: list[socket.socket] = []
+    try:
+        for _ in range(3):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(("127.0.0.1", held[0].getsockname()[1] if held else 0))
+            held.append(sock)
+        port = held[0].getsockname()[1]
+        assert servers.listening_sockets(port) == 0  # bound, not listening (a worker still loading)
+        held[0].listen()
+        held[1].listen()
+        assert servers.listening_sockets(port) == 2
+    finally:
+        for sock in held:
+            sock.close()
+    assert servers.listening_sockets(port) == 0
