@@ -249,11 +249,7 @@ class Server:
                 except httpx.HTTPError:
                     ok = False
                 streak = streak + 1 if ok else 0
-                # A worker listens only once it has loaded; the ready answers came from those that
-                # listen, so the others are waited for here: a run must not open its connections
-                # while only some workers take them.
-                listening = listening_sockets(self.port)
-                if streak >= 5 and (listening is None or listening >= self.system.listeners):
+                if streak >= 5 and self._all_listening():
                     answer = client.post(
                         self.predict_url,
                         content=self.system.body,
@@ -275,6 +271,15 @@ class Server:
             f"{self.system.name} not ready after {self.system.start_timeout:.0f} s{workers}:\n"
             + self.log_tail()
         )
+
+    def _all_listening(self) -> bool:
+        """Every worker listens on the port. A worker listens only once it has loaded, so ready
+        answers came from the loaded ones only: a run must not open its connections while only
+        some workers take them."""
+        if self.system.listeners <= 1:
+            return True
+        listening = listening_sockets(self.port)
+        return listening is None or listening >= self.system.listeners
 
     def stop(self, grace: float = 20.0) -> None:
         proc = self.proc
