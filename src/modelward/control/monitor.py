@@ -8,9 +8,10 @@ For each model, over the last ``window_seconds``:
 * live drift of that version against its reference profile
   (:func:`~modelward.monitoring.live_drift.live_report`; references are loaded once per version and
   kept), pushed to the drift gauges when given;
-* live performance and label-free estimates of that version
+* live performance and label-free estimates
   (:func:`~modelward.feedback.performance.performance_report`, over ``performance_window_seconds``,
-  by default the same window), pushed to the performance gauges;
+  by default the same window) of every version and arm, pushed to the performance gauges (each
+  arm, and the model as a whole); the rules read that version's figures over all its arms, and
   the estimate's reference is the accuracy measured on labelled reference data (its calibration);
 * traffic from the prediction log (:func:`traffic_stats`): requests, failed requests, p95 latency,
   over every version and arm that answered clients (shadow traffic left out).
@@ -273,12 +274,13 @@ class MonitorTask:
         self, model: str, version: str, now: float, problems: dict[str, str]
     ) -> tuple[PerformanceSnapshot | None, EstimateSnapshot | None]:
         try:
+            # Every version and arm: the gauges show each arm and the model as a whole; the rules
+            # judge ``version`` over all its arms.
             report = performance_report(
                 self.registry,
                 model,
                 since=now - self.performance_window_seconds,
                 until=now,
-                version=version,
                 max_rows=self.max_rows,
             )
         except Exception as exc:
@@ -289,12 +291,14 @@ class MonitorTask:
                 self.performance_gauges.update(report)
             except Exception as exc:
                 problems["performance_gauges"] = _problem(exc)
-        return _snapshots(report)
+        return _snapshots(report, version)
 
 
-def _snapshots(report: PerformanceReport) -> tuple[PerformanceSnapshot | None, EstimateSnapshot | None]:
-    overall = report.overall
-    if overall.n_predictions == 0:
+def _snapshots(
+    report: PerformanceReport, version: str
+) -> tuple[PerformanceSnapshot | None, EstimateSnapshot | None]:
+    overall = report.of_version(version)
+    if overall is None or overall.n_predictions == 0:
         return None, None
     metrics = {
         k: m.value for k, m in overall.metrics.items() if m.value is not None and math.isfinite(m.value)
@@ -303,7 +307,7 @@ def _snapshots(report: PerformanceReport) -> tuple[PerformanceSnapshot | None, E
     estimated = {k: e.value for k, e in overall.estimated.items() if e.value is not None}
     if not estimated:
         return performance, None
-    calibration = overall.calibration or next((g.calibration for g in report.groups if g.calibration), None)
+    calibration = overall.calibration
     reference = {"accuracy": calibration.accuracy} if calibration is not None else {}
     untrusted = {k: e.reason or "" for k, e in overall.estimated.items() if not e.trusted}
     return performance, EstimateSnapshot(estimated, reference, overall.n_predictions, untrusted)
