@@ -13,11 +13,18 @@ For each model, over the last ``window_seconds``:
   by default the same window) of every version and arm, pushed to the performance gauges (each
   arm, and the model as a whole); the rules read that version's figures over all its arms, and
   the estimate's reference is the accuracy measured on labelled reference data (its calibration);
-* traffic from the prediction log (:func:`traffic_stats`): requests, failed requests, p95 latency,
-  over every version and arm that answered clients (shadow traffic left out).
+* traffic from the prediction log (:func:`traffic_by_version`): requests, failed requests, p95
+  latency of each version that answered clients, over all its arms (shadow traffic left out).
+
+Every signal names the version it judges, and a new version is a new incident: the drift and
+performance rules judge that version; ``error_rate`` and ``latency`` judge it and every other
+version with requests in the window. The signals go to the alert center with ``supersede=True``:
+the alert of a version no longer judged (the champion moved; its requests left the window) is
+closed as superseded.
 
 A part that fails (a reference that cannot be loaded, a store hiccup) is logged and reported, and
-the rules that read it cannot tell (no resolve for lack of data); the others still run.
+the rules that read it are not evaluated (no resolve, no supersede for lack of data); the others
+still run.
 
 Plugging it in (the controller is ``modelward.control.controller``; it runs tasks only while it
 holds the controller lease, so one replica evaluates at a time, and the alert center's state in
@@ -38,11 +45,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Connection, func, or_, select
+from sqlalchemy.sql import ColumnElement
 
 from modelward.drift import DatasetProfile, DriftReport
 from modelward.errors import ConfigError
@@ -63,9 +71,18 @@ from modelward.routing.spec import SHADOW_ARM
 from modelward.store.store import Store
 from modelward.store.tables import predictions
 
-__all__ = ["ModelCheck", "MonitorResult", "MonitorTask", "traffic_stats"]
+__all__ = ["ModelCheck", "MonitorResult", "MonitorTask", "traffic_by_version", "traffic_stats"]
 
 log = logging.getLogger("modelward.monitor")
+
+_TRAFFIC_KINDS = ("error_rate", "latency")
+# The rule kinds that read each part of the inputs (a part that fails leaves them out).
+_PARTS: dict[str, tuple[str, ...]] = {
+    "version": ("dataset_drift", "feature_drift", "performance", "estimated_drop"),
+    "drift": ("dataset_drift", "feature_drift"),
+    "performance": ("performance", "estimated_drop"),
+    "traffic": _TRAFFIC_KINDS,
+}
 
 
 class DriftGaugeSink(Protocol):
@@ -80,8 +97,37 @@ class PerformanceGaugeSink(Protocol):
     def update(self, report: PerformanceReport) -> Any: ...
 
 
-def traffic_stats(store: Store, model: str, since: float, until: float) -> TrafficStats:
-    """Requests, failed requests and the p95 latency of ``model`` in ``[since, until)``.
+def _served(model: str, since: float, until: float) -> list[ColumnElement[bool]]:
+    p = predictions.c
+    return [p.model == model, p.ts >= since, p.ts < until, or_(p.arm.is_(None), p.arm != SHADOW_ARM)]
+
+
+def _p95(conn: Connection, where: list[ColumnElement[bool]], total: int) -> float | None:
+    if not total:
+        return None
+    p = predictions.c
+    # The two ranks around 0.95 * (n - 1), counted from the top: the database keeps the top 5% in
+    # its sorter rather than sorting the whole window (ten times faster on SQLite).
+    position = 0.95 * (total - 1)
+    low = math.floor(position)
+    high = min(low + 1, total - 1)
+    query = (
+        select(p.latency_ms)
+        .where(*where)
+        .order_by(p.latency_ms.desc())
+        .offset(total - 1 - high)
+        .limit(high - low + 1)
+    )
+    top = [float(v) for (v,) in conn.execute(query)]
+    upper, lower = top[0], top[-1]
+    return lower + (upper - lower) * (position - low)
+
+
+def traffic_stats(
+    store: Store, model: str, since: float, until: float, *, version: str | None = None
+) -> TrafficStats:
+    """Requests, failed requests and the p95 latency of ``model`` (of one ``version``, when given)
+    in ``[since, until)``.
 
     Rows of every version and arm that answered clients count; shadow rows do not. The p95 is over
     every request, failed or not (what clients waited, as the canary's window statistics count it),
@@ -89,28 +135,39 @@ def traffic_stats(store: Store, model: str, since: float, until: float) -> Traff
     ranks, so only two latencies leave it (a 500,000-row window takes about 0.3 s on SQLite).
     """
     p = predictions.c
-    where = [p.model == model, p.ts >= since, p.ts < until, or_(p.arm.is_(None), p.arm != SHADOW_ARM)]
+    where = _served(model, since, until)
+    if version is not None:
+        where.append(p.version == version)
     with store.read() as conn:
         total, errors = conn.execute(select(func.count(), func.count(p.error)).where(*where)).one()
         total, errors = int(total or 0), int(errors or 0)
-        p95: float | None = None
-        if total:
-            # The two ranks around 0.95 * (n - 1), counted from the top: the database keeps the top
-            # 5% in its sorter rather than sorting the whole window (ten times faster on SQLite).
-            position = 0.95 * (total - 1)
-            low = math.floor(position)
-            high = min(low + 1, total - 1)
-            query = (
-                select(p.latency_ms)
-                .where(*where)
-                .order_by(p.latency_ms.desc())
-                .offset(total - 1 - high)
-                .limit(high - low + 1)
-            )
-            top = [float(v) for (v,) in conn.execute(query)]
-            upper, lower = top[0], top[-1]
-            p95 = lower + (upper - lower) * (position - low)
-    return TrafficStats(total, errors, p95, until - since)
+        return TrafficStats(total, errors, _p95(conn, where, total), until - since)
+
+
+def traffic_by_version(store: Store, model: str, since: float, until: float) -> dict[str, TrafficStats]:
+    """:func:`traffic_stats` of each version of ``model`` that answered clients in ``[since, until)``."""
+    p = predictions.c
+    where = _served(model, since, until)
+    out: dict[str, TrafficStats] = {}
+    with store.read() as conn:
+        counts = conn.execute(
+            select(p.version, func.count(), func.count(p.error)).where(*where).group_by(p.version)
+        ).all()
+        for version, total, errors in sorted(counts, key=lambda row: _version_order(str(row[0]))):
+            mine = [*where, p.version == version]
+            stats = TrafficStats(int(total), int(errors), _p95(conn, mine, int(total)), until - since)
+            out[str(version)] = stats
+    return out
+
+
+def _version_order(version: str) -> tuple[int, str]:
+    return (int(version), "") if version.isdigit() else (1 << 62, version)
+
+
+def _traffic_dict(traffic: TrafficStats | None) -> dict[str, Any] | None:
+    if traffic is None:
+        return None
+    return {"requests": traffic.requests, "errors": traffic.errors, "p95_ms": traffic.p95_ms}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,13 +175,13 @@ class ModelCheck:
     """What one model's evaluation saw and sent."""
 
     model: str
-    version: str | None
-    inputs: AlertInputs
+    version: str | None  # the version judged (the champion, else the newest with traffic)
+    inputs: AlertInputs  # what the rules read of that version
     transitions: tuple[Transition, ...] = ()
     problems: dict[str, str] = field(default_factory=dict)
+    traffic: Mapping[str, TrafficStats] = field(default_factory=dict)  # of each version served
 
     def to_dict(self) -> dict[str, Any]:
-        traffic = self.inputs.traffic
         drift = self.inputs.drift
         return {
             "model": self.model,
@@ -132,14 +189,14 @@ class ModelCheck:
             "drift": None
             if drift is None
             else {"dataset_drift": drift.dataset_drift, "share": drift.share_drifted},
-            "traffic": None
-            if traffic is None
-            else {"requests": traffic.requests, "errors": traffic.errors, "p95_ms": traffic.p95_ms},
+            "traffic": _traffic_dict(self.inputs.traffic),
+            "traffic_by_version": {v: _traffic_dict(t) for v, t in self.traffic.items()},
             "labels": None if self.inputs.performance is None else self.inputs.performance.labels,
             "sent": [
                 {
                     "kind": t.kind,
                     "rule": t.notification.rule,
+                    "version": t.notification.version,
                     "subject": t.notification.subject,
                     "delivered": t.delivered,
                 }
@@ -238,21 +295,35 @@ class MonitorTask:
             if version and self._needs("performance", "estimated_drop")
             else (None, None)
         )
-        traffic = None
-        if self._needs("error_rate", "latency"):
+        traffic: dict[str, TrafficStats] | None = None
+        if self._needs(*_TRAFFIC_KINDS):
             try:
-                traffic = traffic_stats(self.registry.store, model, since, now)
+                traffic = traffic_by_version(self.registry.store, model, since, now)
             except Exception as exc:
                 problems["traffic"] = _problem(exc)
-        inputs = AlertInputs(model, version, drift, performance, estimate, traffic)
+        mine = None
+        if traffic is not None and version is not None:
+            mine = traffic.get(version, TrafficStats(0, 0, None, now - since))
+        inputs = AlertInputs(model, version, drift, performance, estimate, mine)
+        # Rules whose input could not be gathered are left out rather than asked: they could not
+        # tell anyway, and their silence must not count as judging the version (see ``supersede``).
+        failed = {k for part, kinds in _PARTS.items() if part in problems for k in kinds}
+        rules = [r for r in self.rules.rules if r.applies_to(model) and r.kind not in failed]
+        signals = [s for r in rules for s in r.evaluate(inputs)] if version is not None else []
+        # Traffic rules also judge every other version that answered clients (a challenger, the
+        # version a promotion replaced while its requests are still in the window).
+        for other, stats in (traffic or {}).items():
+            if other != version:
+                served = AlertInputs(model, other, traffic=stats)
+                signals += [s for r in rules if r.kind in _TRAFFIC_KINDS for s in r.evaluate(served)]
         transitions: tuple[Transition, ...] = ()
         try:
-            transitions = tuple(self.alert_center.evaluate(self.rules, inputs, now=now))
+            transitions = tuple(self.alert_center.apply(signals, now=now, supersede=True))
         except Exception as exc:
             problems["alerts"] = _problem(exc)
         for part, problem in problems.items():
             log.warning("monitor %s: %s: %s", model, part, problem)
-        return ModelCheck(model, version, inputs, transitions, problems)
+        return ModelCheck(model, version, inputs, transitions, problems, traffic or {})
 
     def _drift(self, model: str, version: str, now: float, problems: dict[str, str]) -> DriftReport | None:
         try:

@@ -1,6 +1,7 @@
 """The alert center: signals in, alert state in the store, notifications out, history kept.
 
-Each alert is one row of ``modelward_alerts`` (its fingerprint is the rule, model and subject), and
+Each alert is one row of ``modelward_alerts`` (its fingerprint is the rule, model, subject and the
+version the signal is about: a new version under an active alert is a new incident), and
 every change and every notification attempt is a row of ``modelward_alert_events``. The state lives
 in the store, not in the process, so several replicas evaluating the same rules agree:
 :meth:`AlertCenter.apply` reads and updates the rows in one write transaction under the
@@ -22,6 +23,14 @@ The life of an alert:
   than a count of evaluations, because with several replicas a count would depend on how many of
   them evaluate. ``resolve_after=0`` resolves on the first clear evaluation. A signal that cannot
   tell (too few labels, no traffic) changes nothing.
+* **supersede**: with ``apply(..., supersede=True)`` the signals are the whole judgment of their
+  rule, model and subject (the monitor judges the champion, and for traffic rules each version that
+  answered clients); a firing alert of the same rule, model and subject for a version no signal
+  speaks about is closed (state ``superseded``) with one SUPERSEDED notification naming the
+  versions now judged. A cannot-tell signal counts as judging its version: after a promotion the
+  old version's alert closes even while the new one has too few labels to tell. The old version's
+  condition is not known to have cleared, so this is not a resolve; should it be judged again (a
+  rollback), a firing condition opens a new incident.
 * **event**: :meth:`AlertCenter.event` records and sends a one-shot alert (a canary rolled back);
   the row is resolved at once, so it shows in the history but not among the active alerts. The
   same event (fingerprint and message) again within the cool-down is not sent twice.
@@ -147,6 +156,19 @@ class Transition:
         return any(d.delivered for d in self.deliveries)
 
 
+def _judged(signals: list[Signal]) -> dict[tuple[str, str | None, str], tuple[set[str], list[str]]]:
+    """Per rule, model and subject: the fingerprints and versions the signals judged (signals
+    without a version are about no version, and supersede nothing)."""
+    out: dict[tuple[str, str | None, str], tuple[set[str], list[str]]] = {}
+    for s in signals:
+        if s.version is not None:
+            fingerprints, versions = out.setdefault((s.rule, s.model, s.subject), (set(), []))
+            fingerprints.add(s.fingerprint)
+            if s.version not in versions:
+                versions.append(s.version)
+    return out
+
+
 def _record(row: Any) -> AlertRecord:
     return AlertRecord(
         row.fingerprint,
@@ -197,20 +219,73 @@ class AlertCenter:
         ruleset = rules if isinstance(rules, RuleSet) else RuleSet(tuple(rules))
         return self.apply(ruleset.evaluate(inputs), now=now)
 
-    def apply(self, signals: Iterable[Signal], *, now: float | None = None) -> list[Transition]:
-        """Update the alerts the signals speak about; send what changed; return what was sent."""
+    def apply(
+        self, signals: Iterable[Signal], *, now: float | None = None, supersede: bool = False
+    ) -> list[Transition]:
+        """Update the alerts the signals speak about; send what changed; return what was sent.
+
+        ``supersede``: the signals are everything their rules judged of their models (see the
+        module docstring); firing alerts of other versions of the same rule, model and subject
+        are closed as superseded."""
         moment = self.clock() if now is None else now
+        signals = list(signals)
         pending = [s for s in signals if s.firing is not None]
-        if not pending:
+        judged = _judged(signals) if supersede else {}
+        if not pending and not judged:
             return []
         claimed: list[Notification] = []
         with self.store.write() as conn:
             self.store.lock(conn, LOCK)
+            for key, (fingerprints, versions) in judged.items():
+                claimed.extend(self._supersede(conn, key, fingerprints, versions, moment))
             for signal in pending:
                 notification = self._step(conn, signal, moment)
                 if notification is not None:
                     claimed.append(notification)
         return self._deliver_all(claimed)
+
+    def _supersede(
+        self,
+        conn: Connection,
+        key: tuple[str, str | None, str],
+        fingerprints: set[str],
+        versions: list[str],
+        now: float,
+    ) -> list[Notification]:
+        rule, model, subject = key
+        c = alerts.c
+        query = select(alerts).where(
+            c.rule == rule,
+            c.model == model if model is not None else c.model.is_(None),
+            c.subject == subject,
+            c.state == "firing",
+            c.fingerprint.not_in(fingerprints),
+        )
+        out = []
+        for row in conn.execute(query.order_by(c.first_fired_at, c.fingerprint)).all():
+            now_judged = ", ".join(f"{model}:{v}" if model else v for v in versions)
+            message = f"superseded by {now_judged}; was: {row.message}"
+            conn.execute(
+                update(alerts)
+                .where(c.fingerprint == row.fingerprint)
+                .values(state="superseded", resolved_at=now, last_notified_at=now, message=message)
+            )
+            self._history(conn, row.fingerprint, "supersede", now, message)
+            out.append(
+                Notification(
+                    "supersede",
+                    rule,
+                    model,
+                    subject,
+                    row.severity,
+                    message,
+                    now,
+                    row.fingerprint,
+                    row.value,
+                    row.first_fired_at,
+                )
+            )
+        return out
 
     def _step(self, conn: Connection, s: Signal, now: float) -> Notification | None:
         fp = s.fingerprint
@@ -284,6 +359,7 @@ class AlertCenter:
             s.fingerprint,
             s.value,
             first_fired_at,
+            s.version,
         )
 
     @staticmethod
@@ -388,11 +464,12 @@ class AlertCenter:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def get(self, rule: str, model: str | None, subject: str) -> AlertRecord | None:
+    def get(
+        self, rule: str, model: str | None, subject: str, version: str | None = None
+    ) -> AlertRecord | None:
+        fp = fingerprint(rule, model, subject, version)
         with self.store.read() as conn:
-            row = conn.execute(
-                select(alerts).where(alerts.c.fingerprint == fingerprint(rule, model, subject))
-            ).first()
+            row = conn.execute(select(alerts).where(alerts.c.fingerprint == fp)).first()
         return None if row is None else _record(row)
 
     def active(self, model: str | None = None) -> list[AlertRecord]:
@@ -409,7 +486,7 @@ class AlertCenter:
         limit: int = 100,
         model: str | None = None,
         *,
-        kinds: Sequence[Literal["fire", "repeat", "resolve", "notify"]] = (),
+        kinds: Sequence[Literal["fire", "repeat", "resolve", "supersede", "notify"]] = (),
     ) -> list[AlertEvent]:
         """The newest ``limit`` history rows (optionally of one model, or of some kinds), newest first."""
         if limit < 1:
