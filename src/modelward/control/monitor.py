@@ -1,17 +1,19 @@
 """The monitor task: every interval, for each served model, gather what the alert rules read and
 evaluate them through the :class:`~modelward.monitoring.alerts.AlertCenter`.
 
-For each model, over the last ``window_seconds``:
+For each model, over each window its rules judge (a rule's own ``window``, else
+``window_seconds``, the alerts file's ``window``, an hour by default; each window is gathered once,
+and the monitor's own always, for the gauges):
 
 * the version: the champion alias, else the newest version with live traffic
   (:func:`modelward.monitoring.live_drift.default_version`);
 * live drift of that version against its reference profile
   (:func:`~modelward.monitoring.live_drift.live_report`; references are loaded once per version and
-  kept), pushed to the drift gauges when given;
+  kept), pushed to the drift gauges (the monitor's window only) when given;
 * live performance and label-free estimates
-  (:func:`~modelward.feedback.performance.performance_report`, over ``performance_window_seconds``,
-  by default the same window) of every version and arm, pushed to the performance gauges (each
-  arm, and the model as a whole); the rules read that version's figures over all its arms, and
+  (:func:`~modelward.feedback.performance.performance_report`) of every version and arm, pushed to
+  the performance gauges (the monitor's window only: each arm, and the model as a whole); the
+  rules read that version's figures over all its arms, and
   the estimate's reference is the accuracy measured on labelled reference data (its calibration);
 * traffic from the prediction log (:func:`traffic_by_version`): requests, failed requests, p95
   latency of each version that answered clients, over all its arms (shadow traffic left out).
@@ -33,7 +35,8 @@ the store de-duplicates in any case)::
     config = load_alert_config(settings.alerts_file, allow_private=settings.alerts_allow_private)
     center = config.center(registry.store)
     monitor = MonitorTask(registry, center, rules=config.rules, models=served_names,
-                          drift_gauges=DriftGauges(prom), performance_gauges=PerformanceGauges(prom))
+                          window_seconds=config.window, drift_gauges=DriftGauges(prom),
+                          performance_gauges=PerformanceGauges(prom))
     Controller(registry, tasks=[monitor], alert=center.event)
 
 The controller ticks every few seconds; the task does its work at most every ``interval`` seconds
@@ -55,13 +58,14 @@ from sqlalchemy.sql import ColumnElement
 from modelward.drift import DatasetProfile, DriftReport
 from modelward.errors import ConfigError
 from modelward.feedback.performance import PerformanceReport, performance_report
-from modelward.monitoring.alert_config import DEFAULT_RULES
+from modelward.monitoring.alert_config import DEFAULT_RULES, DEFAULT_WINDOW, format_duration
 from modelward.monitoring.alert_rules import (
     AlertInputs,
     AlertRule,
     EstimateSnapshot,
     PerformanceSnapshot,
     RuleSet,
+    Signal,
     TrafficStats,
 )
 from modelward.monitoring.alerts import AlertCenter, Transition
@@ -75,12 +79,14 @@ __all__ = ["ModelCheck", "MonitorResult", "MonitorTask", "traffic_by_version", "
 
 log = logging.getLogger("modelward.monitor")
 
+_DRIFT_KINDS = ("dataset_drift", "feature_drift")
+_PERFORMANCE_KINDS = ("performance", "estimated_drop")
 _TRAFFIC_KINDS = ("error_rate", "latency")
 # The rule kinds that read each part of the inputs (a part that fails leaves them out).
 _PARTS: dict[str, tuple[str, ...]] = {
-    "version": ("dataset_drift", "feature_drift", "performance", "estimated_drop"),
-    "drift": ("dataset_drift", "feature_drift"),
-    "performance": ("performance", "estimated_drop"),
+    "version": _DRIFT_KINDS + _PERFORMANCE_KINDS,
+    "drift": _DRIFT_KINDS,
+    "performance": _PERFORMANCE_KINDS,
     "traffic": _TRAFFIC_KINDS,
 }
 
@@ -170,9 +176,22 @@ def _traffic_dict(traffic: TrafficStats | None) -> dict[str, Any] | None:
     return {"requests": traffic.requests, "errors": traffic.errors, "p95_ms": traffic.p95_ms}
 
 
+def _inputs_dict(inputs: AlertInputs) -> dict[str, Any]:
+    drift = inputs.drift
+    return {
+        "version": inputs.version,
+        "drift": None
+        if drift is None
+        else {"dataset_drift": drift.dataset_drift, "share": drift.share_drifted},
+        "traffic": _traffic_dict(inputs.traffic),
+        "labels": None if inputs.performance is None else inputs.performance.labels,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class ModelCheck:
-    """What one model's evaluation saw and sent."""
+    """What one model's evaluation saw and sent. ``version``, ``inputs`` and ``traffic`` are of the
+    monitor's window; ``windows`` holds the inputs of every window a rule judges (the monitor's too)."""
 
     model: str
     version: str | None  # the version judged (the champion, else the newest with traffic)
@@ -180,18 +199,14 @@ class ModelCheck:
     transitions: tuple[Transition, ...] = ()
     problems: dict[str, str] = field(default_factory=dict)
     traffic: Mapping[str, TrafficStats] = field(default_factory=dict)  # of each version served
+    windows: Mapping[float, AlertInputs] = field(default_factory=dict)  # by window, in seconds
 
     def to_dict(self) -> dict[str, Any]:
-        drift = self.inputs.drift
         return {
             "model": self.model,
-            "version": self.version,
-            "drift": None
-            if drift is None
-            else {"dataset_drift": drift.dataset_drift, "share": drift.share_drifted},
-            "traffic": _traffic_dict(self.inputs.traffic),
+            **_inputs_dict(self.inputs),
             "traffic_by_version": {v: _traffic_dict(t) for v, t in self.traffic.items()},
-            "labels": None if self.inputs.performance is None else self.inputs.performance.labels,
+            "windows": {f"{seconds:g}": _inputs_dict(inputs) for seconds, inputs in self.windows.items()},
             "sent": [
                 {
                     "kind": t.kind,
@@ -204,6 +219,15 @@ class ModelCheck:
             ],
             "problems": dict(self.problems),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class _Judged:
+    """One window's gathering: the judged version's inputs, each version's traffic, the signals."""
+
+    inputs: AlertInputs
+    traffic: dict[str, TrafficStats]
+    signals: list[Signal]
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,17 +258,14 @@ class MonitorTask:
         *,
         rules: RuleSet | Sequence[AlertRule] = DEFAULT_RULES,
         models: Sequence[str] | None = None,
-        window_seconds: float = 3600.0,
-        performance_window_seconds: float | None = None,
+        window_seconds: float = DEFAULT_WINDOW,
         interval: float = 60.0,
         drift_gauges: DriftGaugeSink | None = None,
         performance_gauges: PerformanceGaugeSink | None = None,
         max_rows: int = 50_000,
     ) -> None:
-        if not window_seconds > 0 or (
-            performance_window_seconds is not None and not performance_window_seconds > 0
-        ):
-            raise ConfigError("the monitor's windows must be positive")
+        if not window_seconds > 0:
+            raise ConfigError("the monitor's window must be positive")
         if interval < 0:
             raise ConfigError("the monitor's interval must be >= 0")
         self.registry = registry
@@ -252,7 +273,6 @@ class MonitorTask:
         self.rules = rules if isinstance(rules, RuleSet) else RuleSet(tuple(rules))
         self.models = None if models is None else tuple(models)
         self.window_seconds = float(window_seconds)
-        self.performance_window_seconds = float(performance_window_seconds or window_seconds)
         self.interval = float(interval)
         # The newest rows of the performance window only: the monitor runs inside the server, and
         # parsing a million logged rows every minute would take seconds of its CPU each time.
@@ -275,65 +295,102 @@ class MonitorTask:
         return MonitorResult(moment, tuple(self.check(name, moment) for name in names))
 
     def check(self, model: str, now: float) -> ModelCheck:
-        """Gather one model's inputs and evaluate the rules (no interval check)."""
+        """Gather one model's inputs over each window its rules judge and evaluate the rules (no
+        interval check). The monitor's own window is always gathered: the gauges show it."""
         problems: dict[str, str] = {}
-        since = now - self.window_seconds
+        windows: dict[float, list[AlertRule]] = {self.window_seconds: []}
+        for rule in self.rules.rules:
+            if rule.applies_to(model):
+                windows.setdefault(self.window_seconds if rule.window is None else rule.window, []).append(
+                    rule
+                )
+        judged = {
+            seconds: self._judge(model, seconds, rules, now, problems)
+            for seconds, rules in sorted(windows.items())
+        }
+        transitions: tuple[Transition, ...] = ()
+        try:
+            signals = [s for j in judged.values() for s in j.signals]
+            transitions = tuple(self.alert_center.apply(signals, now=now, supersede=True))
+        except Exception as exc:
+            problems["alerts"] = _problem(exc)
+        for part, problem in problems.items():
+            log.warning("monitor %s: %s: %s", model, part, problem)
+        own = judged[self.window_seconds]
+        return ModelCheck(
+            model,
+            own.inputs.version,
+            own.inputs,
+            transitions,
+            problems,
+            own.traffic,
+            {seconds: j.inputs for seconds, j in judged.items()},
+        )
+
+    def _judge(
+        self, model: str, seconds: float, rules: list[AlertRule], now: float, problems: dict[str, str]
+    ) -> _Judged:
+        """Gather what ``rules`` read over the last ``seconds`` and evaluate them. Problems are
+        reported by part, with the window when it is not the monitor's (``performance (1d)``)."""
+        own = seconds == self.window_seconds
+        kinds = {r.kind for r in rules}
+        since = now - seconds
+        failed: dict[str, str] = {}
         version: str | None = None
         try:
             version = default_version(self.registry, model, since=since, until=now)
         except ConfigError:
             version = None  # no champion and no live traffic: nothing to judge drift or performance on
         except Exception as exc:
-            problems["version"] = _problem(exc)
-        drift = (
-            self._drift(model, version, now, problems)
-            if version and self._needs("dataset_drift", "feature_drift")
-            else None
-        )
-        performance, estimate = (
-            self._performance(model, version, now, problems)
-            if version and self._needs("performance", "estimated_drop")
-            else (None, None)
-        )
-        traffic: dict[str, TrafficStats] | None = None
-        if self._needs(*_TRAFFIC_KINDS):
+            failed["version"] = _problem(exc)
+        drift = None
+        if version and (
+            kinds & set(_DRIFT_KINDS)
+            or (own and self.drift_gauges is not None and self._needs(*_DRIFT_KINDS))
+        ):
+            drift = self._drift(model, version, seconds, now, failed, gauges=own)
+        performance, estimate = None, None
+        if version and (
+            kinds & set(_PERFORMANCE_KINDS)
+            or (own and self.performance_gauges is not None and self._needs(*_PERFORMANCE_KINDS))
+        ):
+            performance, estimate = self._performance(model, version, seconds, now, failed, gauges=own)
+        traffic: dict[str, TrafficStats] = {}
+        if kinds & set(_TRAFFIC_KINDS):
             try:
                 traffic = traffic_by_version(self.registry.store, model, since, now)
             except Exception as exc:
-                problems["traffic"] = _problem(exc)
+                failed["traffic"] = _problem(exc)
         mine = None
-        if traffic is not None and version is not None:
-            mine = traffic.get(version, TrafficStats(0, 0, None, now - since))
+        if kinds & set(_TRAFFIC_KINDS) and "traffic" not in failed and version is not None:
+            mine = traffic.get(version, TrafficStats(0, 0, None, seconds))
         inputs = AlertInputs(model, version, drift, performance, estimate, mine)
         # Rules whose input could not be gathered are left out rather than asked: they could not
         # tell anyway, and their silence must not count as judging the version (see ``supersede``).
-        failed = {k for part, kinds in _PARTS.items() if part in problems for k in kinds}
-        rules = [r for r in self.rules.rules if r.applies_to(model) and r.kind not in failed]
+        left_out = {k for part, ks in _PARTS.items() if part in failed for k in ks}
+        rules = [r for r in rules if r.kind not in left_out]
         signals = [s for r in rules for s in r.evaluate(inputs)] if version is not None else []
         # Traffic rules also judge every other version that answered clients (a challenger, the
         # version a promotion replaced while its requests are still in the window).
-        for other, stats in (traffic or {}).items():
+        for other, stats in traffic.items():
             if other != version:
                 served = AlertInputs(model, other, traffic=stats)
                 signals += [s for r in rules if r.kind in _TRAFFIC_KINDS for s in r.evaluate(served)]
-        transitions: tuple[Transition, ...] = ()
-        try:
-            transitions = tuple(self.alert_center.apply(signals, now=now, supersede=True))
-        except Exception as exc:
-            problems["alerts"] = _problem(exc)
-        for part, problem in problems.items():
-            log.warning("monitor %s: %s: %s", model, part, problem)
-        return ModelCheck(model, version, inputs, transitions, problems, traffic or {})
+        where = "" if own else f" ({format_duration(seconds)})"
+        problems.update({part + where: problem for part, problem in failed.items()})
+        return _Judged(inputs, traffic, signals)
 
-    def _drift(self, model: str, version: str, now: float, problems: dict[str, str]) -> DriftReport | None:
+    def _drift(
+        self, model: str, version: str, seconds: float, now: float, problems: dict[str, str], *, gauges: bool
+    ) -> DriftReport | None:
         try:
             key = (model, version)
             if key not in self._references:
                 self._references[key] = load_reference(self.registry, model, version)
             live = live_report(
-                self.registry, model, version, self.window_seconds, reference=self._references[key], now=now
+                self.registry, model, version, seconds, reference=self._references[key], now=now
             )
-            if self.drift_gauges is not None and live.report is not None:
+            if gauges and self.drift_gauges is not None and live.report is not None:
                 # A window without traffic leaves the last verdict showing: no rows is no evidence.
                 self.drift_gauges.update(model, version, live.report)
             return live.report
@@ -342,22 +399,18 @@ class MonitorTask:
             return None
 
     def _performance(
-        self, model: str, version: str, now: float, problems: dict[str, str]
+        self, model: str, version: str, seconds: float, now: float, problems: dict[str, str], *, gauges: bool
     ) -> tuple[PerformanceSnapshot | None, EstimateSnapshot | None]:
         try:
             # Every version and arm: the gauges show each arm and the model as a whole; the rules
             # judge ``version`` over all its arms.
             report = performance_report(
-                self.registry,
-                model,
-                since=now - self.performance_window_seconds,
-                until=now,
-                max_rows=self.max_rows,
+                self.registry, model, since=now - seconds, until=now, max_rows=self.max_rows
             )
         except Exception as exc:
             problems["performance"] = _problem(exc)
             return None, None
-        if self.performance_gauges is not None:
+        if gauges and self.performance_gauges is not None:
             try:
                 self.performance_gauges.update(report)
             except Exception as exc:

@@ -176,6 +176,7 @@ class _Base:
     name: str = ""
     models: tuple[str, ...] = ()
     severity: Severity = "warning"
+    window: float | None = None  # seconds of data the rule judges; None: the monitor's window
 
     kind: ClassVar[str] = ""
 
@@ -187,6 +188,11 @@ class _Base:
         )
         _check(
             self.severity in SEVERITIES, f"severity {self.severity!r} is not one of {', '.join(SEVERITIES)}"
+        )
+        window = self.window
+        _check(
+            window is None or (math.isfinite(window) and window > 0),
+            f"window {window} must be a duration > 0 seconds",
         )
 
     def applies_to(self, model: str) -> bool:
