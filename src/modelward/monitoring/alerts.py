@@ -45,12 +45,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import Connection, insert, select, update
 
 from modelward.errors import ConfigError, StoreError
+from modelward.monitoring.alert_records import AlertEvent, AlertRecord, Transition, alert_record
 from modelward.monitoring.alert_rules import AlertInputs, AlertRule, RuleSet, Severity, Signal, fingerprint
 from modelward.monitoring.notifiers import Delivery, Notification, NotificationKind, Notifier
 from modelward.store.store import Store
@@ -65,97 +65,6 @@ DEFAULT_COOLDOWN = 3600.0
 DEFAULT_RESOLVE_AFTER = 300.0
 
 
-@dataclass(frozen=True, slots=True)
-class AlertRecord:
-    """The current state of one alert."""
-
-    fingerprint: str
-    rule: str
-    model: str | None
-    subject: str
-    severity: str
-    state: str
-    message: str
-    value: float | None
-    first_fired_at: float
-    last_fired_at: float
-    resolved_at: float | None
-    last_notified_at: float | None
-
-    @property
-    def clear_since(self) -> float | None:
-        """While firing: since when the condition has been clear (a resolve is pending), or None."""
-        return self.resolved_at if self.state == "firing" else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "fingerprint": self.fingerprint,
-            "rule": self.rule,
-            "model": self.model,
-            "subject": self.subject,
-            "severity": self.severity,
-            "state": self.state,
-            "message": self.message,
-            "value": self.value,
-            "first_fired_at": self.first_fired_at,
-            "last_fired_at": self.last_fired_at,
-            "resolved_at": None if self.state == "firing" else self.resolved_at,
-            "clear_since": self.clear_since,
-            "last_notified_at": self.last_notified_at,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class AlertEvent:
-    """One row of the history: a fire, repeat or resolve, or one notification attempt."""
-
-    id: int
-    fingerprint: str
-    kind: str
-    ts: float
-    message: str
-    notifier: str | None
-    delivered: bool | None
-    detail: str | None
-    rule: str | None
-    model: str | None
-    subject: str | None
-    severity: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "fingerprint": self.fingerprint,
-            "kind": self.kind,
-            "ts": self.ts,
-            "rule": self.rule,
-            "model": self.model,
-            "subject": self.subject,
-            "severity": self.severity,
-            "message": self.message,
-            "notifier": self.notifier,
-            "delivered": self.delivered,
-            "detail": self.detail,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """A change this evaluation made that was notified (fire, repeat, resolve, event), with the
-    outcome at each notifier."""
-
-    notification: Notification
-    deliveries: tuple[Delivery, ...]
-
-    @property
-    def kind(self) -> NotificationKind:
-        return self.notification.kind
-
-    @property
-    def delivered(self) -> bool:
-        return any(d.delivered for d in self.deliveries)
-
-
 def _judged(signals: list[Signal]) -> dict[tuple[str, str | None, str], tuple[set[str], list[str]]]:
     """Per rule, model and subject: the fingerprints and versions the signals judged (signals
     without a version are about no version, and supersede nothing)."""
@@ -167,23 +76,6 @@ def _judged(signals: list[Signal]) -> dict[tuple[str, str | None, str], tuple[se
             if s.version not in versions:
                 versions.append(s.version)
     return out
-
-
-def _record(row: Any) -> AlertRecord:
-    return AlertRecord(
-        row.fingerprint,
-        row.rule,
-        row.model,
-        row.subject,
-        row.severity,
-        row.state,
-        row.message,
-        row.value,
-        row.first_fired_at,
-        row.last_fired_at,
-        row.resolved_at,
-        row.last_notified_at,
-    )
 
 
 class AlertCenter:
@@ -290,7 +182,7 @@ class AlertCenter:
     def _step(self, conn: Connection, s: Signal, now: float) -> Notification | None:
         fp = s.fingerprint
         row = conn.execute(select(alerts).where(alerts.c.fingerprint == fp)).first()
-        current = None if row is None else _record(row)
+        current = None if row is None else alert_record(row)
         if s.firing:
             if current is None or current.state != "firing":
                 values = {
@@ -470,7 +362,7 @@ class AlertCenter:
         fp = fingerprint(rule, model, subject, version)
         with self.store.read() as conn:
             row = conn.execute(select(alerts).where(alerts.c.fingerprint == fp)).first()
-        return None if row is None else _record(row)
+        return None if row is None else alert_record(row)
 
     def active(self, model: str | None = None) -> list[AlertRecord]:
         """Alerts firing now (clearing ones included), the earliest first."""
@@ -479,7 +371,7 @@ class AlertCenter:
             query = query.where(alerts.c.model == model)
         with self.store.read() as conn:
             rows = conn.execute(query.order_by(alerts.c.first_fired_at, alerts.c.fingerprint)).all()
-        return [_record(r) for r in rows]
+        return [alert_record(r) for r in rows]
 
     def history(
         self,
