@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     fast_path: bool = Field(default=True, description="answer REST predictions in raw ASGI, before FastAPI")
     controller: bool = Field(default=True, description="run the canary and monitoring controller in serve")
     controller_interval: float = Field(default=5.0, gt=0, description="seconds between controller ticks")
+    monitor_interval: float = Field(
+        default=60.0, gt=0, description="seconds between the monitor's evaluations of the alert rules"
+    )
     live_profiles: bool = Field(default=True, description="profile served rows per minute for live drift")
     profile_bucket_seconds: float = Field(
         default=60.0, gt=0, description="length of a live profile bucket (the finest drift window)"

@@ -71,12 +71,17 @@ def test_alerts_rules_shows_the_configured_file(
     path = tmp_path / "alerts.yaml"
     path.write_text(
         "notifiers:\n  - {type: webhook, name: ops, url: 'https://hooks.slack.com/services/T/B/SECRET'}\n"
-        "rules:\n  - {kind: performance, name: auc, when: roc_auc < 0.8, models: [churn]}\n"
+        "rules:\n  - {kind: performance, name: auc, when: roc_auc < 0.8, models: [churn], window: 1d}\n"
+        "  - {kind: latency}\n"
     )
     monkeypatch.setenv("MODELWARD_ALERTS_FILE", str(path))
     assert main(["alerts", "rules"]) == 0
     out = capsys.readouterr().out
     assert "roc_auc < 0.8" in out and "churn" in out and "ops" in out and "SECRET" not in out
+    auc, latency = (line for line in out.splitlines() if " auc " in line or " latency " in line)
+    assert " 1d " in auc and " 1h " in latency  # each rule's window, the monitor's by default
+    assert main(["alerts", "rules", "--json"]) == 0
+    assert [r["window"] for r in json.loads(capsys.readouterr().out)["rules"]] == [86_400, 3600]
     path.write_text("rules:\n  - {kind: latency, p95: 1}\n")
     assert main(["alerts", "rules"]) == 1
     err = capsys.readouterr().err

@@ -4,7 +4,6 @@ prediction log and performance from joined labels go through the alert center to
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,7 @@ import orjson
 import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import delete
 
-from modelward.config import Settings
 from modelward.control.monitor import MonitorTask, traffic_stats
 from modelward.feedback import FeedbackItem, FeedbackStore
 from modelward.monitoring.alert_rules import (
@@ -31,41 +28,27 @@ from modelward.monitoring.live_drift import load_reference
 from modelward.monitoring.live_profiles import LiveProfiler
 from modelward.monitoring.notifiers import WebhookNotifier
 from modelward.monitoring.performance_gauges import PerformanceGauges
-from modelward.registry import Registry, register_model
+from modelward.registry import Registry
 from modelward.store import Store
-from modelward.store.tables import alert_events, alerts, feedback, live_profiles, predictions
-from tests.control.webhook_receiver import Receiver, running_receiver
+from modelward.store.tables import predictions
+from tests.control.monitor_fixtures import hook, two_versions, versions
+from tests.control.webhook_receiver import Receiver
+
+__all__ = ["hook", "two_versions", "versions"]  # fixtures: imported so that pytest finds them
 
 T0 = 1_900_000_000.0
 STRINGS = ("geography", "gender")
 
 
-@pytest.fixture(scope="module")
-def churn_registry(
-    tmp_path_factory: pytest.TempPathFactory, churn_models: dict[str, Any], churn_frame: pd.DataFrame
-) -> Iterator[Registry]:
-    home = tmp_path_factory.mktemp("monitor-home")
-    settings = Settings(home=home, actor="tester", tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
-    registry = Registry.from_settings(settings).open()
-    register_model(registry, churn_models["logreg"], "churn", train_data=churn_frame, target="churn")
-    registry.promote("churn", 1)
-    yield registry
-    registry.close()
+@pytest.fixture
+def registry(versions: Registry) -> Registry:
+    """Churn with version 1 the champion, an empty log, profiles, labels and alerts."""
+    return versions
 
 
 @pytest.fixture
-def registry(churn_registry: Registry) -> Registry:
-    """The shared registry with an empty log, profiles, labels and alerts."""
-    with churn_registry.store.write() as conn:
-        for table in (alerts, alert_events, live_profiles, predictions, feedback):
-            conn.execute(delete(table))
-    return churn_registry
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with running_receiver() as r:
-        yield r
+def receiver(hook: Receiver) -> Receiver:
+    return hook
 
 
 def _center(registry: Registry, receiver: Receiver, **kw: float) -> AlertCenter:

@@ -185,3 +185,34 @@ def test_history_filters_by_model_and_limits(store: Store) -> None:
     with pytest.raises(ConfigError):
         center.history(limit=0)
     assert center.active()[0].to_dict()["state"] == "firing"
+
+
+def _versioned(version: str, firing: bool | None, rule: str = "feature_drift") -> Signal:
+    text = "feature 'age' drifted" if firing else "feature 'age' does not drift"
+    return Signal(rule, "churn", "feature:age", "warning", firing, 0.3, f"churn:{version}: {text}", version)
+
+
+def test_another_version_is_another_incident_and_supersedes_the_old_one(store: Store) -> None:
+    rec = Recorder()
+    center = AlertCenter(store, [rec], resolve_after=0)
+    center.apply([_versioned("1", True)], now=0, supersede=True)
+    assert center.get("feature_drift", "churn", "feature:age", "1") is not None
+    assert center.get("feature_drift", "churn", "feature:age") is None  # the version is in the identity
+    # Without ``supersede`` the signals are not the whole judgment: version 1's alert stays.
+    center.apply([_versioned("2", None)], now=10)
+    assert rec.kinds() == ["fire"] and len(center.active()) == 1
+    # Version 2 judged, even one that cannot tell yet: version 1's alert is closed, not resolved.
+    (closed,) = center.apply([_versioned("2", None)], now=20, supersede=True)
+    assert closed.kind == "supersede" and closed.notification.resolved
+    assert closed.notification.message == "superseded by churn:2; was: churn:1: feature 'age' drifted"
+    assert closed.notification.first_fired_at == 0
+    assert center.active() == []
+    old = center.get("feature_drift", "churn", "feature:age", "1")
+    assert old is not None and old.state == "superseded" and old.resolved_at == 20
+    (fired,) = center.apply([_versioned("2", True)], now=30, supersede=True)
+    assert fired.kind == "fire" and fired.notification.version == "2"
+    # Judged again (a rollback) and still drifting: a new incident of version 1, and version 2's closes.
+    again = center.apply([_versioned("1", True)], now=40, supersede=True)
+    assert sorted(t.kind for t in again) == ["fire", "supersede"]
+    assert rec.kinds() == ["fire", "supersede", "fire", "supersede", "fire"]
+    assert [e.kind for e in center.history(kinds=["supersede"])] == ["supersede", "supersede"]

@@ -143,6 +143,43 @@ def test_errors_name_the_bad_entry(tmp_path: Path, text: str, message: str) -> N
     assert str(path) in str(caught.value)
 
 
+def test_each_rule_may_judge_a_window_of_its_own(tmp_path: Path) -> None:
+    text = (
+        "rules:\n"
+        "  - {kind: performance, name: auc-daily, when: roc_auc < 0.8, window: 1d}\n"
+        "  - {kind: error_rate, window: 900}\n"
+        "  - {kind: latency}\n"
+    )
+    config = load_alert_config(_write(tmp_path, text))
+    assert config.window == 3600  # the monitor's window, for the rules without one
+    daily, errors, latency = config.rules.rules
+    assert (daily.window, errors.window, latency.window) == (86_400, 900, None)
+    summary = config.describe()
+    assert summary["window"] == 3600
+    assert [r["window"] for r in summary["rules"]] == [86_400, 900, 3600]
+    assert load_alert_config(_write(tmp_path, "window: 30m\n", "top.yaml")).window == 1800
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "rules:\n  - {kind: performance, name: auc-daily, window: 1 day}\n",
+            r"rules\[0\] \('auc-daily'\): window: cannot read '1 day' as a duration \(use seconds or 30s, 15m, 1h, 1d\)",
+        ),
+        ("rules:\n  - {kind: latency, window: 0}\n", r"rules\[0\]: window: 0 must be a duration > 0"),
+        ("rules:\n  - {kind: latency, window: -1h}\n", r"rules\[0\]: window: cannot read '-1h'"),
+        ("rules:\n  - {kind: latency, window: [1h]}\n", r"rules\[0\]: window: cannot read \['1h'\]"),
+        ("window: 0s\n", r"window: '0s' must be a duration > 0"),
+    ],
+)
+def test_a_bad_window_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_alert_config(path)
+    assert str(path) in str(caught.value)
+
+
 def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the alerts file"):
         load_alert_config(tmp_path / "nope.yaml")

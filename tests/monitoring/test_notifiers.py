@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from tests.control.webhook_receiver import Receiver, running_receiver
@@ -125,6 +125,20 @@ def test_the_webhook_payload_renders_in_slack_and_mattermost() -> None:
     assert resolve["attachments"][0]["color"] == "#2e7d32"
     assert "Firing since" in {f["title"] for f in resolve["attachments"][0]["fields"]}
     assert resolve["modelward"]["resolved"] is True and resolve["modelward"]["fingerprint"] == "f" * 64
+
+
+def test_a_superseded_alert_closes_its_incident_and_names_the_version() -> None:
+    fire = slack_payload(replace(FIRE, version="1"))
+    assert ("Version", "1") in {(f["title"], f["value"]) for f in fire["attachments"][0]["fields"]}
+    assert fire["modelward"]["version"] == "1"
+    superseded = replace(
+        RESOLVE, kind="supersede", message="superseded by churn:2; was: churn:1: dataset drift"
+    )
+    payload = slack_payload(superseded)
+    assert payload["text"].startswith("[SUPERSEDED] warning: dataset_drift on churn: superseded by churn:2")
+    assert payload["attachments"][0]["color"] == "#757575"
+    assert "Firing since" in {f["title"] for f in payload["attachments"][0]["fields"]}
+    assert payload["modelward"]["kind"] == "supersede" and payload["modelward"]["resolved"] is True
 
 
 def test_the_receiver_sees_json_with_the_original_host() -> None:

@@ -18,14 +18,16 @@ def test_alerts_route_lists_active_alerts_and_history(home: Path) -> None:
     store = Store(Settings(home=home).resolved_database_url).open()
     store.migrate()
     center = AlertCenter(store, [], resolve_after=0)
+    # Alerts of version 1, the champion, as the server's monitor raises them: its first evaluation
+    # (no traffic yet: it cannot tell) keeps them.
     center.apply(
-        [Signal("latency", "churn", "latency_p95", "warning", True, 812.0, "churn:1: slow")], now=100
+        [Signal("latency", "churn", "latency_p95", "warning", True, 812.0, "churn:1: slow", "1")], now=100
     )
     center.apply(
-        [Signal("error_rate", "churn", "error_rate", "critical", True, 0.2, "churn:1: errors")], now=110
+        [Signal("error_rate", "churn", "error_rate", "critical", True, 0.2, "churn:1: errors", "1")], now=110
     )
     center.apply(
-        [Signal("error_rate", "churn", "error_rate", "critical", False, 0.0, "churn:1: fine")], now=120
+        [Signal("error_rate", "churn", "error_rate", "critical", False, 0.0, "churn:1: fine", "1")], now=120
     )
     store.close()
     env = server_env(home, MODELWARD_PREDICT_TOKEN="predict-secret")

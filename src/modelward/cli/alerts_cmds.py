@@ -111,6 +111,8 @@ def _config() -> AlertConfig:
 @alerts_app.command("rules")
 def rules_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show the configured alert rules and notifiers (MODELWARD_ALERTS_FILE, else the defaults)."""
+    from modelward.monitoring.alert_config import format_duration
+
     summary = _config().describe()
     if as_json:
         emit_json(summary)
@@ -118,9 +120,16 @@ def rules_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON."))
     source = summary["source"] or "built-in defaults (set MODELWARD_ALERTS_FILE to change them)"
     typer.echo(f"rules from {source}")
     _table(
-        ["rule", "kind", "models", "severity", "condition"],
+        ["rule", "kind", "models", "severity", "window", "condition"],
         [
-            [r["name"], r["kind"], ", ".join(r["models"]) or "all", r["severity"], r["condition"]]
+            [
+                r["name"],
+                r["kind"],
+                ", ".join(r["models"]) or "all",
+                r["severity"],
+                format_duration(r["window"]),
+                r["condition"],
+            ]
             for r in summary["rules"]
         ],
     )

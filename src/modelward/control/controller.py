@@ -441,6 +441,8 @@ def controller_from_settings(
                 center,
                 rules=config.rules,
                 models=models,
+                window_seconds=config.window,
+                interval=settings.monitor_interval,
                 drift_gauges=drift_gauges,
                 performance_gauges=performance_gauges,
             )

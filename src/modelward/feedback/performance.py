@@ -3,8 +3,9 @@
 :func:`performance_report` (with a registry) and :func:`live_performance` (with a store and what is
 known of each version) read a window of the prediction log (``since`` / ``until``, UNIX seconds;
 which rows count is in ``_window``), join the labels by request id and return a typed
-:class:`PerformanceReport`: one :class:`GroupPerformance` per (version, arm) and one over all of
-them (``version="all", arm="all"``), each with
+:class:`PerformanceReport`: one :class:`GroupPerformance` per (version, arm), one per version over
+its arms (``arm="all"``, in ``versions``) and one over all of them (``version="all", arm="all"``: the
+model as a whole, every labelled row of every version and arm), each with
 
 - counts: predictions in the window, labelled ones, the labelled ones the metrics used, coverage;
 - realized metrics, computed with scikit-learn's functions on the joined rows. Classification:
@@ -141,6 +142,7 @@ class PerformanceReport:
     groups: tuple[GroupPerformance, ...]
     errors: int  # failed predictions in the window (left out of everything else)
     truncated: bool  # the window held more than max_rows predictions: the newest were read
+    versions: tuple[GroupPerformance, ...] = ()  # each version over all its arms (arm ALL)
 
     @property
     def n_predictions(self) -> int:
@@ -157,6 +159,10 @@ class PerformanceReport:
     def group(self, version: str, arm: str = PRIMARY) -> GroupPerformance | None:
         return next((g for g in self.groups if g.version == str(version) and g.arm == arm), None)
 
+    def of_version(self, version: str) -> GroupPerformance | None:
+        """``version`` as a whole, over every arm that served it (None: no row in the window)."""
+        return next((g for g in self.versions if g.version == str(version)), None)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
@@ -168,6 +174,7 @@ class PerformanceReport:
             "errors": self.errors,
             "truncated": self.truncated,
             "overall": self.overall.to_dict(),
+            "versions": [g.to_dict() for g in self.versions],
             "groups": [g.to_dict() for g in self.groups],
         }
 
@@ -396,8 +403,19 @@ def live_performance(
         a = _arrays(group)
         parts.append((group, a, trust))
         groups.append(_measure(group.version, group.arm, a, trust, cal))
+    versions = []
+    for v in dict.fromkeys(g.version for g in groups):
+        mine = [i for i, g in enumerate(groups) if g.version == v]
+        versions.append(_overall([parts[i] for i in mine], [groups[i] for i in mine], version=v))
     return PerformanceReport(
-        model, since, until, _overall(parts, groups), tuple(groups), window.errors, window.truncated
+        model,
+        since,
+        until,
+        _overall(parts, groups),
+        tuple(groups),
+        window.errors,
+        window.truncated,
+        tuple(versions),
     )
 
 
@@ -406,22 +424,23 @@ def _version_key(v: str) -> tuple[int, str]:
 
 
 def _overall(
-    parts: list[tuple[Group, _Arrays, TrustCheck | None]], groups: list[GroupPerformance]
+    parts: list[tuple[Group, _Arrays, TrustCheck | None]], groups: list[GroupPerformance], version: str = ALL
 ) -> GroupPerformance:
+    """The groups as one: their rows concatenated (``version`` ALL: the whole model)."""
     if not parts:
         reason = "no predictions in the window"
         return GroupPerformance(
             ALL, ALL, "unknown", (), 0, 0, 0, {m: Metric(None, reason) for m in CLASSIFICATION_METRICS}
         )
     if len(parts) == 1:
-        return GroupPerformance(ALL, ALL, *[getattr(groups[0], f) for f in _FIELDS])
+        return GroupPerformance(version, ALL, *[getattr(groups[0], f) for f in _FIELDS])
     shapes = {(a.task, a.classes) for _, a, _ in parts}
     if len(shapes) > 1:
         reason = "the versions in the window differ in task or classes: see each version"
         names = CLASSIFICATION_METRICS if parts[0][1].task == "classification" else REGRESSION_METRICS
         n = sum(g.n_predictions for g in groups)
         return GroupPerformance(
-            ALL,
+            version,
             ALL,
             "mixed",
             (),
@@ -433,7 +452,9 @@ def _overall(
     checks = [t for _, _, t in parts if t is not None]
     reasons = list(dict.fromkeys(t.reason for t in checks))
     trust = TrustCheck(all(t.top_label for t in checks), all(t.classwise for t in checks), "; ".join(reasons))
-    return _measure(ALL, ALL, _concat([a for _, a, _ in parts]), trust, None)
+    # One version's arms share its calibration; versions as a whole have none of their own.
+    calibration = groups[0].calibration if version != ALL else None
+    return _measure(version, ALL, _concat([a for _, a, _ in parts]), trust, calibration)
 
 
 _FIELDS = ("task", "classes", "n_predictions", "n_labelled", "n_used", "metrics", "estimated", "calibration")

@@ -36,7 +36,15 @@ from modelward.monitoring.notifiers import LogNotifier, Notifier, WebhookNotifie
 from modelward.monitoring.webhook_guard import UnsafeWebhookTarget
 from modelward.store.store import Store
 
-__all__ = ["DEFAULT_RULES", "AlertConfig", "default_alert_config", "load_alert_config", "parse_duration"]
+__all__ = [
+    "DEFAULT_RULES",
+    "DEFAULT_WINDOW",
+    "AlertConfig",
+    "default_alert_config",
+    "format_duration",
+    "load_alert_config",
+    "parse_duration",
+]
 
 DEFAULT_RULES: tuple[AlertRule, ...] = (
     DatasetDriftRule(),
@@ -45,7 +53,8 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
 )
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
-_TOP_KEYS = ("rules", "notifiers", "cooldown", "resolve_after")
+_TOP_KEYS = ("rules", "notifiers", "cooldown", "resolve_after", "window")
+DEFAULT_WINDOW = 3600.0
 _NOTIFIER_KEYS: dict[str, tuple[str, ...]] = {
     "log": ("type", "name", "logger"),
     "webhook": (
@@ -79,15 +88,34 @@ def parse_duration(value: object, what: str) -> float:
     return seconds
 
 
+def _window(value: object) -> float:
+    """A window of data to judge: a duration > 0."""
+    seconds = parse_duration(value, "window")
+    if seconds <= 0:
+        raise ConfigError(f"window: {value!r} must be a duration > 0")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """``86400`` as ``1d``, ``5400`` as ``90m``: the largest unit that divides it, else seconds."""
+    for unit in ("w", "d", "h", "m"):
+        size = _UNITS[unit]
+        if seconds >= size and float(seconds / size).is_integer():
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
 @dataclass(frozen=True, slots=True)
 class AlertConfig:
-    """Rules and notifiers, with the alert center's timings; ``source`` is the file (None: defaults)."""
+    """Rules and notifiers, with the alert center's timings; ``source`` is the file (None: defaults).
+    ``window``: the seconds of data a rule without a ``window`` of its own judges (the monitor's)."""
 
     rules: RuleSet
     notifiers: tuple[Notifier, ...]
     cooldown: float = DEFAULT_COOLDOWN
     resolve_after: float = DEFAULT_RESOLVE_AFTER
     source: Path | None = None
+    window: float = DEFAULT_WINDOW
 
     def center(self, store: Store, *, clock: Callable[[], float] | None = None) -> AlertCenter:
         """An :class:`AlertCenter` on ``store`` with these notifiers and timings."""
@@ -102,6 +130,7 @@ class AlertConfig:
             "source": str(self.source) if self.source else None,
             "cooldown": self.cooldown,
             "resolve_after": self.resolve_after,
+            "window": self.window,
             "notifiers": [n.name for n in self.notifiers],
             "rules": [
                 {
@@ -110,6 +139,7 @@ class AlertConfig:
                     "models": list(r.models),
                     "severity": r.severity,
                     "condition": r.describe(),
+                    "window": self.window if r.window is None else r.window,
                 }
                 for r in self.rules.rules
             ],
@@ -162,6 +192,8 @@ def _rule(index: int, entry: object) -> AlertRule:
     if isinstance(values.get("models"), str):
         values["models"] = [values["models"]]
     try:
+        if "window" in values:
+            values["window"] = _window(values["window"])
         return TypeAdapter(cls).validate_python(values)
     except ValidationError as exc:
         raise ConfigError(f"{label}: {_pydantic_problem(exc)}") from exc
@@ -265,6 +297,7 @@ def load_alert_config(path: str | Path | None, *, allow_private: bool = False) -
     try:
         cooldown = parse_duration(data.get("cooldown", DEFAULT_COOLDOWN), "cooldown")
         resolve_after = parse_duration(data.get("resolve_after", DEFAULT_RESOLVE_AFTER), "resolve_after")
+        window = _window(data.get("window", DEFAULT_WINDOW))
         rules_data, notifiers_data = data.get("rules"), data.get("notifiers")
         for key, value in (("rules", rules_data), ("notifiers", notifiers_data)):
             if value is not None and not isinstance(value, list):
@@ -279,6 +312,6 @@ def load_alert_config(path: str | Path | None, *, allow_private: bool = False) -
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ConfigError(f"two notifiers are named {', '.join(twice)}; give each a unique 'name'")
-        return AlertConfig(RuleSet(rules), notifiers, cooldown, resolve_after, source)
+        return AlertConfig(RuleSet(rules), notifiers, cooldown, resolve_after, source, window)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from exc

@@ -67,9 +67,12 @@ def _check(ok: bool, problem: str) -> None:
         raise ConfigError(problem)
 
 
-def fingerprint(rule: str, model: str | None, subject: str) -> str:
-    """The identity of an alert: the same rule on the same model and subject is the same alert."""
-    return hashlib.sha256("\0".join((rule, model or "", subject)).encode()).hexdigest()
+def fingerprint(rule: str, model: str | None, subject: str, version: str | None = None) -> str:
+    """The identity of an alert: the same rule on the same model, subject and version is the same
+    alert; a new version is a new incident. Without a version (one-shot events), rule, model and
+    subject alone."""
+    parts = (rule, model or "", subject) if version is None else (rule, model or "", subject, version)
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 def parse_condition(text: str) -> tuple[str, Comparison, float]:
@@ -131,7 +134,8 @@ class EstimateSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class AlertInputs:
-    """What the rules may look at for one model; any part may be missing (None)."""
+    """What the rules may look at for one model's ``version``; any part may be missing (None). The
+    signals carry the version: the same condition on another version is another alert."""
 
     model: str
     version: str | None = None
@@ -147,7 +151,8 @@ class AlertInputs:
 
 @dataclass(frozen=True, slots=True)
 class Signal:
-    """One rule's answer for one subject of one model (see the module docstring for ``firing``)."""
+    """One rule's answer for one subject of one model's version (see the module docstring for
+    ``firing``); ``version`` None when the answer is not about a version."""
 
     rule: str
     model: str | None
@@ -156,10 +161,11 @@ class Signal:
     firing: bool | None
     value: float | None
     message: str
+    version: str | None = None
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint(self.rule, self.model, self.subject)
+        return fingerprint(self.rule, self.model, self.subject, self.version)
 
 
 # ------------------------------------------------------------------------------------------- rules
@@ -170,6 +176,7 @@ class _Base:
     name: str = ""
     models: tuple[str, ...] = ()
     severity: Severity = "warning"
+    window: float | None = None  # seconds of data the rule judges; None: the monitor's window
 
     kind: ClassVar[str] = ""
 
@@ -182,6 +189,11 @@ class _Base:
         _check(
             self.severity in SEVERITIES, f"severity {self.severity!r} is not one of {', '.join(SEVERITIES)}"
         )
+        window = self.window
+        _check(
+            window is None or (math.isfinite(window) and window > 0),
+            f"window {window} must be a duration > 0 seconds",
+        )
 
     def applies_to(self, model: str) -> bool:
         return not self.models or model in self.models
@@ -190,7 +202,14 @@ class _Base:
         self, inputs: AlertInputs, subject: str, firing: bool | None, value: float | None, text: str
     ) -> Signal:
         return Signal(
-            self.name, inputs.model, subject, self.severity, firing, value, f"{inputs.label}: {text}"
+            self.name,
+            inputs.model,
+            subject,
+            self.severity,
+            firing,
+            value,
+            f"{inputs.label}: {text}",
+            inputs.version,
         )
 
     def describe(self) -> str:

@@ -1,6 +1,7 @@
 """The alert center: signals in, alert state in the store, notifications out, history kept.
 
-Each alert is one row of ``modelward_alerts`` (its fingerprint is the rule, model and subject), and
+Each alert is one row of ``modelward_alerts`` (its fingerprint is the rule, model, subject and the
+version the signal is about: a new version under an active alert is a new incident), and
 every change and every notification attempt is a row of ``modelward_alert_events``. The state lives
 in the store, not in the process, so several replicas evaluating the same rules agree:
 :meth:`AlertCenter.apply` reads and updates the rows in one write transaction under the
@@ -22,6 +23,14 @@ The life of an alert:
   than a count of evaluations, because with several replicas a count would depend on how many of
   them evaluate. ``resolve_after=0`` resolves on the first clear evaluation. A signal that cannot
   tell (too few labels, no traffic) changes nothing.
+* **supersede**: with ``apply(..., supersede=True)`` the signals are the whole judgment of their
+  rule, model and subject (the monitor judges the champion, and for traffic rules each version that
+  answered clients); a firing alert of the same rule, model and subject for a version no signal
+  speaks about is closed (state ``superseded``) with one SUPERSEDED notification naming the
+  versions now judged. A cannot-tell signal counts as judging its version: after a promotion the
+  old version's alert closes even while the new one has too few labels to tell. The old version's
+  condition is not known to have cleared, so this is not a resolve; should it be judged again (a
+  rollback), a firing condition opens a new incident.
 * **event**: :meth:`AlertCenter.event` records and sends a one-shot alert (a canary rolled back);
   the row is resolved at once, so it shows in the history but not among the active alerts. The
   same event (fingerprint and message) again within the cool-down is not sent twice.
@@ -36,12 +45,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import Connection, insert, select, update
 
 from modelward.errors import ConfigError, StoreError
+from modelward.monitoring.alert_records import AlertEvent, AlertRecord, Transition, alert_record
 from modelward.monitoring.alert_rules import AlertInputs, AlertRule, RuleSet, Severity, Signal, fingerprint
 from modelward.monitoring.notifiers import Delivery, Notification, NotificationKind, Notifier
 from modelward.store.store import Store
@@ -56,112 +65,17 @@ DEFAULT_COOLDOWN = 3600.0
 DEFAULT_RESOLVE_AFTER = 300.0
 
 
-@dataclass(frozen=True, slots=True)
-class AlertRecord:
-    """The current state of one alert."""
-
-    fingerprint: str
-    rule: str
-    model: str | None
-    subject: str
-    severity: str
-    state: str
-    message: str
-    value: float | None
-    first_fired_at: float
-    last_fired_at: float
-    resolved_at: float | None
-    last_notified_at: float | None
-
-    @property
-    def clear_since(self) -> float | None:
-        """While firing: since when the condition has been clear (a resolve is pending), or None."""
-        return self.resolved_at if self.state == "firing" else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "fingerprint": self.fingerprint,
-            "rule": self.rule,
-            "model": self.model,
-            "subject": self.subject,
-            "severity": self.severity,
-            "state": self.state,
-            "message": self.message,
-            "value": self.value,
-            "first_fired_at": self.first_fired_at,
-            "last_fired_at": self.last_fired_at,
-            "resolved_at": None if self.state == "firing" else self.resolved_at,
-            "clear_since": self.clear_since,
-            "last_notified_at": self.last_notified_at,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class AlertEvent:
-    """One row of the history: a fire, repeat or resolve, or one notification attempt."""
-
-    id: int
-    fingerprint: str
-    kind: str
-    ts: float
-    message: str
-    notifier: str | None
-    delivered: bool | None
-    detail: str | None
-    rule: str | None
-    model: str | None
-    subject: str | None
-    severity: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "fingerprint": self.fingerprint,
-            "kind": self.kind,
-            "ts": self.ts,
-            "rule": self.rule,
-            "model": self.model,
-            "subject": self.subject,
-            "severity": self.severity,
-            "message": self.message,
-            "notifier": self.notifier,
-            "delivered": self.delivered,
-            "detail": self.detail,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """A change this evaluation made that was notified (fire, repeat, resolve, event), with the
-    outcome at each notifier."""
-
-    notification: Notification
-    deliveries: tuple[Delivery, ...]
-
-    @property
-    def kind(self) -> NotificationKind:
-        return self.notification.kind
-
-    @property
-    def delivered(self) -> bool:
-        return any(d.delivered for d in self.deliveries)
-
-
-def _record(row: Any) -> AlertRecord:
-    return AlertRecord(
-        row.fingerprint,
-        row.rule,
-        row.model,
-        row.subject,
-        row.severity,
-        row.state,
-        row.message,
-        row.value,
-        row.first_fired_at,
-        row.last_fired_at,
-        row.resolved_at,
-        row.last_notified_at,
-    )
+def _judged(signals: list[Signal]) -> dict[tuple[str, str | None, str], tuple[set[str], list[str]]]:
+    """Per rule, model and subject: the fingerprints and versions the signals judged (signals
+    without a version are about no version, and supersede nothing)."""
+    out: dict[tuple[str, str | None, str], tuple[set[str], list[str]]] = {}
+    for s in signals:
+        if s.version is not None:
+            fingerprints, versions = out.setdefault((s.rule, s.model, s.subject), (set(), []))
+            fingerprints.add(s.fingerprint)
+            if s.version not in versions:
+                versions.append(s.version)
+    return out
 
 
 class AlertCenter:
@@ -197,25 +111,78 @@ class AlertCenter:
         ruleset = rules if isinstance(rules, RuleSet) else RuleSet(tuple(rules))
         return self.apply(ruleset.evaluate(inputs), now=now)
 
-    def apply(self, signals: Iterable[Signal], *, now: float | None = None) -> list[Transition]:
-        """Update the alerts the signals speak about; send what changed; return what was sent."""
+    def apply(
+        self, signals: Iterable[Signal], *, now: float | None = None, supersede: bool = False
+    ) -> list[Transition]:
+        """Update the alerts the signals speak about; send what changed; return what was sent.
+
+        ``supersede``: the signals are everything their rules judged of their models (see the
+        module docstring); firing alerts of other versions of the same rule, model and subject
+        are closed as superseded."""
         moment = self.clock() if now is None else now
+        signals = list(signals)
         pending = [s for s in signals if s.firing is not None]
-        if not pending:
+        judged = _judged(signals) if supersede else {}
+        if not pending and not judged:
             return []
         claimed: list[Notification] = []
         with self.store.write() as conn:
             self.store.lock(conn, LOCK)
+            for key, (fingerprints, versions) in judged.items():
+                claimed.extend(self._supersede(conn, key, fingerprints, versions, moment))
             for signal in pending:
                 notification = self._step(conn, signal, moment)
                 if notification is not None:
                     claimed.append(notification)
         return self._deliver_all(claimed)
 
+    def _supersede(
+        self,
+        conn: Connection,
+        key: tuple[str, str | None, str],
+        fingerprints: set[str],
+        versions: list[str],
+        now: float,
+    ) -> list[Notification]:
+        rule, model, subject = key
+        c = alerts.c
+        query = select(alerts).where(
+            c.rule == rule,
+            c.model == model if model is not None else c.model.is_(None),
+            c.subject == subject,
+            c.state == "firing",
+            c.fingerprint.not_in(fingerprints),
+        )
+        out = []
+        for row in conn.execute(query.order_by(c.first_fired_at, c.fingerprint)).all():
+            now_judged = ", ".join(f"{model}:{v}" if model else v for v in versions)
+            message = f"superseded by {now_judged}; was: {row.message}"
+            conn.execute(
+                update(alerts)
+                .where(c.fingerprint == row.fingerprint)
+                .values(state="superseded", resolved_at=now, last_notified_at=now, message=message)
+            )
+            self._history(conn, row.fingerprint, "supersede", now, message)
+            out.append(
+                Notification(
+                    "supersede",
+                    rule,
+                    model,
+                    subject,
+                    row.severity,
+                    message,
+                    now,
+                    row.fingerprint,
+                    row.value,
+                    row.first_fired_at,
+                )
+            )
+        return out
+
     def _step(self, conn: Connection, s: Signal, now: float) -> Notification | None:
         fp = s.fingerprint
         row = conn.execute(select(alerts).where(alerts.c.fingerprint == fp)).first()
-        current = None if row is None else _record(row)
+        current = None if row is None else alert_record(row)
         if s.firing:
             if current is None or current.state != "firing":
                 values = {
@@ -284,6 +251,7 @@ class AlertCenter:
             s.fingerprint,
             s.value,
             first_fired_at,
+            s.version,
         )
 
     @staticmethod
@@ -388,12 +356,13 @@ class AlertCenter:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def get(self, rule: str, model: str | None, subject: str) -> AlertRecord | None:
+    def get(
+        self, rule: str, model: str | None, subject: str, version: str | None = None
+    ) -> AlertRecord | None:
+        fp = fingerprint(rule, model, subject, version)
         with self.store.read() as conn:
-            row = conn.execute(
-                select(alerts).where(alerts.c.fingerprint == fingerprint(rule, model, subject))
-            ).first()
-        return None if row is None else _record(row)
+            row = conn.execute(select(alerts).where(alerts.c.fingerprint == fp)).first()
+        return None if row is None else alert_record(row)
 
     def active(self, model: str | None = None) -> list[AlertRecord]:
         """Alerts firing now (clearing ones included), the earliest first."""
@@ -402,14 +371,14 @@ class AlertCenter:
             query = query.where(alerts.c.model == model)
         with self.store.read() as conn:
             rows = conn.execute(query.order_by(alerts.c.first_fired_at, alerts.c.fingerprint)).all()
-        return [_record(r) for r in rows]
+        return [alert_record(r) for r in rows]
 
     def history(
         self,
         limit: int = 100,
         model: str | None = None,
         *,
-        kinds: Sequence[Literal["fire", "repeat", "resolve", "notify"]] = (),
+        kinds: Sequence[Literal["fire", "repeat", "resolve", "supersede", "notify"]] = (),
     ) -> list[AlertEvent]:
         """The newest ``limit`` history rows (optionally of one model, or of some kinds), newest first."""
         if limit < 1:

@@ -8,7 +8,8 @@ the monitor loop that found the problem. The alert center still guards each call
 
 The webhook payload has ``text`` (shown by every receiver, and Slack's notification fallback),
 ``blocks`` (Slack's layout) and ``attachments`` (a coloured side bar with fields, rendered by Slack
-and by Mattermost, which ignores ``blocks``). A resolve says RESOLVED and is green.
+and by Mattermost, which ignores ``blocks``). A resolve says RESOLVED and is green; a supersede
+(the alert of a version the rule no longer judges, closed) says SUPERSEDED and is grey.
 """
 
 from __future__ import annotations
@@ -42,22 +43,26 @@ __all__ = [
     "slack_payload",
 ]
 
-NotificationKind: TypeAlias = Literal["fire", "repeat", "resolve", "event", "test"]
+NotificationKind: TypeAlias = Literal["fire", "repeat", "resolve", "supersede", "event", "test"]
 _HEADLINES = {
     "fire": "FIRING",
     "repeat": "STILL FIRING",
     "resolve": "RESOLVED",
+    "supersede": "SUPERSEDED",
     "event": "EVENT",
     "test": "TEST",
 }
 _COLOURS = {"critical": "#d32f2f", "warning": "#f9a825", "info": "#1976d2"}
 _RESOLVED_COLOUR = "#2e7d32"
+_SUPERSEDED_COLOUR = "#757575"
 _REDIRECTS = (301, 302, 303, 307, 308)
 
 
 @dataclass(frozen=True, slots=True)
 class Notification:
-    """One message about one alert: it started firing, is still firing, resolved, or a one-shot event."""
+    """One message about one alert: it started firing, is still firing, resolved, was superseded (a
+    version the rule no longer judges), or a one-shot event. ``version``: the model version the
+    alert is about, when known."""
 
     kind: NotificationKind
     rule: str
@@ -69,10 +74,12 @@ class Notification:
     fingerprint: str = ""
     value: float | None = None
     first_fired_at: float | None = None
+    version: str | None = None
 
     @property
     def resolved(self) -> bool:
-        return self.kind == "resolve"
+        """The incident is closed: resolved, or superseded by a newer version's."""
+        return self.kind in ("resolve", "supersede")
 
     @property
     def title(self) -> str:
@@ -85,6 +92,7 @@ class Notification:
             "resolved": self.resolved,
             "rule": self.rule,
             "model": self.model,
+            "version": self.version,
             "subject": self.subject,
             "severity": self.severity,
             "message": self.message,
@@ -131,9 +139,11 @@ def slack_payload(n: Notification) -> dict[str, Any]:
     """The JSON body posted to webhooks (Slack incoming webhooks, Mattermost, and compatible ones)."""
     headline = f"{n.title}: {n.message}"
     fields = [("Model", n.model or "-"), ("Subject", n.subject), ("Severity", n.severity)]
+    if n.version is not None:
+        fields.insert(1, ("Version", n.version))
     if n.value is not None:
         fields.append(("Value", f"{n.value:.6g}"))
-    if n.first_fired_at is not None and n.kind in ("repeat", "resolve"):
+    if n.first_fired_at is not None and n.kind in ("repeat", "resolve", "supersede"):
         fields.append(("Firing since", _iso(n.first_fired_at)))
     return {
         "text": headline,
@@ -144,7 +154,11 @@ def slack_payload(n: Notification) -> dict[str, Any]:
         "attachments": [
             {
                 "fallback": headline,
-                "color": _RESOLVED_COLOUR if n.resolved else _COLOURS.get(n.severity, "#757575"),
+                "color": _SUPERSEDED_COLOUR
+                if n.kind == "supersede"
+                else _RESOLVED_COLOUR
+                if n.resolved
+                else _COLOURS.get(n.severity, "#757575"),
                 "title": n.title,
                 "text": n.message,
                 "fields": [{"title": t, "value": v, "short": True} for t, v in fields],

@@ -177,7 +177,7 @@ alerts = Table(
     Column("model", String(256), nullable=True),
     Column("subject", String(500), nullable=False),
     Column("severity", String(16), nullable=False),
-    Column("state", String(16), nullable=False),  # firing | resolved
+    Column("state", String(16), nullable=False),  # firing | resolved | superseded
     Column("message", Text(), nullable=False),
     Column("value", Float(), nullable=True),
     Column("first_fired_at", Float(), nullable=False),
@@ -191,7 +191,7 @@ alert_events = Table(
     metadata,
     Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
     Column("fingerprint", String(64), nullable=False),
-    Column("kind", String(16), nullable=False),  # fire | repeat | resolve | notify
+    Column("kind", String(16), nullable=False),  # fire | repeat | resolve | supersede | notify
     Column("ts", Float(), nullable=False),
     Column("message", Text(), nullable=False),
     Column("notifier", String(200), nullable=True),
