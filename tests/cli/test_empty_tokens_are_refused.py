@@ -33,7 +33,7 @@ def _modelward(home: Path, env_update: dict[str, str], *argv: str) -> subprocess
     )
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])  # noqa: S104 - the guard is what is tested
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
 @pytest.mark.parametrize(
     ("variable", "value"),
     [("MODELWARD_ADMIN_TOKEN", ""), ("MODELWARD_PREDICT_TOKEN", ""), ("MODELWARD_ADMIN_TOKEN", "  \t")],
