@@ -180,6 +180,10 @@ class Registry:
         return sorted(out, key=lambda v: int(v.version))
 
     def version(self, name: str, version: str | int) -> VersionInfo:
+        return self._version_and_aliases(name, version)[0]
+
+    def _version_and_aliases(self, name: str, version: str | int) -> tuple[VersionInfo, dict[str, str]]:
+        """The version and every alias of its model, from one read of each."""
         from mlflow.exceptions import MlflowException
 
         rm = self._registered_model(validate_name(name))
@@ -190,7 +194,7 @@ class Registry:
                 known = [v.version for v in self.versions(name)]
                 raise VersionNotFound(name, str(version), known) from exc
             raise
-        return self._version_info(mv, rm)
+        return self._version_info(mv, rm), self._aliases(rm)
 
     def resolve(self, ref: str | ModelRef) -> VersionInfo:
         """``name:version``, ``name@alias``, or ``name`` (its champion, else its latest live version)."""
@@ -243,15 +247,15 @@ class Registry:
     ) -> VersionInfo:
         """Point ``alias`` at ``version``; the previous holder is remembered for :meth:`rollback`."""
         validate_alias(f"{name}@{alias}", alias)
-        target = self.version(name, version)
-        if target.archived:
-            raise LifecycleError(f"{target.ref} is archived; unarchive it before promoting it")
-        current = self._aliases(self._registered_model(name)).get(alias)
-        if current == target.version:
-            log.info("%s already holds %s", target.ref, alias)
-            return target
-        with self._mutation() as conn:
-            self.store.lock(conn, f"modelward.alias.{name}")
+        with self._alias_move(name) as conn:
+            # Read under the lock: a holder read before it may be moved by another process meanwhile.
+            target, aliases = self._version_and_aliases(name, version)
+            if target.archived:
+                raise LifecycleError(f"{target.ref} is archived; unarchive it before promoting it")
+            current = aliases.get(alias)
+            if current == target.version:
+                log.info("%s already holds %s", target.ref, alias)
+                return target
             self._record_alias_event(conn, name, alias, "promote", target.version, current, reason)
             payload = {"alias": alias, "from": current, "to": target.version, "reason": reason}
             self.audit.append("promote", target.ref, payload, actor=self.actor, conn=conn)
@@ -261,9 +265,8 @@ class Registry:
     def rollback(self, name: str, alias: str = DEFAULT_ALIAS, *, reason: str | None = None) -> VersionInfo:
         """Move ``alias`` back to the version that held it before the last promotion."""
         validate_alias(f"{name}@{alias}", alias)
-        current = self._aliases(self._registered_model(name)).get(alias)
-        with self._mutation() as conn:
-            self.store.lock(conn, f"modelward.alias.{name}")
+        with self._alias_move(name) as conn:
+            current = self._aliases(self._registered_model(name)).get(alias)
             stack = self._promotion_stack(conn, name, alias)
             if not stack:
                 raise LifecycleError(
@@ -290,23 +293,24 @@ class Registry:
 
     def archive(self, name: str, version: str | int, *, reason: str | None = None) -> VersionInfo:
         """Retire a version: it is skipped by default resolution and cannot be promoted."""
-        target = self.version(name, version)
-        if target.aliases:
-            raise LifecycleError(
-                f"{target.ref} holds {', '.join(target.aliases)}; promote another version first"
-            )
-        if target.archived:
-            return target
-        with self._mutation() as conn:
+        with self._alias_move(name) as conn:
+            # Under the alias lock, so that no promotion can make it a holder between check and tag.
+            target = self.version(name, version)
+            if target.aliases:
+                raise LifecycleError(
+                    f"{target.ref} holds {', '.join(target.aliases)}; promote another version first"
+                )
+            if target.archived:
+                return target
             self.audit.append("archive", target.ref, {"reason": reason}, actor=self.actor, conn=conn)
             self.client.set_model_version_tag(name, target.version, TAG_PREFIX + "archived", "true")
         return self.version(name, target.version)
 
     def unarchive(self, name: str, version: str | int, *, reason: str | None = None) -> VersionInfo:
-        target = self.version(name, version)
-        if not target.archived:
-            return target
-        with self._mutation() as conn:
+        with self._alias_move(name) as conn:
+            target = self.version(name, version)
+            if not target.archived:
+                return target
             self.audit.append("unarchive", target.ref, {"reason": reason}, actor=self.actor, conn=conn)
             self.client.delete_model_version_tag(name, target.version, TAG_PREFIX + "archived")
         return self.version(name, target.version)
@@ -323,6 +327,18 @@ class Registry:
                 yield conn
         except MlflowException as exc:
             raise ModelwardError(f"MLflow refused the change: {exc.message}") from exc
+
+    @contextmanager
+    def _alias_move(self, name: str) -> Iterator[Connection]:
+        """A mutation holding the model's alias lock: read the aliases and move them inside it.
+
+        On SQLite the write transaction is the lock (BEGIN IMMEDIATE); on PostgreSQL an advisory
+        lock per model. Every promote, rollback, archive and unarchive of ``name`` takes it, so each
+        sees the state the previous one left, in MLflow and in the alias history alike.
+        """
+        with self._mutation() as conn:
+            self.store.lock(conn, f"modelward.alias.{name}")
+            yield conn
 
     def _record_alias_event(
         self,
