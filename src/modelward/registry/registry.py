@@ -18,6 +18,7 @@ from sqlalchemy import Connection, select
 
 from modelward.errors import (
     AliasNotFound,
+    IntegrityError,
     LifecycleError,
     ModelNotFound,
     ModelwardError,
@@ -25,8 +26,9 @@ from modelward.errors import (
     VersionNotFound,
 )
 from modelward.governance.audit import AuditLog, utc_timestamp
+from modelward.governance.pins import check_version
 from modelward.registry.deployments import Deployments
-from modelward.registry.integrity import FilePin
+from modelward.registry.integrity import FilePin, PinnedManifest
 from modelward.registry.refs import ModelRef, parse_ref, validate_alias, validate_name
 from modelward.registry.types import TAG_PREFIX, ModelInfo, VersionInfo, ms_to_datetime
 from modelward.schema import FeatureSchema
@@ -225,13 +227,36 @@ class Registry:
         return FeatureSchema.from_mlflow_inputs(mlmodel.signature.inputs.to_json())
 
     def manifest(self, name: str, version: str) -> dict[str, FilePin]:
+        """The version's pins as the store holds them; :meth:`verified_manifest` before a load."""
         with self.store.read() as conn:
-            rows = conn.execute(
-                select(artifact_files).where(
-                    (artifact_files.c.model == name) & (artifact_files.c.version == str(version))
-                )
+            return self._manifest(conn, name, version)
+
+    @staticmethod
+    def _manifest(conn: Connection, name: str, version: str) -> dict[str, FilePin]:
+        rows = conn.execute(
+            select(artifact_files).where(
+                (artifact_files.c.model == name) & (artifact_files.c.version == str(version))
             )
-            return {r.path: FilePin(r.path, r.sha256, int(r.size)) for r in rows}
+        )
+        return {r.path: FilePin(r.path, r.sha256, int(r.size)) for r in rows}
+
+    def verified_manifest(self, name: str, version: str) -> PinnedManifest:
+        """The version's pins and load policy, once the audit chain vouches for them.
+
+        The pins in the store must match the digest that the version's ``register`` event recorded
+        (see :mod:`modelward.governance.pins`); otherwise, and for a version without pins,
+        :class:`~modelward.errors.IntegrityError` names what is wrong.
+        """
+        with self.store.read() as conn:
+            problems, policy = check_version(conn, name, str(version))
+            pins = self._manifest(conn, name, str(version))
+        if not pins and policy is None and not problems:
+            problems = [
+                "it has no sha256 pins: it was not registered through modelward (use register_mlflow_model)"
+            ]
+        if problems or policy is None:
+            raise IntegrityError(name, str(version), problems)
+        return PinnedManifest(pins, policy)
 
     def alias_history(self, name: str, alias: str | None = None) -> list[dict[str, Any]]:
         query = select(alias_events).where(alias_events.c.model == name).order_by(alias_events.c.id)
