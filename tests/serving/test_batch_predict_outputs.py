@@ -31,6 +31,13 @@ def user_home(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.fixture
+def fifty_rows(churn_frame: pd.DataFrame, tmp_path: Path) -> Path:
+    source = tmp_path / "in.parquet"
+    churn_frame.drop(columns=["churn"]).head(50).to_parquet(source)
+    return source
+
+
 @pytest.mark.parametrize("suffix", ["parquet", "csv"])
 def test_a_failure_after_the_first_chunk_leaves_nothing_under_a_quoted_tilde(
     churn_home: Path, churn_frame: pd.DataFrame, tmp_path: Path, user_home: Path, suffix: str
@@ -57,11 +64,9 @@ def test_a_failure_after_the_first_chunk_leaves_nothing_under_a_quoted_tilde(
 
 
 def test_a_quoted_tilde_writes_into_the_home_folder(
-    churn_home: Path, churn_frame: pd.DataFrame, tmp_path: Path, user_home: Path
+    churn_home: Path, fifty_rows: Path, tmp_path: Path, user_home: Path
 ) -> None:
-    source = tmp_path / "in.parquet"
-    churn_frame.drop(columns=["churn"]).head(50).to_parquet(source)
-    proc = _predict(churn_home, tmp_path, user_home, "--input", str(source), "--output", "~/x.parquet")
+    proc = _predict(churn_home, tmp_path, user_home, "--input", str(fifty_rows), "--output", "~/x.parquet")
     assert proc.returncode == 0, proc.stderr
     assert len(pd.read_parquet(user_home / "x.parquet")) == 50
     assert sorted(p.name for p in user_home.iterdir()) == ["x.parquet"]
@@ -69,15 +74,13 @@ def test_a_quoted_tilde_writes_into_the_home_folder(
 
 
 def test_an_existing_symlink_as_output_is_refused(
-    churn_home: Path, churn_frame: pd.DataFrame, tmp_path: Path, user_home: Path
+    churn_home: Path, fifty_rows: Path, tmp_path: Path, user_home: Path
 ) -> None:
-    source = tmp_path / "in.parquet"
-    churn_frame.drop(columns=["churn"]).head(50).to_parquet(source)
     precious = tmp_path / "precious.csv"
     precious.write_text("keep me")
     link = tmp_path / "out.csv"
     link.symlink_to(precious)
-    proc = _predict(churn_home, tmp_path, user_home, "--input", str(source), "--output", str(link))
+    proc = _predict(churn_home, tmp_path, user_home, "--input", str(fifty_rows), "--output", str(link))
     assert proc.returncode == 1
     assert "symbolic link" in proc.stderr
     assert precious.read_text() == "keep me"
