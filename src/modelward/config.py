@@ -10,7 +10,7 @@ import os
 import socket
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -93,6 +93,16 @@ class Settings(BaseSettings):
     profile_bucket_seconds: float = Field(
         default=60.0, gt=0, description="length of a live profile bucket (the finest drift window)"
     )
+
+    @field_validator("admin_token", "predict_token", mode="after")
+    @classmethod
+    def _no_empty_token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # An empty token would pass "is a token set?" checks while matching no client (or every one):
+        # the admin token guards non-loopback binds, the predict token decides whether predict is open.
+        if value is not None and not value.get_secret_value().strip():
+            name = f"MODELWARD_{str(info.field_name).upper()}"
+            raise ValueError(f"{name} is set but empty: give it a value, or unset it")
+        return value
 
     @field_validator("home", mode="after")
     @classmethod

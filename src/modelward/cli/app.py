@@ -45,7 +45,12 @@ def settings() -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         names = ", ".join("MODELWARD_" + str(part).upper() for part in first.get("loc", ()))
-        raise ConfigError(f"invalid setting {names or 'MODELWARD_*'}: {first['msg']}") from exc
+        message = str(first["msg"])
+        if first["type"] == "value_error" and "error" in first.get("ctx", {}):
+            message = str(first["ctx"]["error"])  # a validator of ours, without pydantic's prefix
+            if names and names in message:
+                raise ConfigError(message) from exc
+        raise ConfigError(f"invalid setting {names or 'MODELWARD_*'}: {message}") from exc
 
 
 @contextmanager

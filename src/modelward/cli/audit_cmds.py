@@ -66,8 +66,11 @@ def verify_cmd(
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Check the whole chain; exit 1 naming the first event that was edited, removed or reordered."""
+    """Check the whole chain, and every version's sha256 pins against its register event; exit 1
+    naming the first event that was edited, removed or reordered, or each version whose pins the
+    chain does not vouch for."""
     from modelward.errors import ConfigError
+    from modelward.governance.pins import verify_pins
 
     parsed: tuple[int, str] | None = None
     if anchor is not None:
@@ -77,13 +80,22 @@ def verify_cmd(
         parsed = (int(seq), digest.lower())
     with _audit() as audit:
         result = audit.verify(anchor=parsed)
+        pins = verify_pins(audit.store)
+    ok = result.ok and pins.ok
     if as_json:
-        emit_json(result.to_dict())
-    elif result.ok:
-        typer.echo(f"audit chain OK: {result.events} events, head {result.head_seq}:{result.head_hash}")
+        emit_json({**result.to_dict(), "ok": ok, "chain_ok": result.ok, "pins": pins.to_dict()})
     else:
-        typer.echo(f"audit chain BROKEN at seq {result.bad_seq}: {result.reason}", err=True)
-    if not result.ok:
+        if result.ok:
+            chain = f"audit chain OK: {result.events} events, head {result.head_seq}:{result.head_hash}"
+            if pins.ok:
+                typer.echo(f"{chain}; pins of {pins.versions} versions match it")
+            else:
+                typer.echo(chain, err=True)
+        else:
+            typer.echo(f"audit chain BROKEN at seq {result.bad_seq}: {result.reason}", err=True)
+        for problem in pins.problems:
+            typer.echo(f"pins of {problem.subject} not vouched for by the chain: {problem.reason}", err=True)
+    if not ok:
         raise typer.Exit(1)
 
 

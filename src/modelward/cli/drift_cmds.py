@@ -74,8 +74,10 @@ def _print_report(report: DriftReport, heading: str) -> None:
 
 
 def _write_html(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
-    error_console().print(f"HTML report written to {path}", highlight=False)
+    from modelward.files import write_text
+
+    written = write_text(path, text)
+    error_console().print(f"HTML report written to {written}", highlight=False)
 
 
 def _live(

@@ -80,13 +80,16 @@ class CalibrationRun:
 
 
 def read_record(registry: Registry, info: VersionInfo) -> dict[str, Any] | None:
-    """The registration record of ``info``, verified against its pin; None for a version that was not
-    registered through modelward. IntegrityError when the record's bytes changed."""
+    """The registration record of ``info``, verified against its pin (which the audit chain vouches
+    for); None for a version that was not registered through modelward. IntegrityError when the
+    record's bytes or its pins changed."""
     run_id = info.tags.get(TAG_PREFIX + "run_id")
     folder = info.tags.get(TAG_PREFIX + "artifacts")
-    pin = registry.manifest(info.name, info.version).get(f"run/{RECORD_FILE}")
-    if not run_id or not folder or pin is None:
+    if not run_id or not folder or not registry.manifest(info.name, info.version):
         return None
+    pin = registry.verified_manifest(info.name, info.version).pins.get(f"run/{RECORD_FILE}")
+    if pin is None:
+        raise IntegrityError(info.name, info.version, [f"run/{RECORD_FILE} has no sha256 pin"])
     with tempfile.TemporaryDirectory(prefix="modelward-record-") as tmp:
         local = Path(registry.client.download_artifacts(run_id, f"{folder}/{RECORD_FILE}", tmp))
         data = local.read_bytes()

@@ -9,17 +9,17 @@ field and ``output.<member>`` per output member, with class probabilities as
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import orjson
 import pandas as pd
 from sqlalchemy import func, select
 
+from modelward import files
 from modelward.errors import ConfigError
 from modelward.monitoring.prediction_log import canonical_json
 from modelward.store.store import Store
@@ -232,33 +232,28 @@ def export(
     ``1`` from ``1.0``). The file appears complete or not at all (written aside, then renamed); with no
     rows nothing is written and 0 is returned. ``progress`` is called with each chunk's row count.
     """
-    target = Path(path).expanduser()
+    target = files.output_path(path)
     kind = resolve_format(target, fmt)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    writer = _ParquetSink(partial) if kind == "parquet" else _CsvSink(partial)
     total = 0
-    try:
-        for frame in iter_predictions(store, model, since=since, until=until, chunk_size=chunk_size):
-            writer.write(frame)
-            total += len(frame)
-            if progress is not None:
-                progress(len(frame))
-        writer.close()
-    except BaseException:
-        writer.close()
-        partial.unlink(missing_ok=True)
-        raise
-    if total == 0:
-        partial.unlink(missing_ok=True)
-        return 0
-    os.replace(partial, target)
+    with files.atomic_output(target) as out:
+        writer = (_ParquetSink if kind == "parquet" else _CsvSink)(out.stream, target.name)
+        try:
+            for frame in iter_predictions(store, model, since=since, until=until, chunk_size=chunk_size):
+                writer.write(frame)
+                total += len(frame)
+                if progress is not None:
+                    progress(len(frame))
+        finally:
+            writer.close()
+        if total == 0:
+            out.discard()
     return total
 
 
 class _Sink:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, stream: BinaryIO, name: str) -> None:
+        self.stream = stream
+        self.name = name
         self.columns: list[str] | None = None
         self._warned: set[str] = set()
 
@@ -272,7 +267,7 @@ class _Sink:
             log.warning(
                 "export to %s: columns %s first appear after the first chunk and are not exported "
                 "(export a narrower window, e.g. one version at a time, to get them)",
-                self.path.name.removeprefix(".").removesuffix(".partial"),
+                self.name,
                 ", ".join(extra),
             )
         return frame.reindex(columns=self.columns)
@@ -288,15 +283,15 @@ class _CsvSink(_Sink):
     def write(self, frame: pd.DataFrame) -> None:
         first = self.columns is None
         frame = self._align(frame)
-        frame.to_csv(self.path, mode="w" if first else "a", header=first, index=False)
+        frame.to_csv(self.stream, header=first, index=False)
 
     def close(self) -> None:
         pass
 
 
 class _ParquetSink(_Sink):
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
+    def __init__(self, stream: BinaryIO, name: str) -> None:
+        super().__init__(stream, name)
         self._writer: Any = None
         self._schema: Any = None
 
@@ -307,7 +302,7 @@ class _ParquetSink(_Sink):
         frame = self._align(frame)
         if self._schema is None:
             self._schema = pa.schema([(name, _arrow_type(name, frame[name])) for name in frame.columns])
-            self._writer = pq.ParquetWriter(self.path, self._schema)
+            self._writer = pq.ParquetWriter(self.stream, self._schema)
         arrays = [_arrow_array(frame[f.name], f.type, f.name, self._warned) for f in self._schema]
         self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
 

@@ -9,7 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FilePin", "diff_manifest", "hash_bytes", "hash_tree"]
+from modelward.governance.pins import LoadPolicy
+
+__all__ = ["FilePin", "PinnedManifest", "diff_manifest", "hash_bytes", "hash_tree"]
 
 _CHUNK = 1 << 20
 
@@ -23,6 +25,14 @@ class FilePin:
     path: str  # relative, "/"-separated
     sha256: str
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class PinnedManifest:
+    """A version's pins, keyed by path, and its load policy, both vouched for by the audit chain."""
+
+    pins: Mapping[str, FilePin]
+    policy: LoadPolicy
 
 
 def hash_bytes(data: bytes) -> str:

@@ -24,6 +24,7 @@ import numpy as np
 from modelward.drift.profile import DatasetProfile, build_profile, profile_predictions
 from modelward.errors import RegistrationError, UntrustedTypes
 from modelward.governance.audit import canonical_json
+from modelward.governance.pins import REGISTER_ACTION, pins_digest
 from modelward.registry.calibration import registration_calibration
 from modelward.registry.flavors import (
     Flavor,
@@ -459,13 +460,12 @@ def _finish(
                 "run_id": run_id,
                 "dataset_sha256": record["lineage"].get(TAG_PREFIX + "dataset.sha256"),
                 "git_commit": record["lineage"].get(TAG_PREFIX + "git.commit"),
-                "artifacts_sha256": hash_bytes(
-                    canonical_json({p.path: p.sha256 for p in pins.values()}).encode()
-                ),
+                "artifacts_sha256": pins_digest({p.path: p.sha256 for p in pins.values()}),
                 "trusted_types": record["trusted_types"],
                 "allow_pickle": record["allow_pickle"],
             }
-            registry.audit.append("register", f"{name}:{version}", payload, actor=registry.actor, conn=conn)
+            subject = f"{name}:{version}"
+            registry.audit.append(REGISTER_ACTION, subject, payload, actor=registry.actor, conn=conn)
     except BaseException:
         # A version without pins cannot be loaded; remove it rather than leave a trap.
         log.error("registration of %s version %s failed; deleting the incomplete version", name, version)

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, select
 
 from modelward.errors import (
     AliasNotFound,
+    IntegrityError,
     LifecycleError,
     ModelNotFound,
     ModelwardError,
@@ -25,8 +26,9 @@ from modelward.errors import (
     VersionNotFound,
 )
 from modelward.governance.audit import AuditLog, utc_timestamp
+from modelward.governance.pins import check_version
 from modelward.registry.deployments import Deployments
-from modelward.registry.integrity import FilePin
+from modelward.registry.integrity import FilePin, PinnedManifest
 from modelward.registry.refs import ModelRef, parse_ref, validate_alias, validate_name
 from modelward.registry.types import TAG_PREFIX, ModelInfo, VersionInfo, ms_to_datetime
 from modelward.schema import FeatureSchema
@@ -180,6 +182,10 @@ class Registry:
         return sorted(out, key=lambda v: int(v.version))
 
     def version(self, name: str, version: str | int) -> VersionInfo:
+        return self._version_and_aliases(name, version)[0]
+
+    def _version_and_aliases(self, name: str, version: str | int) -> tuple[VersionInfo, dict[str, str]]:
+        """The version and every alias of its model, from one read of each."""
         from mlflow.exceptions import MlflowException
 
         rm = self._registered_model(validate_name(name))
@@ -190,7 +196,7 @@ class Registry:
                 known = [v.version for v in self.versions(name)]
                 raise VersionNotFound(name, str(version), known) from exc
             raise
-        return self._version_info(mv, rm)
+        return self._version_info(mv, rm), self._aliases(rm)
 
     def resolve(self, ref: str | ModelRef) -> VersionInfo:
         """``name:version``, ``name@alias``, or ``name`` (its champion, else its latest live version)."""
@@ -221,13 +227,36 @@ class Registry:
         return FeatureSchema.from_mlflow_inputs(mlmodel.signature.inputs.to_json())
 
     def manifest(self, name: str, version: str) -> dict[str, FilePin]:
+        """The version's pins as the store holds them; :meth:`verified_manifest` before a load."""
         with self.store.read() as conn:
-            rows = conn.execute(
-                select(artifact_files).where(
-                    (artifact_files.c.model == name) & (artifact_files.c.version == str(version))
-                )
+            return self._manifest(conn, name, version)
+
+    @staticmethod
+    def _manifest(conn: Connection, name: str, version: str) -> dict[str, FilePin]:
+        rows = conn.execute(
+            select(artifact_files).where(
+                (artifact_files.c.model == name) & (artifact_files.c.version == str(version))
             )
-            return {r.path: FilePin(r.path, r.sha256, int(r.size)) for r in rows}
+        )
+        return {r.path: FilePin(r.path, r.sha256, int(r.size)) for r in rows}
+
+    def verified_manifest(self, name: str, version: str) -> PinnedManifest:
+        """The version's pins and load policy, once the audit chain vouches for them.
+
+        The pins in the store must match the digest that the version's ``register`` event recorded
+        (see :mod:`modelward.governance.pins`); otherwise, and for a version without pins,
+        :class:`~modelward.errors.IntegrityError` names what is wrong.
+        """
+        with self.store.read() as conn:
+            problems, policy = check_version(conn, name, str(version))
+            pins = self._manifest(conn, name, str(version))
+        if not pins and policy is None and not problems:
+            problems = [
+                "it has no sha256 pins: it was not registered through modelward (use register_mlflow_model)"
+            ]
+        if problems or policy is None:
+            raise IntegrityError(name, str(version), problems)
+        return PinnedManifest(pins, policy)
 
     def alias_history(self, name: str, alias: str | None = None) -> list[dict[str, Any]]:
         query = select(alias_events).where(alias_events.c.model == name).order_by(alias_events.c.id)
@@ -243,15 +272,15 @@ class Registry:
     ) -> VersionInfo:
         """Point ``alias`` at ``version``; the previous holder is remembered for :meth:`rollback`."""
         validate_alias(f"{name}@{alias}", alias)
-        target = self.version(name, version)
-        if target.archived:
-            raise LifecycleError(f"{target.ref} is archived; unarchive it before promoting it")
-        current = self._aliases(self._registered_model(name)).get(alias)
-        if current == target.version:
-            log.info("%s already holds %s", target.ref, alias)
-            return target
-        with self._mutation() as conn:
-            self.store.lock(conn, f"modelward.alias.{name}")
+        with self._alias_move(name) as conn:
+            # Read under the lock: a holder read before it may be moved by another process meanwhile.
+            target, aliases = self._version_and_aliases(name, version)
+            if target.archived:
+                raise LifecycleError(f"{target.ref} is archived; unarchive it before promoting it")
+            current = aliases.get(alias)
+            if current == target.version:
+                log.info("%s already holds %s", target.ref, alias)
+                return target
             self._record_alias_event(conn, name, alias, "promote", target.version, current, reason)
             payload = {"alias": alias, "from": current, "to": target.version, "reason": reason}
             self.audit.append("promote", target.ref, payload, actor=self.actor, conn=conn)
@@ -261,9 +290,8 @@ class Registry:
     def rollback(self, name: str, alias: str = DEFAULT_ALIAS, *, reason: str | None = None) -> VersionInfo:
         """Move ``alias`` back to the version that held it before the last promotion."""
         validate_alias(f"{name}@{alias}", alias)
-        current = self._aliases(self._registered_model(name)).get(alias)
-        with self._mutation() as conn:
-            self.store.lock(conn, f"modelward.alias.{name}")
+        with self._alias_move(name) as conn:
+            current = self._aliases(self._registered_model(name)).get(alias)
             stack = self._promotion_stack(conn, name, alias)
             if not stack:
                 raise LifecycleError(
@@ -290,23 +318,24 @@ class Registry:
 
     def archive(self, name: str, version: str | int, *, reason: str | None = None) -> VersionInfo:
         """Retire a version: it is skipped by default resolution and cannot be promoted."""
-        target = self.version(name, version)
-        if target.aliases:
-            raise LifecycleError(
-                f"{target.ref} holds {', '.join(target.aliases)}; promote another version first"
-            )
-        if target.archived:
-            return target
-        with self._mutation() as conn:
+        with self._alias_move(name) as conn:
+            # Under the alias lock, so that no promotion can make it a holder between check and tag.
+            target = self.version(name, version)
+            if target.aliases:
+                raise LifecycleError(
+                    f"{target.ref} holds {', '.join(target.aliases)}; promote another version first"
+                )
+            if target.archived:
+                return target
             self.audit.append("archive", target.ref, {"reason": reason}, actor=self.actor, conn=conn)
             self.client.set_model_version_tag(name, target.version, TAG_PREFIX + "archived", "true")
         return self.version(name, target.version)
 
     def unarchive(self, name: str, version: str | int, *, reason: str | None = None) -> VersionInfo:
-        target = self.version(name, version)
-        if not target.archived:
-            return target
-        with self._mutation() as conn:
+        with self._alias_move(name) as conn:
+            target = self.version(name, version)
+            if not target.archived:
+                return target
             self.audit.append("unarchive", target.ref, {"reason": reason}, actor=self.actor, conn=conn)
             self.client.delete_model_version_tag(name, target.version, TAG_PREFIX + "archived")
         return self.version(name, target.version)
@@ -323,6 +352,18 @@ class Registry:
                 yield conn
         except MlflowException as exc:
             raise ModelwardError(f"MLflow refused the change: {exc.message}") from exc
+
+    @contextmanager
+    def _alias_move(self, name: str) -> Iterator[Connection]:
+        """A mutation holding the model's alias lock: read the aliases and move them inside it.
+
+        On SQLite the write transaction is the lock (BEGIN IMMEDIATE); on PostgreSQL an advisory
+        lock per model. Every promote, rollback, archive and unarchive of ``name`` takes it, so each
+        sees the state the previous one left, in MLflow and in the alias history alike.
+        """
+        with self._mutation() as conn:
+            self.store.lock(conn, f"modelward.alias.{name}")
+            yield conn
 
     def _record_alias_event(
         self,

@@ -14,9 +14,7 @@ import hashlib
 import io
 import json
 import logging
-import os
 import pickle
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -25,6 +23,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+
+from modelward.files import write_bytes
 
 log = logging.getLogger("modelward.runtime.compiled")
 
@@ -399,19 +399,8 @@ def cache_write(cache_dir: Path, key: str, data: bytes, spec: InputSpec, diff: f
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(cache_dir / f"{key}.onnx", data)
-        _atomic_write(cache_dir / f"{key}.json", json.dumps(sidecar, indent=2).encode())
+        # The compiled model is as private as the home it sits in: readable by its owner only.
+        write_bytes(cache_dir / f"{key}.onnx", data, mode=0o600)
+        write_bytes(cache_dir / f"{key}.json", json.dumps(sidecar, indent=2).encode(), mode=0o600)
     except OSError as exc:
         log.warning("cannot write the compiled-model cache in %s: %s", cache_dir, exc)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

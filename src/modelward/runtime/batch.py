@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modelward import files
 from modelward.errors import ConfigError, SchemaError
 from modelward.runtime.model import LoadedModel
 from modelward.validation import FieldProblem, RequestInvalid, validate_columns
@@ -129,44 +130,38 @@ def score_file(
     The output has the ``keep`` columns, ``prediction``, and ``probability_<class>`` per class for
     classifiers. Nothing is written when a row fails validation: the error names the file's rows.
     """
-    source, target = Path(input_path), Path(output_path)
+    source = Path(input_path).expanduser()
     if not source.is_file():
         raise ConfigError(f"input file {source} does not exist")
+    target = files.output_path(output_path)
     out_format = _format(target)
     if target.resolve() == source.resolve():
         raise ConfigError(f"the output {target} is the input file; choose another path")
-    if target.is_dir():
-        raise ConfigError(f"the output {target} is a folder; give a file name")
-    target.parent.mkdir(parents=True, exist_ok=True)
     if chunk_size < 1:
         raise ConfigError("chunk size must be at least 1")
-    partial = target.with_name(target.name + ".partial")
     writer: Any = None
     rows = 0
-    try:
-        for chunk in _chunks(source, chunk_size):
-            scored = _score(model, chunk, rows, keep)
-            if out_format == "parquet":
-                import pyarrow as pa
-                import pyarrow.parquet as pq
+    # The output appears whole or not at all; a failure leaves no part of it (modelward.files).
+    with files.atomic_output(target) as out:
+        try:
+            for chunk in _chunks(source, chunk_size):
+                scored = _score(model, chunk, rows, keep)
+                if out_format == "parquet":
+                    import pyarrow as pa
+                    import pyarrow.parquet as pq
 
-                table = pa.Table.from_pandas(scored, preserve_index=False)
-                if writer is None:
-                    writer = pq.ParquetWriter(partial, table.schema)
-                writer.write_table(table)
-            else:
-                scored.to_csv(partial, mode="a" if rows else "w", header=rows == 0, index=False)
-            rows += len(chunk)
-            if progress is not None:
-                progress(len(chunk))
-        if writer is not None:
-            writer.close()
-            writer = None
+                    table = pa.Table.from_pandas(scored, preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(out.stream, table.schema)
+                    writer.write_table(table)
+                else:
+                    scored.to_csv(out.stream, header=rows == 0, index=False)
+                rows += len(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+        finally:
+            if writer is not None:
+                writer.close()
         if rows == 0:
             raise ConfigError(f"{source} has no rows")
-        partial.replace(target)  # the output appears whole or not at all
-    finally:
-        if writer is not None:
-            writer.close()
-        partial.unlink(missing_ok=True)
     return rows

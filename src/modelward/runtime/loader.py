@@ -19,6 +19,7 @@ import yaml
 
 from modelward.drift.profile import DatasetProfile
 from modelward.errors import IntegrityError, UnsafeModelFormat
+from modelward.governance.pins import LoadPolicy
 from modelward.registry.flavors import allow_mlflow_deserialization, is_pickle_based
 from modelward.registry.integrity import diff_manifest, hash_tree
 from modelward.registry.register import PROFILE_FILE, RECORD_FILE, load_record
@@ -36,13 +37,10 @@ log = logging.getLogger(__name__)
 def load_version(registry: Registry, info: VersionInfo) -> LoadedModel:
     import mlflow.artifacts
 
-    expected = registry.manifest(info.name, info.version)
-    if not expected:
-        raise IntegrityError(
-            info.name,
-            info.version,
-            ["it has no sha256 pins: it was not registered through modelward (use register_mlflow_model)"],
-        )
+    # The store's pins count only once the audit chain vouches for them: whoever can rewrite the
+    # store and the artifacts alike must not get a file (or a pickle opt-in) past the check.
+    manifest = registry.verified_manifest(info.name, info.version)
+    expected = manifest.pins
     run_id = info.tags.get(TAG_PREFIX + "run_id")
     folder = info.tags.get(TAG_PREFIX + "artifacts")
     if not run_id or not folder:
@@ -75,6 +73,7 @@ def load_version(registry: Registry, info: VersionInfo) -> LoadedModel:
             raise IntegrityError(info.name, info.version, problems)
 
         record = load_record((downloaded / RECORD_FILE).read_text("utf-8"))
+        _check_policy(record, manifest.policy, info)
         profile = DatasetProfile.from_json((downloaded / PROFILE_FILE).read_bytes())
         mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text("utf-8"))
         native, runtime = _load_native(model_dir, mlmodel, record, registry.trusted_types, info)
@@ -95,6 +94,24 @@ def load_version(registry: Registry, info: VersionInfo) -> LoadedModel:
         record=record,
         example=example,
     )
+
+
+def _check_policy(record: dict[str, Any], policy: LoadPolicy, info: VersionInfo) -> None:
+    """The pinned record's load policy must be the one its register event recorded.
+
+    The record's bytes are pinned and the pins vouched for, so a difference means a forged event
+    or record; either way nothing is loaded on the record's word alone."""
+    recorded = (bool(record.get("allow_pickle")), tuple(str(t) for t in record.get("trusted_types") or ()))
+    if recorded != (policy.allow_pickle, policy.trusted_types):
+        raise IntegrityError(
+            info.name,
+            info.version,
+            [
+                f"{RECORD_FILE} allows pickle={recorded[0]} and trusts {list(recorded[1])}, but its "
+                f"register event (seq {policy.seq}) recorded pickle={policy.allow_pickle} and "
+                f"{list(policy.trusted_types)}"
+            ],
+        )
 
 
 def _example(model_dir: Path) -> dict[str, Any] | None:
