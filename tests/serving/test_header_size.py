@@ -12,15 +12,8 @@ import socket
 import threading
 from pathlib import Path
 
+from tests.serving import test_http_protocol as raw
 from tests.serving.conftest import Server
-from tests.serving.test_http_protocol import (
-    PREDICT,
-    connect,
-    problem,
-    read_responses,
-    read_until_closed,
-    request,
-)
 from tests.serving.test_predict_api import ROW
 
 LIMIT = 64 * 1024
@@ -50,10 +43,10 @@ def rss_bytes(pid: int) -> int:
 
 
 def test_a_header_block_over_the_limit_gets_431_and_the_connection_closes(server: Server) -> None:
-    for path, method in ((PREDICT, "POST"), ("/health", "GET")):
-        with connect(server) as s:
+    for path, method in ((raw.PREDICT, "POST"), ("/health", "GET")):
+        with raw.connect(server) as s:
             sender = send_in_background(s, head(path, 4 * 1024 * 1024, method=method))
-            status, _, body = problem(read_until_closed(s))
+            status, _, body = raw.problem(raw.read_until_closed(s))
             sender.join(30)
         assert status == 431 and body["status"] == 431
         assert body["type"] == "https://modelward.dev/problems/header-too-large"
@@ -61,29 +54,29 @@ def test_a_header_block_over_the_limit_gets_431_and_the_connection_closes(server
 
 def test_a_whole_request_over_the_limit_in_one_write_gets_431(server: Server) -> None:
     data = json.dumps({"features": ROW}).encode()
-    whole = head(PREDICT, LIMIT + 1024) + f"Content-Length: {len(data)}\r\n\r\n".encode() + data
+    whole = head(raw.PREDICT, LIMIT + 1024) + f"Content-Length: {len(data)}\r\n\r\n".encode() + data
     for payload in (whole, head("/health", LIMIT + 1024, method="GET") + b"\r\n"):
-        with connect(server) as s:
+        with raw.connect(server) as s:
             s.sendall(payload)
-            status, _, _ = problem(read_until_closed(s))
+            status, _, _ = raw.problem(raw.read_until_closed(s))
         assert status == 431
 
 
 def test_a_header_block_under_the_limit_is_served(server: Server) -> None:
     data = json.dumps({"features": ROW}).encode()
-    with connect(server) as s:
-        s.sendall(head(PREDICT, LIMIT - 2048) + f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
+    with raw.connect(server) as s:
+        s.sendall(head(raw.PREDICT, LIMIT - 2048) + f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
         s.sendall(head("/health", LIMIT - 2048, method="GET") + b"\r\n")
-        answers = read_responses(s, 2)
+        answers = raw.read_responses(s, 2)
     assert [a[0] for a in answers] == [200, 200]
 
 
 def test_a_pipelined_burst_larger_than_the_limit_is_answered_whole(server: Server) -> None:
-    burst = b"".join(request({"features": ROW, "request_id": f"burst-{i}"}) for i in range(600))
+    burst = b"".join(raw.request({"features": ROW, "request_id": f"burst-{i}"}) for i in range(600))
     assert len(burst) > 2 * LIMIT
-    with connect(server) as s:
+    with raw.connect(server) as s:
         s.sendall(burst)
-        answers = read_responses(s, 600)
+        answers = raw.read_responses(s, 600)
     assert [a[0] for a in answers] == [200] * 600
     assert [a[1]["x-request-id"] for a in answers] == [f"burst-{i}" for i in range(600)]
 
@@ -93,15 +86,15 @@ def test_header_floods_do_not_grow_the_server_by_their_volume(server: Server) ->
     374 MB to 2.3 GB. The server cuts each off after the limit (and at most one read more)."""
     volume = 64 * 1024 * 1024
     before = rss_bytes(server.proc.pid)
-    sockets = [connect(server) for _ in range(4)]
+    sockets = [raw.connect(server) for _ in range(4)]
     try:
         senders = [send_in_background(s, head("/health", volume, method="GET")) for s in sockets]
         for sender in senders:  # cut off by the server, or everything sent
             sender.join(120)
         grown = rss_bytes(server.proc.pid) - before
         assert grown < volume // 4, f"the server grew by {grown / 2**20:.0f} MiB"
-        answers = [read_until_closed(s) for s in sockets]
+        answers = [raw.read_until_closed(s) for s in sockets]
     finally:
         for s in sockets:
             s.close()
-    assert all(problem(a)[0] == 431 for a in answers)
+    assert all(raw.problem(a)[0] == 431 for a in answers)
