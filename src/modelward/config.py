@@ -94,6 +94,23 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="length of a live profile bucket (the finest drift window)"
     )
 
+    # -- connections (per worker; docs/serving.md "Connections") ------------------------------------
+    max_connections: int = Field(
+        default=2048, ge=1, description="open connections per worker; beyond it a new one gets 503 and closes"
+    )
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="request line and headers; a larger block gets 431"
+    )
+    header_timeout: float = Field(
+        default=10.0, gt=0, description="seconds a request's line and headers may take, from its first byte"
+    )
+    body_timeout: float = Field(
+        default=30.0, gt=0, description="seconds a request's body may take, from the end of its headers"
+    )
+    keep_alive_timeout: float = Field(
+        default=5.0, gt=0, description="seconds a connection may wait idle for its next request"
+    )
+
     @field_validator("admin_token", "predict_token", mode="after")
     @classmethod
     def _no_empty_token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:

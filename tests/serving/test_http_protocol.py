@@ -1,7 +1,7 @@
 """The server's HTTP/1.1 protocol on the prediction route, byte by byte over raw sockets: keep-alive,
 pipelining, HTTP/1.0 and Connection: close, Expect: 100-continue, encoded paths and query strings,
-unsafe request ids, clients that vanish mid-request; and the joint (hot) path answering exactly as
-the request-by-request path does."""
+unsafe request ids, clients that vanish mid-request, requests that cannot be parsed; and the joint
+(hot) path answering exactly as the request-by-request path does."""
 
 from __future__ import annotations
 
@@ -64,6 +64,34 @@ def closed_by_server(sock: socket.socket) -> bool:
         return sock.recv(1) == b""
     except (ConnectionResetError, TimeoutError):
         return False
+
+
+def read_until_closed(sock: socket.socket, timeout: float = 20) -> bytes:
+    """Everything the server sends until it closes the connection (a reset after data counts as a
+    close); fails if it is still open after ``timeout``."""
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return data
+        except TimeoutError:
+            raise AssertionError(f"the server kept the connection open; got {data!r}") from None
+        if not chunk:
+            return data
+        data += chunk
+
+
+def problem(response: bytes, *, says_close: bool = True) -> tuple[int, dict[str, str], dict[str, object]]:
+    """Status, headers and body of a problem answer (announcing that the connection closes)."""
+    head, _, body = response.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v for k, _, v in (line.partition(": ") for line in lines[1:])}
+    assert headers["content-type"] == "application/problem+json", response
+    if says_close:
+        assert headers["connection"] == "close"
+    return int(lines[0].split()[1]), headers, json.loads(body)
 
 
 def test_keep_alive_connection_answers_many_requests_in_turn(server: Server) -> None:
@@ -197,7 +225,7 @@ def test_answered_together_requests_are_counted_one_by_one(server: Server) -> No
 def test_an_idle_connection_is_closed_after_the_keep_alive_timeout_and_a_busy_one_is_not(
     server: Server,
 ) -> None:
-    """uvicorn's default keep-alive timeout is 5 s: one connection sits idle after its answer, the
+    """The default keep-alive limit is 5 s: one connection sits idle after its answer, the
     other sends a request every 2 s for 8 s (longer than one timeout) and stays open."""
     import threading
 
@@ -223,3 +251,13 @@ def test_an_idle_connection_is_closed_after_the_keep_alive_timeout_and_a_busy_on
         assert read_responses(s, 1)[0][0] == 200
     waiter.join(15)
     assert idle_closed_after and 4.5 <= idle_closed_after[0] <= 7.0
+
+
+def test_a_request_that_cannot_be_parsed_gets_a_400_problem_and_the_connection_closes(
+    server: Server,
+) -> None:
+    for garbage in (b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: x\r\n\r\n", b"\x00\x01 nonsense\r\n\r\n"):
+        with connect(server) as s:
+            s.sendall(garbage)
+            status, _, body = problem(read_until_closed(s))
+        assert status == 400 and body["type"] == "https://modelward.dev/problems/bad-request"

@@ -75,7 +75,7 @@ def _lane(routing: Any) -> FastLane:
 
 
 async def _exchange(lane: FastLane, body: bytes) -> bytes:
-    config = uvicorn.Config(_App(lane), http=ModelwardProtocol, lifespan="off")
+    config = uvicorn.Config(_App(lane), http=ModelwardProtocol, lifespan="off", ws="none")
     config.load()
     protocol = ModelwardProtocol(config, ServerState(), {}, asyncio.get_running_loop())
     transport = _Transport()

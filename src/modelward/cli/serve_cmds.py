@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging.config
 import os
@@ -13,7 +14,34 @@ import typer
 
 from modelward.cli.app import emit_json, error_console, settings
 
-__all__ = ["log_config", "register"]
+__all__ = ["log_config", "open_file_limit", "register"]
+
+# Descriptors a worker needs besides its connections: the listening socket, the store and the
+# MLflow database, the log writer's pipes, model files, the metrics folder (29 in a serving worker
+# when measured).
+_RESERVED_FDS = 256
+
+
+def open_file_limit(max_connections: int) -> int:
+    """Raise this process's soft limit on open files toward its hard limit so that
+    ``max_connections`` connections fit beside what the server needs (workers inherit it), and
+    return the cap that fits: ``max_connections``, or less when the hard limit is lower."""
+    try:
+        import resource
+    except ImportError:  # no such limits here (Windows)
+        return max_connections
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max_connections + _RESERVED_FDS
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        return max_connections
+    return max(1, min(max_connections, soft - _RESERVED_FDS))
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -64,8 +92,9 @@ def serve(
 
     from modelward.errors import ConfigError
     from modelward.serving.auth import is_loopback
+    from modelward.serving.connections import ConnectionLimits
     from modelward.serving.listen import WorkerSocket, reuse_port_supported
-    from modelward.serving.protocol import ModelwardProtocol
+    from modelward.serving.protocol import protocol_factory
 
     cfg = settings()
     if reload_interval is not None:
@@ -81,6 +110,25 @@ def serve(
     if not access_log:
         logging_config["loggers"]["modelward.access"]["level"] = "WARNING"
     names = list(models or [])
+    limits = ConnectionLimits.from_settings(cfg)
+    cap = open_file_limit(limits.max_connections)
+    if cap < limits.max_connections:
+        error_console().print(
+            f"the open-file limit fits {cap} connections per worker, not MODELWARD_MAX_CONNECTIONS="
+            f"{limits.max_connections}: raise the hard limit (ulimit -Hn) to allow more"
+        )
+        limits = dataclasses.replace(limits, max_connections=cap)
+    # uvicorn's own knobs that overlap the protocol's limits are left at their defaults: the
+    # protocol enforces keep-alive, header and body time limits and the connection cap itself
+    # (uvicorn's limit_concurrency would send every request through the ASGI path).
+    server_options: dict[str, Any] = {
+        "log_config": logging_config,
+        "access_log": False,
+        "lifespan": "on",
+        "server_header": False,  # one header less per response; "server: uvicorn" says nothing useful
+        "http": protocol_factory(limits),
+        "ws": "none",  # no websocket routes; an upgrade request is answered as plain HTTP
+    }
     if workers == 1:
         from modelward.serving import create_app
 
@@ -89,18 +137,7 @@ def serve(
         error_console().print(
             f"modelward serving {', '.join(app.state.manager.names)} on http://{host}:{port} (docs: /docs)"
         )
-        uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host=host,
-                port=port,
-                log_config=logging_config,
-                access_log=False,
-                lifespan="on",
-                server_header=False,  # one header less per response; "server: uvicorn" says nothing useful
-                http=ModelwardProtocol,
-            )
-        ).run()
+        uvicorn.Server(uvicorn.Config(app, host=host, port=port, **server_options)).run()
         return
     # Workers are fresh processes: they read settings from the environment, and Prometheus values
     # go to a shared folder that /metrics aggregates.
@@ -117,11 +154,7 @@ def serve(
         "host": host,
         "port": port,
         "workers": workers,
-        "log_config": logging_config,
-        "access_log": False,
-        "lifespan": "on",
-        "server_header": False,
-        "http": ModelwardProtocol,
+        **server_options,
     }
     factory = "modelward.serving.app:create_app_from_env"
     if not reuse_port_supported():  # one socket shared by the workers, as uvicorn does it

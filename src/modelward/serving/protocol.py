@@ -4,32 +4,97 @@
 on a served model it collects the body in the parser's callbacks and hands it to the
 :class:`~modelward.serving.lane.FastLane`, which answers through a callback: one write of the whole
 response, no ASGI scope, task, event or ``receive``/``send`` messages per request. Everything else
-(other routes, websocket upgrades, ``Expect: 100-continue``, pipelined requests behind an unanswered
-one, percent-encoded paths) goes through uvicorn's ASGI path unchanged, to FastAPI.
+(other routes, ``Expect: 100-continue``, pipelined requests behind an unanswered one,
+percent-encoded paths) goes through uvicorn's ASGI path unchanged, to FastAPI.
 
 The protocol keeps uvicorn's contract with its server: the request is the connection's current
-``cycle`` (so graceful shutdown, keep-alive timeouts and pipelining behave as for any request),
-default headers (``date``) are sent, ``Connection: close`` and HTTP/1.0 close the connection after
-the answer, and a body over the server's limit is refused with 413 before it is read whole.
+``cycle`` (so graceful shutdown and pipelining behave as for any request), default headers
+(``date``) are sent, ``Connection: close`` and HTTP/1.0 close the connection after the answer, and
+a body over the server's limit is refused with 413 before it is read whole.
+
+It also enforces the :class:`~modelward.serving.connections.ConnectionLimits` on every route:
+connections per worker, the header block's size, header, body and idle time limits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import math
 import time
-from typing import Any
+from typing import Any, ClassVar, cast
 
+import httptools
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from modelward.serving.connections import STATUS_LINE, ConnectionLimits, refusal
 from modelward.serving.lane import FastLane, Headers, header_block
 from modelward.serving.problems import BodyTooLarge
 
-__all__ = ["ModelwardProtocol", "find_lane"]
+__all__ = ["ModelwardProtocol", "find_lane", "protocol_factory"]
 
 log = logging.getLogger("modelward.serving")
+
+# -- what this module relies on in uvicorn beyond its documented API (``Config(http=...)``) --------
+# uvicorn documents passing a protocol class; the class itself is not public API. The names below
+# are everything of HttpToolsProtocol's this module reads, writes, overrides or calls, checked
+# against the installed uvicorn by tests/serving/test_uvicorn_internals.py; pyproject pins the range
+# those tests passed on.
+UVICORN_TESTED = ">=0.45,<0.56"
+UVICORN_ATTRIBUTES = (
+    "app",
+    "client",
+    "connections",
+    "cycle",
+    "expect_100_continue",
+    "flow",
+    "headers",
+    "limit_concurrency",
+    "loop",
+    "parser",
+    "pipeline",
+    "root_path",
+    "server_state",
+    "transport",
+    "url",
+    "ws_protocol_class",
+)
+UVICORN_METHODS: dict[str, tuple[str, ...]] = {  # name -> parameters after self
+    "__init__": ("config", "server_state", "app_state", "_loop"),
+    "connection_made": ("transport",),
+    "connection_lost": ("exc",),
+    "on_message_begin": (),
+    "on_header": ("name", "value"),
+    "on_headers_complete": (),
+    "on_body": ("body",),
+    "on_message_complete": (),
+    "on_response_complete": (),
+    "shutdown": (),
+}
+# on_response_complete is replaced for a connection with nothing pipelined (one timer per idle
+# period instead of uvicorn's two timer calls per request) and called for the rest: a change to it
+# must be reviewed here. The fingerprints of its source (comments and docstring aside) on the tested
+# versions:
+UVICORN_REPLACED = {"on_response_complete": frozenset({"3b835da51ff0"})}
+# Beyond the protocol class: what is read or called on its helpers.
+UVICORN_HELPERS = {
+    "uvicorn.protocols.http.flow_control:FlowControl": ("resume_reading",),
+    "uvicorn.server:ServerState": ("connections", "default_headers", "total_requests"),
+}
+
+
+# Where the parser is in the connection's current request.
+_BETWEEN, _HEAD, _BODY = 0, 1, 2
+
+
+def protocol_factory(limits: ConnectionLimits) -> type[asyncio.Protocol]:
+    """What ``uvicorn.Config(http=...)`` takes: uvicorn calls it with its keyword arguments to make
+    each connection's protocol. A partial of the class (not a subclass made here) so that it
+    pickles into worker processes."""
+    return cast("type[asyncio.Protocol]", functools.partial(ModelwardProtocol, limits=limits))
 
 
 def find_lane(app: Any) -> FastLane | None:
@@ -87,23 +152,109 @@ class _Exchange:
 
 
 class ModelwardProtocol(HttpToolsProtocol):
+    _cap_logged_at: ClassVar[float] = -math.inf  # refusals at the connection cap: one log line a minute
+
     def __init__(
         self,
         config: Config,
         server_state: ServerState,
         app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
+        # No websocket upgrades: a connection handed to another protocol would keep this one's timer.
+        # An upgrade request is answered as plain HTTP (the app has no websocket routes).
+        self.ws_protocol_class = None
+        self.limits = limits or ConnectionLimits()
         self.lane = find_lane(self.app) if not self.root_path else None
         self.exchange: _Exchange | None = None
-        self._idle_since: float | None = None
         self._defaults_of: object = None
         self._defaults = b""
+        self._closing = False
+        # the phase of the current request and when it began (the loop's time of the read it began in)
+        self._phase = _BETWEEN
+        self._now = 0.0
+        self._head_started = 0.0
+        self._body_started = 0.0
+        self._idle_since = 0.0
+        # the header block's size so far: bytes of earlier reads, and the length of this read
+        self._head_bytes = 0
+        self._read = 0
+        self._completed = False  # a request ended in this read
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
+
+    # -- connection ---------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        limits = self.limits
+        if len(self.connections) > limits.max_connections:
+            self._refuse_over_cap()
+            return
+        self._idle_since = now = self.loop.time()
+        self._arm(now + limits.keep_alive_timeout)
+
+    def _refuse_over_cap(self) -> None:
+        """503 written at once, before anything is read, then close: nothing is parsed or handed to
+        the app (the client can read the answer even when its request arrives as the socket closes)."""
+        cap = self.limits.max_connections
+        detail = f"this server holds its limit of {cap} connections; retry in 1 s"
+        self._refuse(503, "overloaded", detail, "overloaded", b"retry-after: 1\r\n")
+        now = time.monotonic()
+        if now - ModelwardProtocol._cap_logged_at >= 60:
+            ModelwardProtocol._cap_logged_at = now
+            log.warning("%d connections open (the cap): refusing new ones with 503", cap)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self._disarm()
+        exchange = self.exchange
+        if exchange is not None and not exchange.response_complete:
+            exchange.disconnected = True  # the prediction finishes (and is logged); nothing is written
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        # uvicorn's, without its keep-alive timer (this protocol keeps its own) and websockets
+        if self._closing:  # a refused connection: what arrives before it closes is not read
+            return
+        self._now = self.loop.time()
+        self._read = n = len(data)
+        self._completed = False
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass  # the request went on as plain HTTP; the rest of this read is not parsed
+        except httptools.HttpParserError:
+            log.debug("invalid HTTP request from %s", self.client)
+            self.send_400_response("Invalid HTTP request received.")
+            return
+        # A header block still arriving at the end of this read began in an earlier one or at this
+        # one's start (a request that began after another ended in this read is counted from the next
+        # read on: at most one read more than the limit is held).
+        if self._phase == _HEAD and not self._completed and not self._closing:
+            self._head_bytes += n
+            if self._head_bytes > self.limits.max_header_bytes:
+                self._header_too_large()
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request it cannot parse, as problem+json; nothing after a refusal."""
+        if not self._closing:
+            self._refuse(400, "bad request", msg, "bad-request")
 
     # -- parser callbacks ---------------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        if self._closing:  # what follows a refusal in the same read is not looked at
+            return
+        self._phase = _HEAD
+        self._head_bytes = 0
+        self._head_started = started = self._now
+        deadline = started + self.limits.header_timeout
+        if deadline < self._timer_at:
+            self._arm(deadline)
         # uvicorn builds the request's ASGI scope here; a prediction answered in the protocol never
         # needs one, so it is built in on_headers_complete, only for requests that go to the app.
         self.url = b""
@@ -117,6 +268,25 @@ class ModelwardProtocol(HttpToolsProtocol):
         self.headers.extend(headers)
 
     def on_headers_complete(self) -> None:
+        if self._closing:
+            return
+        limits = self.limits
+        if (
+            self._head_bytes + self._read > limits.max_header_bytes
+            and self._head_size() > limits.max_header_bytes
+        ):
+            self._header_too_large()
+            # The parser goes on with this request's body: it finds the request answered (uvicorn
+            # too replaces the cycle of a request still being answered by the next one's).
+            refused = _Exchange(self, "", "", [], keep_alive=False)
+            refused.response_complete = True
+            self.cycle = refused  # type: ignore[assignment]
+            return
+        self._phase = _BODY
+        self._body_started = started = self._now
+        deadline = started + limits.body_timeout
+        if deadline < self._timer_at:
+            self._arm(deadline)
         lane = self.lane
         cycle = self.cycle
         if (
@@ -138,6 +308,10 @@ class ModelwardProtocol(HttpToolsProtocol):
                     return
         self._build_scope()
         super().on_headers_complete()
+
+    def _head_size(self) -> int:
+        """The request line and header fields as parsed (names, values, separators and line ends)."""
+        return len(self.url) + 16 + sum(len(name) + len(value) + 4 for name, value in self.headers)
 
     def _start(self, lane: FastLane, name: str, path: str) -> None:
         parser = self.parser
@@ -168,6 +342,8 @@ class ModelwardProtocol(HttpToolsProtocol):
             )
 
     def on_message_complete(self) -> None:
+        self._phase = _BETWEEN
+        self._completed = True
         exchange: object = self.cycle
         if not isinstance(exchange, _Exchange):
             super().on_message_complete()
@@ -197,67 +373,120 @@ class ModelwardProtocol(HttpToolsProtocol):
         exchange.response_complete = True
         if self.exchange is exchange:
             self.exchange = None
-        transport = self.transport
-        if exchange.disconnected or transport.is_closing():
+        if exchange.disconnected or self.transport.is_closing():
             return
-        defaults = self.server_state.default_headers  # a new list each second (the date)
-        if defaults is not self._defaults_of:
-            self._defaults_of, self._defaults = defaults, header_block(defaults)
         close = not exchange.keep_alive
         if b"connection: close" in head:
             close = True
         elif close:
             head += b"connection: close\r\n"
-        transport.write(
+        self._write(status, head, body)
+        if close:
+            exchange.keep_alive = False
+            self._close()
+        self.on_response_complete()
+
+    def _write(self, status: int, head: bytes, body: bytes) -> None:
+        defaults = self.server_state.default_headers  # a new list each second (the date)
+        if defaults is not self._defaults_of:
+            self._defaults_of, self._defaults = defaults, header_block(defaults)
+        self.transport.write(
             b"".join(
                 (STATUS_LINE[status], self._defaults, head, b"content-length: %d\r\n\r\n" % len(body), body)
             )
         )
-        if close:
-            exchange.keep_alive = False
-            transport.close()
-        self.on_response_complete()
 
-    # -- keep-alive ----------------------------------------------------------------------------------
-    # uvicorn arms a timer after every response and cancels it when the next request arrives: two
-    # timer operations per request. Here one timer per idle period checks when it fires whether the
-    # connection is still idle since its last answer, and waits the rest of the timeout if not.
+    def _refuse(self, status: int, title: str, detail: str, kind: str, head: bytes = b"") -> None:
+        """Answer with a problem and close, unless an earlier request's answer is still to come (an
+        answer now would arrive before it): then close without one."""
+        cycle = self.cycle
+        if (
+            not self.pipeline
+            and (cycle is None or cycle.response_complete)
+            and not self.transport.is_closing()
+        ):
+            self._write(status, *refusal(status, title, detail, kind, head))
+        self._close()
 
-    def _unset_keepalive_if_required(self) -> None:
-        self._idle_since = None  # data arrived: busy (the armed timer, if any, will see it)
+    def _close(self) -> None:
+        """Close after what is written; no request that follows in this read is looked at."""
+        self._closing = True
+        self._disarm()
+        self.transport.close()
+
+    def _header_too_large(self) -> None:
+        limit = self.limits.max_header_bytes
+        detail = f"the request line and headers are larger than the limit of {limit} bytes"
+        self._refuse(431, "request header fields too large", detail, "header-too-large")
+
+    # -- time limits ---------------------------------------------------------------------------------
+    # One timer per connection. Phase changes record when they happened; the timer is moved only when
+    # a new deadline is earlier than the one it is set for (with the default limits: never within a
+    # request). When it fires it checks the current phase's deadline, and closes or waits the rest.
 
     def on_response_complete(self) -> None:
+        if self.pipeline:  # the next request is uvicorn's to start
+            super().on_response_complete()
+            if self._timer is None and not self._closing:  # its phase's deadline, if any
+                self._arm(self.loop.time())
+            return
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
+        if self._phase == _BODY:
+            # Answered before its body arrived whole (413, or a route that did not read it): the rest
+            # of the body would have to be read to find the next request. Close instead.
+            self._close()
+            return
         self.flow.resume_reading()
-        if self.pipeline:
-            cycle, app = self.pipeline.pop()
-            self._start_asgi_task(cycle, app)
-            return
-        self._idle_since = self.loop.time()
-        if self.timeout_keep_alive_task is None:
-            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self._idle_check)
+        self._idle_since = now = self.loop.time()
+        deadline = now + self.limits.keep_alive_timeout
+        if deadline < self._timer_at:
+            self._arm(deadline)
 
-    def _idle_check(self) -> None:
-        self.timeout_keep_alive_task = None
-        since = self._idle_since
-        if since is None:  # a request is being answered: its response arms the timer again
-            return
-        left = since + self.timeout_keep_alive - self.loop.time()
-        if left > 0:
-            self.timeout_keep_alive_task = self.loop.call_later(left, self._idle_check)
-            return
-        self.timeout_keep_alive_handler()
+    def _arm(self, when: float) -> None:
+        timer = self._timer
+        if timer is not None:
+            timer.cancel()
+        self._timer = self.loop.call_at(when, self._on_timer)
+        self._timer_at = when
 
-    def _cancel_idle_timer(self) -> None:
-        task, self.timeout_keep_alive_task = self.timeout_keep_alive_task, None
-        if task is not None:
-            task.cancel()
+    def _disarm(self) -> None:
+        timer, self._timer, self._timer_at = self._timer, None, math.inf
+        if timer is not None:
+            timer.cancel()
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_idle_timer()
-        exchange = self.exchange
-        if exchange is not None and not exchange.response_complete:
-            exchange.disconnected = True  # the prediction finishes (and is logged); nothing is written
-        super().connection_lost(exc)
+    def _on_timer(self) -> None:
+        self._timer, self._timer_at = None, math.inf
+        if self._closing or self.transport.is_closing():
+            return
+        limits = self.limits
+        phase = self._phase
+        cycle = self.cycle
+        answering = bool(self.pipeline) or (cycle is not None and not cycle.response_complete)
+        if phase == _HEAD:
+            deadline = self._head_started + limits.header_timeout
+        elif phase == _BODY and not self.pipeline:
+            deadline = self._body_started + limits.body_timeout
+        elif answering:  # the answer arms the timer again
+            return
+        else:
+            deadline = self._idle_since + limits.keep_alive_timeout
+        if self.loop.time() < deadline:
+            self._arm(deadline)
+            return
+        if phase == _BETWEEN:  # idle: closed without an answer
+            self._close()
+            return
+        if phase == _BODY and not isinstance(cycle, _Exchange):
+            # The app has the request and is reading its body: it sees the client disconnect.
+            self._close()
+            return
+        if phase == _BODY and isinstance(cycle, _Exchange) and cycle is self.exchange:
+            cycle.response_complete = True  # the lane will not get this request
+            self.exchange = None
+        part, seconds = (
+            ("line and headers", limits.header_timeout) if phase == _HEAD else ("body", limits.body_timeout)
+        )
+        detail = f"the request's {part} did not arrive within {seconds:g} s"
+        self._refuse(408, "request timeout", detail, "request-timeout")
