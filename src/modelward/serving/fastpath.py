@@ -12,6 +12,7 @@ the typed request in /docs and answers when the fast path is off.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from starlette.types import Receive, Scope, Send
@@ -20,6 +21,8 @@ from modelward.serving.lane import FastLane, Headers
 from modelward.serving.problems import BodyTooLarge
 
 __all__ = ["FastPredict"]
+
+log = logging.getLogger("modelward.serving")
 
 
 class _Disconnected(Exception):
@@ -59,7 +62,11 @@ class FastPredict:
         except BodyTooLarge as exc:
             self.lane.refuse(name, path, headers, exc, reply, started)
         else:
-            pending = self.lane.accept(name, path, headers, body, reply, started)
+            try:
+                pending = self.lane.accept(name, path, headers, body, reply, started)
+            except Exception as exc:  # a bug: a 500 problem, not the ASGI server's own text/plain 500
+                log.exception("answering %s failed", path)
+                self.lane.refuse(name, path, headers, exc, reply, started)
         try:
             status, head, body = await answered
         except asyncio.CancelledError:

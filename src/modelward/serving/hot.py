@@ -10,9 +10,10 @@ conversion of the batch's outputs. Per request, what is left is parsing its body
 response; everything else costs per turn.
 
 The answers are the ones the general path gives (same body bytes, headers, metrics, log rows): a
-record that the joint check does not accept, a model with shadow traffic or a per-row routing key,
-and a request whose call failed (run again alone, so that one bad record fails only its own
-request) take the general path, which validates and predicts each request alone.
+record that the joint check does not take (it is left out alone: its neighbours are answered all
+the same), a model with shadow traffic or a per-row routing key, and a request whose call failed
+(run again alone, so that one bad record fails only its own request) take the general path, which
+validates and predicts each request alone.
 """
 
 from __future__ import annotations
@@ -90,13 +91,22 @@ class HotPath:
             for _, _, rid, _, reply, started in items:
                 lane.fail_one(name, path, rid or new_request_id(), reply, started, exc)
             return
-        columns = None
+        taken = None
         if routing.shadow is None and routing.spec.key is None:
-            columns = records_columns([it[1] for it in items], routing.primary.model.schema)
-        if columns is None:
+            taken = records_columns([it[1] for it in items], routing.primary.model.schema)
+        if taken is None:
             for payload, _, rid, key, reply, started in items:
                 lane.general(name, path, payload, rid, key, reply, started)
             return
+        columns, odd = taken
+        if odd:  # each on its own: a bad record gets its own problem, its neighbours their answers
+            for i in odd:
+                payload, _, rid, key, reply, started = items[i]
+                lane.general(name, path, payload, rid, key, reply, started)
+            left = set(odd)
+            items = [it for i, it in enumerate(items) if i not in left]
+            if not items:
+                return
         ids: list[str] = [it[2] for it in items]  # type: ignore[misc]  # filled below
         missing = sum(1 for i in ids if i is None)
         if missing:

@@ -6,6 +6,7 @@ understood, so off-the-shelf clients such as tritonclient work with their defaul
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import numpy as np
 import orjson
 
 from modelward.schema import FeatureSchema
-from modelward.validation import FieldProblem, RequestInvalid, parse_json
+from modelward.validation import MAX_REQUEST_ID_LENGTH, FieldProblem, RequestInvalid, parse_json
 
 __all__ = ["DATATYPES", "InferRequest", "encode_response", "parse_infer_request", "tensor_metadata"]
 
@@ -79,15 +80,21 @@ def _decode_bytes(raw: bytes, name: str) -> list[str]:
     return out
 
 
-def _flatten(data: Any) -> list[Any]:
+_MAX_NESTING = 2  # a tensor here is one column: [n] or [n, 1], so data is nested two lists deep at most
+
+
+def _flatten(data: Any, name: str) -> list[Any]:
+    """The tensor's values in row-major order; data nested deeper than a column can be is refused
+    (a loop, not recursion: a client may nest it a thousand deep)."""
     if not isinstance(data, list):
         return [data]
-    if data and isinstance(data[0], list):
-        flat: list[Any] = []
-        for item in data:
-            flat.extend(_flatten(item))
-        return flat
-    return data
+    flat: list[Any] = data
+    for _ in range(_MAX_NESTING - 1):
+        if any(isinstance(v, list) for v in flat):
+            flat = [x for v in flat for x in (v if isinstance(v, list) else (v,))]
+    if any(isinstance(v, list) for v in flat):
+        raise _invalid(f"input '{name}': 'data' is nested deeper than a tensor of one column", name)
+    return flat
 
 
 def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
@@ -114,6 +121,8 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
             raise _invalid(f"input {i} must be an object with a 'name'")
         name = tensor["name"]
         datatype = tensor.get("datatype")
+        if not isinstance(datatype, str):
+            raise _invalid(f"input '{name}': 'datatype' must be a string such as \"FP64\"", name)
         shape = tensor.get("shape")
         if not isinstance(shape, list) or not all(
             isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
@@ -121,11 +130,11 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
             raise _invalid(f"input '{name}': 'shape' must be a list of non-negative integers", name)
         if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
             raise _invalid(f"input '{name}': shape {shape} is not one column ([n] or [n, 1])", name)
-        count = int(np.prod(shape)) if shape else 1
+        count = math.prod(shape)
         params = tensor.get("parameters") or {}
         nbytes = params.get("binary_data_size") if isinstance(params, dict) else None
         if nbytes is not None:
-            if not isinstance(nbytes, int) or nbytes < 0 or offset + nbytes > len(binary):
+            if type(nbytes) is not int or nbytes < 0 or offset + nbytes > len(binary):
                 raise _invalid(f"input '{name}': binary_data_size exceeds the body", name, status=400)
             raw = binary[offset : offset + nbytes]
             offset += nbytes
@@ -145,7 +154,7 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
                 raise _invalid(f"input '{name}' has no 'data'", name)
             if datatype not in _NUMPY and datatype != "BYTES":
                 raise _invalid(f"input '{name}': unknown datatype {datatype!r}", name)
-            values = _flatten(tensor["data"])
+            values = _flatten(tensor["data"], name)
         if len(values) != count:
             raise _invalid(f"input '{name}': shape {shape} needs {count} values, got {len(values)}", name)
         if name in columns:
@@ -153,7 +162,11 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
         columns[name] = values
     outputs, binary_outputs = _requested_outputs(payload)
     request_id = payload.get("id")
-    return InferRequest(str(request_id) if request_id is not None else None, columns, outputs, binary_outputs)
+    if request_id is not None and not (
+        isinstance(request_id, str) and 0 < len(request_id) <= MAX_REQUEST_ID_LENGTH
+    ):
+        raise _invalid(f"'id' must be a string of 1 to {MAX_REQUEST_ID_LENGTH} characters")
+    return InferRequest(request_id, columns, outputs, binary_outputs)
 
 
 def _requested_outputs(payload: dict[str, Any]) -> tuple[tuple[str, ...] | None, frozenset[str]]:

@@ -106,7 +106,26 @@ def problem_body(
         body["errors"] = list(errors)
     if extra:
         body.update(extra)
-    return orjson.dumps(body)
+    try:
+        return orjson.dumps(body)
+    except TypeError:  # a string that is not Unicode text (a lone surrogate): escaped, still an answer
+        return orjson.dumps(_as_text(body))
+
+
+def _as_text(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, Mapping):
+        return {_as_text(str(k)): _as_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_text(v) for v in value]
+    if (
+        value is None
+        or isinstance(value, bool | float)
+        or (isinstance(value, int) and -(2**63) <= value < 2**64)
+    ):
+        return value
+    return _as_text(str(value))
 
 
 def problem_response(

@@ -70,14 +70,10 @@ def add_v2_routes(
         return json_response(body)
 
     async def model_ready(name: str, version: str | None = None) -> Response:
-        slot = manager.slots.get(name)
-        if slot is None:
-            raise ModelNotServed(name, manager.names)
-        routing = slot.routing
-        ok = routing is not None and (
-            version is None or any(s.version == version for s in routing.arms.values())
-        )
-        return json_response({"name": name, "ready": ok}, 200 if ok else 503)
+        # Ready: 200. Not ready is a problem, as every error here: 404 for a model or version not
+        # served, 503 (Retry-After) while the model loads.
+        arm_of(name, version)
+        return json_response({"name": name, "ready": True})
 
     async def infer(request: Request, name: str, version: str | None = None) -> Response:
         request.state.endpoint, request.state.model = "v2_infer", name if name in manager.slots else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
@@ -36,6 +37,7 @@ __all__ = [
     "Batch",
     "FieldProblem",
     "RequestInvalid",
+    "is_text",
     "parse_json",
     "validate_columns",
 ]
@@ -362,13 +364,63 @@ def validate_columns(
 
 
 def parse_json(body: bytes) -> object:
-    """Parse a request body; NaN and Infinity literals get through, for validation to name their row."""
+    """Parse a request body; NaN and Infinity literals get through, for validation to name their row.
+
+    A body that is not UTF-8 text, or that has a string (a value or a member name) with a lone UTF-16
+    surrogate (``"\\ud800"``: no character, so no text a model, a store or a log could take), is
+    malformed: refused here, so that no path passes one on.
+    """
     if not body.strip():
         raise RequestInvalid([FieldProblem("empty body")], status=400)
     try:
-        return orjson.loads(body)
+        return orjson.loads(body)  # refuses lone surrogates itself
     except orjson.JSONDecodeError as error:
-        try:  # the standard parser also takes NaN, Infinity and 1e400 (as inf)
-            return json.loads(body, parse_constant=_CONSTANTS.__getitem__)
-        except (ValueError, RecursionError):
-            raise RequestInvalid([FieldProblem(f"malformed JSON: {error}")], status=400) from None
+        first = error
+    try:  # the standard parser also takes NaN, Infinity and 1e400 (as inf), and lone surrogates
+        text = body.decode("utf-8-sig")  # strict: surrogates encoded as UTF-8 bytes are refused
+        value = json.loads(text, parse_constant=_CONSTANTS.__getitem__)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise RequestInvalid([FieldProblem(f"malformed JSON: {first}")], status=400) from None
+    if _SURROGATE_ESCAPE.search(text):
+        where = _lone_surrogate(value)
+        if where is not None:
+            detail = f"malformed JSON: {where} has a lone UTF-16 surrogate, which is not Unicode text"
+            raise RequestInvalid([FieldProblem(detail)], status=400)
+    return value
+
+
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def is_text(s: str) -> bool:
+    """True when ``s`` is Unicode text (no lone UTF-16 surrogate): what can be encoded as UTF-8."""
+    if s.isascii():
+        return True
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _short(path: str) -> str:
+    return path if len(path) <= _PREVIEW * 2 else path[: _PREVIEW * 2 - 3] + "..."
+
+
+def _lone_surrogate(value: object) -> str | None:
+    """Where the first string with a lone surrogate is (``"features.geography"``, ``"a member name
+    in items[3]"``), or None. A loop, not recursion: the value may be nested a thousand deep."""
+    stack: list[tuple[object, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if not is_text(item):
+                return f"the string at {_short(path) or 'the top'}"
+        elif isinstance(item, dict):
+            for key, member in item.items():
+                if not is_text(key):
+                    return f"a member name in {_short(path) or 'the body'}"
+                stack.append((member, f"{path}.{key}" if path else key))
+        elif isinstance(item, list):
+            stack.extend((member, f"{path}[{i}]") for i, member in enumerate(item))
+    return None
