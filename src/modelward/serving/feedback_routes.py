@@ -65,6 +65,53 @@ class _Facts:
         return facts
 
 
+_LABEL: dict[str, Any] = {
+    "description": "a class label (text, number or boolean)",
+    "anyOf": [{"type": "string", "minLength": 1, "maxLength": 1000}, {"type": "number"}, {"type": "boolean"}],
+}
+_ITEM: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "request_id": {"type": "string", "minLength": 1, "maxLength": 128},
+        "label": _LABEL,
+        "value": {"type": "number", "description": "a regression target, instead of label"},
+    },
+    "required": ["request_id"],
+    "additionalProperties": False,
+}
+_OPTIONS_SCHEMA: dict[str, Any] = {
+    "overwrite": {"type": "boolean", "default": False},
+    "source": {"type": "string", "minLength": 1, "maxLength": 64},
+}
+# For the OpenAPI document (and the clients and fuzzers that read it): the route checks by hand.
+FEEDBACK_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "anyOf": [
+                    {
+                        "title": "FeedbackItem",
+                        **_ITEM,
+                        "properties": {**_ITEM["properties"], **_OPTIONS_SCHEMA},
+                    },
+                    {
+                        "title": "FeedbackBulk",
+                        "type": "object",
+                        "properties": {
+                            "items": {"type": "array", "items": _ITEM, "minItems": 1, "maxItems": 10_000},
+                            **_OPTIONS_SCHEMA,
+                        },
+                        "required": ["items"],
+                        "additionalProperties": False,
+                    },
+                ]
+            }
+        }
+    },
+}
+
+
 def _invalid(request: Request, detail: str, errors: list[dict[str, Any]] | None = None) -> Response:
     return problem_response(
         422, "invalid feedback", detail, kind="invalid-feedback", instance=request.url.path, errors=errors
@@ -200,7 +247,7 @@ def add_routes(
         summary="Ground-truth labels for served predictions, by request id (one item or a bulk of items)",
         dependencies=[dependencies["predict"]],
         tags=["feedback"],
-        openapi_extra={AUTH_KEY: "predict"},
+        openapi_extra={AUTH_KEY: "predict", "requestBody": FEEDBACK_BODY},
     )
     app.add_api_route(
         "/models/{name}/performance",

@@ -18,7 +18,14 @@ import orjson
 from modelward.schema import FeatureSchema
 from modelward.validation import MAX_REQUEST_ID_LENGTH, FieldProblem, RequestInvalid, parse_json
 
-__all__ = ["DATATYPES", "InferRequest", "encode_response", "parse_infer_request", "tensor_metadata"]
+__all__ = [
+    "DATATYPES",
+    "INFER_REQUEST",
+    "InferRequest",
+    "encode_response",
+    "parse_infer_request",
+    "tensor_metadata",
+]
 
 # Signature types -> OIP datatypes.
 DATATYPES = {
@@ -44,6 +51,42 @@ _NUMPY = {
     "FP16": np.float16,
     "FP32": np.float32,
     "FP64": np.float64,
+}
+
+
+_PARAMETERS: dict[str, Any] = {"type": "object", "additionalProperties": True}
+# The JSON form of an infer request, for the OpenAPI document: parse_infer_request checks by hand.
+INFER_REQUEST: dict[str, Any] = {
+    "title": "InferRequest",
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "minLength": 1, "maxLength": 128},
+        "inputs": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "datatype": {"type": "string", "enum": sorted({*_NUMPY, "BYTES"})},
+                    "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}, "maxItems": 2},
+                    "data": {"type": "array"},
+                    "parameters": _PARAMETERS,
+                },
+                "required": ["name", "datatype", "shape", "data"],
+            },
+        },
+        "outputs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "parameters": _PARAMETERS},
+                "required": ["name"],
+            },
+        },
+        "parameters": _PARAMETERS,
+    },
+    "required": ["inputs"],
 }
 
 

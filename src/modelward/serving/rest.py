@@ -64,7 +64,10 @@ def request_models(name: str, schema: FeatureSchema) -> tuple[type[BaseModel], t
         f"{base}PredictRequest",
         __config__=ConfigDict(
             extra="forbid",
-            json_schema_extra={"description": "Give exactly one of features, instances, inputs."},
+            json_schema_extra={
+                "description": "Give exactly one of features, instances, inputs.",
+                "oneOf": [{"required": [form]} for form in ("features", "instances", "inputs")],
+            },
         ),
         features=(record | None, Field(default=None, description="one record")),
         instances=(list[record] | None, Field(default=None, description="several records")),  # type: ignore[valid-type]
