@@ -24,12 +24,18 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import orjson
 
 from modelward.runtime.batcher import Outputs, Overloaded
 from modelward.serving.middleware import access_line, new_request_id, new_request_ids
 from modelward.serving.models import Routing, Served
 from modelward.serving.predict import Tag, plain_labels
+from modelward.serving.render import (
+    body_head,
+    header_block,
+    one_row_bodies,
+    prediction_headers,
+    prediction_rows,
+)
 from modelward.validation import records_columns
 
 if TYPE_CHECKING:
@@ -42,7 +48,6 @@ __all__ = ["HotPath"]
 access_log = logging.getLogger("modelward.access")
 log = logging.getLogger("modelward.serving")
 
-_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 # (payload, record, request id or None, routing key or None, reply, started)
 _Item = tuple[dict[str, Any], dict[str, Any], str | None, str | None, "Reply", float]
 
@@ -205,39 +210,10 @@ class _Group:
         labels, proba = out
         served, name, arm, items, ids = self.served, self.name, self.arm, self.items, self.ids
         version = served.version
-        values = plain_labels(labels)
-        head = orjson.dumps(
-            {"model": name, "version": version, "alias": served.alias, "arm": arm, "predictions": []}
-        )
-        head = head[:-2]  # the predictions list is opened here and closed by each body's end
-        common = (
-            b"content-type: application/json\r\nx-model-version: %s\r\nx-model-arm: %s\r\nx-request-id: "
-            % (
-                version.encode(),
-                arm.encode(),
-            )
-        )
-        dumps = orjson.dumps
-        if proba is None:
-            bodies = [
-                head + dumps({"request_id": rid, "prediction": value}, option=_OPTIONS) + b"]}"
-                for rid, value in zip(ids, values, strict=True)
-            ]
-        else:
-            classes = [str(c) for c in served.model.class_values]
-            bodies = [
-                head
-                + dumps(
-                    {
-                        "request_id": rid,
-                        "prediction": value,
-                        "probabilities": dict(zip(classes, probs, strict=True)),
-                    },
-                    option=_OPTIONS,
-                )
-                + b"]}"
-                for rid, value, probs in zip(ids, values, proba.tolist(), strict=True)
-            ]
+        classes = served.model.class_values if proba is not None else ()
+        rows = prediction_rows(ids, plain_labels(labels), proba, classes)
+        bodies = one_row_bodies(body_head(name, version, served.alias, arm), rows)
+        common = header_block(prediction_headers(version, arm, None)) + b"x-request-id: "
         for item, rid, body in zip(items, ids, bodies, strict=True):
             item[4](200, common + rid.encode() + b"\r\n", body)
         now = time.perf_counter()
