@@ -649,3 +649,30 @@ def test_expect_100_continue_and_percent_encoded_paths_answer_problems(
         final = reply.split("HTTP/1.1 ")[-1]
         assert final.startswith("4"), reply
         assert "content-type: application/problem+json" in final.lower(), reply
+
+
+@pytest.mark.parametrize(
+    ("path", "extra"),
+    [
+        (PREDICT.encode(), b""),  # the server's protocol
+        (PREDICT.encode(), b"Expect: 100-continue\r\n"),  # the ASGI fast path
+        (b"/feedback", b""),  # the app's middleware
+    ],
+    ids=["protocol", "asgi fast path", "middleware"],
+)
+@pytest.mark.parametrize("digits", [12, 19])  # 20 digits or more: the HTTP parser refuses them
+def test_a_declared_length_over_the_limit_is_413_on_every_path(
+    server: Server, path: bytes, extra: bytes, digits: int
+) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(
+            b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + b"9" * digits + b"\r\n" + extra + b"\r\n"
+        )
+        received = b""
+        while chunk := s.recv(65536):
+            received += chunk
+    final = received.decode(errors="replace").split("HTTP/1.1 ")[-1]
+    assert final.startswith("413"), received
+    assert "application/problem+json" in final

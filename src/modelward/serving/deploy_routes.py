@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -31,6 +30,8 @@ from modelward.registry.deployments import Deployment, StaleDeployment
 from modelward.routing import STRATEGIES, DeploymentSpec, RoutingError, parse_duration
 from modelward.serving.auth import AUTH_KEY, Policy
 from modelward.serving.problems import json_response, problem_response
+from modelward.serving.rest import check_json
+from modelward.validation import parse_json
 
 __all__ = ["add_routes"]
 
@@ -131,10 +132,8 @@ def add_routes(
                     400, "bad request", detail, kind="bad-if-match", instance=request.url.path
                 )
             expected = int(match.group(1))
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError as exc:
-            return invalid(request, f"the body is not JSON: {exc}")
+        check_json(request.headers.get("content-type"))
+        body: Any = parse_json(await request.body())  # from_dict names what is wrong with its shape
         reason = request.query_params.get("reason")
         if isinstance(body, dict) and isinstance(body.get("spec"), dict):
             extra = sorted(set(body) - _ENVELOPE)

@@ -18,6 +18,7 @@ import time
 from starlette.types import Receive, Scope, Send
 
 from modelward.serving.lane import FastLane, Headers
+from modelward.serving.middleware import check_body_size
 from modelward.serving.problems import BodyTooLarge
 
 __all__ = ["FastPredict"]
@@ -80,9 +81,7 @@ class FastPredict:
 
     async def _body(self, headers: Headers, receive: Receive) -> bytes:
         limit = self.lane.max_body_bytes
-        declared = next((v for k, v in headers if k == b"content-length"), None)
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise BodyTooLarge(limit)
+        check_body_size(limit, declared=next((v for k, v in headers if k == b"content-length"), None))
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -92,8 +91,7 @@ class FastPredict:
             chunk = message.get("body", b"")
             if chunk:
                 size += len(chunk)
-                if size > limit:
-                    raise BodyTooLarge(limit)
+                check_body_size(limit, received=size)
                 chunks.append(chunk)
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -36,7 +36,8 @@ from modelward.monitoring.metrics import ServingMetrics
 from modelward.registry import Registry
 from modelward.serving.auth import AUTH_KEY, Policy
 from modelward.serving.problems import json_response, problem_response
-from modelward.validation import RequestInvalid, parse_json
+from modelward.serving.rest import check_json
+from modelward.validation import parse_json
 
 __all__ = ["MAX_FEEDBACK_ITEMS", "add_routes"]
 
@@ -148,20 +149,8 @@ def add_routes(
 
     async def post_feedback(request: Request) -> Response:
         request.state.endpoint, request.state.model = "feedback", ""
-        ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-        if ctype not in {"application/json", "text/json", ""} and not ctype.endswith("+json"):
-            return problem_response(
-                415, "unsupported media type", f"send JSON, not {ctype}", instance=request.url.path
-            )
-        try:
-            body = parse_json(await request.body())
-        except RequestInvalid as exc:
-            return problem_response(
-                exc.status,
-                exc.title,
-                "; ".join(p.message for p in exc.field_problems),
-                instance=request.url.path,
-            )
+        check_json(request.headers.get("content-type"))
+        body = parse_json(await request.body())
         split = _split_body(body)
         if isinstance(split, str):
             return _invalid(request, split)
