@@ -35,7 +35,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, func, select, update
 
-from modelward.errors import ModelwardError
+from modelward.errors import FeedbackInvalid, ItemProblem  # importable here as before
 from modelward.routing.spec import SHADOW_ARM
 from modelward.store import Store
 from modelward.store.tables import feedback, predictions
@@ -62,26 +62,6 @@ MAX_SOURCE_LENGTH = 64
 _CHUNK = 500  # rows per statement: well under SQLite's limit of bound parameters
 _MEMBERS = frozenset({"request_id", "label", "value"})
 _NOT_TEXT = "is not Unicode text (it has a lone UTF-16 surrogate)"
-
-
-@dataclass(frozen=True, slots=True)
-class ItemProblem:
-    index: int
-    field: str | None
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "field": self.field, "message": self.message}
-
-
-class FeedbackInvalid(ModelwardError, ValueError):
-    """Some feedback items are malformed; ``problems`` names each by its index. Nothing was written."""
-
-    def __init__(self, problems: Sequence[ItemProblem]) -> None:
-        self.problems = tuple(problems)
-        shown = "; ".join(f"item {p.index}: {p.message}" for p in self.problems[:5])
-        more = len(self.problems) - 5
-        super().__init__(shown + (f" (and {more} more)" if more > 0 else ""))
 
 
 @dataclass(frozen=True, slots=True)

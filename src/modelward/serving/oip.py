@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from modelward.errors import RequestFault
 from modelward.schema import FeatureSchema
 from modelward.validation import MAX_REQUEST_ID_LENGTH, FieldProblem, RequestInvalid, parse_json
 
@@ -98,10 +99,8 @@ class InferRequest:
     binary_outputs: frozenset[str]  # outputs to return with the binary extension
 
 
-def _invalid(message: str, field: str | None = None, status: int = 422) -> RequestInvalid:
-    return RequestInvalid(
-        [FieldProblem(message, field=field)], status=status, title="invalid inference request"
-    )
+def _invalid(message: str, field: str | None = None, kind: RequestFault = "invalid") -> RequestInvalid:
+    return RequestInvalid([FieldProblem(message, field=field)], kind=kind, title="invalid inference request")
 
 
 def _decode_bytes(raw: bytes, name: str) -> list[str]:
@@ -146,9 +145,9 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
         try:
             size = int(header_length)
         except ValueError as exc:
-            raise _invalid("Inference-Header-Content-Length is not an integer", status=400) from exc
+            raise _invalid("Inference-Header-Content-Length is not an integer", kind="malformed") from exc
         if not 0 < size <= len(body):
-            raise _invalid("Inference-Header-Content-Length is out of range", status=400)
+            raise _invalid("Inference-Header-Content-Length is out of range", kind="malformed")
         payload, binary = parse_json(body[:size]), body[size:]
     else:
         payload, binary = parse_json(body), b""
@@ -178,7 +177,7 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
         nbytes = params.get("binary_data_size") if isinstance(params, dict) else None
         if nbytes is not None:
             if type(nbytes) is not int or nbytes < 0 or offset + nbytes > len(binary):
-                raise _invalid(f"input '{name}': binary_data_size exceeds the body", name, status=400)
+                raise _invalid(f"input '{name}': binary_data_size exceeds the body", name, kind="malformed")
             raw = binary[offset : offset + nbytes]
             offset += nbytes
             if datatype == "BYTES":

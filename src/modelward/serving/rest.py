@@ -103,7 +103,7 @@ def check_json(content_type: str | None) -> None:
     if ctype not in {"application/json", "text/json", ""} and not ctype.endswith("+json"):
         raise RequestInvalid(
             [FieldProblem(f"send JSON (Content-Type: application/json), not {ctype}")],
-            status=415,
+            kind="media-type",
             title="unsupported media type",
         )
 

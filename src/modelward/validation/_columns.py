@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from modelward.errors import SchemaError
+from modelward.errors import FieldProblem, RequestInvalid  # importable here as before
 from modelward.schema import FeatureSchema, Field
 
 if TYPE_CHECKING:
@@ -62,32 +62,6 @@ _JSON_TYPES: Final = (
 )
 _MISSING: Final = object()  # the record has no such member
 Column = npt.NDArray[Any]
-
-
-@dataclass(frozen=True, slots=True)
-class FieldProblem:
-    """One problem with the input; ``message`` already names the row and field."""
-
-    message: str
-    field: str | None = None
-    row: int | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        members = (("message", self.message), ("field", self.field), ("row", self.row))
-        return {name: value for name, value in members if value is not None}
-
-
-class RequestInvalid(SchemaError):
-    """Input that does not fit the schema: ``field_problems`` say where, ``status`` is the HTTP status."""
-
-    def __init__(self, problems: Sequence[FieldProblem], *, status: int = 422, title: str = _TITLE) -> None:
-        self.field_problems, self.status, self.title = tuple(problems), status, title
-        # How many problems were found in all; field_problems keeps the first MAX_PROBLEMS of them.
-        self.total = len(self.field_problems)
-        super().__init__([p.message for p in self.field_problems])
-
-    def __reduce__(self) -> tuple[Any, ...]:  # keyword-only arguments: pickle needs the state apart
-        return (type(self), (self.field_problems,), {"status": self.status, "title": self.title})
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -343,7 +317,7 @@ def _prepare_columns(
             probs.at(name, None, f"expected a list of values, got {got}")
     lengths = {name: len(values) for name, values in usable.items()}
     if limit is not None and (most := max(lengths.values(), default=0)) > limit:
-        raise RequestInvalid([FieldProblem(f"{most} rows, more than the limit of {limit}")], status=413)
+        raise RequestInvalid([FieldProblem(f"{most} rows, more than the limit of {limit}")], kind="too-large")
     n = Counter(lengths.values()).most_common(1)[0][0] if lengths else 0
     for name, length in lengths.items():
         if length != n:
@@ -371,7 +345,7 @@ def parse_json(body: bytes) -> object:
     malformed: refused here, so that no path passes one on.
     """
     if not body.strip():
-        raise RequestInvalid([FieldProblem("empty body")], status=400)
+        raise RequestInvalid([FieldProblem("empty body")], kind="malformed")
     try:
         return orjson.loads(body)  # refuses lone surrogates itself
     except orjson.JSONDecodeError as error:
@@ -380,12 +354,12 @@ def parse_json(body: bytes) -> object:
         text = body.decode("utf-8-sig")  # strict: surrogates encoded as UTF-8 bytes are refused
         value = json.loads(text, parse_constant=_CONSTANTS.__getitem__)
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise RequestInvalid([FieldProblem(f"malformed JSON: {first}")], status=400) from None
+        raise RequestInvalid([FieldProblem(f"malformed JSON: {first}")], kind="malformed") from None
     if _SURROGATE_ESCAPE.search(text):
         where = _lone_surrogate(value)
         if where is not None:
             detail = f"malformed JSON: {where} has a lone UTF-16 surrogate, which is not Unicode text"
-            raise RequestInvalid([FieldProblem(detail)], status=400)
+            raise RequestInvalid([FieldProblem(detail)], kind="malformed")
     return value
 
 

@@ -182,7 +182,9 @@ def validate_request(
     else:
         records = [data] if form == "features" else data
         if (n := len(records)) > max_rows:
-            raise RequestInvalid([FieldProblem(f"{n} rows, more than the limit of {max_rows}")], status=413)
+            raise RequestInvalid(
+                [FieldProblem(f"{n} rows, more than the limit of {max_rows}")], kind="too-large"
+            )
         if n == 0:
             probs.add("no rows: 'instances' is empty")
             probs.check()
