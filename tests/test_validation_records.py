@@ -46,6 +46,18 @@ def assert_columns_of(columns: dict[str, np.ndarray], records: list[dict[str, An
         assert columns[name].tolist() == expected.tolist(), name
 
 
+def joint_with(
+    field: str, value: object, *, at: int, n: int, seed: int
+) -> tuple[dict[str, np.ndarray], list[int], list[dict[str, Any]]]:
+    """The joint columns and left-out positions of ``n`` records, the one ``at`` with ``value``."""
+    rng = random.Random(seed)
+    records = [record(rng) for _ in range(n)]
+    records[at][field] = value
+    joint = records_columns(records, SCHEMA)
+    assert joint is not None
+    return joint[0], joint[1], records
+
+
 def test_joint_columns_equal_the_columns_of_each_record_validated_alone() -> None:
     rng = random.Random(3)
     records = [record(rng) for _ in range(300)]
@@ -77,24 +89,14 @@ def test_joint_columns_equal_the_columns_of_each_record_validated_alone() -> Non
     ],
 )
 def test_a_record_out_of_the_ordinary_is_left_out_alone(field: str, value: object) -> None:
-    rng = random.Random(5)
-    records = [record(rng) for _ in range(20)]
-    records[13][field] = value
-    joint = records_columns(records, SCHEMA)
-    assert joint is not None
-    columns, odd = joint
+    columns, odd, records = joint_with(field, value, at=13, n=20, seed=5)
     assert odd == [13]
     assert_columns_of(columns, records[:13] + records[14:])
 
 
 @pytest.mark.parametrize(("field", "value"), [("balance", 2**53), ("balance", -(2**53)), ("balance", 1e300)])
 def test_plain_values_at_the_edge_are_taken_after_a_closer_look(field: str, value: object) -> None:
-    rng = random.Random(6)
-    records = [record(rng) for _ in range(10)]
-    records[4][field] = value
-    joint = records_columns(records, SCHEMA)
-    assert joint is not None
-    columns, odd = joint
+    columns, odd, records = joint_with(field, value, at=4, n=10, seed=6)
     assert odd == []
     assert_columns_of(columns, records)
 
