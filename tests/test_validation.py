@@ -339,7 +339,7 @@ def test_bad_payloads_are_named(
     payload: object, schema: FeatureSchema, status: int, text: str, field: str | None, row: int | None
 ) -> None:
     exc = problems_of(payload, schema)
-    assert exc.status == status
+    assert exc.kind == {422: "invalid", 400: "malformed", 413: "too-large"}[status]
     problem = find(exc, text)
     assert (problem.field, problem.row) == (field, row)
 
@@ -402,7 +402,7 @@ def test_nan_from_the_parse_json_fallback_names_the_row() -> None:
 def test_malformed_json_is_a_400_with_the_parser_message() -> None:
     with pytest.raises(RequestInvalid) as info:
         parse_json(b'{"features": }')
-    assert info.value.status == 400
+    assert info.value.kind == "malformed"
     assert info.value.field_problems[0].message.startswith("malformed JSON: unexpected character")
 
 
@@ -415,17 +415,17 @@ def test_too_many_rows_is_413_and_cheap() -> None:
     started = time.perf_counter()
     exc = problems_of({"instances": rows}, SCHEMA)
     assert time.perf_counter() - started < 0.5
-    assert exc.status == 413
+    assert exc.kind == "too-large"
     assert exc.field_problems[0].message == "1000001 rows, more than the limit of 10000"
     columns = {"age": Untouchable(range(20_001)), "bogus": 1}
     exc = problems_of({"inputs": columns}, SCHEMA, max_rows=20_000)
-    assert exc.status == 413
+    assert exc.kind == "too-large"
     assert len(exc.field_problems) == 1
 
 
 def test_max_rows_is_configurable() -> None:
     assert validate_request(ins(record(), record()), SCHEMA, max_rows=2).n_rows == 2
-    assert problems_of(ins(record(), record(), record()), SCHEMA, max_rows=2).status == 413
+    assert problems_of(ins(record(), record(), record()), SCHEMA, max_rows=2).kind == "too-large"
 
 
 # -- validate_columns and numpy -------------------------------------------------------------------
@@ -529,7 +529,7 @@ def test_validate_columns_names_unknown_and_non_list_columns() -> None:
 
 def test_validate_columns_limits() -> None:
     assert column_problems({}).field_problems[0].message == "no rows"
-    assert column_problems(numpy_columns(), max_rows=4).status == 413
+    assert column_problems(numpy_columns(), max_rows=4).kind == "too-large"
     assert validate_columns(numpy_columns(), SCHEMA, max_rows=5).n_rows == 5
 
 
@@ -566,15 +566,15 @@ def test_field_problem_to_dict_omits_missing_members() -> None:
 
 
 def test_request_invalid_is_a_schema_error_and_pickles() -> None:
-    exc = RequestInvalid([FieldProblem("no rows"), FieldProblem("x", "age", 1)], status=413, title="t")
+    exc = RequestInvalid([FieldProblem("no rows"), FieldProblem("x", "age", 1)], kind="too-large", title="t")
     assert isinstance(exc, SchemaError)
     assert isinstance(exc, ValueError)
     assert exc.problems == ("no rows", "x")
     assert str(exc) == "no rows; x"
     copy = pickle.loads(pickle.dumps(exc))
-    assert (copy.field_problems, copy.status, copy.title) == (exc.field_problems, 413, "t")
+    assert (copy.field_problems, copy.kind, copy.title) == (exc.field_problems, "too-large", "t")
     default = RequestInvalid([FieldProblem("x")])
-    assert (default.status, default.title) == (422, "invalid prediction request")
+    assert (default.kind, default.title) == ("invalid", "invalid prediction request")
 
 
 # -- speed ---------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Many one-record requests validated together give exactly what validating each alone gives; any
-record that is not plainly well typed sends the caller back to one-by-one validation."""
+"""Many one-record requests validated together give exactly what validating each alone gives; a
+record that is not plainly well typed is left out, alone, for one-by-one validation: its
+neighbours' columns are made all the same."""
 
 from __future__ import annotations
 
@@ -36,16 +37,35 @@ def record(rng: random.Random) -> dict[str, Any]:
     }
 
 
+def assert_columns_of(columns: dict[str, np.ndarray], records: list[dict[str, Any]]) -> None:
+    """``columns`` are what validating each of ``records`` alone gives, in order."""
+    alone = [validate_request({"features": r}, SCHEMA).columns for r in records]
+    for name in SCHEMA.names:
+        expected = np.concatenate([a[name] for a in alone])
+        assert columns[name].dtype == expected.dtype, name
+        assert columns[name].tolist() == expected.tolist(), name
+
+
+def joint_with(
+    field: str, value: object, *, at: int, n: int, seed: int
+) -> tuple[dict[str, np.ndarray], list[int], list[dict[str, Any]]]:
+    """The joint columns and left-out positions of ``n`` records, the one ``at`` with ``value``."""
+    rng = random.Random(seed)
+    records = [record(rng) for _ in range(n)]
+    records[at][field] = value
+    joint = records_columns(records, SCHEMA)
+    assert joint is not None
+    return joint[0], joint[1], records
+
+
 def test_joint_columns_equal_the_columns_of_each_record_validated_alone() -> None:
     rng = random.Random(3)
     records = [record(rng) for _ in range(300)]
     joint = records_columns(records, SCHEMA)
     assert joint is not None
-    alone = [validate_request({"features": r}, SCHEMA).columns for r in records]
-    for name in SCHEMA.names:
-        expected = np.concatenate([a[name] for a in alone])
-        assert joint[name].dtype == expected.dtype, name
-        assert joint[name].tolist() == expected.tolist(), name
+    columns, odd = joint
+    assert odd == []
+    assert_columns_of(columns, records)
 
 
 @pytest.mark.parametrize(
@@ -58,29 +78,57 @@ def test_joint_columns_equal_the_columns_of_each_record_validated_alone() -> Non
         ("tenure", 2**31),  # beyond int32
         ("balance", math.nan),
         ("balance", math.inf),
-        ("balance", 2**53),  # the edge of exact doubles: checked alone
+        ("balance", 2**53 + 1),  # beyond exact doubles
+        ("balance", 2 * 10**308),  # an integer beyond the range of a double
+        ("balance", -(10**400)),
         ("balance", None),
+        ("balance", [1.0]),
         ("active", 1),
         ("geography", 7),
         ("geography", "x" * 10_001),
     ],
 )
-def test_one_record_out_of_the_ordinary_sends_everyone_back_to_one_by_one(field: str, value: object) -> None:
-    rng = random.Random(5)
-    records = [record(rng) for _ in range(20)]
-    records[13][field] = value
-    assert records_columns(records, SCHEMA) is None
+def test_a_record_out_of_the_ordinary_is_left_out_alone(field: str, value: object) -> None:
+    columns, odd, records = joint_with(field, value, at=13, n=20, seed=5)
+    assert odd == [13]
+    assert_columns_of(columns, records[:13] + records[14:])
 
 
-def test_missing_extra_and_non_object_records_are_refused() -> None:
+@pytest.mark.parametrize(("field", "value"), [("balance", 2**53), ("balance", -(2**53)), ("balance", 1e300)])
+def test_plain_values_at_the_edge_are_taken_after_a_closer_look(field: str, value: object) -> None:
+    columns, odd, records = joint_with(field, value, at=4, n=10, seed=6)
+    assert odd == []
+    assert_columns_of(columns, records)
+
+
+def test_missing_extra_and_non_object_records_are_left_out() -> None:
     rng = random.Random(9)
     good = [record(rng) for _ in range(5)]
     missing = {k: v for k, v in good[0].items() if k != "rate"}
     extra = {**good[0], "note": "hi"}
     renamed = {**missing, "rates": 0.5}  # right width, wrong name
     for bad in (missing, extra, renamed, ["not", "a", "dict"], None):
-        assert records_columns([*good, bad], SCHEMA) is None
+        joint = records_columns([good[0], bad, *good[1:]], SCHEMA)
+        assert joint is not None
+        columns, odd = joint
+        assert odd == [1]
+        assert_columns_of(columns, good)
     assert records_columns([], SCHEMA) is None
+
+
+def test_several_odd_records_in_several_fields_are_each_left_out() -> None:
+    rng = random.Random(11)
+    records = [record(rng) for _ in range(12)]
+    records[2]["age"] = "x"
+    records[7]["geography"] = None
+    records[9]["balance"] = 10**309
+    records[11] = {"age": 1}
+    columns, odd = records_columns(records, SCHEMA) or ({}, [])
+    assert odd == [2, 7, 9, 11]
+    assert_columns_of(columns, [r for i, r in enumerate(records) if i not in odd])
+    everyone_bad = records_columns([{"age": "x"}, None], SCHEMA)
+    assert everyone_bad is not None and everyone_bad[1] == [0, 1]
+    assert all(len(c) == 0 for c in everyone_bad[0].values())
 
 
 def test_schemas_with_optional_or_date_fields_are_not_simple() -> None:

@@ -109,6 +109,8 @@ def test_the_model_is_recorded_when_the_prediction_is_known(store: Store) -> Non
         ({"request_id": "a"}, "item 1: label (or value) is missing"),
         ({"request_id": "a", "label": 1, "extra": 2}, "item 1: unknown member 'extra'"),
         ({"request_id": 7, "label": 1}, "item 1: request_id must be a string"),
+        ({"request_id": "a", "label": "\ud800"}, "item 1: label is not Unicode text"),
+        ({"request_id": "\udc00", "label": 1}, "item 1: request_id is not Unicode text"),
     ],
 )
 def test_bad_items_are_named_by_index_and_nothing_is_written(store: Store, item: dict, message: str) -> None:

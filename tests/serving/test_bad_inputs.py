@@ -31,7 +31,7 @@ def without(*keys: str) -> dict[str, Any]:
     return {k: v for k, v in ROW.items() if k not in keys}
 
 
-def tensor(name: str, datatype: str, data: list[Any], shape: list[int] | None = None) -> dict[str, Any]:
+def tensor(name: str, datatype: Any, data: list[Any], shape: list[int] | None = None) -> dict[str, Any]:
     return {
         "name": name,
         "datatype": datatype,
@@ -45,6 +45,16 @@ def good_tensors(**override: Any) -> list[dict[str, Any]]:
     out = [tensor(k, types.get(k, "INT64"), [v]) for k, v in ROW.items()]
     return [override.get(t["name"], t) for t in out]
 
+
+def with_text(body: Any, replace: str, by: str) -> bytes:
+    """``body`` as JSON text with one piece of it replaced: for what a JSON encoder will not write."""
+    text = json.dumps(body)
+    assert replace in text
+    return text.replace(replace, by, 1).encode()
+
+
+HUGE = "2" + "0" * 308  # an integer literal beyond the largest double
+NESTED = "[" * 1000 + "42" + "]" * 1000
 
 # (id, method, path, body bytes or JSON, headers, status, message fragment, field or None)
 CASES: list[tuple[str, str, str, Any, dict[str, str], int, str, str | None]] = [
@@ -250,6 +260,66 @@ CASES: list[tuple[str, str, str, Any, dict[str, str], int, str, str | None]] = [
     ),
     ("key is a list", "POST", PREDICT, {"features": ROW, "key": [1]}, {}, 422, "key", None),
     (
+        "integer beyond the float range",
+        "POST",
+        PREDICT,
+        with_text({"features": ROW}, "1000.0", HUGE),
+        {},
+        422,
+        "out of range for a number",
+        "balance",
+    ),
+    (
+        "integer beyond the float range among many",
+        "POST",
+        PREDICT,
+        with_text({"instances": [ROW, ROW]}, "1000.0", "-" + HUGE),
+        {},
+        422,
+        "row 0",
+        "balance",
+    ),
+    (
+        "lone surrogate in a value",
+        "POST",
+        PREDICT,
+        with_text({"features": ROW}, '"Germany"', '"\\ud800"'),
+        {},
+        400,
+        "features.geography has a lone UTF-16 surrogate",
+        None,
+    ),
+    (
+        "lone surrogate in a member name",
+        "POST",
+        PREDICT,
+        with_text({"instances": [ROW]}, '"age"', '"\\udc00"'),
+        {},
+        400,
+        "a member name in instances[0] has a lone UTF-16 surrogate",
+        None,
+    ),
+    (
+        "lone surrogate in a member name, percent-encoded path",
+        "POST",
+        "/models/%63hurn/predict",
+        with_text({"instances": [ROW]}, '"age"', '"\\udc00"'),
+        {},
+        400,
+        "lone UTF-16 surrogate",
+        None,
+    ),
+    (
+        "surrogate encoded as UTF-8 bytes",
+        "POST",
+        PREDICT,
+        json.dumps({"features": ROW}).encode().replace(b"Germany", b"\xed\xb3\xbf"),
+        {},
+        400,
+        "malformed JSON",
+        None,
+    ),
+    (
         "unknown model",
         "POST",
         "/models/nope/predict",
@@ -351,6 +421,68 @@ CASES: list[tuple[str, str, str, Any, dict[str, str], int, str, str | None]] = [
         {},
         422,
         "unknown output",
+        None,
+    ),
+    (
+        "v2 datatype not a string",
+        "POST",
+        INFER,
+        {"inputs": good_tensors(age=tensor("age", 5, [1]))},
+        {},
+        422,
+        "'datatype' must be a string",
+        "age",
+    ),
+    (
+        "v2 datatype a list",
+        "POST",
+        INFER,
+        {"inputs": good_tensors(age=tensor("age", ["INT64"], [1]))},
+        {},
+        422,
+        "'datatype' must be a string",
+        "age",
+    ),
+    (
+        "v2 data nested 1,000 deep",
+        "POST",
+        INFER,
+        with_text({"inputs": good_tensors(age=tensor("age", "INT64", ["DEEP"]))}, '["DEEP"]', NESTED),
+        {},
+        422,
+        "nested deeper",
+        "age",
+    ),
+    (
+        "v2 id not a string",
+        "POST",
+        INFER,
+        {"inputs": good_tensors(), "id": [[1]]},
+        {},
+        422,
+        "'id' must be a string",
+        None,
+    ),
+    (
+        "v2 lone surrogate in an input name",
+        "POST",
+        INFER,
+        with_text({"inputs": good_tensors()}, '"age"', '"\\ud800"'),
+        {},
+        400,
+        "lone UTF-16 surrogate",
+        None,
+    ),
+    ("v2 ready, version not served", "GET", "/v2/models/churn/versions/9/ready", None, {}, 404, "9", None),
+    ("v2 ready, model not served", "GET", "/v2/models/nope/ready", None, {}, 404, "nope", None),
+    (
+        "feedback label with a lone surrogate",
+        "POST",
+        "/feedback",
+        with_text({"items": [{"request_id": "a", "label": "x"}]}, '"x"', '"\\ud800"'),
+        {},
+        400,
+        "items[0].label has a lone UTF-16 surrogate",
         None,
     ),
     (
@@ -470,3 +602,77 @@ def test_error_counts_cover_every_problem_not_only_the_listed_ones(server: Serve
         r = c.post(PREDICT, json={"instances": rows})
     assert r.status_code == 422
     assert "(and 995 more)" in r.json()["detail"]
+
+
+def _raw_exchange(server: Server, path: bytes, body: bytes, extra: bytes = b"") -> bytes:
+    """One request on its own connection, as bytes; with ``Expect: 100-continue`` the body is sent
+    once the interim answer came."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(
+            b"POST "
+            + path
+            + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            + b"Content-Length: %d\r\n" % len(body)
+            + extra
+            + b"\r\n"
+        )
+        received = b""
+        if extra:
+            while b"\r\n\r\n" not in received:
+                received += s.recv(65536)
+            assert received.startswith(b"HTTP/1.1 100 Continue"), received
+        s.sendall(body)
+        while chunk := s.recv(65536):
+            received += chunk
+    return received
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        with_text({"features": {**ROW, "x": 1}}, '"x"', '"\\udc00"'),
+        with_text({"instances": [{**ROW, "x": 1}]}, '"x"', '"\\udc00"'),
+        with_text({"instances": [ROW]}, "1000.0", HUGE),
+    ],
+    ids=["one record", "instances", "huge integer"],
+)
+@pytest.mark.parametrize(
+    "path", [PREDICT.encode(), b"/models/%63hurn/predict"], ids=["plain", "percent-encoded"]
+)
+def test_expect_100_continue_and_percent_encoded_paths_answer_problems(
+    server: Server, body: bytes, path: bytes
+) -> None:
+    """Requests that reach the prediction through the ASGI server's own path, not the protocol's."""
+    for extra in (b"Expect: 100-continue\r\n", b""):
+        reply = _raw_exchange(server, path, body, extra).decode("utf-8", "replace")
+        final = reply.split("HTTP/1.1 ")[-1]
+        assert final.startswith("4"), reply
+        assert "content-type: application/problem+json" in final.lower(), reply
+
+
+@pytest.mark.parametrize(
+    ("path", "extra"),
+    [
+        (PREDICT.encode(), b""),  # the server's protocol
+        (PREDICT.encode(), b"Expect: 100-continue\r\n"),  # the ASGI fast path
+        (b"/feedback", b""),  # the app's middleware
+    ],
+    ids=["protocol", "asgi fast path", "middleware"],
+)
+@pytest.mark.parametrize("digits", [12, 19])  # 20 digits or more: the HTTP parser refuses them
+def test_a_declared_length_over_the_limit_is_413_on_every_path(
+    server: Server, path: bytes, extra: bytes, digits: int
+) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(
+            b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + b"9" * digits + b"\r\n" + extra + b"\r\n"
+        )
+        received = b""
+        while chunk := s.recv(65536):
+            received += chunk
+    final = received.decode(errors="replace").split("HTTP/1.1 ")[-1]
+    assert final.startswith("413"), received
+    assert "application/problem+json" in final

@@ -127,7 +127,11 @@ def test_invalid_deployments_are_422_problems_naming_the_problem(server: Server)
             content=b"{nope",
             headers={**admin, "Content-Type": "application/json"},
         )
-        assert not_json.status_code == 422 and "not JSON" in not_json.json()["detail"]
+        assert not_json.status_code == 400 and "malformed JSON" in not_json.json()["detail"]
+        not_text = c.put(
+            "/admin/deployments/churn", content=b"a=1", headers={**admin, "Content-Type": "text/plain"}
+        )
+        assert not_text.status_code == 415 and "send JSON" in not_text.json()["detail"]
         bad_if_match = c.put(
             "/admin/deployments/churn",
             json=DeploymentSpec.single("churn").to_dict(),

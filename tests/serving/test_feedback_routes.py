@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
@@ -119,6 +120,20 @@ def test_bad_items_are_422_naming_the_index_and_too_many_are_413(served: Server)
             assert conn.execute(select(func.count()).where(feedback.c.request_id == "ok")).scalar_one() == 0
     finally:
         store.close()
+
+
+def test_a_lone_surrogate_in_a_bulk_label_is_a_400_naming_it_and_nothing_is_written(served: Server) -> None:
+    items = [{"request_id": f"sur-{i}", "label": "yes"} for i in range(10_000)]
+    items[5_000]["label"] = "LONE"
+    body = json.dumps({"items": items}).replace('"LONE"', '"\\ud800"').encode()
+    with served.client() as c:
+        refused = c.post("/feedback", content=body, headers={"content-type": "application/json"})
+        items[5_000]["label"] = "no"
+        accepted = c.post("/feedback", json={"items": items})
+    assert refused.status_code == 400, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "items[5000].label has a lone UTF-16 surrogate" in refused.json()["detail"]
+    assert accepted.status_code == 200 and accepted.json()["inserted"] == 10_000
 
 
 def test_eight_concurrent_clients_store_each_label_once(served: Server) -> None:

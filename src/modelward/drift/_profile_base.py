@@ -13,25 +13,14 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from modelward.errors import ModelwardError
+from modelward.errors import ProfileError as ProfileError  # importable here as before
+from modelward.errors import ProfileMismatch as ProfileMismatch
 
 OTHER = "__other__"
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 # What observe() takes: arrays, Series, or plain lists (which may hold None).
 Values: TypeAlias = "npt.ArrayLike | pd.Series[Any] | Sequence[object]"
-
-
-class ProfileError(ModelwardError, ValueError):
-    """Values that cannot be profiled, or a profile document that cannot be read."""
-
-
-class ProfileMismatch(ProfileError):
-    """Two profiles do not share a shape (edges, categories, features) and cannot be combined."""
-
-    def __init__(self, message: str, feature: str | None = None) -> None:
-        self.feature = feature
-        super().__init__(message)
 
 
 def require(ok: bool, what: str, problem: str) -> None:

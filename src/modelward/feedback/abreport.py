@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from modelward.errors import NotFound
+from modelward.errors import NoExperiment, NoFeedback, UnknownArm  # importable here as before
 from modelward.feedback._abquery import DEFAULT_ARM, METRICS, ArmCounts, Metric, gather, order_arms
 from modelward.feedback._verdict import verdict
 from modelward.feedback.abtest import ABReport, ABTestError, ArmData, analyze, check_sample_ratio
@@ -47,32 +47,6 @@ __all__ = [
 _WORDING: dict[str, str] = {"correct": "accuracy", "label": "outcome", "value": "value"}
 # Arm names that are the control when no deployment says which arm is (the first found wins).
 _CONTROLS = ("baseline", "champion", "control", DEFAULT_ARM)
-
-
-class NoExperiment(NotFound):
-    """The model has no A/B deployment and its prediction log has fewer than two arms to compare."""
-
-    def __init__(self, model: str, message: str) -> None:
-        self.model = model
-        super().__init__(message)
-
-
-class NoFeedback(NotFound):
-    """No served request of the experiment has feedback that fits the metric yet."""
-
-    def __init__(self, model: str, metric: str, message: str) -> None:
-        self.model = model
-        self.metric = metric
-        super().__init__(message)
-
-
-class UnknownArm(ABTestError):
-    """The control named by the caller is not one of the experiment's arms."""
-
-    def __init__(self, arm: str, arms: Sequence[str]) -> None:
-        self.arm = arm
-        self.arms = tuple(arms)
-        super().__init__(f"no arm named '{arm}' (arms: {', '.join(self.arms)})")
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from modelward.errors import ModelwardError
+from modelward.errors import (
+    ABTestError,  # importable here as before
+)
 from modelward.feedback import _abstats as f
 from modelward.feedback._verdict import verdict
 
@@ -40,10 +42,6 @@ __all__ = [
 ]
 
 Kind = Literal["binary", "continuous"]
-
-
-class ABTestError(ModelwardError, ValueError):
-    """The numbers given to the A/B test analysis are invalid or inconsistent."""
 
 
 def _count(value: object, what: str) -> int:

@@ -23,7 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelward.errors import IntegrityError, ModelwardError, NotFound
+from modelward.errors import (
+    CalibrationError,  # importable here as before
+    IntegrityError,
+    NotFound,
+)
 from modelward.registry.calibration import DEFAULT_BINS, Calibration, compute_calibration
 from modelward.registry.integrity import hash_bytes
 from modelward.registry.lineage import fingerprint_file, fingerprint_frame
@@ -46,10 +50,6 @@ __all__ = [
 ]
 
 CALIBRATE_ACTION = "calibrate"
-
-
-class CalibrationError(ModelwardError, ValueError):
-    """A calibration cannot be measured as asked (a regressor, no target column, no usable rows)."""
 
 
 @dataclass(frozen=True, slots=True)

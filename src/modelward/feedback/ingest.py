@@ -35,10 +35,11 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, func, select, update
 
-from modelward.errors import ModelwardError
+from modelward.errors import FeedbackInvalid, ItemProblem  # importable here as before
 from modelward.routing.spec import SHADOW_ARM
 from modelward.store import Store
 from modelward.store.tables import feedback, predictions
+from modelward.validation import is_text
 
 __all__ = [
     "MAX_ID_LENGTH",
@@ -60,26 +61,7 @@ MAX_LABEL_LENGTH = 1_000
 MAX_SOURCE_LENGTH = 64
 _CHUNK = 500  # rows per statement: well under SQLite's limit of bound parameters
 _MEMBERS = frozenset({"request_id", "label", "value"})
-
-
-@dataclass(frozen=True, slots=True)
-class ItemProblem:
-    index: int
-    field: str | None
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "field": self.field, "message": self.message}
-
-
-class FeedbackInvalid(ModelwardError, ValueError):
-    """Some feedback items are malformed; ``problems`` names each by its index. Nothing was written."""
-
-    def __init__(self, problems: Sequence[ItemProblem]) -> None:
-        self.problems = tuple(problems)
-        shown = "; ".join(f"item {p.index}: {p.message}" for p in self.problems[:5])
-        more = len(self.problems) - 5
-        super().__init__(shown + (f" (and {more} more)" if more > 0 else ""))
+_NOT_TEXT = "is not Unicode text (it has a lone UTF-16 surrogate)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +150,7 @@ def _label_problem(value: object, member: str) -> str | None:
             return f"{member} is an empty string"
         if len(value) > MAX_LABEL_LENGTH:
             return f"{member} is longer than {MAX_LABEL_LENGTH} characters"
-        return None
+        return None if is_text(value) else f"{member} {_NOT_TEXT}"
     kind = type(value).__name__
     return f"{member} must be a class label (text, number or boolean) or a number, not {kind}"
 
@@ -180,7 +162,7 @@ def _id_problem(value: object) -> str | None:
         return "request_id is empty"
     if len(value) > MAX_ID_LENGTH:
         return f"request_id is longer than {MAX_ID_LENGTH} characters"
-    return None
+    return None if is_text(value) else f"request_id {_NOT_TEXT}"
 
 
 def _parse_one(index: int, raw: object, problems: list[ItemProblem]) -> FeedbackItem | None:
@@ -265,6 +247,8 @@ class FeedbackStore:
             raise FeedbackInvalid(
                 [ItemProblem(-1, "source", f"source is longer than {MAX_SOURCE_LENGTH} characters")]
             )
+        if source is not None and not is_text(source):
+            raise FeedbackInvalid([ItemProblem(-1, "source", f"source {_NOT_TEXT}")])
         chosen: dict[str, FeedbackItem] = {}
         repeats: list[FeedbackItem] = []
         for item in parsed:

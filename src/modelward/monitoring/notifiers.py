@@ -22,7 +22,9 @@ from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 import httpx
 
-from modelward.errors import ModelwardError
+from modelward.errors import (
+    DeliveryFailed,  # importable here as before
+)
 from modelward.monitoring.webhook_guard import (
     Resolver,
     UnsafeWebhookTarget,
@@ -110,15 +112,6 @@ class Delivery:
     notifier: str
     delivered: bool
     detail: str = ""
-
-
-class DeliveryFailed(ModelwardError, ConnectionError):
-    """A notification that was asked for explicitly (``modelward alerts test``) was not delivered."""
-
-    def __init__(self, notifier: str, detail: str) -> None:
-        self.notifier = notifier
-        self.detail = detail
-        super().__init__(f"the notification was not delivered to {notifier}: {detail}")
 
 
 @runtime_checkable

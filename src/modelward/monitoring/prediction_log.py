@@ -32,7 +32,10 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from modelward.errors import ConfigError
+from modelward.errors import (
+    ConfigError,
+    WriterProcessError,  # importable here as before
+)
 from modelward.monitoring.log_process import WriterProcess, reason_of
 from modelward.monitoring.log_rows import (
     COLUMNS,
@@ -409,10 +412,6 @@ class PredictionLogger:
             code = child.close(timeout)
             if code:
                 log.warning("prediction log: the writer process exited with code %s", code)
-
-
-class WriterProcessError(RuntimeError):
-    """A batch the writer process did not write: its reason, as the child (or its exit) gave it."""
 
 
 def write_items(store: Store, items: Sequence[Item]) -> tuple[int, int, BaseException | None]:

@@ -31,7 +31,9 @@ from typing import Any, TypeAlias
 
 import httpx
 
-from modelward.errors import ModelwardError
+from modelward.errors import (
+    UnsafeWebhookTarget,  # importable here as before
+)
 
 __all__ = [
     "Resolver",
@@ -49,15 +51,6 @@ Resolver: TypeAlias = Callable[[str, int], Sequence[str]]
 
 # Classes the broad ``allow_private`` switch opens; the others need an explicit allowed_hosts entry.
 _PRIVATE_CLASSES = frozenset({"loopback", "private"})
-
-
-class UnsafeWebhookTarget(ModelwardError, PermissionError):
-    """A webhook URL, or a redirect, points where modelward refuses to post."""
-
-    def __init__(self, url: str, reason: str) -> None:
-        self.url = url
-        self.reason = reason
-        super().__init__(f"refusing webhook target {url}: {reason}")
 
 
 def safe_location(url: httpx.URL | str) -> str:

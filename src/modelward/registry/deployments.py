@@ -16,23 +16,15 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
 
-from modelward.errors import LifecycleError
+from modelward.errors import (
+    StaleDeployment,  # importable here as before
+)
 from modelward.governance.audit import AuditLog
 from modelward.routing.spec import DeploymentSpec
 from modelward.store.store import Store
 from modelward.store.tables import deployment_history, deployments
 
 __all__ = ["Deployment", "Deployments", "StaleDeployment"]
-
-
-class StaleDeployment(LifecycleError):
-    """The deployment changed since the writer read it (another writer came first)."""
-
-    def __init__(self, model: str, expected: int | None, found: int | None) -> None:
-        self.model, self.expected, self.found = model, expected, found
-        super().__init__(
-            f"the deployment of {model} is at revision {found}, not {expected}: it changed meanwhile"
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,16 +59,14 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from itertools import chain, repeat
 
-from modelward.errors import ModelwardError
+from modelward.errors import (
+    RoutingError,  # importable here as before
+)
 
 __all__ = ["BUCKETS", "Arm", "RoutingError", "SplitPolicy", "moved_buckets"]
 
 BUCKETS = 10_000
 """Size of the bucket space; a share is a whole number of buckets (0.01 % steps)."""
-
-
-class RoutingError(ModelwardError, ValueError):
-    """A split policy or one of its arms is invalid, or two policies cannot be compared."""
 
 
 @dataclass(frozen=True, slots=True)

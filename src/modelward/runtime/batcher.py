@@ -36,7 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from modelward.errors import ModelwardError
+from modelward.errors import (
+    Overloaded,  # importable here as before
+)
 
 __all__ = ["BatchStats", "Batcher", "Done", "OnBatch", "Outputs", "Overloaded", "Pending"]
 
@@ -48,17 +50,6 @@ Outputs = tuple[np.ndarray, np.ndarray | None]
 Done = Callable[[Outputs | None, float, BaseException | None], None]
 # on_batch(requests, their columns concatenated, their outputs, seconds): once per successful call
 OnBatch = Callable[[list["Pending"], Columns, Outputs, float], None]
-
-
-class Overloaded(ModelwardError, RuntimeError):
-    """The request would wait beyond the latency budget: shed it (503, Retry-After)."""
-
-    def __init__(self, name: str, wait: float, budget: float, retry_after: int = 1) -> None:
-        self.name, self.wait, self.budget, self.retry_after = name, wait, budget, retry_after
-        super().__init__(
-            f"{name} is overloaded: the request would wait about {wait * 1000:.0f} ms, beyond the "
-            f"latency budget of {budget * 1000:.0f} ms; retry in {retry_after} s"
-        )
 
 
 class Pending:

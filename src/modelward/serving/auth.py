@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Request
@@ -25,10 +25,12 @@ __all__ = [
     "AUTH_KEY",
     "FRAMEWORK_PUBLIC_PATHS",
     "Policy",
+    "bearer_matches",
     "check_route_policies",
     "guard",
     "is_loopback",
     "policy_of",
+    "policy_tokens",
 ]
 
 Policy = Literal["public", "predict", "admin"]
@@ -41,8 +43,22 @@ FRAMEWORK_PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redi
 _bearer = HTTPBearer(auto_error=False, description="MODELWARD_ADMIN_TOKEN or MODELWARD_PREDICT_TOKEN")
 
 
-def _matches(given: str | None, expected: str) -> bool:
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+def policy_tokens(policy: Policy, *, admin_token: str | None, predict_token: str | None) -> list[bytes]:
+    """The tokens that open a route of ``policy``; none: the route is open (``public``, and
+    ``predict`` without a prediction token). The admin token opens every route."""
+    if policy == "admin":
+        return [admin_token.encode()] if admin_token else []
+    if policy == "predict" and predict_token:
+        return [t.encode() for t in (predict_token, admin_token) if t]
+    return []
+
+
+def bearer_matches(authorization: bytes | None, tokens: Sequence[bytes]) -> bool:
+    """True when an ``Authorization`` header value is ``Bearer <one of tokens>`` (the scheme in any
+    case; compared in constant time). Every path that checks a token calls this."""
+    value = authorization or b""
+    token = value[7:].strip() if value[:7].lower() == b"bearer " else b""
+    return any(hmac.compare_digest(token, t) for t in tokens)
 
 
 def guard(
@@ -51,26 +67,23 @@ def guard(
     """A dependency enforcing ``policy`` with the configured tokens."""
     if policy not in POLICIES:
         raise ConfigError(f"unknown route policy {policy!r}")
+    tokens = policy_tokens(policy, admin_token=admin_token, predict_token=predict_token)
 
-    async def check(request: Request, credentials: HTTPAuthorizationCredentials | None = None) -> None:
+    async def check(request: Request) -> None:
         if policy == "public":
             return
-        token = credentials.credentials if credentials is not None else None
-        if policy == "admin":
-            if admin_token is None:
-                raise HTTPException(
-                    403, "admin routes are disabled: start the server with MODELWARD_ADMIN_TOKEN set"
-                )
-            if not _matches(token, admin_token):
-                raise HTTPException(
-                    401, "admin token missing or wrong", headers={"WWW-Authenticate": "Bearer"}
-                )
-            return
-        if predict_token is not None and not (
-            _matches(token, predict_token) or _matches(token, admin_token or "")
-        ):
+        if policy == "admin" and admin_token is None:
             raise HTTPException(
-                401, "prediction token missing or wrong", headers={"WWW-Authenticate": "Bearer"}
+                403, "admin routes are disabled: start the server with MODELWARD_ADMIN_TOKEN set"
+            )
+        if not tokens:
+            return
+        given = request.headers.get("authorization")
+        if not bearer_matches(given.encode("latin-1") if given is not None else None, tokens):
+            raise HTTPException(
+                401,
+                f"{policy if policy == 'admin' else 'prediction'} token missing or wrong",
+                headers={"WWW-Authenticate": "Bearer"},
             )
 
     if policy == "public":
@@ -80,12 +93,13 @@ def guard(
 
         return public
 
-    # FastAPI reads the signature: binding the bearer scheme makes /docs show the lock.
+    # FastAPI reads the signature: binding the bearer scheme makes /docs show the lock. The header
+    # itself is read by bearer_matches, as on the fast paths.
     async def with_bearer(
         request: Request,
         credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
     ) -> None:
-        await check(request, credentials)
+        await check(request)
 
     return with_bearer
 

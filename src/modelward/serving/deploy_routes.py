@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -28,14 +27,62 @@ from modelward.errors import LifecycleError, ModelNotFound, NotFound
 from modelward.monitoring.metrics import ServingMetrics
 from modelward.registry import Registry
 from modelward.registry.deployments import Deployment, StaleDeployment
-from modelward.routing import DeploymentSpec, RoutingError, parse_duration
+from modelward.routing import STRATEGIES, DeploymentSpec, RoutingError, parse_duration
 from modelward.serving.auth import AUTH_KEY, Policy
 from modelward.serving.problems import json_response, problem_response
+from modelward.serving.rest import check_json
+from modelward.validation import parse_json
 
 __all__ = ["add_routes"]
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
 _ENVELOPE = {"spec", "reason"}
+
+
+_TARGET = {"type": "string", "description": "a version (3) or an alias (@champion)"}
+_SPEC: dict[str, Any] = {
+    "title": "DeploymentSpec",
+    "type": "object",
+    "properties": {
+        "model": {"type": "string"},
+        "strategy": {"type": "string", "enum": list(STRATEGIES)},
+        "arms": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "target": _TARGET, "weight": {"type": "number"}},
+                "required": ["target"],
+                "additionalProperties": False,
+            },
+        },
+        "key": {"type": ["string", "null"]},
+        "salt": {"type": "string"},
+        "shadow": {"anyOf": [_TARGET, {"type": "null"}]},
+        "shadow_rate": {"type": "number", "minimum": 0, "maximum": 1},
+        "canary": {"type": ["object", "null"]},
+    },
+    "additionalProperties": False,
+}
+# For the OpenAPI document: the spec alone, or with the reason for the change.
+_PUT_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "anyOf": [
+                    _SPEC,
+                    {
+                        "title": "DeploymentChange",
+                        "type": "object",
+                        "properties": {"spec": _SPEC, "reason": {"type": "string"}},
+                        "required": ["spec"],
+                        "additionalProperties": False,
+                    },
+                ]
+            }
+        }
+    },
+}
 
 
 def _etag(revision: int) -> dict[str, str]:
@@ -85,10 +132,8 @@ def add_routes(
                     400, "bad request", detail, kind="bad-if-match", instance=request.url.path
                 )
             expected = int(match.group(1))
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError as exc:
-            return invalid(request, f"the body is not JSON: {exc}")
+        check_json(request.headers.get("content-type"))
+        body: Any = parse_json(await request.body())  # from_dict names what is wrong with its shape
         reason = request.query_params.get("reason")
         if isinstance(body, dict) and isinstance(body.get("spec"), dict):
             extra = sorted(set(body) - _ENVELOPE)
@@ -158,6 +203,7 @@ def add_routes(
         ),
     ]
     for path, endpoint, method, summary in routes:
+        body = {"requestBody": _PUT_BODY} if method == "PUT" else {}
         app.add_api_route(
             path,
             endpoint,
@@ -165,5 +211,5 @@ def add_routes(
             summary=summary,
             dependencies=[dependencies["admin"]],
             tags=["deployments"],
-            openapi_extra={AUTH_KEY: "admin"},
+            openapi_extra={AUTH_KEY: "admin", **body},
         )

@@ -12,14 +12,18 @@ the typed request in /docs and answers when the fast path is off.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from starlette.types import Receive, Scope, Send
 
 from modelward.serving.lane import FastLane, Headers
+from modelward.serving.middleware import check_body_size
 from modelward.serving.problems import BodyTooLarge
 
 __all__ = ["FastPredict"]
+
+log = logging.getLogger("modelward.serving")
 
 
 class _Disconnected(Exception):
@@ -59,7 +63,11 @@ class FastPredict:
         except BodyTooLarge as exc:
             self.lane.refuse(name, path, headers, exc, reply, started)
         else:
-            pending = self.lane.accept(name, path, headers, body, reply, started)
+            try:
+                pending = self.lane.accept(name, path, headers, body, reply, started)
+            except Exception as exc:  # a bug: a 500 problem, not the ASGI server's own text/plain 500
+                log.exception("answering %s failed", path)
+                self.lane.refuse(name, path, headers, exc, reply, started)
         try:
             status, head, body = await answered
         except asyncio.CancelledError:
@@ -73,9 +81,7 @@ class FastPredict:
 
     async def _body(self, headers: Headers, receive: Receive) -> bytes:
         limit = self.lane.max_body_bytes
-        declared = next((v for k, v in headers if k == b"content-length"), None)
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise BodyTooLarge(limit)
+        check_body_size(limit, declared=next((v for k, v in headers if k == b"content-length"), None))
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -85,8 +91,7 @@ class FastPredict:
             chunk = message.get("body", b"")
             if chunk:
                 size += len(chunk)
-                if size > limit:
-                    raise BodyTooLarge(limit)
+                check_body_size(limit, received=size)
                 chunks.append(chunk)
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)

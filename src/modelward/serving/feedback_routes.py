@@ -36,7 +36,8 @@ from modelward.monitoring.metrics import ServingMetrics
 from modelward.registry import Registry
 from modelward.serving.auth import AUTH_KEY, Policy
 from modelward.serving.problems import json_response, problem_response
-from modelward.validation import RequestInvalid, parse_json
+from modelward.serving.rest import check_json
+from modelward.validation import parse_json
 
 __all__ = ["MAX_FEEDBACK_ITEMS", "add_routes"]
 
@@ -63,6 +64,53 @@ class _Facts:
         facts = version_facts(self.registry, name, version)
         self._cache[(name, version)] = (now, facts)
         return facts
+
+
+_LABEL: dict[str, Any] = {
+    "description": "a class label (text, number or boolean)",
+    "anyOf": [{"type": "string", "minLength": 1, "maxLength": 1000}, {"type": "number"}, {"type": "boolean"}],
+}
+_ITEM: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "request_id": {"type": "string", "minLength": 1, "maxLength": 128},
+        "label": _LABEL,
+        "value": {"type": "number", "description": "a regression target, instead of label"},
+    },
+    "required": ["request_id"],
+    "additionalProperties": False,
+}
+_OPTIONS_SCHEMA: dict[str, Any] = {
+    "overwrite": {"type": "boolean", "default": False},
+    "source": {"type": "string", "minLength": 1, "maxLength": 64},
+}
+# For the OpenAPI document (and the clients and fuzzers that read it): the route checks by hand.
+FEEDBACK_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "anyOf": [
+                    {
+                        "title": "FeedbackItem",
+                        **_ITEM,
+                        "properties": {**_ITEM["properties"], **_OPTIONS_SCHEMA},
+                    },
+                    {
+                        "title": "FeedbackBulk",
+                        "type": "object",
+                        "properties": {
+                            "items": {"type": "array", "items": _ITEM, "minItems": 1, "maxItems": 10_000},
+                            **_OPTIONS_SCHEMA,
+                        },
+                        "required": ["items"],
+                        "additionalProperties": False,
+                    },
+                ]
+            }
+        }
+    },
+}
 
 
 def _invalid(request: Request, detail: str, errors: list[dict[str, Any]] | None = None) -> Response:
@@ -101,20 +149,8 @@ def add_routes(
 
     async def post_feedback(request: Request) -> Response:
         request.state.endpoint, request.state.model = "feedback", ""
-        ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-        if ctype not in {"application/json", "text/json", ""} and not ctype.endswith("+json"):
-            return problem_response(
-                415, "unsupported media type", f"send JSON, not {ctype}", instance=request.url.path
-            )
-        try:
-            body = parse_json(await request.body())
-        except RequestInvalid as exc:
-            return problem_response(
-                exc.status,
-                exc.title,
-                "; ".join(p.message for p in exc.field_problems),
-                instance=request.url.path,
-            )
+        check_json(request.headers.get("content-type"))
+        body = parse_json(await request.body())
         split = _split_body(body)
         if isinstance(split, str):
             return _invalid(request, split)
@@ -200,7 +236,7 @@ def add_routes(
         summary="Ground-truth labels for served predictions, by request id (one item or a bulk of items)",
         dependencies=[dependencies["predict"]],
         tags=["feedback"],
-        openapi_extra={AUTH_KEY: "predict"},
+        openapi_extra={AUTH_KEY: "predict", "requestBody": FEEDBACK_BODY},
     )
     app.add_api_route(
         "/models/{name}/performance",

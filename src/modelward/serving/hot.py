@@ -10,9 +10,10 @@ conversion of the batch's outputs. Per request, what is left is parsing its body
 response; everything else costs per turn.
 
 The answers are the ones the general path gives (same body bytes, headers, metrics, log rows): a
-record that the joint check does not accept, a model with shadow traffic or a per-row routing key,
-and a request whose call failed (run again alone, so that one bad record fails only its own
-request) take the general path, which validates and predicts each request alone.
+record that the joint check does not take (it is left out alone: its neighbours are answered all
+the same), a model with shadow traffic or a per-row routing key, and a request whose call failed
+(run again alone, so that one bad record fails only its own request) take the general path, which
+validates and predicts each request alone.
 """
 
 from __future__ import annotations
@@ -23,12 +24,18 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import orjson
 
 from modelward.runtime.batcher import Outputs, Overloaded
 from modelward.serving.middleware import access_line, new_request_id, new_request_ids
 from modelward.serving.models import Routing, Served
 from modelward.serving.predict import Tag, plain_labels
+from modelward.serving.render import (
+    body_head,
+    header_block,
+    one_row_bodies,
+    prediction_headers,
+    prediction_rows,
+)
 from modelward.validation import records_columns
 
 if TYPE_CHECKING:
@@ -41,7 +48,6 @@ __all__ = ["HotPath"]
 access_log = logging.getLogger("modelward.access")
 log = logging.getLogger("modelward.serving")
 
-_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 # (payload, record, request id or None, routing key or None, reply, started)
 _Item = tuple[dict[str, Any], dict[str, Any], str | None, str | None, "Reply", float]
 
@@ -90,13 +96,22 @@ class HotPath:
             for _, _, rid, _, reply, started in items:
                 lane.fail_one(name, path, rid or new_request_id(), reply, started, exc)
             return
-        columns = None
+        taken = None
         if routing.shadow is None and routing.spec.key is None:
-            columns = records_columns([it[1] for it in items], routing.primary.model.schema)
-        if columns is None:
+            taken = records_columns([it[1] for it in items], routing.primary.model.schema)
+        if taken is None:
             for payload, _, rid, key, reply, started in items:
                 lane.general(name, path, payload, rid, key, reply, started)
             return
+        columns, odd = taken
+        if odd:  # each on its own: a bad record gets its own problem, its neighbours their answers
+            for i in odd:
+                payload, _, rid, key, reply, started = items[i]
+                lane.general(name, path, payload, rid, key, reply, started)
+            left = set(odd)
+            items = [it for i, it in enumerate(items) if i not in left]
+            if not items:
+                return
         ids: list[str] = [it[2] for it in items]  # type: ignore[misc]  # filled below
         missing = sum(1 for i in ids if i is None)
         if missing:
@@ -195,39 +210,10 @@ class _Group:
         labels, proba = out
         served, name, arm, items, ids = self.served, self.name, self.arm, self.items, self.ids
         version = served.version
-        values = plain_labels(labels)
-        head = orjson.dumps(
-            {"model": name, "version": version, "alias": served.alias, "arm": arm, "predictions": []}
-        )
-        head = head[:-2]  # the predictions list is opened here and closed by each body's end
-        common = (
-            b"content-type: application/json\r\nx-model-version: %s\r\nx-model-arm: %s\r\nx-request-id: "
-            % (
-                version.encode(),
-                arm.encode(),
-            )
-        )
-        dumps = orjson.dumps
-        if proba is None:
-            bodies = [
-                head + dumps({"request_id": rid, "prediction": value}, option=_OPTIONS) + b"]}"
-                for rid, value in zip(ids, values, strict=True)
-            ]
-        else:
-            classes = [str(c) for c in served.model.class_values]
-            bodies = [
-                head
-                + dumps(
-                    {
-                        "request_id": rid,
-                        "prediction": value,
-                        "probabilities": dict(zip(classes, probs, strict=True)),
-                    },
-                    option=_OPTIONS,
-                )
-                + b"]}"
-                for rid, value, probs in zip(ids, values, proba.tolist(), strict=True)
-            ]
+        classes = served.model.class_values if proba is not None else ()
+        rows = prediction_rows(ids, plain_labels(labels), proba, classes)
+        bodies = one_row_bodies(body_head(name, version, served.alias, arm), rows)
+        common = header_block(prediction_headers(version, arm, None)) + b"x-request-id: "
         for item, rid, body in zip(items, ids, bodies, strict=True):
             item[4](200, common + rid.encode() + b"\r\n", body)
         now = time.perf_counter()

@@ -23,23 +23,21 @@ of the bad-input table through the server and through the FastAPI route.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import orjson
-
 from modelward.monitoring.metrics import ServingMetrics
 from modelward.runtime.batcher import Overloaded, Pending
+from modelward.serving.auth import bearer_matches, policy_tokens
 from modelward.serving.hot import HotPath
 from modelward.serving.middleware import access_line, new_request_id, safe_request_id
 from modelward.serving.models import ModelManager
 from modelward.serving.predict import Outcome, Predictor
 from modelward.serving.problems import PROBLEM_JSON, internal_problem, problem_body, problem_for
-from modelward.serving.rest import check_json, render_predictions
+from modelward.serving.render import header_block, prediction_body, prediction_headers
+from modelward.serving.rest import check_json
 from modelward.validation import parse_json, validate_request
 
 __all__ = ["FastLane", "Reply", "header_block"]
@@ -52,20 +50,10 @@ Headers = list[tuple[bytes, bytes]]
 # ending in CRLF, without Content-Length (the server adds it, and its own Date).
 Reply = Callable[[int, bytes, bytes], None]
 
-_JSON = (b"content-type", b"application/json")
 _PROBLEM = (b"content-type", PROBLEM_JSON.encode())
 _CLOSE = (b"connection", b"close")
-_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
-# A header value must not carry control characters (they would split the response): a client's
-# request id with one is answered in the body only.
-_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # Members a one-record body may have to take the hot path.
 _HOT_MEMBERS = frozenset({"features", "request_id", "key"})
-
-
-def header_block(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
-    """Header lines as bytes; a value with a control character is left out."""
-    return b"".join(name + b": " + value + b"\r\n" for name, value in headers if not _BAD_VALUE.search(value))
 
 
 class _Request:
@@ -90,19 +78,15 @@ class _Request:
             self.lane.fail(self, exc or RuntimeError("no outcome"))
             return
         try:
-            body = orjson.dumps(render_predictions(outcome), option=_OPTIONS)
+            body = prediction_body(outcome)
         except Exception as err:  # a value the encoder refuses is the server's fault: 500 problem
             self.lane.fail(self, err)
             return
-        version, arm = outcome.version, outcome.arm
-        headers: Headers = [_JSON]
-        if version is not None and arm is not None:
+        version, ids = outcome.version, outcome.request_ids
+        if version is not None:
             self.version = version
-            headers.append((b"x-model-version", version.encode()))
-            headers.append((b"x-model-arm", arm.encode()))
-        ids = outcome.request_ids
-        headers.append((b"x-request-id", (ids[0] if len(ids) == 1 else self.request_id).encode()))
-        self.lane.answer(self, 200, headers, body)
+        request_id = ids[0] if len(ids) == 1 else self.request_id
+        self.lane.answer(self, 200, prediction_headers(version, outcome.arm, request_id), body)
 
 
 class FastLane:
@@ -127,7 +111,7 @@ class FastLane:
         self.predictor = predictor
         self.max_rows = max_rows
         self.max_body_bytes = max_body_bytes
-        self.tokens = [t.encode() for t in (predict_token, admin_token) if t] if predict_token else []
+        self.tokens = policy_tokens("predict", admin_token=admin_token, predict_token=predict_token)
         self.metrics = metrics
         self.on_shed = on_shed
         self.hot = HotPath(self) if hot else None
@@ -166,7 +150,7 @@ class FastLane:
                 key = key if key is not None else v
         header_id = safe_request_id(given.decode("latin-1")) if given is not None else None
         try:
-            if self.tokens and not self._authorized(auth):
+            if self.tokens and not bearer_matches(auth, self.tokens):
                 request = _Request(self, name, path, reply, header_id or new_request_id(), started)
                 body = problem_body(401, "unauthorized", "prediction token missing or wrong", instance=path)
                 headers = [
@@ -249,11 +233,6 @@ class FastLane:
             safe_request_id(given.decode("latin-1")) if given is not None else None
         ) or new_request_id()
         self.fail(_Request(self, name, path, reply, request_id, started), exc)
-
-    def _authorized(self, auth: bytes | None) -> bool:
-        auth = auth or b""
-        token = auth[7:].strip() if auth[:7].lower() == b"bearer " else b""
-        return any(hmac.compare_digest(token, t) for t in self.tokens)
 
     def fail(self, request: _Request, exc: BaseException) -> None:
         """Answer ``exc`` as problem+json (a bug too: the client gets a 500 problem, the log a traceback)."""

@@ -20,6 +20,7 @@ __all__ = [
     "RequestContext",
     "access_line",
     "access_log",
+    "check_body_size",
     "new_request_id",
     "new_request_ids",
     "safe_request_id",
@@ -88,6 +89,17 @@ def access_line(
     return orjson.dumps(line).decode()
 
 
+def check_body_size(limit: int, *, declared: bytes | None = None, received: int = 0) -> None:
+    """Raise :class:`BodyTooLarge` when a request body is over ``limit`` bytes: when its
+    ``Content-Length`` value (``declared``) says so before a byte is read, or when the bytes
+    ``received`` so far of a streamed body pass it. The server's protocol, the ASGI fast path and
+    :class:`BodyLimit` all decide with this."""
+    if received > limit or (
+        declared is not None and declared.isdigit() and (len(declared) > 18 or int(declared) > limit)
+    ):
+        raise BodyTooLarge(limit)
+
+
 class BodyLimit:
     """413 for bodies over ``max_bytes``, without reading them whole.
 
@@ -103,16 +115,12 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for key, value in scope["headers"]:
-            if key == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = -1
-                if declared > self.max_bytes:
-                    await self._refuse(scope, send)
-                    return
-                break
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        try:
+            check_body_size(self.max_bytes, declared=declared)
+        except BodyTooLarge:
+            await self._refuse(scope, send)
+            return
         seen = 0
 
         async def limited() -> Message:
@@ -120,8 +128,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                check_body_size(self.max_bytes, received=seen)
             return message
 
         await self.app(scope, limited, send)

@@ -6,6 +6,7 @@ understood, so off-the-shelf clients such as tritonclient work with their defaul
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,10 +15,18 @@ from typing import Any
 import numpy as np
 import orjson
 
+from modelward.errors import RequestFault
 from modelward.schema import FeatureSchema
-from modelward.validation import FieldProblem, RequestInvalid, parse_json
+from modelward.validation import MAX_REQUEST_ID_LENGTH, FieldProblem, RequestInvalid, parse_json
 
-__all__ = ["DATATYPES", "InferRequest", "encode_response", "parse_infer_request", "tensor_metadata"]
+__all__ = [
+    "DATATYPES",
+    "INFER_REQUEST",
+    "InferRequest",
+    "encode_response",
+    "parse_infer_request",
+    "tensor_metadata",
+]
 
 # Signature types -> OIP datatypes.
 DATATYPES = {
@@ -46,6 +55,42 @@ _NUMPY = {
 }
 
 
+_PARAMETERS: dict[str, Any] = {"type": "object", "additionalProperties": True}
+# The JSON form of an infer request, for the OpenAPI document: parse_infer_request checks by hand.
+INFER_REQUEST: dict[str, Any] = {
+    "title": "InferRequest",
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "minLength": 1, "maxLength": 128},
+        "inputs": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "datatype": {"type": "string", "enum": sorted({*_NUMPY, "BYTES"})},
+                    "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}, "maxItems": 2},
+                    "data": {"type": "array"},
+                    "parameters": _PARAMETERS,
+                },
+                "required": ["name", "datatype", "shape", "data"],
+            },
+        },
+        "outputs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "parameters": _PARAMETERS},
+                "required": ["name"],
+            },
+        },
+        "parameters": _PARAMETERS,
+    },
+    "required": ["inputs"],
+}
+
+
 @dataclass(frozen=True, slots=True)
 class InferRequest:
     id: str | None
@@ -54,10 +99,8 @@ class InferRequest:
     binary_outputs: frozenset[str]  # outputs to return with the binary extension
 
 
-def _invalid(message: str, field: str | None = None, status: int = 422) -> RequestInvalid:
-    return RequestInvalid(
-        [FieldProblem(message, field=field)], status=status, title="invalid inference request"
-    )
+def _invalid(message: str, field: str | None = None, kind: RequestFault = "invalid") -> RequestInvalid:
+    return RequestInvalid([FieldProblem(message, field=field)], kind=kind, title="invalid inference request")
 
 
 def _decode_bytes(raw: bytes, name: str) -> list[str]:
@@ -79,15 +122,21 @@ def _decode_bytes(raw: bytes, name: str) -> list[str]:
     return out
 
 
-def _flatten(data: Any) -> list[Any]:
+_MAX_NESTING = 2  # a tensor here is one column: [n] or [n, 1], so data is nested two lists deep at most
+
+
+def _flatten(data: Any, name: str) -> list[Any]:
+    """The tensor's values in row-major order; data nested deeper than a column can be is refused
+    (a loop, not recursion: a client may nest it a thousand deep)."""
     if not isinstance(data, list):
         return [data]
-    if data and isinstance(data[0], list):
-        flat: list[Any] = []
-        for item in data:
-            flat.extend(_flatten(item))
-        return flat
-    return data
+    flat: list[Any] = data
+    for _ in range(_MAX_NESTING - 1):
+        if any(isinstance(v, list) for v in flat):
+            flat = [x for v in flat for x in (v if isinstance(v, list) else (v,))]
+    if any(isinstance(v, list) for v in flat):
+        raise _invalid(f"input '{name}': 'data' is nested deeper than a tensor of one column", name)
+    return flat
 
 
 def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
@@ -96,9 +145,9 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
         try:
             size = int(header_length)
         except ValueError as exc:
-            raise _invalid("Inference-Header-Content-Length is not an integer", status=400) from exc
+            raise _invalid("Inference-Header-Content-Length is not an integer", kind="malformed") from exc
         if not 0 < size <= len(body):
-            raise _invalid("Inference-Header-Content-Length is out of range", status=400)
+            raise _invalid("Inference-Header-Content-Length is out of range", kind="malformed")
         payload, binary = parse_json(body[:size]), body[size:]
     else:
         payload, binary = parse_json(body), b""
@@ -114,6 +163,8 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
             raise _invalid(f"input {i} must be an object with a 'name'")
         name = tensor["name"]
         datatype = tensor.get("datatype")
+        if not isinstance(datatype, str):
+            raise _invalid(f"input '{name}': 'datatype' must be a string such as \"FP64\"", name)
         shape = tensor.get("shape")
         if not isinstance(shape, list) or not all(
             isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
@@ -121,12 +172,12 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
             raise _invalid(f"input '{name}': 'shape' must be a list of non-negative integers", name)
         if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
             raise _invalid(f"input '{name}': shape {shape} is not one column ([n] or [n, 1])", name)
-        count = int(np.prod(shape)) if shape else 1
+        count = math.prod(shape)
         params = tensor.get("parameters") or {}
         nbytes = params.get("binary_data_size") if isinstance(params, dict) else None
         if nbytes is not None:
-            if not isinstance(nbytes, int) or nbytes < 0 or offset + nbytes > len(binary):
-                raise _invalid(f"input '{name}': binary_data_size exceeds the body", name, status=400)
+            if type(nbytes) is not int or nbytes < 0 or offset + nbytes > len(binary):
+                raise _invalid(f"input '{name}': binary_data_size exceeds the body", name, kind="malformed")
             raw = binary[offset : offset + nbytes]
             offset += nbytes
             if datatype == "BYTES":
@@ -145,7 +196,7 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
                 raise _invalid(f"input '{name}' has no 'data'", name)
             if datatype not in _NUMPY and datatype != "BYTES":
                 raise _invalid(f"input '{name}': unknown datatype {datatype!r}", name)
-            values = _flatten(tensor["data"])
+            values = _flatten(tensor["data"], name)
         if len(values) != count:
             raise _invalid(f"input '{name}': shape {shape} needs {count} values, got {len(values)}", name)
         if name in columns:
@@ -153,7 +204,11 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
         columns[name] = values
     outputs, binary_outputs = _requested_outputs(payload)
     request_id = payload.get("id")
-    return InferRequest(str(request_id) if request_id is not None else None, columns, outputs, binary_outputs)
+    if request_id is not None and not (
+        isinstance(request_id, str) and 0 < len(request_id) <= MAX_REQUEST_ID_LENGTH
+    ):
+        raise _invalid(f"'id' must be a string of 1 to {MAX_REQUEST_ID_LENGTH} characters")
+    return InferRequest(request_id, columns, outputs, binary_outputs)
 
 
 def _requested_outputs(payload: dict[str, Any]) -> tuple[tuple[str, ...] | None, frozenset[str]]:

@@ -18,12 +18,21 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from modelward.errors import ModelwardError, NotFound
-from modelward.runtime.batcher import Overloaded
-from modelward.validation import RequestInvalid
+from modelward.errors import (  # the serving errors are importable here as before
+    BodyTooLarge,
+    ModelFailed,
+    ModelLoading,
+    ModelNotServed,
+    ModelwardError,
+    NotFound,
+    Overloaded,
+    RequestFault,
+    RequestInvalid,
+)
 
 __all__ = [
     "PROBLEM_JSON",
+    "REQUEST_STATUS",
     "BodyTooLarge",
     "ModelFailed",
     "ModelLoading",
@@ -40,38 +49,14 @@ __all__ = [
 log = logging.getLogger("modelward.serving")
 
 PROBLEM_JSON = "application/problem+json"
+# What is wrong with a request, as the validators say it, and the status that answers it.
+REQUEST_STATUS: dict[RequestFault, int] = {
+    "invalid": 422,
+    "malformed": 400,
+    "too-large": 413,
+    "media-type": 415,
+}
 _TYPE_BASE = "https://modelward.dev/problems/"
-
-
-class ModelNotServed(NotFound):
-    def __init__(self, name: str, served: Sequence[str]) -> None:
-        self.name = name
-        self.served = tuple(served)
-        hint = f" (served: {', '.join(self.served)})" if self.served else " (no models are served)"
-        super().__init__(f"model '{name}' is not served here{hint}")
-
-
-class ModelLoading(ModelwardError, RuntimeError):
-    def __init__(self, name: str, retry_after: int = 2) -> None:
-        self.name = name
-        self.retry_after = retry_after
-        super().__init__(f"model '{name}' is still loading; retry in {retry_after} s")
-
-
-class ModelFailed(ModelwardError, RuntimeError):
-    """The model raised while predicting: a server-side failure (500), counted per version."""
-
-    def __init__(self, name: str, version: str, exc: BaseException) -> None:
-        self.name = name
-        self.version = version
-        message = f"{type(exc).__name__}: {exc}"
-        super().__init__(f"model '{name}' version {version} failed on this request ({message[:200]})")
-
-
-class BodyTooLarge(ModelwardError, ValueError):
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        super().__init__(f"the request body is larger than the limit of {limit} bytes")
 
 
 def json_response(value: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -106,7 +91,26 @@ def problem_body(
         body["errors"] = list(errors)
     if extra:
         body.update(extra)
-    return orjson.dumps(body)
+    try:
+        return orjson.dumps(body)
+    except TypeError:  # a string that is not Unicode text (a lone surrogate): escaped, still an answer
+        return orjson.dumps(_as_text(body))
+
+
+def _as_text(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, Mapping):
+        return {_as_text(str(k)): _as_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_text(v) for v in value]
+    if (
+        value is None
+        or isinstance(value, bool | float)
+        or (isinstance(value, int) and -(2**63) <= value < 2**64)
+    ):
+        return value
+    return _as_text(str(value))
 
 
 def problem_response(
@@ -144,10 +148,10 @@ def problem_for(exc: BaseException, *, path: str, request_id: str | None = None)
         shown = [p for p in exc.field_problems if not p.message.startswith("... and ")][:5]
         more = exc.total - len(shown)
         return make(
-            exc.status,
+            REQUEST_STATUS[exc.kind],
             exc.title,
             "; ".join(p.message for p in shown) + (f" (and {more} more)" if more > 0 else ""),
-            kind="invalid-request" if exc.status != 413 else "too-large",
+            kind="invalid-request" if exc.kind != "too-large" else "too-large",
             errors=[p.to_dict() for p in exc.field_problems],
         )
     if isinstance(exc, ModelNotServed):

@@ -32,6 +32,7 @@ from uvicorn.server import ServerState
 
 from modelward.serving.connections import STATUS_LINE, ConnectionLimits, refusal
 from modelward.serving.lane import FastLane, Headers, header_block
+from modelward.serving.middleware import check_body_size
 from modelward.serving.problems import BodyTooLarge
 
 __all__ = ["ModelwardProtocol", "find_lane", "protocol_factory"]
@@ -321,8 +322,9 @@ class ModelwardProtocol(HttpToolsProtocol):
         self.exchange = exchange
         for key, value in self.headers:
             if key == b"content-length":  # refused before the body is read when it says it is too large
-                if value.isdigit() and int(value) > lane.max_body_bytes:
-                    error = BodyTooLarge(lane.max_body_bytes)
+                try:
+                    check_body_size(lane.max_body_bytes, declared=value)
+                except BodyTooLarge as error:
                     lane.refuse(name, path, self.headers, error, exchange.reply, exchange.started)
                 return
 
@@ -335,8 +337,11 @@ class ModelwardProtocol(HttpToolsProtocol):
             return
         exchange.body = exchange.body + body if exchange.body else body
         lane = self.lane
-        if lane is not None and len(exchange.body) > lane.max_body_bytes:
-            error = BodyTooLarge(lane.max_body_bytes)
+        if lane is None:
+            return
+        try:
+            check_body_size(lane.max_body_bytes, received=len(exchange.body))
+        except BodyTooLarge as error:
             lane.refuse(
                 exchange.name, exchange.path, exchange.headers, error, exchange.reply, exchange.started
             )

@@ -14,8 +14,9 @@ from starlette.responses import Response
 from modelward.schema import FeatureSchema
 from modelward.serving.auth import AUTH_KEY, Policy
 from modelward.serving.models import ModelManager
-from modelward.serving.predict import Outcome, Predictor
+from modelward.serving.predict import Predictor
 from modelward.serving.problems import ModelNotServed, json_response
+from modelward.serving.render import prediction_body, prediction_headers
 from modelward.validation import FieldProblem, RequestInvalid, parse_json, validate_request
 
 __all__ = [
@@ -23,7 +24,6 @@ __all__ = [
     "add_rest_routes",
     "check_json",
     "predict_rest",
-    "render_predictions",
     "request_models",
 ]
 
@@ -64,7 +64,10 @@ def request_models(name: str, schema: FeatureSchema) -> tuple[type[BaseModel], t
         f"{base}PredictRequest",
         __config__=ConfigDict(
             extra="forbid",
-            json_schema_extra={"description": "Give exactly one of features, instances, inputs."},
+            json_schema_extra={
+                "description": "Give exactly one of features, instances, inputs.",
+                "oneOf": [{"required": [form]} for form in ("features", "instances", "inputs")],
+            },
         ),
         features=(record | None, Field(default=None, description="one record")),
         instances=(list[record] | None, Field(default=None, description="several records")),  # type: ignore[valid-type]
@@ -100,56 +103,15 @@ def check_json(content_type: str | None) -> None:
     if ctype not in {"application/json", "text/json", ""} and not ctype.endswith("+json"):
         raise RequestInvalid(
             [FieldProblem(f"send JSON (Content-Type: application/json), not {ctype}")],
-            status=415,
+            kind="media-type",
             title="unsupported media type",
         )
 
 
-def render_predictions(outcome: Outcome) -> dict[str, Any]:
-    """The response body. When every row went to one arm, ``version``, ``alias`` and ``arm`` say
-    which; when a request's rows were split across arms (per-row routing keys) they are null and
-    each prediction carries its own ``version`` and ``arm``."""
-    split = len(outcome.parts) > 1
-    labels, probabilities = outcome.labels, outcome.probabilities
-    rows: list[dict[str, Any]] = []
-    if probabilities is not None:
-        classes = [str(c) for c in outcome.classes]
-        for rid, label, probs in zip(outcome.request_ids, labels, probabilities.tolist(), strict=True):
-            rows.append(
-                {
-                    "request_id": rid,
-                    "prediction": label,
-                    "probabilities": dict(zip(classes, probs, strict=True)),
-                }
-            )
-    else:
-        rows = [
-            {"request_id": rid, "prediction": v} for rid, v in zip(outcome.request_ids, labels, strict=True)
-        ]
-    if split:
-        for row, arm, version in zip(rows, outcome.row_arms(), outcome.row_versions(), strict=True):
-            row["arm"], row["version"] = arm, version
-        return {
-            "model": outcome.served.model.name,
-            "version": None,
-            "alias": None,
-            "arm": None,
-            "predictions": rows,
-        }
-    served = outcome.served
-    return {
-        "model": served.model.name,
-        "version": served.version,
-        "alias": served.alias,
-        "arm": outcome.arm,
-        "predictions": rows,
-    }
-
-
 @dataclass(slots=True)
 class PredictResult:
-    body: dict[str, Any]
-    headers: dict[str, str]
+    body: bytes
+    headers: list[tuple[bytes, bytes]]
     version: str | None
     rows: int
 
@@ -181,12 +143,9 @@ async def predict_rest(
     outcome = await predictor.predict(
         name, batch, header_id=request_id, routing_key=key, endpoint="predict", routing=routing
     )
-    headers: dict[str, str] = {}
-    if outcome.version is not None and outcome.arm is not None:
-        headers["X-Model-Version"], headers["X-Model-Arm"] = outcome.version, outcome.arm
-    if len(outcome.request_ids) == 1:
-        headers["X-Request-ID"] = outcome.request_ids[0]
-    return PredictResult(render_predictions(outcome), headers, outcome.version, batch.n_rows)
+    ids = outcome.request_ids
+    headers = prediction_headers(outcome.version, outcome.arm, ids[0] if len(ids) == 1 else None)
+    return PredictResult(prediction_body(outcome), headers, outcome.version, batch.n_rows)
 
 
 def add_rest_routes(
@@ -219,7 +178,9 @@ def add_rest_routes(
         )
         if result.version is not None:
             state.version = result.version
-        return json_response(result.body, headers=result.headers)
+        response = Response(result.body)
+        response.raw_headers[:0] = result.headers
+        return response
 
     def endpoint_for(model_name: str) -> Any:
         # A closure, not a default argument: FastAPI would expose a default as a query parameter.

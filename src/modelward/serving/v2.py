@@ -10,7 +10,7 @@ from starlette.responses import Response
 from modelward import __version__
 from modelward.serving.auth import AUTH_KEY, Policy
 from modelward.serving.models import ModelManager, Routing, Served
-from modelward.serving.oip import encode_response, parse_infer_request, tensor_metadata
+from modelward.serving.oip import INFER_REQUEST, encode_response, parse_infer_request, tensor_metadata
 from modelward.serving.predict import Predictor
 from modelward.serving.problems import ModelNotServed, json_response
 from modelward.validation import validate_columns
@@ -70,14 +70,10 @@ def add_v2_routes(
         return json_response(body)
 
     async def model_ready(name: str, version: str | None = None) -> Response:
-        slot = manager.slots.get(name)
-        if slot is None:
-            raise ModelNotServed(name, manager.names)
-        routing = slot.routing
-        ok = routing is not None and (
-            version is None or any(s.version == version for s in routing.arms.values())
-        )
-        return json_response({"name": name, "ready": ok}, 200 if ok else 503)
+        # Ready: 200. Not ready is a problem, as every error here: 404 for a model or version not
+        # served, 503 (Retry-After) while the model loads.
+        arm_of(name, version)
+        return json_response({"name": name, "ready": True})
 
     async def infer(request: Request, name: str, version: str | None = None) -> Response:
         request.state.endpoint, request.state.model = "v2_infer", name if name in manager.slots else ""
@@ -114,6 +110,7 @@ def add_v2_routes(
         return Response(body, media_type="application/json", headers=headers)
 
     public, predict = dependencies["public"], dependencies["predict"]
+    infer_body = {"required": True, "content": {"application/json": {"schema": INFER_REQUEST}}}
     routes: list[tuple[str, Any, str, Policy]] = [
         ("", server_metadata, "GET", "public"),
         ("/health/live", live, "GET", "public"),
@@ -131,7 +128,7 @@ def add_v2_routes(
             endpoint,
             methods=[method, "HEAD"] if method == "GET" else [method],
             dependencies=[public if policy == "public" else predict],
-            openapi_extra={AUTH_KEY: policy},
+            openapi_extra={AUTH_KEY: policy, **({"requestBody": infer_body} if endpoint is infer else {})},
             tags=["open inference protocol"],
             name=f"v2{path.replace('/', '_').replace('{', '').replace('}', '')}_{method.lower()}",
         )

@@ -15,6 +15,7 @@ from modelward.validation._columns import (
     Batch,
     FieldProblem,
     RequestInvalid,
+    is_text,
     parse_json,
     validate_columns,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "Batch",
     "FieldProblem",
     "RequestInvalid",
+    "is_text",
     "parse_json",
     "records_columns",
     "simple_schema",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
@@ -23,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from modelward.errors import SchemaError
+from modelward.errors import FieldProblem, RequestInvalid  # importable here as before
 from modelward.schema import FeatureSchema, Field
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ __all__ = [
     "Batch",
     "FieldProblem",
     "RequestInvalid",
+    "is_text",
     "parse_json",
     "validate_columns",
 ]
@@ -60,32 +62,6 @@ _JSON_TYPES: Final = (
 )
 _MISSING: Final = object()  # the record has no such member
 Column = npt.NDArray[Any]
-
-
-@dataclass(frozen=True, slots=True)
-class FieldProblem:
-    """One problem with the input; ``message`` already names the row and field."""
-
-    message: str
-    field: str | None = None
-    row: int | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        members = (("message", self.message), ("field", self.field), ("row", self.row))
-        return {name: value for name, value in members if value is not None}
-
-
-class RequestInvalid(SchemaError):
-    """Input that does not fit the schema: ``field_problems`` say where, ``status`` is the HTTP status."""
-
-    def __init__(self, problems: Sequence[FieldProblem], *, status: int = 422, title: str = _TITLE) -> None:
-        self.field_problems, self.status, self.title = tuple(problems), status, title
-        # How many problems were found in all; field_problems keeps the first MAX_PROBLEMS of them.
-        self.total = len(self.field_problems)
-        super().__init__([p.message for p in self.field_problems])
-
-    def __reduce__(self) -> tuple[Any, ...]:  # keyword-only arguments: pickle needs the state apart
-        return (type(self), (self.field_problems,), {"status": self.status, "title": self.title})
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -341,7 +317,7 @@ def _prepare_columns(
             probs.at(name, None, f"expected a list of values, got {got}")
     lengths = {name: len(values) for name, values in usable.items()}
     if limit is not None and (most := max(lengths.values(), default=0)) > limit:
-        raise RequestInvalid([FieldProblem(f"{most} rows, more than the limit of {limit}")], status=413)
+        raise RequestInvalid([FieldProblem(f"{most} rows, more than the limit of {limit}")], kind="too-large")
     n = Counter(lengths.values()).most_common(1)[0][0] if lengths else 0
     for name, length in lengths.items():
         if length != n:
@@ -362,13 +338,63 @@ def validate_columns(
 
 
 def parse_json(body: bytes) -> object:
-    """Parse a request body; NaN and Infinity literals get through, for validation to name their row."""
+    """Parse a request body; NaN and Infinity literals get through, for validation to name their row.
+
+    A body that is not UTF-8 text, or that has a string (a value or a member name) with a lone UTF-16
+    surrogate (``"\\ud800"``: no character, so no text a model, a store or a log could take), is
+    malformed: refused here, so that no path passes one on.
+    """
     if not body.strip():
-        raise RequestInvalid([FieldProblem("empty body")], status=400)
+        raise RequestInvalid([FieldProblem("empty body")], kind="malformed")
     try:
-        return orjson.loads(body)
+        return orjson.loads(body)  # refuses lone surrogates itself
     except orjson.JSONDecodeError as error:
-        try:  # the standard parser also takes NaN, Infinity and 1e400 (as inf)
-            return json.loads(body, parse_constant=_CONSTANTS.__getitem__)
-        except (ValueError, RecursionError):
-            raise RequestInvalid([FieldProblem(f"malformed JSON: {error}")], status=400) from None
+        first = error
+    try:  # the standard parser also takes NaN, Infinity and 1e400 (as inf), and lone surrogates
+        text = body.decode("utf-8-sig")  # strict: surrogates encoded as UTF-8 bytes are refused
+        value = json.loads(text, parse_constant=_CONSTANTS.__getitem__)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise RequestInvalid([FieldProblem(f"malformed JSON: {first}")], kind="malformed") from None
+    if _SURROGATE_ESCAPE.search(text):
+        where = _lone_surrogate(value)
+        if where is not None:
+            detail = f"malformed JSON: {where} has a lone UTF-16 surrogate, which is not Unicode text"
+            raise RequestInvalid([FieldProblem(detail)], kind="malformed")
+    return value
+
+
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def is_text(s: str) -> bool:
+    """True when ``s`` is Unicode text (no lone UTF-16 surrogate): what can be encoded as UTF-8."""
+    if s.isascii():
+        return True
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _short(path: str) -> str:
+    return path if len(path) <= _PREVIEW * 2 else path[: _PREVIEW * 2 - 3] + "..."
+
+
+def _lone_surrogate(value: object) -> str | None:
+    """Where the first string with a lone surrogate is (``"features.geography"``, ``"a member name
+    in items[3]"``), or None. A loop, not recursion: the value may be nested a thousand deep."""
+    stack: list[tuple[object, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if not is_text(item):
+                return f"the string at {_short(path) or 'the top'}"
+        elif isinstance(item, dict):
+            for key, member in item.items():
+                if not is_text(key):
+                    return f"a member name in {_short(path) or 'the body'}"
+                stack.append((member, f"{path}.{key}" if path else key))
+        elif isinstance(item, list):
+            stack.extend((member, f"{path}[{i}]") for i, member in enumerate(item))
+    return None

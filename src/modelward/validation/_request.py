@@ -20,7 +20,6 @@ from modelward.validation._columns import (
     _MEMBERS,
     _MISSING,
     MAX_REQUEST_ID_LENGTH,
-    MAX_STRING_LENGTH,
     Batch,
     Column,
     FieldProblem,
@@ -32,6 +31,7 @@ from modelward.validation._columns import (
     _unknown,
     _validate_fields,
 )
+from modelward.validation._plain import build_column, plan
 
 
 def _records(
@@ -97,44 +97,6 @@ def _request_ids(ids: object, n: int, probs: _Problems) -> tuple[str, ...] | Non
 
 
 _SINGLE_MEMBERS = frozenset({"features", "request_id", "key"})
-_FLOAT_TYPES = ("double", "float")
-_INT_BITS = {"long": 63, "integer": 31}
-
-
-_PLANS: dict[int, tuple[FeatureSchema, tuple[tuple[str, str], ...] | None]] = {}
-
-
-def _plan(schema: FeatureSchema) -> tuple[tuple[str, str], ...] | None:
-    # By identity: hashing a schema costs as much as validating a field; the entry keeps the schema
-    # alive, so its id cannot be reused by another object while cached.
-    entry = _PLANS.get(id(schema))
-    if entry is not None and entry[0] is schema:
-        return entry[1]
-    if len(_PLANS) > 256:
-        _PLANS.clear()
-    plan = _make_plan(schema)
-    _PLANS[id(schema)] = (schema, plan)
-    return plan
-
-
-def _make_plan(schema: FeatureSchema) -> tuple[tuple[str, str], ...] | None:
-    """(name, kind) per field for the single-record path: "f" float64, "i<bits>" int64, "b" bool,
-    "s" text; None when a field needs the general path (date-times, optional fields)."""
-    plan: list[tuple[str, str]] = []
-    for f in schema.fields:
-        if not f.required:
-            return None
-        if f.type in _FLOAT_TYPES:
-            plan.append((f.name, "f"))
-        elif f.type in _INT_BITS:
-            plan.append((f.name, f"i{_INT_BITS[f.type]}"))
-        elif f.type == "boolean":
-            plan.append((f.name, "b"))
-        elif f.type in ("string", "binary"):
-            plan.append((f.name, "s"))
-        else:
-            return None
-    return tuple(plan)
 
 
 def _single(payload: dict[str, Any], schema: FeatureSchema, key_field: str | None) -> Batch | None:
@@ -147,53 +109,22 @@ def _single(payload: dict[str, Any], schema: FeatureSchema, key_field: str | Non
         return None
     if key is not None and type(key) not in (str, int):
         return None
-    plan = _plan(schema)
-    if plan is None:
+    fields = plan(schema)
+    if fields is None:
         return None
     extra = key_field is not None and key_field not in schema.names and key_field in rec
-    if len(rec) != len(plan) + extra:
+    if len(rec) != len(fields) + extra:
         return None
-    floats: list[float] = []
-    ints: list[int] = []
-    bools: list[bool] = []
-    texts: list[str] = []
+    by_kind: dict[str, list[Any]] = {"f": [], "i": [], "b": [], "s": []}  # the values of each kind
     where: list[tuple[str, str, int]] = []
-    for name, kind in plan:
+    for name, kind, rule in fields:
         v = rec.get(name, _MISSING)
-        t = type(v)
-        if kind == "f":
-            if t is float:
-                if not math.isfinite(v):
-                    return None
-            elif t is not int or not -(2**53) <= v <= 2**53:
-                return None
-            where.append((name, "f", len(floats)))
-            floats.append(v)
-        elif kind[0] == "i":
-            if t is not int or not -(2 ** int(kind[1:])) <= v < 2 ** int(kind[1:]):
-                return None
-            where.append((name, "i", len(ints)))
-            ints.append(v)
-        elif kind == "b":
-            if t is not bool:
-                return None
-            where.append((name, "b", len(bools)))
-            bools.append(v)
-        else:
-            if t is not str or len(v) > MAX_STRING_LENGTH:
-                return None
-            where.append((name, "s", len(texts)))
-            texts.append(v)
-    typed: dict[str, Column] = {}
-    if floats:
-        typed["f"] = np.array(floats, dtype=np.float64)
-    if ints:
-        typed["i"] = np.array(ints, dtype=np.int64)
-    if bools:
-        typed["b"] = np.array(bools, dtype=bool)
-    if texts:
-        typed["s"] = np.empty(len(texts), dtype=object)
-        typed["s"][:] = texts
+        if not rule(v):
+            return None
+        group = by_kind[kind[0]]
+        where.append((name, kind[0], len(group)))
+        group.append(v)
+    typed = {kind: build_column(kind, values) for kind, values in by_kind.items() if values}
     columns = {name: typed[kind][i : i + 1] for name, kind, i in where}
     row_keys = None
     if key_field is not None and key is None:
@@ -251,7 +182,9 @@ def validate_request(
     else:
         records = [data] if form == "features" else data
         if (n := len(records)) > max_rows:
-            raise RequestInvalid([FieldProblem(f"{n} rows, more than the limit of {max_rows}")], status=413)
+            raise RequestInvalid(
+                [FieldProblem(f"{n} rows, more than the limit of {max_rows}")], kind="too-large"
+            )
         if n == 0:
             probs.add("no rows: 'instances' is empty")
             probs.check()
