@@ -8,8 +8,9 @@ and waits for the answer with the lock released.
 
 The two talk over the child's standard input and output: frames of an 8-byte big-endian length and
 a pickle. The first frame is the store's settings; then each request is a list of log items and each
-answer ``(encoded, bad, error)``: the rows written, the rows that could not be encoded, and the
-reason the transaction failed (None when it committed). The child writes exactly what a writer
+answer ``(encoded, bad, repaired, error)``: the rows written, the rows that could not be stored
+(left out, each alone), the rows stored repaired, and the reason the transaction failed (None when
+it committed). The child writes exactly what a writer
 thread would (:func:`modelward.monitoring.prediction_log.write_items`), ignores SIGINT and SIGTERM
 (the server decides when logging stops: it closes the pipe after its last batch) and exits when its
 input ends, which also happens when the server dies: a batch being written is finished first.
@@ -72,12 +73,12 @@ class WriterProcess:
     def alive(self) -> bool:
         return self._proc.poll() is None
 
-    def write(self, items: list[Any]) -> tuple[int, int, str | None]:
+    def write(self, items: list[Any]) -> tuple[int, int, int, str | None]:
         """Send ``items``, wait for the child to write them; raises OSError or EOFError when the
         child is gone (nothing of this batch can be known to be written)."""
         send(self._in, items)
-        encoded, bad, error = receive(self._out)
-        return int(encoded), int(bad), error
+        encoded, bad, repaired, error = receive(self._out)
+        return int(encoded), int(bad), int(repaired), error
 
     def close(self, timeout: float = 5.0) -> int | None:
         """End the child's input and wait for it to exit (killed after ``timeout``); its exit code."""
@@ -123,9 +124,9 @@ def main() -> int:
                 items = receive(stdin)
             except EOFError:
                 return 0
-            encoded, bad, error = write_items(store, items)
+            encoded, bad, repaired, error = write_items(store, items)
             reason = None if error is None else reason_of(error)
-            send(stdout, (encoded, bad, reason))
+            send(stdout, (encoded, bad, repaired, reason))
             if isinstance(error, SystemExit | KeyboardInterrupt):
                 raise error
     finally:

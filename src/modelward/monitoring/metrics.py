@@ -280,6 +280,17 @@ class ServingMetrics:
             "Prediction log records dropped (queue full or write failed).",
             registry=reg,
         )
+        # -- prediction log: repaired and rejected rows -------------------------------------------
+        self._log_repaired = Counter(
+            "modelward_prediction_log_repaired_total",
+            "Prediction log records written with text the store cannot hold escaped or cut (also written).",
+            registry=reg,
+        )
+        self._log_rejected = Counter(
+            "modelward_prediction_log_rejected_total",
+            "Prediction log records the store refused even repaired, dropped alone (also dropped).",
+            registry=reg,
+        )
 
     def _child(self, family: _Family, *labelvalues: str) -> _Family:
         key = (family, labelvalues)
@@ -433,6 +444,12 @@ class ServingMetrics:
 
     def log_dropped(self, n: int) -> None:
         self._log_dropped.inc(n)
+
+    def log_repaired(self, n: int) -> None:
+        self._log_repaired.inc(n)
+
+    def log_rejected(self, n: int) -> None:
+        self._log_rejected.inc(n)
 
     # -- exposition ------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from modelward.errors import ConfigError
 from modelward.monitoring.log_process import WriterProcess, reason_of
@@ -38,8 +39,10 @@ from modelward.monitoring.log_rows import (
     COLUMNS,
     PredictionRecord,
     RecordBatch,
+    fits,
     insert_sql,
     record_row,
+    storable_rows,
 )
 from modelward.monitoring.redaction import Redactor, canonical_json
 from modelward.store.store import Store
@@ -72,6 +75,8 @@ class LogStats:
     dropped: int
     queued: int
     sampled_out: int
+    repaired: int = 0  # written with text escaped or cut (also in written)
+    rejected: int = 0  # rows the store could not take even repaired, dropped alone (also in dropped)
 
 
 def _rows_per_statement(conn: Any) -> int:
@@ -125,6 +130,8 @@ class PredictionLogger:
         on_written: Callable[[int], None] | None = None,
         on_dropped: Callable[[int], None] | None = None,
         on_produced: Callable[[int], None] | None = None,
+        on_repaired: Callable[[int], None] | None = None,
+        on_rejected: Callable[[int], None] | None = None,
         process: bool = False,
     ) -> None:
         if capacity < 1 or batch_size < 1:
@@ -143,11 +150,14 @@ class PredictionLogger:
         self._on_written = on_written
         self._on_dropped = on_dropped
         self._on_produced = on_produced
+        self._on_repaired = on_repaired
+        self._on_rejected = on_rejected
         self._queue: deque[Item] = deque()
         self._rows = 0  # rows in the queue (a batch holds several)
         self._flushing = 0  # callers waiting in flush(): the writer does not wait for a full batch
         self._cond = threading.Condition(threading.Lock())
         self._produced = self._written = self._dropped = self._queued = self._sampled_out = 0
+        self._repaired = self._rejected = 0
         self._stopping = False
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -247,7 +257,15 @@ class PredictionLogger:
     @property
     def stats(self) -> LogStats:
         with self._cond:
-            return LogStats(self._produced, self._written, self._dropped, self._queued, self._sampled_out)
+            return LogStats(
+                self._produced,
+                self._written,
+                self._dropped,
+                self._queued,
+                self._sampled_out,
+                self._repaired,
+                self._rejected,
+            )
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every queued record was written or dropped; False if that took longer than timeout."""
@@ -345,18 +363,21 @@ class PredictionLogger:
     def _write(self, batch: list[Item]) -> bool:
         error: BaseException | None
         if self.process:
-            encoded, bad, error = self._write_in_child(batch)
+            encoded, bad, repaired, error = self._write_in_child(batch)
         else:
-            encoded, bad, error = write_items(self.store, batch)
+            encoded, bad, repaired, error = write_items(self.store, batch)
         written = 0 if error is not None else encoded
+        repaired = 0 if error is not None else repaired
         dropped = sum(len(i) for i in batch) - written
         with self._cond:
             self._written += written
             self._dropped += dropped
+            self._repaired += repaired
+            self._rejected += bad
             self._queued -= sum(len(i) for i in batch)
             self._cond.notify_all()
         if bad:
-            log.warning("prediction log: %d records dropped because they could not be encoded as JSON", bad)
+            log.warning("prediction log: %d records dropped because the store could not take them", bad)
         if error is not None:
             self._streak_dropped += encoded
             if not self._failing:
@@ -376,11 +397,13 @@ class PredictionLogger:
             self._streak_dropped = 0
         _notify(self._on_written, written)
         _notify(self._on_dropped, dropped)
+        _notify(self._on_repaired, repaired)
+        _notify(self._on_rejected, bad)
         if isinstance(error, SystemExit | KeyboardInterrupt):
             raise error
         return error is None
 
-    def _write_in_child(self, batch: list[Item]) -> tuple[int, int, BaseException | None]:
+    def _write_in_child(self, batch: list[Item]) -> tuple[int, int, int, BaseException | None]:
         """The batch through the writer process, started (again) when there is none; a child that
         dies or stops answering loses this batch (counted as dropped) and is replaced next time."""
         n = sum(len(i) for i in batch)
@@ -393,15 +416,15 @@ class PredictionLogger:
                 child = self._child = WriterProcess(
                     store.url, busy_timeout_ms=store.busy_timeout_ms, power_safe=store.power_safe
                 )
-            encoded, bad, reason = child.write(batch)
+            encoded, bad, repaired, reason = child.write(batch)
         except (OSError, EOFError, pickle.PickleError) as exc:
             why = reason_of(exc)
             if child is not None:
                 child.close(0.5)  # reaped: its exit says what happened
                 why = child.describe_exit()
             self._child = None
-            return n, 0, WriterProcessError(why)
-        return encoded, bad, None if reason is None else WriterProcessError(reason)
+            return n, 0, 0, WriterProcessError(why)
+        return encoded, bad, repaired, None if reason is None else WriterProcessError(reason)
 
     def _stop_child(self, timeout: float) -> None:
         child, self._child = self._child, None
@@ -415,16 +438,58 @@ class WriterProcessError(RuntimeError):
     """A batch the writer process did not write: its reason, as the child (or its exit) gave it."""
 
 
-def write_items(store: Store, items: Sequence[Item]) -> tuple[int, int, BaseException | None]:
+def write_items(store: Store, items: Sequence[Item]) -> tuple[int, int, int, BaseException | None]:
     """Encode ``items`` and insert them in one transaction: the rows encoded, the rows that could
-    not be (left out), and the error that rolled the transaction back (None: committed). What a
-    writer thread, or the writer process, does with each batch."""
-    rows: list[tuple[Any, ...]] = []
-    documents: list[tuple[str, tuple[Any, ...]]] = []  # whole batches through SQLite's json_each
-    encoded = bad = 0
+    not be stored at all (left out, each alone), the rows stored repaired, and the error that rolled
+    the transaction back (None: committed). What a writer thread, or the writer process, does with
+    each batch.
+
+    No row costs another its place: an item whose text the store cannot hold as it is (see
+    :mod:`modelward.monitoring.log_rows`) is encoded row by row, each row repaired or left out
+    alone; and when the database still refuses the batch for its data (a constraint, a value),
+    the batch is written again in halves, each in a savepoint, until the rows it refuses are alone."""
     as_json = store.engine.dialect.name == "sqlite" and _JSON_OPERATORS
+    rows, documents, encoded, bad, repaired = _encode(items, as_json)
+    if not encoded:
+        return 0, bad, repaired, None
+    try:
+        with store.write() as conn:
+            for sql, params in documents:
+                conn.exec_driver_sql(sql, params)
+            if rows:
+                _insert_rows(conn, rows, store.busy_timeout_ms)
+    except BaseException as exc:  # the caller counts it, whatever it is
+        if not _refused_data(exc):
+            return encoded, bad, repaired, exc
+    else:
+        return encoded, bad, repaired, None
+    # The database refused some row's data: every row again, one by one, then in halves.
+    rows, repaired, bad = [], 0, 0
+    for item in items:
+        got, fixed, failed = storable_rows(item)
+        rows.extend(got)
+        repaired += fixed
+        bad += failed
+    try:
+        with store.write() as conn:
+            refused = _insert_isolating(conn, rows, store.busy_timeout_ms)
+    except BaseException as exc:
+        return len(rows), bad, repaired, exc
+    return len(rows) - refused, bad + refused, repaired, None
+
+
+def _encode(
+    items: Sequence[Item], as_json: bool
+) -> tuple[list[tuple[Any, ...]], list[tuple[str, tuple[Any, ...]]], int, int, int]:
+    """Row tuples, JSON documents (whole batches through SQLite's json_each), and the counts:
+    rows encoded, rows left out, rows repaired."""
+    rows: list[tuple[Any, ...]] = []
+    documents: list[tuple[str, tuple[Any, ...]]] = []
+    encoded = bad = repaired = 0
     for item in items:
         try:
+            if not fits(item):
+                raise ValueError("text the store cannot hold as it is")
             statement = item.json_insert() if as_json and isinstance(item, RecordBatch) else None
             if statement is not None:
                 documents.append(statement)
@@ -433,19 +498,44 @@ def write_items(store: Store, items: Sequence[Item]) -> tuple[int, int, BaseExce
             else:
                 rows.append(record_row(item))
             encoded += len(item)
-        except Exception:
-            bad += len(item)
-    if not encoded:
-        return 0, bad, None
+        except Exception:  # row by row: each stored, repaired or left out alone
+            got, fixed, failed = storable_rows(item)
+            rows.extend(got)
+            encoded += len(got)
+            repaired += fixed
+            bad += failed
+    return rows, documents, encoded, bad, repaired
+
+
+def _refused_data(exc: BaseException) -> bool:
+    """The database (or its driver, binding a value) refused a row's data, not the write itself:
+    a constraint, a value out of range, text it cannot encode. A locked or unreachable store is
+    not such a refusal (that batch is dropped whole, as any row of it would be)."""
+    if isinstance(exc, DataError | IntegrityError):
+        return True
+    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
+        return isinstance(exc.orig, ValueError | TypeError | OverflowError)
+    return isinstance(exc, ValueError | TypeError | OverflowError)
+
+
+def _insert_isolating(conn: Any, rows: list[tuple[Any, ...]], busy_timeout_ms: int) -> int:
+    """Insert ``rows`` in a savepoint; when the database refuses their data, each half in its own,
+    down to single rows, which are left out. Returns how many rows were left out."""
+    if not rows:
+        return 0
     try:
-        with store.write() as conn:
-            for sql, params in documents:
-                conn.exec_driver_sql(sql, params)
-            if rows:
-                _insert_rows(conn, rows, store.busy_timeout_ms)
-    except BaseException as exc:  # the caller counts it, whatever it is
-        return encoded, bad, exc
-    return encoded, bad, None
+        with conn.begin_nested():
+            _insert_rows(conn, rows, busy_timeout_ms)
+    except Exception as exc:
+        if not _refused_data(exc):
+            raise
+        if len(rows) == 1:
+            return 1
+        mid = len(rows) // 2
+        return _insert_isolating(conn, rows[:mid], busy_timeout_ms) + _insert_isolating(
+            conn, rows[mid:], busy_timeout_ms
+        )
+    return 0
 
 
 def _insert_rows(conn: Any, rows: list[tuple[Any, ...]], busy_timeout_ms: int) -> None:

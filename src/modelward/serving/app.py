@@ -108,6 +108,8 @@ def create_app(
             on_produced=metrics.log_produced,
             on_written=metrics.log_written,
             on_dropped=metrics.log_dropped,
+            on_repaired=metrics.log_repaired,
+            on_rejected=metrics.log_rejected,
             process=settings.log_process,
         )
     post = PostProcessor(capacity=settings.log_capacity, on_dropped=metrics.postprocess_dropped)
