@@ -1,4 +1,4 @@
-"""``modelward predictions``: tail and export the prediction log."""
+"""``modelward predictions``: tail, export and account for the prediction log."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["predictions_app"]
 
-predictions_app = typer.Typer(help="Tail and export the prediction log.", no_args_is_help=True)
+predictions_app = typer.Typer(help="Tail, export and account for the prediction log.", no_args_is_help=True)
 
 _FOLLOW_PAGE = 1_000
 
@@ -178,3 +178,41 @@ def export_cmd(
         emit_json({"model": name, "path": str(output), "format": kind, "rows": rows})
     else:
         typer.echo(f"exported {rows} predictions of {name} to {output}")
+
+
+@predictions_app.command("stats")
+def stats_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+) -> None:
+    """The prediction log's extent and its writers' counts: rows written, dropped, repaired, rejected,
+    and lost by server processes that died (kill -9, out of memory)."""
+    from modelward.cli.app import settings
+    from modelward.monitoring.prediction_query import log_summary
+
+    with open_store() as store:
+        summary = log_summary(store, marks_dir=settings().home / "log-writers")
+    if as_json:
+        emit_json(summary)
+        return
+    log, writers = summary["log"], summary["writers"]
+    if log["rows"]:
+        typer.echo(f"log: about {log['rows']:,} rows, from {log['oldest']} to {log['newest']}")
+    else:
+        typer.echo("log: empty")
+    typer.echo(
+        f"writers: {writers['running']} running, {writers['closed']} closed, {writers['crashed']} crashed"
+    )
+    typer.echo(
+        f"rows: {writers['written']:,} written ({writers['repaired']:,} repaired), "
+        f"{writers['dropped']:,} dropped ({writers['rejected']:,} rejected), {writers['lost']:,} lost"
+    )
+    for crash in writers["crashes"]:
+        typer.echo(
+            f"  crashed: pid {crash['pid']} on {crash['host']}, started {crash['started']}, "
+            f"found dead {crash['found_dead']}: {crash['lost']:,} lost"
+        )
+    for pending in writers["pending"]:
+        typer.echo(
+            f"  not yet settled: pid {pending['pid']} (writer {pending['writer']}): "
+            f"{pending['lost']:,} lost (counted when a server starts here)"
+        )

@@ -280,7 +280,7 @@ class ServingMetrics:
             "Prediction log records dropped (queue full or write failed).",
             registry=reg,
         )
-        # -- prediction log: repaired and rejected rows -------------------------------------------
+        # -- prediction log: repaired and rejected rows, crash losses, retention -----------------
         self._log_repaired = Counter(
             "modelward_prediction_log_repaired_total",
             "Prediction log records written with text the store cannot hold escaped or cut (also written).",
@@ -289,6 +289,12 @@ class ServingMetrics:
         self._log_rejected = Counter(
             "modelward_prediction_log_rejected_total",
             "Prediction log records the store refused even repaired, dropped alone (also dropped).",
+            registry=reg,
+        )
+        self._log_lost = Counter(
+            "modelward_prediction_log_lost_total",
+            "Answered predictions a server that died (kill -9, out of memory) had not logged, "
+            "found by the server that started after it.",
             registry=reg,
         )
 
@@ -450,6 +456,9 @@ class ServingMetrics:
 
     def log_rejected(self, n: int) -> None:
         self._log_rejected.inc(n)
+
+    def log_lost(self, n: int) -> None:
+        self._log_lost.inc(n)
 
     # -- exposition ------------------------------------------------------------------------------
 

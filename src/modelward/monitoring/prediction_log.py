@@ -13,40 +13,47 @@ Every record that survives sampling is *produced*; at any moment::
 
 where ``queued`` also counts the batch being written. ``sampled_out`` counts records left out on
 purpose by sampling and is not part of ``produced``.
+
+What a crash costs is counted too: given ``marks_dir`` (the server's ``<home>/log-writers``), the
+logger keeps its counters in a memory-mapped mark that outlives the process, every batch's
+transaction updates the writer's row in the store, and the next logger started there settles the
+marks of dead writers into a ``lost`` count (:mod:`modelward.monitoring.log_marks`). The writer takes
+a batch at least every ``flush_interval`` (0.1 s) or as soon as ``batch_size`` rows are queued.
 """
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import logging
+import os
 import pickle
 import random
-import sqlite3
+import socket
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from modelward.errors import ConfigError
-from modelward.monitoring.log_process import WriterProcess, reason_of
-from modelward.monitoring.log_rows import (
-    COLUMNS,
-    PredictionRecord,
-    RecordBatch,
-    fits,
-    insert_sql,
-    record_row,
-    storable_rows,
+from modelward.monitoring.log_insert import write_items
+from modelward.monitoring.log_marks import (
+    ANNOUNCED_AT,
+    Checkpoint,
+    Mark,
+    close_writer,
+    pack_announced,
+    settle_dead,
+    store_key,
 )
+from modelward.monitoring.log_process import WriterProcess, reason_of
+from modelward.monitoring.log_rows import PredictionRecord, RecordBatch
 from modelward.monitoring.redaction import Redactor, canonical_json
 from modelward.store.store import Store
-from modelward.store.tables import predictions
 
 __all__ = [
     "LogStats",
@@ -64,8 +71,9 @@ Item = PredictionRecord | RecordBatch
 log = logging.getLogger("modelward.prediction_log")
 
 _MAX_BACKOFF = 2.0
-# SQLite's -> and ->> JSON operators (3.38, 2022): batches go in as one JSON document each.
-_JSON_OPERATORS = sqlite3.sqlite_version_info >= (3, 38)
+# How often the writer looks for marks of dead writers to settle: often while a predecessor's writer
+# process may still be finishing its last batch (it holds the mark until it exits), then rarely.
+_SETTLE_SOON, _SETTLE_LATER, _SETTLE_EAGERLY_FOR = 1.0, 30.0, 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,20 +85,6 @@ class LogStats:
     sampled_out: int
     repaired: int = 0  # written with text escaped or cut (also in written)
     rejected: int = 0  # rows the store could not take even repaired, dropped alone (also in dropped)
-
-
-def _rows_per_statement(conn: Any) -> int:
-    """Rows per multi-row INSERT: as many as the database takes parameters for, at most 500."""
-    limit = 999  # SQLite's smallest limit (before 3.32)
-    if conn.dialect.name == "postgresql":
-        limit = 65_535
-    else:
-        raw = getattr(conn.connection, "dbapi_connection", None)
-        getlimit = getattr(raw, "getlimit", None)
-        if getlimit is not None:
-            with contextlib.suppress(Exception):
-                limit = int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
-    return max(1, min(500, limit // len(COLUMNS)))
 
 
 def _in_memory(url: str) -> bool:
@@ -123,7 +117,7 @@ class PredictionLogger:
         *,
         capacity: int = 10_000,
         batch_size: int = 500,
-        flush_interval: float = 0.25,
+        flush_interval: float = 0.1,
         sample_rate: float = 1.0,
         redactor: Redactor | None = None,
         seed: int | None = None,
@@ -132,7 +126,9 @@ class PredictionLogger:
         on_produced: Callable[[int], None] | None = None,
         on_repaired: Callable[[int], None] | None = None,
         on_rejected: Callable[[int], None] | None = None,
+        on_lost: Callable[[int], None] | None = None,
         process: bool = False,
+        marks_dir: str | Path | None = None,
     ) -> None:
         if capacity < 1 or batch_size < 1:
             raise ConfigError("the prediction log needs capacity >= 1 and batch_size >= 1")
@@ -168,6 +164,15 @@ class PredictionLogger:
         # An in-memory SQLite database exists in this process only, so it keeps the thread.
         self.process = process and not _in_memory(store.url)
         self._child: WriterProcess | None = None
+        # Crash accounting (log_marks): this writer's id, mark and row in the store.
+        self.writer = uuid.uuid4().hex
+        self.marks_dir = None if marks_dir is None or _in_memory(store.url) else Path(marks_dir)
+        self._on_lost = on_lost
+        self._mark: Mark | None = None
+        self._mark_map: Any = None  # the mark's memory, for announce()
+        self._announced = self._withdrawn = 0
+        self._started = time.monotonic()
+        self._next_settle = 0.0
 
     # -- producer side ---------------------------------------------------------------------------
 
@@ -175,12 +180,63 @@ class PredictionLogger:
         with self._cond:
             if self._closed:
                 raise ConfigError("this prediction logger is closed; create a new one")
+            if self._thread is None and self.marks_dir is not None and self._mark is None:
+                try:
+                    self._mark = Mark(self.marks_dir, self.writer, store_key(self.store.url))
+                    self._mark_map = self._mark.map
+                except OSError as exc:
+                    log.warning(
+                        "prediction log: no mark in %s (%s): what a crash loses will not be counted",
+                        self.marks_dir,
+                        exc,
+                    )
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="modelward-prediction-log", daemon=True
                 )
                 self._thread.start()
         return self
+
+    def announce(self, n: int) -> None:
+        """``n`` rows answered, to be submitted after their answers are written (post-processing):
+        counted before the answers go out, so that the rows a crash catches between the two are
+        counted as lost. Called from the event loop's thread only (no lock: it costs about 0.3 us)."""
+        self._announced += n
+        if self._mark_map is not None:
+            try:  # noqa: SIM105 - contextlib.suppress would cost more than the store it guards
+                pack_announced(self._mark_map, ANNOUNCED_AT, self._announced, self._withdrawn)
+            except (ValueError, TypeError):  # closed meanwhile (the server is stopping)
+                pass
+
+    def withdraw(self, n: int) -> None:
+        """``n`` announced rows that will never be submitted (post-processing dropped them)."""
+        self._withdrawn += n
+        if self._mark_map is not None:
+            try:  # noqa: SIM105 - contextlib.suppress would cost more than the store it guards
+                pack_announced(self._mark_map, ANNOUNCED_AT, self._announced, self._withdrawn)
+            except (ValueError, TypeError):  # closed meanwhile (the server is stopping)
+                pass
+
+    def _marked(self, closed: bool = False) -> None:
+        """Copy the counters into the mark (under ``self._cond``)."""
+        mark = self._mark
+        if mark is not None:
+            mark.counts(self._produced, self._sampled_out, self._dropped, self._written, closed)
+
+    def _checkpoint(self) -> Checkpoint | None:
+        if self._mark is None:
+            return None
+        with self._cond:
+            return Checkpoint(
+                self.writer,
+                socket.gethostname(),
+                os.getpid(),
+                self._mark.started_at,
+                self._announced,
+                self._produced,
+                self._dropped,
+                self._sampled_out,
+            )
 
     def submit(self, records: Sequence[PredictionRecord]) -> None:
         """Sample, redact and queue ``records``; returns at once whatever happens to them later."""
@@ -222,6 +278,7 @@ class PredictionLogger:
             self._produced += queued + dropped
             self._queued += queued
             self._dropped += dropped
+            self._marked()
             # Wake the writer for a full batch only: it wakes by itself every flush interval, and a
             # wake-up per request would cost a thread switch per request.
             if queued and self._rows >= self.batch_size:
@@ -304,12 +361,29 @@ class PredictionLogger:
             self._rows = 0
             self._queued -= left
             self._dropped += left
+            self._marked(closed=True)
             self._cond.notify_all()
         if left:
             log.warning(
                 "prediction log: %d queued records dropped at close (not written within the timeout)", left
             )
             _notify(self._on_dropped, left)
+        self._close_mark()
+
+    def _close_mark(self) -> None:
+        """Record in the store that this writer closed its log, and remove its mark; when the store
+        cannot be written, leave the mark (it says closed) for the next logger to settle."""
+        mark, checkpoint = self._mark, self._checkpoint()
+        if mark is None or checkpoint is None:
+            return
+        self._mark = self._mark_map = None
+        try:
+            close_writer(self.store, checkpoint, self.stats.written)
+        except Exception as exc:
+            log.warning("prediction log: could not record that the log closed (%s); the next start will", exc)
+            mark.release()
+            return
+        mark.remove()
 
     def __enter__(self) -> PredictionLogger:
         return self.start()
@@ -323,6 +397,8 @@ class PredictionLogger:
         backoff = 0.0
         while True:
             try:
+                if self.marks_dir is not None and time.monotonic() >= self._next_settle:
+                    self._settle()
                 if backoff:
                     with self._cond:
                         self._cond.wait_for(lambda: self._stopping, backoff)
@@ -339,6 +415,19 @@ class PredictionLogger:
             except BaseException:  # keep the writer alive whatever happens
                 log.exception("prediction log writer: unexpected error (the writer keeps running)")
                 backoff = max(backoff, self.flush_interval)
+
+    def _settle(self) -> None:
+        """Settle the marks of writers that are gone (a server killed outright, its writer process
+        gone too) into lost counts; look again soon while some are still held."""
+        assert self.marks_dir is not None  # noqa: S101 - checked by the caller
+        held = 1
+        try:
+            _, held = settle_dead(self.store, self.marks_dir, own=self.writer, on_lost=self._on_lost)
+        except Exception as exc:  # the store is down: the marks wait
+            log.debug("prediction log: settling dead writers failed: %s", exc)
+        now = time.monotonic()
+        eager = held and now - self._started < _SETTLE_EAGERLY_FOR
+        self._next_settle = now + (_SETTLE_SOON if eager else _SETTLE_LATER)
 
     def _take(self) -> list[Item] | None:
         """Items of up to batch_size rows, once batch_size rows are queued or flush_interval has
@@ -362,10 +451,11 @@ class PredictionLogger:
 
     def _write(self, batch: list[Item]) -> bool:
         error: BaseException | None
+        checkpoint = self._checkpoint()
         if self.process:
-            encoded, bad, repaired, error = self._write_in_child(batch)
+            encoded, bad, repaired, error = self._write_in_child(batch, checkpoint)
         else:
-            encoded, bad, repaired, error = write_items(self.store, batch)
+            encoded, bad, repaired, error = write_items(self.store, batch, checkpoint)
         written = 0 if error is not None else encoded
         repaired = 0 if error is not None else repaired
         dropped = sum(len(i) for i in batch) - written
@@ -375,6 +465,7 @@ class PredictionLogger:
             self._repaired += repaired
             self._rejected += bad
             self._queued -= sum(len(i) for i in batch)
+            self._marked()
             self._cond.notify_all()
         if bad:
             log.warning("prediction log: %d records dropped because the store could not take them", bad)
@@ -403,7 +494,9 @@ class PredictionLogger:
             raise error
         return error is None
 
-    def _write_in_child(self, batch: list[Item]) -> tuple[int, int, int, BaseException | None]:
+    def _write_in_child(
+        self, batch: list[Item], checkpoint: Checkpoint | None
+    ) -> tuple[int, int, int, BaseException | None]:
         """The batch through the writer process, started (again) when there is none; a child that
         dies or stops answering loses this batch (counted as dropped) and is replaced next time."""
         n = sum(len(i) for i in batch)
@@ -413,10 +506,14 @@ class PredictionLogger:
                 if child is not None:
                     child.close(0.1)
                 store = self.store
+                mark = self._mark
                 child = self._child = WriterProcess(
-                    store.url, busy_timeout_ms=store.busy_timeout_ms, power_safe=store.power_safe
+                    store.url,
+                    busy_timeout_ms=store.busy_timeout_ms,
+                    power_safe=store.power_safe,
+                    hold=() if mark is None else (mark.fd,),  # the mark stays held until it exits
                 )
-            encoded, bad, repaired, reason = child.write(batch)
+            encoded, bad, repaired, reason = child.write(batch, checkpoint)
         except (OSError, EOFError, pickle.PickleError) as exc:
             why = reason_of(exc)
             if child is not None:
@@ -436,117 +533,3 @@ class PredictionLogger:
 
 class WriterProcessError(RuntimeError):
     """A batch the writer process did not write: its reason, as the child (or its exit) gave it."""
-
-
-def write_items(store: Store, items: Sequence[Item]) -> tuple[int, int, int, BaseException | None]:
-    """Encode ``items`` and insert them in one transaction: the rows encoded, the rows that could
-    not be stored at all (left out, each alone), the rows stored repaired, and the error that rolled
-    the transaction back (None: committed). What a writer thread, or the writer process, does with
-    each batch.
-
-    No row costs another its place: an item whose text the store cannot hold as it is (see
-    :mod:`modelward.monitoring.log_rows`) is encoded row by row, each row repaired or left out
-    alone; and when the database still refuses the batch for its data (a constraint, a value),
-    the batch is written again in halves, each in a savepoint, until the rows it refuses are alone."""
-    as_json = store.engine.dialect.name == "sqlite" and _JSON_OPERATORS
-    rows, documents, encoded, bad, repaired = _encode(items, as_json)
-    if not encoded:
-        return 0, bad, repaired, None
-    try:
-        with store.write() as conn:
-            for sql, params in documents:
-                conn.exec_driver_sql(sql, params)
-            if rows:
-                _insert_rows(conn, rows, store.busy_timeout_ms)
-    except BaseException as exc:  # the caller counts it, whatever it is
-        if not _refused_data(exc):
-            return encoded, bad, repaired, exc
-    else:
-        return encoded, bad, repaired, None
-    # The database refused some row's data: every row again, one by one, then in halves.
-    rows, repaired, bad = [], 0, 0
-    for item in items:
-        got, fixed, failed = storable_rows(item)
-        rows.extend(got)
-        repaired += fixed
-        bad += failed
-    try:
-        with store.write() as conn:
-            refused = _insert_isolating(conn, rows, store.busy_timeout_ms)
-    except BaseException as exc:
-        return len(rows), bad, repaired, exc
-    return len(rows) - refused, bad + refused, repaired, None
-
-
-def _encode(
-    items: Sequence[Item], as_json: bool
-) -> tuple[list[tuple[Any, ...]], list[tuple[str, tuple[Any, ...]]], int, int, int]:
-    """Row tuples, JSON documents (whole batches through SQLite's json_each), and the counts:
-    rows encoded, rows left out, rows repaired."""
-    rows: list[tuple[Any, ...]] = []
-    documents: list[tuple[str, tuple[Any, ...]]] = []
-    encoded = bad = repaired = 0
-    for item in items:
-        try:
-            if not fits(item):
-                raise ValueError("text the store cannot hold as it is")
-            statement = item.json_insert() if as_json and isinstance(item, RecordBatch) else None
-            if statement is not None:
-                documents.append(statement)
-            elif isinstance(item, RecordBatch):
-                rows.extend(item.rows())
-            else:
-                rows.append(record_row(item))
-            encoded += len(item)
-        except Exception:  # row by row: each stored, repaired or left out alone
-            got, fixed, failed = storable_rows(item)
-            rows.extend(got)
-            encoded += len(got)
-            repaired += fixed
-            bad += failed
-    return rows, documents, encoded, bad, repaired
-
-
-def _refused_data(exc: BaseException) -> bool:
-    """The database (or its driver, binding a value) refused a row's data, not the write itself:
-    a constraint, a value out of range, text it cannot encode. A locked or unreachable store is
-    not such a refusal (that batch is dropped whole, as any row of it would be)."""
-    if isinstance(exc, DataError | IntegrityError):
-        return True
-    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
-        return isinstance(exc.orig, ValueError | TypeError | OverflowError)
-    return isinstance(exc, ValueError | TypeError | OverflowError)
-
-
-def _insert_isolating(conn: Any, rows: list[tuple[Any, ...]], busy_timeout_ms: int) -> int:
-    """Insert ``rows`` in a savepoint; when the database refuses their data, each half in its own,
-    down to single rows, which are left out. Returns how many rows were left out."""
-    if not rows:
-        return 0
-    try:
-        with conn.begin_nested():
-            _insert_rows(conn, rows, busy_timeout_ms)
-    except Exception as exc:
-        if not _refused_data(exc):
-            raise
-        if len(rows) == 1:
-            return 1
-        mid = len(rows) // 2
-        return _insert_isolating(conn, rows[:mid], busy_timeout_ms) + _insert_isolating(
-            conn, rows[mid:], busy_timeout_ms
-        )
-    return 0
-
-
-def _insert_rows(conn: Any, rows: list[tuple[Any, ...]], busy_timeout_ms: int) -> None:
-    if conn.dialect.name == "postgresql":
-        # Wait for a locked table no longer than SQLite would (the store's busy timeout).
-        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, int(busy_timeout_ms))}")
-    style = conn.dialect.paramstyle
-    if insert_sql(style) is None:  # a driver whose placeholders we do not know: SQLAlchemy's insert
-        conn.execute(predictions.insert(), [dict(zip(COLUMNS, r, strict=True)) for r in rows])
-        return
-    step = _rows_per_statement(conn)
-    for start in range(0, len(rows), step):
-        chunk = rows[start : start + step]
-        conn.exec_driver_sql(insert_sql(style, len(chunk)) or "", tuple(itertools.chain.from_iterable(chunk)))

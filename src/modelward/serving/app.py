@@ -110,7 +110,9 @@ def create_app(
             on_dropped=metrics.log_dropped,
             on_repaired=metrics.log_repaired,
             on_rejected=metrics.log_rejected,
+            on_lost=metrics.log_lost,
             process=settings.log_process,
+            marks_dir=settings.home / "log-writers",
         )
     post = PostProcessor(capacity=settings.log_capacity, on_dropped=metrics.postprocess_dropped)
     observer = profiler.observe if profiler is not None else None

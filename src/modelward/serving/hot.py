@@ -141,7 +141,7 @@ class HotPath:
         if keys is not None and all(k is None for k in keys):
             keys = None
         tag = Tag(served, arm, ids, keys, [it[5] for it in items])
-        group = _Group(self.lane, name, path, served, arm, items, ids)
+        group = _Group(self.lane, name, path, served, arm, items, ids, tag)
         group.gauge.inc(len(items))
         try:
             served.batcher.submit(columns, len(items), group.done, tag, requests=len(items))
@@ -152,7 +152,7 @@ class HotPath:
 class _Group:
     """The requests of one turn that went to one arm: one submission, one answer each."""
 
-    __slots__ = ("arm", "gauge", "ids", "items", "lane", "name", "path", "served")
+    __slots__ = ("arm", "gauge", "ids", "items", "lane", "name", "path", "served", "tag")
 
     def __init__(
         self,
@@ -163,6 +163,7 @@ class _Group:
         arm: str,
         items: list[_Item],
         ids: list[str],
+        tag: Tag,
     ) -> None:
         self.lane = lane
         self.name = name
@@ -171,6 +172,7 @@ class _Group:
         self.arm = arm
         self.items = items
         self.ids = ids
+        self.tag = tag
         self.gauge: Gauge = lane.metrics.in_flight_gauge(name)
 
     def done(self, out: Outputs | None, seconds: float, exc: BaseException | None) -> None:
@@ -228,6 +230,10 @@ class _Group:
                 + b"]}"
                 for rid, value, probs in zip(ids, values, proba.tolist(), strict=True)
             ]
+        logger = self.lane.predictor.logger
+        if logger is not None:  # counted before the answers go out (a crash may follow)
+            logger.announce(len(items))
+            self.tag.announced = True
         for item, rid, body in zip(items, ids, bodies, strict=True):
             item[4](200, common + rid.encode() + b"\r\n", body)
         now = time.perf_counter()
