@@ -297,6 +297,18 @@ class ServingMetrics:
             "found by the server that started after it.",
             registry=reg,
         )
+        self._log_retention_deleted = Counter(
+            "modelward_prediction_log_retention_deleted_total",
+            "Prediction log rows deleted by retention, by reason (age, size).",
+            ["reason"],
+            registry=reg,
+        )
+        self._log_size = Gauge(
+            "modelward_prediction_log_size_bytes",
+            "Size of the prediction log as retention last measured it (docs/prediction-log.md).",
+            registry=reg,
+            multiprocess_mode="mostrecent",
+        )
 
     def _child(self, family: _Family, *labelvalues: str) -> _Family:
         key = (family, labelvalues)
@@ -459,6 +471,12 @@ class ServingMetrics:
 
     def log_lost(self, n: int) -> None:
         self._log_lost.inc(n)
+
+    def log_retention_deleted(self, reason: str, n: int) -> None:
+        self._child(self._log_retention_deleted, reason).inc(n)
+
+    def log_size(self, size: int) -> None:
+        self._log_size.set(size)
 
     # -- exposition ------------------------------------------------------------------------------
 

@@ -416,8 +416,15 @@ def _writers(store: Store, marks_dir: Path | None) -> dict[str, Any]:
 
 
 def log_summary(store: Store, *, marks_dir: Path | None = None) -> dict[str, Any]:
-    """What ``modelward predictions stats`` shows: the log's extent and its writers' counts (summed
-    over every server process that logged: rows written, dropped, repaired, rejected, and lost by the
-    ones that died; docs/prediction-log.md). ``marks_dir``: the home's ``log-writers`` folder, whose
-    marks of dead writers not yet settled by a restarted server are shown as ``pending``."""
-    return {"log": _extent(store), "writers": _writers(store, marks_dir)}
+    """What ``modelward predictions stats`` shows: the log's extent and size, its writers' counts
+    (summed over every server process that logged: rows written, dropped, repaired, rejected, and
+    lost by the ones that died), and the rows retention deleted (docs/prediction-log.md).
+    ``marks_dir``: the home's ``log-writers`` folder, whose marks of dead writers not yet settled by
+    a restarted server are shown as ``pending``."""
+    from modelward.monitoring.log_retention import measure, retention_totals
+
+    return {
+        "log": {**_extent(store), "size": measure(store).to_dict()},
+        "writers": _writers(store, marks_dir),
+        "retention": retention_totals(store),
+    }

@@ -266,6 +266,7 @@ def _start_controller(
             models=manager.names,
             drift_gauges=DriftGauges(metrics.registry),
             performance_gauges=PerformanceGauges(metrics.registry),
+            log_metrics=metrics,
         )
     except Exception as exc:  # a bad alerts file must not stop serving: say so and serve
         log.error("the controller is not running: %s", exc)
