@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from tests.monitoring.test_prediction_log import wait_until
 
 from modelward.monitoring.log_marks import settle_dead
 from modelward.monitoring.prediction_log import PredictionLogger, PredictionRecord
 from modelward.store import Store
 from modelward.store.tables import log_writers, predictions
-from tests.monitoring.test_prediction_log import wait_until
 
 _CRASHING_WRITER = """
 import os, signal, sys
@@ -90,7 +90,9 @@ def test_a_mark_of_another_database_is_left_for_that_database(store: Store, tmp_
     other = Store(f"sqlite:///{tmp_path / 'other.db'}").open()
     other.migrate()
     script = textwrap.dedent(_CRASHING_WRITER)
-    done = subprocess.run([sys.executable, "-c", script, other.url, str(marks), "thread"], capture_output=True)
+    done = subprocess.run(
+        [sys.executable, "-c", script, other.url, str(marks), "thread"], capture_output=True
+    )
     assert done.returncode == -9, done.stderr.decode()
     assert settle_dead(store, marks) == (0, 0)
     assert len(os.listdir(marks)) == 1
