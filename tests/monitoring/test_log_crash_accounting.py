@@ -38,6 +38,11 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
+def writer_of(logger: PredictionLogger) -> str:
+    assert logger.ledger is not None
+    return logger.ledger.writer
+
+
 def _writer_rows(store: Store) -> list:
     with store.read() as conn:
         return list(conn.execute(select(log_writers)).all())
@@ -61,10 +66,10 @@ def test_what_a_killed_writer_held_is_settled_as_lost_by_the_next_one(
     wait_until(lambda: lost == [50], timeout=30)  # 20 queued + 30 announced, never submitted
     dead = next(r for r in _writer_rows(store) if r.writer == row.writer)
     assert (dead.state, dead.lost, dead.announced, dead.produced) == ("crashed", 50, 150, 120)
-    assert [p.name for p in marks.iterdir()] == [f"{logger.writer}.mark"]  # the dead one's is gone
+    assert [p.name for p in marks.iterdir()] == [f"{writer_of(logger)}.mark"]  # the dead one's is gone
     logger.close()
     assert list(marks.iterdir()) == []
-    ours = next(r for r in _writer_rows(store) if r.writer == logger.writer)
+    ours = next(r for r in _writer_rows(store) if r.writer == writer_of(logger))
     assert (ours.state, ours.lost) == ("closed", 0)
 
 
@@ -76,7 +81,7 @@ def test_a_mark_held_by_a_live_writer_is_left_alone_and_a_closed_one_leaves_none
     alive.announce(5)  # answered, not yet submitted: a live writer's, not lost
     lost: list[int] = []
     assert settle_dead(store, marks, on_lost=lost.append) == (0, 1)
-    assert lost == [] and (marks / f"{alive.writer}.mark").exists()
+    assert lost == [] and (marks / f"{writer_of(alive)}.mark").exists()
 
     alive.submit([PredictionRecord(f"a-{i}", 1.0, "m", "1", {}, {}, 1.0) for i in range(5)])
     alive.close()

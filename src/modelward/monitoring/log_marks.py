@@ -42,6 +42,7 @@ import os
 import socket
 import struct
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,7 @@ from modelward.store.tables import log_writers
 __all__ = [
     "ANNOUNCED_AT",
     "Checkpoint",
+    "Ledger",
     "Mark",
     "MarkCounts",
     "PendingLoss",
@@ -408,3 +410,78 @@ def pending_losses(store: Store, directory: Path) -> list[PendingLoss]:
         finally:
             os.close(fd)
     return out
+
+
+# How often a ledger looks for marks of dead writers to settle: often while a predecessor's writer
+# process may still be finishing its last batch (it holds the mark until it exits), then rarely.
+_SETTLE_SOON, _SETTLE_LATER, _SETTLE_EAGERLY_FOR = 1.0, 30.0, 60.0
+
+
+class Ledger:
+    """One logger's crash accounting: its mark, the checkpoints its batches write, its closing, and
+    the settling of dead writers' marks (from its writer thread). The logger keeps the counters and
+    writes the announced ones into :attr:`map` itself (the request path's cost)."""
+
+    def __init__(
+        self, store: Store, directory: Path, *, on_lost: Callable[[int], None] | None = None
+    ) -> None:
+        self.store = store
+        self.directory = directory
+        self.on_lost = on_lost
+        self.writer = uuid.uuid4().hex
+        self.host = socket.gethostname()
+        self.mark: Mark | None = None
+        self._started = time.monotonic()
+        self._next_settle = 0.0
+
+    @property
+    def map(self) -> Any:
+        return None if self.mark is None else self.mark.map
+
+    def open(self) -> None:
+        """Make the mark; without it (a folder that cannot be written) nothing a crash loses is counted."""
+        if self.mark is not None:
+            return
+        try:
+            self.mark = Mark(self.directory, self.writer, store_key(self.store.url))
+        except OSError as exc:
+            log.warning(
+                "prediction log: no mark in %s (%s): what a crash loses will not be counted",
+                self.directory,
+                exc,
+            )
+
+    def checkpoint(self, announced: int, produced: int, dropped: int, sampled_out: int) -> Checkpoint | None:
+        if self.mark is None:
+            return None
+        started = self.mark.started_at
+        return Checkpoint(
+            self.writer, self.host, os.getpid(), started, announced, produced, dropped, sampled_out
+        )
+
+    def close(self, checkpoint: Checkpoint | None, written: int) -> None:
+        """Record in the store that this writer closed its log, and remove its mark; when the store
+        cannot be written, leave the mark (it says closed) for the next logger to settle."""
+        mark, self.mark = self.mark, None
+        if mark is None or checkpoint is None:
+            return
+        try:
+            close_writer(self.store, checkpoint, written)
+        except Exception as exc:
+            log.warning("prediction log: could not record that the log closed (%s); the next start will", exc)
+            mark.release()
+            return
+        mark.remove()
+
+    def settle_if_due(self) -> None:
+        """Settle the marks of writers that are gone into lost counts; soon again while some are held."""
+        now = time.monotonic()
+        if now < self._next_settle:
+            return
+        held = 1
+        try:
+            _, held = settle_dead(self.store, self.directory, own=self.writer, on_lost=self.on_lost)
+        except Exception as exc:  # the store is down: the marks wait
+            log.debug("prediction log: settling dead writers failed: %s", exc)
+        eager = held and now - self._started < _SETTLE_EAGERLY_FOR
+        self._next_settle = time.monotonic() + (_SETTLE_SOON if eager else _SETTLE_LATER)

@@ -24,13 +24,10 @@ a batch at least every ``flush_interval`` (0.1 s) or as soon as ``batch_size`` r
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import random
-import socket
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -41,15 +38,7 @@ from sqlalchemy.engine import make_url
 
 from modelward.errors import ConfigError
 from modelward.monitoring.log_insert import write_items
-from modelward.monitoring.log_marks import (
-    ANNOUNCED_AT,
-    Checkpoint,
-    Mark,
-    close_writer,
-    pack_announced,
-    settle_dead,
-    store_key,
-)
+from modelward.monitoring.log_marks import ANNOUNCED_AT, Checkpoint, Ledger, pack_announced
 from modelward.monitoring.log_process import WriterProcess, reason_of
 from modelward.monitoring.log_rows import PredictionRecord, RecordBatch
 from modelward.monitoring.redaction import Redactor, canonical_json
@@ -71,9 +60,6 @@ Item = PredictionRecord | RecordBatch
 log = logging.getLogger("modelward.prediction_log")
 
 _MAX_BACKOFF = 2.0
-# How often the writer looks for marks of dead writers to settle: often while a predecessor's writer
-# process may still be finishing its last batch (it holds the mark until it exits), then rarely.
-_SETTLE_SOON, _SETTLE_LATER, _SETTLE_EAGERLY_FOR = 1.0, 30.0, 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,15 +150,12 @@ class PredictionLogger:
         # An in-memory SQLite database exists in this process only, so it keeps the thread.
         self.process = process and not _in_memory(store.url)
         self._child: WriterProcess | None = None
-        # Crash accounting (log_marks): this writer's id, mark and row in the store.
-        self.writer = uuid.uuid4().hex
-        self.marks_dir = None if marks_dir is None or _in_memory(store.url) else Path(marks_dir)
-        self._on_lost = on_lost
-        self._mark: Mark | None = None
+        # Crash accounting (log_marks): the mark, the batches' checkpoints, settling dead writers.
+        self.ledger: Ledger | None = None
+        if marks_dir is not None and not _in_memory(store.url):
+            self.ledger = Ledger(store, Path(marks_dir), on_lost=on_lost)
         self._mark_map: Any = None  # the mark's memory, for announce()
         self._announced = self._withdrawn = 0
-        self._started = time.monotonic()
-        self._next_settle = 0.0
 
     # -- producer side ---------------------------------------------------------------------------
 
@@ -180,16 +163,9 @@ class PredictionLogger:
         with self._cond:
             if self._closed:
                 raise ConfigError("this prediction logger is closed; create a new one")
-            if self._thread is None and self.marks_dir is not None and self._mark is None:
-                try:
-                    self._mark = Mark(self.marks_dir, self.writer, store_key(self.store.url))
-                    self._mark_map = self._mark.map
-                except OSError as exc:
-                    log.warning(
-                        "prediction log: no mark in %s (%s): what a crash loses will not be counted",
-                        self.marks_dir,
-                        exc,
-                    )
+            if self._thread is None and self.ledger is not None:
+                self.ledger.open()
+                self._mark_map = self.ledger.map
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="modelward-prediction-log", daemon=True
@@ -219,24 +195,15 @@ class PredictionLogger:
 
     def _marked(self, closed: bool = False) -> None:
         """Copy the counters into the mark (under ``self._cond``)."""
-        mark = self._mark
+        mark = None if self.ledger is None else self.ledger.mark
         if mark is not None:
             mark.counts(self._produced, self._sampled_out, self._dropped, self._written, closed)
 
     def _checkpoint(self) -> Checkpoint | None:
-        if self._mark is None:
+        if self.ledger is None:
             return None
         with self._cond:
-            return Checkpoint(
-                self.writer,
-                socket.gethostname(),
-                os.getpid(),
-                self._mark.started_at,
-                self._announced,
-                self._produced,
-                self._dropped,
-                self._sampled_out,
-            )
+            return self.ledger.checkpoint(self._announced, self._produced, self._dropped, self._sampled_out)
 
     def submit(self, records: Sequence[PredictionRecord]) -> None:
         """Sample, redact and queue ``records``; returns at once whatever happens to them later."""
@@ -368,22 +335,10 @@ class PredictionLogger:
                 "prediction log: %d queued records dropped at close (not written within the timeout)", left
             )
             _notify(self._on_dropped, left)
-        self._close_mark()
-
-    def _close_mark(self) -> None:
-        """Record in the store that this writer closed its log, and remove its mark; when the store
-        cannot be written, leave the mark (it says closed) for the next logger to settle."""
-        mark, checkpoint = self._mark, self._checkpoint()
-        if mark is None or checkpoint is None:
-            return
-        self._mark = self._mark_map = None
-        try:
-            close_writer(self.store, checkpoint, self.stats.written)
-        except Exception as exc:
-            log.warning("prediction log: could not record that the log closed (%s); the next start will", exc)
-            mark.release()
-            return
-        mark.remove()
+        if self.ledger is not None:
+            checkpoint = self._checkpoint()
+            self._mark_map = None
+            self.ledger.close(checkpoint, self.stats.written)
 
     def __enter__(self) -> PredictionLogger:
         return self.start()
@@ -397,8 +352,8 @@ class PredictionLogger:
         backoff = 0.0
         while True:
             try:
-                if self.marks_dir is not None and time.monotonic() >= self._next_settle:
-                    self._settle()
+                if self.ledger is not None:
+                    self.ledger.settle_if_due()
                 if backoff:
                     with self._cond:
                         self._cond.wait_for(lambda: self._stopping, backoff)
@@ -415,19 +370,6 @@ class PredictionLogger:
             except BaseException:  # keep the writer alive whatever happens
                 log.exception("prediction log writer: unexpected error (the writer keeps running)")
                 backoff = max(backoff, self.flush_interval)
-
-    def _settle(self) -> None:
-        """Settle the marks of writers that are gone (a server killed outright, its writer process
-        gone too) into lost counts; look again soon while some are still held."""
-        assert self.marks_dir is not None  # noqa: S101 - checked by the caller
-        held = 1
-        try:
-            _, held = settle_dead(self.store, self.marks_dir, own=self.writer, on_lost=self._on_lost)
-        except Exception as exc:  # the store is down: the marks wait
-            log.debug("prediction log: settling dead writers failed: %s", exc)
-        now = time.monotonic()
-        eager = held and now - self._started < _SETTLE_EAGERLY_FOR
-        self._next_settle = now + (_SETTLE_SOON if eager else _SETTLE_LATER)
 
     def _take(self) -> list[Item] | None:
         """Items of up to batch_size rows, once batch_size rows are queued or flush_interval has
@@ -506,7 +448,7 @@ class PredictionLogger:
                 if child is not None:
                     child.close(0.1)
                 store = self.store
-                mark = self._mark
+                mark = None if self.ledger is None else self.ledger.mark
                 child = self._child = WriterProcess(
                     store.url,
                     busy_timeout_ms=store.busy_timeout_ms,
