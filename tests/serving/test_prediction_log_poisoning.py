@@ -4,28 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.monitoring.test_prediction_log import wait_until
 from tests.serving.conftest import server_env, start_server
 from tests.serving.test_metrics_endpoint import samples, value
 from tests.serving.test_predict_api import ROW
-
-
-def _settled(url: str, *, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = samples(url)
-        produced = value(found, "modelward_prediction_log_produced_total")
-        done = value(found, "modelward_prediction_log_written_total") + value(
-            found, "modelward_prediction_log_dropped_total"
-        )
-        if produced and produced == done:
-            return found
-        time.sleep(0.05)
-    raise AssertionError("prediction log counters never settled")
 
 
 @pytest.mark.parametrize("process", ["true", "false"])
@@ -49,7 +35,17 @@ def test_a_lone_surrogate_routing_key_costs_no_other_request_its_log_row(home: P
                 )
                 assert r.status_code in (200, 400, 422), r.text
                 answered_bad += r.status_code == 200 and i % 4 == 3
-        found = _settled(server.url)
+
+        def settled() -> bool:  # every answered row handed to the log, and written or dropped
+            found = samples(server.url)
+            produced = value(found, "modelward_prediction_log_produced_total")
+            done = value(found, "modelward_prediction_log_written_total") + value(
+                found, "modelward_prediction_log_dropped_total"
+            )
+            return produced >= len(good) + answered_bad and produced == done
+
+        wait_until(settled, timeout=30)
+        found = samples(server.url)
         with sqlite3.connect(home / "modelward.db") as db:
             logged = {row[0] for row in db.execute("SELECT request_id FROM modelward_predictions")}
         assert set(good) <= logged, f"{len(set(good) - logged)} of {len(good)} good rows missing"

@@ -236,41 +236,42 @@ class Checkpoint:
             )
 
 
+def _end(conn: Any, writer: str, exists: bool, identity: dict[str, Any], values: dict[str, Any]) -> None:
+    """Write how ``writer`` ended into its row (made, with ``identity``, when no batch ever did)."""
+    if exists:
+        conn.execute(update(log_writers).where(log_writers.c.writer == writer).values(**values))
+    else:
+        conn.execute(insert(log_writers).values(writer=writer, repaired=0, rejected=0, **identity, **values))
+
+
+def _final_counts(
+    state: str, lost: int, announced: int, produced: int, dropped: int, sampled: int
+) -> dict[str, Any]:
+    now = time.time()
+    return {
+        "state": state,
+        "lost": lost,
+        "announced": announced,
+        "produced": produced,
+        "dropped": dropped,
+        "sampled_out": sampled,
+        "updated_at": now,
+        "ended_at": now,
+    }
+
+
 def close_writer(store: Store, checkpoint: Checkpoint, written: int) -> None:
     """Record that ``checkpoint``'s writer closed its log, with its final counts (``written``: its
     own count, which the row already holds unless no batch was ever written)."""
-    now = time.time()
-    c = log_writers.c
+    c, cp = log_writers.c, checkpoint
     with store.write() as conn:
-        row = conn.execute(select(c.written).where(c.writer == checkpoint.writer)).first()
-        values: dict[str, Any] = {
-            "state": "closed",
-            "announced": checkpoint.announced,
-            "produced": checkpoint.produced,
-            "dropped": checkpoint.dropped,
-            "sampled_out": checkpoint.sampled_out,
-            "lost": 0,
-            "updated_at": now,
-            "ended_at": now,
-        }
-        if row is not None:
-            conn.execute(update(log_writers).where(c.writer == checkpoint.writer).values(**values))
-            return
-        conn.execute(
-            insert(log_writers).values(
-                writer=checkpoint.writer,
-                host=checkpoint.host[:255],
-                pid=checkpoint.pid,
-                started_at=checkpoint.started_at,
-                written=written,
-                repaired=0,
-                rejected=0,
-                **values,
-            )
-        )
+        exists = conn.execute(select(c.written).where(c.writer == cp.writer)).first() is not None
+        identity = {"host": cp.host[:255], "pid": cp.pid, "started_at": cp.started_at, "written": written}
+        values = _final_counts("closed", 0, cp.announced, cp.produced, cp.dropped, cp.sampled_out)
+        _end(conn, cp.writer, exists, identity, values)
 
 
-def _settle(store: Store, counts: MarkCounts, now: float) -> tuple[int, str] | None:
+def _settle(store: Store, counts: MarkCounts) -> tuple[int, str] | None:
     """Record how the mark's writer ended; None when another process already did."""
     c = log_writers.c
     with store.write() as conn:
@@ -280,31 +281,16 @@ def _settle(store: Store, counts: MarkCounts, now: float) -> tuple[int, str] | N
             return None
         lost = lost_rows(counts, int(row.written) if row is not None else 0)
         state = "closed" if counts.closed and lost == 0 else "crashed"
-        values: dict[str, Any] = {
-            "state": state,
-            "lost": lost,
-            "announced": counts.announced,
-            "produced": counts.produced,
-            "dropped": counts.dropped,
-            "sampled_out": counts.sampled_out,
-            "updated_at": now,
-            "ended_at": now,
+        values = _final_counts(
+            state, lost, counts.announced, counts.produced, counts.dropped, counts.sampled_out
+        )
+        identity = {
+            "host": socket.gethostname()[:255],  # its mark is on this machine's disk
+            "pid": counts.pid,
+            "started_at": counts.started_at,
+            "written": 0,
         }
-        if row is not None:
-            conn.execute(update(log_writers).where(c.writer == counts.writer).values(**values))
-        else:
-            conn.execute(
-                insert(log_writers).values(
-                    writer=counts.writer,
-                    host=socket.gethostname()[:255],
-                    pid=counts.pid,
-                    started_at=counts.started_at,
-                    written=0,
-                    repaired=0,
-                    rejected=0,
-                    **values,
-                )
-            )
+        _end(conn, counts.writer, row is not None, identity, values)
     return lost, state
 
 
@@ -358,7 +344,7 @@ def settle_dead(
                 continue
             if counts.store_key != key:  # another database's writer: that store settles it
                 continue
-            outcome = _settle(store, counts, time.time())
+            outcome = _settle(store, counts)
             path.unlink(missing_ok=True)
             settled += 1
             if outcome is None:

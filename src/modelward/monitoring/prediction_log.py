@@ -187,11 +187,7 @@ class PredictionLogger:
     def withdraw(self, n: int) -> None:
         """``n`` announced rows that will never be submitted (post-processing dropped them)."""
         self._withdrawn += n
-        if self._mark_map is not None:
-            try:  # noqa: SIM105 - contextlib.suppress would cost more than the store it guards
-                pack_announced(self._mark_map, ANNOUNCED_AT, self._announced, self._withdrawn)
-            except (ValueError, TypeError):  # closed meanwhile (the server is stopping)
-                pass
+        self.announce(0)  # writes both counts
 
     def _marked(self, closed: bool = False) -> None:
         """Copy the counters into the mark (under ``self._cond``)."""
