@@ -6,8 +6,8 @@ the logger (post-processing runs every 20 ms), rows queued for the writer (it ta
 every 100 ms), and with the writer thread the batch being inserted (a writer process finishes the
 batch it holds). To count that loss, each logger keeps a *mark*: a 128-byte file under
 ``<home>/log-writers``, memory-mapped, holding its counters. Every change is a store into mapped
-memory (no system call, about 0.3 us); the kernel keeps those pages when the process dies, so the
-mark holds the counters as they were at the instant of the kill. The logger holds an exclusive
+memory (no system call, about 0.15 us of CPU); the kernel keeps those pages when the process dies,
+so the mark holds the counters as they were at the instant of the kill. The logger holds an exclusive
 ``flock`` on its mark, and so does its writer process, which inherits the descriptor: a mark that can
 be locked belongs to processes that are all gone.
 

@@ -176,7 +176,7 @@ class PredictionLogger:
     def announce(self, n: int) -> None:
         """``n`` rows answered, to be submitted after their answers are written (post-processing):
         counted before the answers go out, so that the rows a crash catches between the two are
-        counted as lost. Called from the event loop's thread only (no lock: it costs about 0.3 us)."""
+        counted as lost. Called from the event loop's thread only (no lock: about 0.15 us of CPU)."""
         self._announced += n
         if self._mark_map is not None:
             try:  # noqa: SIM105 - contextlib.suppress would cost more than the store it guards
