@@ -7,13 +7,50 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import socket
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "parse_log_retention"]
+
+# -- prediction log retention: "7d", "20GB", "7d,20GB" -----------------------------------------------
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+_SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_SIZE_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_RETENTION_PART = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$", re.IGNORECASE)
+
+
+def parse_log_retention(text: str) -> tuple[float | None, int | None]:
+    """``MODELWARD_LOG_RETENTION`` as (maximum age in seconds, maximum size in bytes), None for a
+    limit not given: an age (``30m``, ``12h``, ``7d``, ``2w``), a size (``500MB``, ``20GB``, ``1TB``;
+    ``KiB`` ... ``TiB`` for powers of 1024), or both separated by a comma. Empty or ``off``: none."""
+    age: float | None = None
+    size: int | None = None
+    if text.strip().lower() in ("", "off", "none"):
+        return None, None
+    for part in text.split(","):
+        match = _RETENTION_PART.match(part)
+        unit = match.group(2).lower() if match else ""
+        if match is None or (unit not in _AGE_UNITS and unit not in _SIZE_UNITS):
+            raise ValueError(
+                f"cannot read {part.strip()!r} as a retention limit: use an age such as 7d or 12h, a size "
+                "such as 20GB or 500MiB, or both: 7d,20GB"
+            )
+        value = float(match.group(1))
+        if value <= 0:
+            raise ValueError(f"a retention limit must be positive, not {part.strip()!r}")
+        if unit in _AGE_UNITS:
+            if age is not None:
+                raise ValueError(f"two ages in the retention {text!r}: give at most one age and one size")
+            age = value * _AGE_UNITS[unit]
+        else:
+            if size is not None:
+                raise ValueError(f"two sizes in the retention {text!r}: give at most one age and one size")
+            size = int(value * _SIZE_UNITS[unit])
+    return age, size
 
 
 class Settings(BaseSettings):
@@ -71,6 +108,11 @@ class Settings(BaseSettings):
         default=True,
         description="write the prediction log from a process of its own (false: a thread of the server)",
     )
+    log_retention: str = Field(
+        default="",
+        description="delete logged predictions older than an age and/or beyond a size: 7d, 20GB or "
+        "7d,20GB (docs/prediction-log.md); empty keeps everything",
+    )
     alerts_file: Path | None = Field(
         default=None, description="alert rules and notifiers, YAML or JSON (docs/alerts.md); unset: defaults"
     )
@@ -119,6 +161,12 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().strip():
             name = f"MODELWARD_{str(info.field_name).upper()}"
             raise ValueError(f"{name} is set but empty: give it a value, or unset it")
+        return value
+
+    @field_validator("log_retention", mode="after")
+    @classmethod
+    def _valid_retention(cls, value: str) -> str:
+        parse_log_retention(value)
         return value
 
     @field_validator("home", mode="after")

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from modelward.errors import ConfigError
-from modelward.monitoring import prediction_log
+from modelward.monitoring import log_insert
 from modelward.monitoring.prediction_log import LogStats, PredictionLogger, PredictionRecord, Redactor
 from modelward.store import Store
 from modelward.store.tables import predictions
@@ -83,7 +83,7 @@ def test_a_large_batch_goes_in_as_multi_row_statements_every_row_once_in_order(
     """One INSERT carries many rows (500, or what the database's parameter limit allows); with 7
     rows per statement, 1,234 rows cross 176 statement boundaries and the last one is short."""
     if per_statement is not None:
-        monkeypatch.setattr(prediction_log, "_rows_per_statement", lambda conn: per_statement)
+        monkeypatch.setattr(log_insert, "_rows_per_statement", lambda conn: per_statement)
     logger = PredictionLogger(store, batch_size=1300, capacity=5000, flush_interval=0.05).start()
     logger.submit(records(1234, arm="champion"))
     logger.close()

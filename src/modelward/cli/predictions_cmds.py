@@ -1,4 +1,4 @@
-"""``modelward predictions``: tail and export the prediction log."""
+"""``modelward predictions``: tail, export and account for the prediction log."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["predictions_app"]
 
-predictions_app = typer.Typer(help="Tail and export the prediction log.", no_args_is_help=True)
+predictions_app = typer.Typer(help="Tail, export and account for the prediction log.", no_args_is_help=True)
 
 _FOLLOW_PAGE = 1_000
 
@@ -178,3 +178,99 @@ def export_cmd(
         emit_json({"model": name, "path": str(output), "format": kind, "rows": rows})
     else:
         typer.echo(f"exported {rows} predictions of {name} to {output}")
+
+
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return "?"
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+@predictions_app.command("stats")
+def stats_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+) -> None:
+    """The prediction log's extent and size, its writers' counts (rows written, dropped, repaired,
+    rejected, and lost by server processes that died: kill -9, out of memory) and what retention
+    deleted."""
+    from modelward.cli.app import settings
+    from modelward.monitoring.prediction_query import log_summary
+
+    cfg = settings()
+    with open_store() as store:
+        summary = log_summary(store, marks_dir=cfg.home / "log-writers")
+    summary["retention"]["policy"] = cfg.log_retention or None
+    if as_json:
+        emit_json(summary)
+        return
+    log, writers, retention = summary["log"], summary["writers"], summary["retention"]
+    if log["rows"]:
+        typer.echo(f"log: about {log['rows']:,} rows, from {log['oldest']} to {log['newest']}")
+    else:
+        typer.echo("log: empty")
+    size = log["size"]
+    line = f"size: {_bytes(size['bytes'])} ({size['how']})"
+    if size["file_bytes"] is not None:
+        line += f"; file {_bytes(size['file_bytes'])}, {_bytes(size['free_bytes'])} free"
+        line += f", auto_vacuum {size['auto_vacuum']}"
+    if size["table_bytes"] is not None:
+        line += f"; table {_bytes(size['table_bytes'])}"
+    typer.echo(line)
+    deleted = retention["deleted"]
+    typer.echo(
+        f"retention: {retention['policy'] or 'off (MODELWARD_LOG_RETENTION)'}; deleted {deleted['age']:,} "
+        f"rows by age and {deleted['size']:,} by size; last run {retention['last_run'] or 'never'}"
+    )
+    typer.echo(
+        f"writers: {writers['running']} running, {writers['closed']} closed, {writers['crashed']} crashed"
+    )
+    typer.echo(
+        f"rows: {writers['written']:,} written ({writers['repaired']:,} repaired), "
+        f"{writers['dropped']:,} dropped ({writers['rejected']:,} rejected), {writers['lost']:,} lost"
+    )
+    for crash in writers["crashes"]:
+        typer.echo(
+            f"  crashed: pid {crash['pid']} on {crash['host']}, started {crash['started']}, "
+            f"found dead {crash['found_dead']}: {crash['lost']:,} lost"
+        )
+    for pending in writers["pending"]:
+        typer.echo(
+            f"  not yet settled: pid {pending['pid']} (writer {pending['writer']}): "
+            f"{pending['lost']:,} lost (counted when a server starts here)"
+        )
+
+
+@predictions_app.command("vacuum")
+def vacuum_cmd(
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """SQLite: rewrite the database once with incremental vacuum on, so that retention returns the
+    space of deleted predictions to the file system. Stop the servers first: it holds the database
+    for as long as rewriting it takes, and needs free disk space about the size of the file."""
+    from modelward.errors import ConfigError
+
+    with open_store() as store:
+        if store.dialect != "sqlite":
+            raise ConfigError("vacuum is for SQLite; PostgreSQL's autovacuum keeps the space reusable")
+        with store.read() as conn:
+            mode = int(conn.exec_driver_sql("PRAGMA auto_vacuum").scalar_one())
+        if mode == 2:
+            typer.echo("the database already uses incremental vacuum: retention returns free pages itself")
+            return
+        if not yes:
+            typer.confirm("rewrite the whole database now (stop the servers first)?", abort=True)
+        with store.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            if raw is None:  # pragma: no cover - a pooled SQLite connection always has one
+                raise ConfigError("no SQLite connection")
+            raw.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            raw.execute("VACUUM")  # outside any transaction (the pooled connection is in autocommit)
+            mode = int(raw.execute("PRAGMA auto_vacuum").fetchone()[0])
+    typer.echo("done: the database now uses incremental vacuum" if mode == 2 else f"auto_vacuum is {mode}")

@@ -421,12 +421,16 @@ def controller_from_settings(
     models: Sequence[str] | None = None,
     drift_gauges: Any = None,
     performance_gauges: Any = None,
+    log_metrics: Any = None,
 ) -> Controller:
     """The controller ``modelward serve`` and ``modelward controller`` run: the canary task, alerts
     through the :class:`~modelward.monitoring.alerts.AlertCenter` of the alerts file
     (``MODELWARD_ALERTS_FILE``; the log notifier by default), and the drift and performance monitor
     (:class:`~modelward.control.monitor.MonitorTask`) unless ``monitor=False``, over ``models`` (all
-    registered when None), keeping the given drift and performance gauges fresh."""
+    registered when None), keeping the given drift and performance gauges fresh; and the prediction
+    log's retention (:class:`~modelward.monitoring.log_retention.RetentionTask`) when
+    ``MODELWARD_LOG_RETENTION`` is set, its deleted counts and the log's size reported to
+    ``log_metrics`` (a :class:`~modelward.monitoring.metrics.ServingMetrics`) when given."""
     from modelward.monitoring.alert_config import load_alert_config
 
     config = load_alert_config(settings.alerts_file, allow_private=settings.alerts_allow_private)
@@ -447,6 +451,24 @@ def controller_from_settings(
                 performance_gauges=performance_gauges,
             )
         )
+    # -- prediction log retention --
+    retention = _retention_task(registry, settings, log_metrics)
+    if retention is not None:
+        tasks.append(retention)
     return Controller(
         registry, holder=holder, interval=interval, lease_ttl=lease_ttl, tasks=tasks, alert=center.event
+    )
+
+
+def _retention_task(registry: Registry, settings: Settings, log_metrics: Any) -> ControllerTask | None:
+    from modelward.monitoring.log_retention import RetentionPolicy, RetentionTask
+
+    policy = RetentionPolicy.from_spec(settings.log_retention)
+    if not policy.enabled:
+        return None
+    return RetentionTask(
+        registry.store,
+        policy,
+        on_deleted=None if log_metrics is None else log_metrics.log_retention_deleted,
+        on_size=None if log_metrics is None else log_metrics.log_size,
     )

@@ -7,12 +7,16 @@ on another core, and the server's writer thread only pickles each batch (NumPy a
 and waits for the answer with the lock released.
 
 The two talk over the child's standard input and output: frames of an 8-byte big-endian length and
-a pickle. The first frame is the store's settings; then each request is a list of log items and each
-answer ``(encoded, bad, error)``: the rows written, the rows that could not be encoded, and the
-reason the transaction failed (None when it committed). The child writes exactly what a writer
-thread would (:func:`modelward.monitoring.prediction_log.write_items`), ignores SIGINT and SIGTERM
-(the server decides when logging stops: it closes the pipe after its last batch) and exits when its
-input ends, which also happens when the server dies: a batch being written is finished first.
+a pickle. The first frame is the store's settings; then each request is a list of log items with the
+writer's checkpoint (:class:`~modelward.monitoring.log_marks.Checkpoint`, or None) and each answer
+``(encoded, bad, repaired, error)``: the rows written, the rows that could not be stored (left out,
+each alone), the rows stored repaired, and the reason the transaction failed (None when it
+committed). The child writes exactly what a writer thread would
+(:func:`modelward.monitoring.log_insert.write_items`), ignores SIGINT and SIGTERM (the server decides
+when logging stops: it closes the pipe after its last batch) and exits when its input ends, which
+also happens when the server dies: a batch being written is finished first. It holds the writer's
+mark open until it exits, so that the mark is settled only once no batch of its writer can still
+commit.
 """
 
 from __future__ import annotations
@@ -53,11 +57,16 @@ def receive(stream: IO[bytes]) -> Any:
 class WriterProcess:
     """The server side of one writer process: started at construction, one batch at a time."""
 
-    def __init__(self, url: str, *, busy_timeout_ms: int, power_safe: bool) -> None:
+    def __init__(
+        self, url: str, *, busy_timeout_ms: int, power_safe: bool, hold: tuple[int, ...] = ()
+    ) -> None:
+        """``hold``: descriptors the child keeps open until it exits (the writer's mark, whose lock
+        then says that a batch of this writer may still be committed)."""
         self._proc = subprocess.Popen(  # this interpreter, a fixed module
             [sys.executable, "-m", _MODULE],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            pass_fds=hold,
         )
         stdin, stdout = self._proc.stdin, self._proc.stdout
         if stdin is None or stdout is None:  # pragma: no cover - both are PIPE above
@@ -72,12 +81,13 @@ class WriterProcess:
     def alive(self) -> bool:
         return self._proc.poll() is None
 
-    def write(self, items: list[Any]) -> tuple[int, int, str | None]:
-        """Send ``items``, wait for the child to write them; raises OSError or EOFError when the
-        child is gone (nothing of this batch can be known to be written)."""
-        send(self._in, items)
-        encoded, bad, error = receive(self._out)
-        return int(encoded), int(bad), error
+    def write(self, items: list[Any], checkpoint: Any = None) -> tuple[int, int, int, str | None]:
+        """Send ``items`` (and the writer's checkpoint, written in the same transaction), wait for the
+        child to write them; raises OSError or EOFError when the child is gone (nothing of this
+        batch can be known to be written)."""
+        send(self._in, (items, checkpoint))
+        encoded, bad, repaired, error = receive(self._out)
+        return int(encoded), int(bad), int(repaired), error
 
     def close(self, timeout: float = 5.0) -> int | None:
         """End the child's input and wait for it to exit (killed after ``timeout``); its exit code."""
@@ -107,7 +117,7 @@ def main() -> int:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # the protocol owns standard output; stray prints go to the server's log
 
-    from modelward.monitoring.prediction_log import write_items
+    from modelward.monitoring.log_insert import write_items
     from modelward.store.store import Store
 
     try:
@@ -120,12 +130,12 @@ def main() -> int:
     try:
         while True:
             try:
-                items = receive(stdin)
+                items, checkpoint = receive(stdin)
             except EOFError:
                 return 0
-            encoded, bad, error = write_items(store, items)
+            encoded, bad, repaired, error = write_items(store, items, checkpoint)
             reason = None if error is None else reason_of(error)
-            send(stdout, (encoded, bad, reason))
+            send(stdout, (encoded, bad, repaired, reason))
             if isinstance(error, SystemExit | KeyboardInterrupt):
                 raise error
     finally:

@@ -4,6 +4,13 @@ of the rows a server answered together, column by column.
 A batch is what the server submits: it costs one list per column to build, instead of a dict and a
 record per row, and its rows are encoded straight into the tuples the database driver takes. Both
 forms give identical stored rows: canonical JSON (sorted keys, NaN and infinities as null).
+
+Text a store cannot hold (a lone UTF-16 surrogate, which a JSON body may carry as ``"\\ud800"``;
+NUL, which PostgreSQL refuses; text longer than its column) must cost no other row. :func:`fits`
+checks an item's text columns at once (its JSON columns are checked by orjson, which refuses what
+UTF-8 cannot hold); an item that does not fit is encoded row by row by :func:`storable_rows`, where
+each row is stored as it is, repaired (:func:`~modelward.monitoring.redaction.storable_text`), or
+left out alone.
 """
 
 from __future__ import annotations
@@ -17,16 +24,20 @@ from typing import Any, cast
 import numpy as np
 import orjson
 
-from modelward.monitoring.redaction import Redactor, canonical_json, json_fallback
+from modelward.monitoring.redaction import Redactor, canonical_json, json_fallback, storable, storable_text
 
 __all__ = [
     "COLUMNS",
     "JSON_MAX_VALUES",
+    "TEXT_LIMITS",
     "PredictionRecord",
     "RecordBatch",
+    "fits",
     "insert_sql",
     "json_insert_sql",
     "record_row",
+    "storable_row",
+    "storable_rows",
 ]
 
 # The columns written, in the order of the row tuples.
@@ -42,6 +53,16 @@ COLUMNS = (
     "latency_ms",
     "error",
 )
+# The longest text of each text column (its VARCHAR length: PostgreSQL refuses more, SQLite does not
+# check); None: unbounded. In COLUMNS order.
+TEXT_LIMITS: dict[str, int | None] = {
+    "request_id": 128,
+    "model": 256,
+    "version": 32,
+    "arm": 64,
+    "routing_key": 256,
+    "error": None,
+}
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY  # keys are put in order by hand
 # Values per row up to which a batch goes in as one JSON document. Measured in a busy server: one
 # input and a regressor's prediction, the writer's CPU per row fell from 9-11 to 6.5-7 us; nine
@@ -150,6 +171,56 @@ class RecordBatch:
         plain = self.plain()
         # plain() made every column a list
         return replace(plain, inputs=redactor.apply_columns(cast(Mapping[str, Sequence[Any]], plain.inputs)))
+
+    def records(self) -> list[PredictionRecord]:
+        """This batch's rows as one record each, stored exactly as :meth:`rows` stores them."""
+        p = self.plain()
+        n = len(p.request_ids)
+        names = list(p.inputs)
+        inputs = [dict(zip(names, values, strict=True)) for values in zip(*p.inputs.values(), strict=True)]
+        if not names:
+            inputs = [{} for _ in range(n)]
+        outputs: list[dict[str, Any]]
+        if p.predictions is None:
+            outputs = [{} for _ in range(n)]
+        elif p.probabilities is None:
+            outputs = [{"prediction": x} for x in p.predictions]
+        else:
+            classes = [str(c) for c in p.classes]
+            outputs = [
+                {"prediction": x, "probabilities": dict(zip(classes, q, strict=False))}
+                for x, q in zip(p.predictions, p.probabilities, strict=True)
+            ]
+        ts, latency, keys = p.ts, p.latency_ms, p.routing_keys
+        return [
+            PredictionRecord(
+                request_id=rid,
+                ts=ts if isinstance(ts, float | int) else ts[i],
+                model=p.model,
+                version=p.version,
+                inputs=inputs[i],
+                outputs=outputs[i],
+                latency_ms=latency if isinstance(latency, float | int) else latency[i],
+                routing_key=keys if keys is None or isinstance(keys, str) else keys[i],
+                arm=p.arm,
+                error=p.error,
+            )
+            for i, rid in enumerate(p.request_ids)
+        ]
+
+    def fits(self) -> bool:
+        """Every text column of every row goes into the store as it is (checked per column, at once)."""
+        keys = self.routing_keys
+        return (
+            _fits(self.model, 256)
+            and _fits(str(self.version), 32)
+            and _fits(self.arm, 64)
+            and _fits(self.error, None)
+            and all(_fits(name, None) for name in self.inputs)
+            and all(_fits(str(c), None) for c in self.classes)
+            and _column_fits(self.request_ids, 128)
+            and (_fits(keys, 256) if keys is None or isinstance(keys, str) else _column_fits(keys, 256))
+        )
 
     def rows(self) -> list[tuple[Any, ...]]:
         """The driver's row tuples, in :data:`COLUMNS` order. Built column by column (one
@@ -263,6 +334,98 @@ class RecordBatch:
         doc = orjson.dumps(list(rows), default=json_fallback, option=_OPTIONS)
         params = (self.model, str(self.version), self.arm, *names, *classes, doc)
         return json_insert_sql(len(names), order), params
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _fits(text: Any, limit: int | None) -> bool:
+    """``text`` (a str, or None) goes into a text column of ``limit`` characters as it is."""
+    if text is None:
+        return True
+    if type(text) is not str or (limit is not None and len(text) > limit) or "\x00" in text:
+        return False
+    return text.isascii() or _utf8(text)
+
+
+def _column_fits(texts: Sequence[Any], limit: int) -> bool:
+    """:func:`_fits` for a column's values, joined into one text for the checks made in C."""
+    try:
+        joined = "".join(texts)
+    except TypeError:  # None or a non-text among them: one by one
+        return all(_fits(t, limit) for t in texts)
+    return (
+        max(map(len, texts), default=0) <= limit
+        and "\x00" not in joined
+        and (joined.isascii() or _utf8(joined))
+    )
+
+
+def fits(item: PredictionRecord | RecordBatch) -> bool:
+    """The text columns of ``item`` go into the store as they are (JSON columns are orjson's to check)."""
+    if isinstance(item, RecordBatch):
+        return item.fits()
+    return (
+        _fits(item.request_id, 128)
+        and _fits(item.model, 256)
+        and _fits(item.version, 32)
+        and _fits(item.arm, 64)
+        and _fits(item.routing_key, 256)
+        and _fits(item.error, None)
+    )
+
+
+def _text(value: Any, limit: int | None) -> str | None:
+    return None if value is None else storable_text(str(value), limit)
+
+
+def storable_row(record: PredictionRecord) -> tuple[tuple[Any, ...], bool]:
+    """``record``'s row, and whether it had to be repaired: its text columns escaped and cut
+    (:func:`~modelward.monitoring.redaction.storable_text`), the strings of its inputs and outputs
+    too. Raises when even that cannot be stored (a time that is not a number)."""
+    try:
+        row = record_row(record)
+    except (TypeError, ValueError):  # orjson refuses text UTF-8 cannot hold (JSONEncodeError)
+        row = None
+    if row is not None and fits(record):
+        return row, False
+    return (
+        storable_text(str(record.request_id), 128),
+        float(record.ts),
+        storable_text(str(record.model), 256),
+        storable_text(str(record.version), 32),
+        _text(record.arm, 64),
+        _text(record.routing_key, 256),
+        canonical_json(storable(record.inputs)),
+        canonical_json(storable(record.outputs)),
+        float(record.latency_ms),
+        _text(record.error, None),
+    ), True
+
+
+def storable_rows(item: PredictionRecord | RecordBatch) -> tuple[list[tuple[Any, ...]], int, int]:
+    """``item`` row by row: the rows to store, how many of them were repaired, and how many rows
+    could not be stored at all (left out, each alone)."""
+    try:
+        records = [item] if isinstance(item, PredictionRecord) else item.records()
+    except Exception:  # columns of different lengths: no row can be told from another
+        return [], 0, len(item)
+    rows: list[tuple[Any, ...]] = []
+    repaired = bad = 0
+    for record in records:
+        try:
+            row, fixed = storable_row(record)
+        except Exception:
+            bad += 1
+            continue
+        rows.append(row)
+        repaired += fixed
+    return rows, repaired, bad
 
 
 def _plain(values: Any) -> Any:

@@ -280,6 +280,35 @@ class ServingMetrics:
             "Prediction log records dropped (queue full or write failed).",
             registry=reg,
         )
+        # -- prediction log: repaired and rejected rows, crash losses, retention -----------------
+        self._log_repaired = Counter(
+            "modelward_prediction_log_repaired_total",
+            "Prediction log records written with text the store cannot hold escaped or cut (also written).",
+            registry=reg,
+        )
+        self._log_rejected = Counter(
+            "modelward_prediction_log_rejected_total",
+            "Prediction log records the store refused even repaired, dropped alone (also dropped).",
+            registry=reg,
+        )
+        self._log_lost = Counter(
+            "modelward_prediction_log_lost_total",
+            "Answered predictions a server that died (kill -9, out of memory) had not logged, "
+            "found by the server that started after it.",
+            registry=reg,
+        )
+        self._log_retention_deleted = Counter(
+            "modelward_prediction_log_retention_deleted_total",
+            "Prediction log rows deleted by retention, by reason (age, size).",
+            ["reason"],
+            registry=reg,
+        )
+        self._log_size = Gauge(
+            "modelward_prediction_log_size_bytes",
+            "Size of the prediction log as retention last measured it (docs/prediction-log.md).",
+            registry=reg,
+            multiprocess_mode="mostrecent",
+        )
 
     def _child(self, family: _Family, *labelvalues: str) -> _Family:
         key = (family, labelvalues)
@@ -433,6 +462,21 @@ class ServingMetrics:
 
     def log_dropped(self, n: int) -> None:
         self._log_dropped.inc(n)
+
+    def log_repaired(self, n: int) -> None:
+        self._log_repaired.inc(n)
+
+    def log_rejected(self, n: int) -> None:
+        self._log_rejected.inc(n)
+
+    def log_lost(self, n: int) -> None:
+        self._log_lost.inc(n)
+
+    def log_retention_deleted(self, reason: str, n: int) -> None:
+        self._child(self._log_retention_deleted, reason).inc(n)
+
+    def log_size(self, size: int) -> None:
+        self._log_size.set(size)
 
     # -- exposition ------------------------------------------------------------------------------
 

@@ -23,13 +23,14 @@ from modelward import files
 from modelward.errors import ConfigError
 from modelward.monitoring.prediction_log import canonical_json
 from modelward.store.store import Store
-from modelward.store.tables import predictions
+from modelward.store.tables import log_writers, predictions
 
 __all__ = [
     "BASE_COLUMNS",
     "count_predictions",
     "export",
     "iter_predictions",
+    "log_summary",
     "parse_since",
     "resolve_format",
     "tail",
@@ -360,3 +361,65 @@ def _arrow_array(column: pd.Series, kind: Any, name: str, warned: set[str]) -> A
         # Integers beyond 2**53 do not convert exactly: cast explicitly (nearest float) rather than fail.
         cleaned = pd.to_numeric(column, errors="coerce").astype("float64")
     return pa.array(cleaned, type=kind, from_pandas=True)
+
+
+def _extent(store: Store) -> dict[str, Any]:
+    """The log's rows, told by the ids at its two ends (index look-ups, not a count: rows written
+    in a transaction that rolled back leave gaps on PostgreSQL, so it is an upper bound there)."""
+    c = predictions.c
+    with store.read() as conn:
+        first, last = conn.execute(select(func.min(c.id), func.max(c.id))).one()
+        if first is None:
+            return {"rows": 0, "oldest": None, "newest": None}
+        oldest = conn.execute(select(c.ts).where(c.id == first)).scalar_one()
+        newest = conn.execute(select(c.ts).where(c.id == last)).scalar_one()
+    return {"rows": int(last) - int(first) + 1, "oldest": _iso(float(oldest)), "newest": _iso(float(newest))}
+
+
+def _writers(store: Store, marks_dir: Path | None) -> dict[str, Any]:
+    with store.read() as conn:
+        rows = conn.execute(select(log_writers)).all()
+    totals = {
+        name: sum(int(getattr(r, name) or 0) for r in rows)
+        for name in ("written", "dropped", "repaired", "rejected", "lost")
+    }
+    states = {state: sum(1 for r in rows if r.state == state) for state in ("running", "closed", "crashed")}
+    crashes = sorted((r for r in rows if r.state == "crashed"), key=lambda r: -(r.ended_at or 0.0))
+    out: dict[str, Any] = {
+        **states,
+        **totals,
+        "crashes": [
+            {
+                "writer": r.writer,
+                "host": r.host,
+                "pid": r.pid,
+                "started": _iso(float(r.started_at)),
+                "found_dead": _iso(float(r.ended_at)) if r.ended_at is not None else None,
+                "lost": int(r.lost or 0),
+            }
+            for r in crashes[:10]
+        ],
+        "pending": [],
+    }
+    if marks_dir is not None:
+        from modelward.monitoring.log_marks import pending_losses
+
+        out["pending"] = [
+            {"writer": p.writer, "pid": p.pid, "lost": p.lost} for p in pending_losses(store, marks_dir)
+        ]
+    return out
+
+
+def log_summary(store: Store, *, marks_dir: Path | None = None) -> dict[str, Any]:
+    """What ``modelward predictions stats`` shows: the log's extent and size, its writers' counts
+    (summed over every server process that logged: rows written, dropped, repaired, rejected, and
+    lost by the ones that died), and the rows retention deleted (docs/prediction-log.md).
+    ``marks_dir``: the home's ``log-writers`` folder, whose marks of dead writers not yet settled by
+    a restarted server are shown as ``pending``."""
+    from modelward.monitoring.log_retention import measure, retention_totals
+
+    return {
+        "log": {**_extent(store), "size": measure(store).to_dict()},
+        "writers": _writers(store, marks_dir),
+        "retention": retention_totals(store),
+    }

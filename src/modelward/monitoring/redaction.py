@@ -1,4 +1,5 @@
-"""Canonical JSON of logged values, and per-field redaction of inputs before they are logged."""
+"""Canonical JSON of logged values, text a store can hold, and per-field redaction of inputs before
+they are logged."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ import orjson
 
 from modelward.errors import ConfigError
 
-__all__ = ["JSON_OPTIONS", "RedactAction", "Redactor", "canonical_json", "json_fallback"]
+__all__ = [
+    "JSON_OPTIONS",
+    "RedactAction",
+    "Redactor",
+    "canonical_json",
+    "json_fallback",
+    "storable",
+    "storable_text",
+]
 
 RedactAction = Literal["drop", "hash"]
 _ACTIONS: frozenset[str] = frozenset({"drop", "hash"})
@@ -30,6 +39,35 @@ def json_fallback(value: Any) -> Any:
 def canonical_json(value: Any) -> str:
     """Sorted keys, no whitespace, UTF-8; NaN and infinities become null, unknown types their str()."""
     return orjson.dumps(value, default=json_fallback, option=JSON_OPTIONS).decode()
+
+
+def storable_text(text: str, limit: int | None = None) -> str:
+    """``text`` as every store can hold it: lone UTF-16 surrogates (which no UTF-8 holds; JSON's
+    ``"\\ud800"`` escape decodes to one) written as the escape ``\\ud800``, NUL (PostgreSQL refuses
+    it in text) as ``\\x00``, and cut to ``limit`` characters (a VARCHAR's length)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    if limit is not None and len(text) > limit:
+        text = text[:limit]
+    return text
+
+
+def storable(value: Any) -> Any:
+    """``value`` with every string in it (keys included) made :func:`storable_text`: what a logged
+    value whose JSON cannot be written becomes."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, Mapping):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return [storable(v) for v in sorted(value, key=repr)]
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
 
 
 class Redactor:
@@ -66,7 +104,11 @@ class Redactor:
         return cls(rules, salt=salt)
 
     def hash_value(self, value: Any) -> str:
-        digest = hashlib.sha256((self._salt + canonical_json(value)).encode()).hexdigest()
+        try:
+            text = canonical_json(value)
+        except TypeError:  # text JSON cannot hold (a lone surrogate): the hash of the escaped form
+            text = canonical_json(storable(value))
+        digest = hashlib.sha256((self._salt + text).encode()).hexdigest()
         return "sha256:" + digest[:16]
 
     def apply(self, inputs: dict[str, Any]) -> dict[str, Any]:

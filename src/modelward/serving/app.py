@@ -108,7 +108,11 @@ def create_app(
             on_produced=metrics.log_produced,
             on_written=metrics.log_written,
             on_dropped=metrics.log_dropped,
+            on_repaired=metrics.log_repaired,
+            on_rejected=metrics.log_rejected,
+            on_lost=metrics.log_lost,
             process=settings.log_process,
+            marks_dir=settings.home / "log-writers",
         )
     post = PostProcessor(capacity=settings.log_capacity, on_dropped=metrics.postprocess_dropped)
     observer = profiler.observe if profiler is not None else None
@@ -262,6 +266,7 @@ def _start_controller(
             models=manager.names,
             drift_gauges=DriftGauges(metrics.registry),
             performance_gauges=PerformanceGauges(metrics.registry),
+            log_metrics=metrics,
         )
     except Exception as exc:  # a bad alerts file must not stop serving: say so and serve
         log.error("the controller is not running: %s", exc)

@@ -156,7 +156,7 @@ class HotPath:
         if keys is not None and all(k is None for k in keys):
             keys = None
         tag = Tag(served, arm, ids, keys, [it[5] for it in items])
-        group = _Group(self.lane, name, path, served, arm, items, ids)
+        group = _Group(self.lane, name, path, served, arm, items, ids, tag)
         group.gauge.inc(len(items))
         try:
             served.batcher.submit(columns, len(items), group.done, tag, requests=len(items))
@@ -167,7 +167,7 @@ class HotPath:
 class _Group:
     """The requests of one turn that went to one arm: one submission, one answer each."""
 
-    __slots__ = ("arm", "gauge", "ids", "items", "lane", "name", "path", "served")
+    __slots__ = ("arm", "gauge", "ids", "items", "lane", "name", "path", "served", "tag")
 
     def __init__(
         self,
@@ -178,6 +178,7 @@ class _Group:
         arm: str,
         items: list[_Item],
         ids: list[str],
+        tag: Tag,
     ) -> None:
         self.lane = lane
         self.name = name
@@ -186,6 +187,7 @@ class _Group:
         self.arm = arm
         self.items = items
         self.ids = ids
+        self.tag = tag
         self.gauge: Gauge = lane.metrics.in_flight_gauge(name)
 
     def done(self, out: Outputs | None, seconds: float, exc: BaseException | None) -> None:
@@ -214,6 +216,10 @@ class _Group:
         rows = prediction_rows(ids, plain_labels(labels), proba, classes)
         bodies = one_row_bodies(body_head(name, version, served.alias, arm), rows)
         common = header_block(prediction_headers(version, arm, None)) + b"x-request-id: "
+        logger = self.lane.predictor.logger
+        if logger is not None:  # counted before the answers go out (a crash may follow)
+            logger.announce(len(items))
+            self.tag.announced = True
         for item, rid, body in zip(items, ids, bodies, strict=True):
             item[4](200, common + rid.encode() + b"\r\n", body)
         now = time.perf_counter()

@@ -46,12 +46,13 @@ class PostProcessor:
             self._thread.start()
         return self
 
-    def submit(self, job: Callable[..., None], *args: Any) -> None:
-        """Queue ``job(*args)``; returns at once. Without a running thread the job runs inline."""
+    def submit(self, job: Callable[..., None], *args: Any) -> bool:
+        """Queue ``job(*args)``; returns at once, False when the job was dropped (queue full). Without
+        a running thread the job runs inline."""
         if self._thread is None:
             self._call(job, args)
             self._burst_done()
-            return
+            return True
         with self._cond:
             if len(self._jobs) >= self.capacity or self._stopping:
                 self.dropped += 1
@@ -64,6 +65,7 @@ class PostProcessor:
                 self.on_dropped(1)
             except Exception:  # a metrics hook must not break serving
                 log.debug("post-processing drop hook failed", exc_info=True)
+        return not dropped
 
     def _call(self, job: Callable[..., None], args: tuple[Any, ...]) -> None:
         try:

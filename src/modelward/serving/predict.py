@@ -133,6 +133,7 @@ class Predictor:
         )
         started = time.perf_counter()
         gauge = self.metrics.in_flight_gauge(name)
+        tag = Tag(served, arm, ids, keys, started)
 
         def finished(out: Outputs | None, seconds: float, exc: BaseException | None) -> None:
             gauge.dec()
@@ -140,9 +141,7 @@ class Predictor:
             if exc is not None or out is None:
                 if not isinstance(exc, Overloaded):
                     failure = repr(exc)
-                    self.post.submit(
-                        self._record_failure, served, arm, batch.columns, ids, latency, keys, failure
-                    )
+                    self._post_failure(served, arm, batch.columns, ids, latency, keys, failure)
                     failed = ModelFailed(name, served.version, exc or RuntimeError("no outputs"))
                     failed.__cause__ = exc
                     exc = failed
@@ -151,13 +150,14 @@ class Predictor:
             labels, proba = out
             if routing.shadow is not None and routing.rng.random() < routing.spec.shadow_rate:
                 self._mirror(routing.shadow, batch, ids, keys)
+            if self.logger is not None:  # counted before the answer goes out (a crash may follow)
+                self.logger.announce(len(ids))
+                tag.announced = True
             done(Outcome(ids, [Part(served, arm, None, plain_labels(labels), proba)]), None)
 
         gauge.inc()
         try:
-            return served.batcher.submit(
-                batch.columns, batch.n_rows, finished, Tag(served, arm, ids, keys, started)
-            )
+            return served.batcher.submit(batch.columns, batch.n_rows, finished, tag)
         except BaseException:
             gauge.dec()
             raise
@@ -215,7 +215,7 @@ class Predictor:
             raise
         except Exception as exc:  # the model's own failure, not the client's
             latency = (time.perf_counter() - started) * 1000
-            self.post.submit(self._record_failure, served, arm, columns, part_ids, latency, keys, repr(exc))
+            self._post_failure(served, arm, columns, part_ids, latency, keys, repr(exc))
             raise ModelFailed(name, served.version, exc) from exc
         return Part(served, arm, rows, plain_labels(labels), proba)
 
@@ -223,8 +223,28 @@ class Predictor:
 
     def record_batch(self, items: list[Pending], columns: Columns, out: Outputs, seconds: float) -> None:
         """The batchers' ``on_batch``: one model call's requests, handed to post-processing at once
-        (their metrics, live profiles and log rows are made there, per burst)."""
-        self.post.submit(self._record_batch, items, columns, out, seconds, time.perf_counter(), time.time())
+        (their metrics, live profiles and log rows are made there, per burst). Their log rows are
+        announced to the logger first, those of the fast lane already when answered."""
+        logger = self.logger
+        if logger is not None:
+            late = sum(it.rows for it in items if isinstance(it.tag, Tag) and not it.tag.announced)
+            if late:
+                logger.announce(late)
+        now = time.perf_counter()
+        queued = self.post.submit(self._record_batch, items, columns, out, seconds, now, time.time())
+        if not queued and logger is not None:
+            logger.withdraw(sum(it.rows for it in items if isinstance(it.tag, Tag)))
+
+    def _post_failure(
+        self, served: Served, arm: str, columns: Any, ids: list[str], latency_ms: float, key: Keys, error: str
+    ) -> None:
+        """Hand a failed prediction's log rows to post-processing, announced to the logger."""
+        logger = self.logger
+        if logger is not None:
+            logger.announce(len(ids))
+        queued = self.post.submit(self._record_failure, served, arm, columns, ids, latency_ms, key, error)
+        if not queued and logger is not None:
+            logger.withdraw(len(ids))
 
     def _record_batch(
         self, items: list[Pending], columns: Columns, out: Outputs, seconds: float, done: float, ts: float
@@ -337,9 +357,7 @@ class Predictor:
         except Exception as exc:  # a failing shadow is recorded, never seen by clients
             latency = (time.perf_counter() - started) * 1000
             self.metrics.shadow_failed(shadow.model.name)
-            self.post.submit(
-                self._record_failure, shadow, SHADOW_ARM, batch.columns, ids, latency, key, repr(exc)
-            )
+            self._post_failure(shadow, SHADOW_ARM, batch.columns, ids, latency, key, repr(exc))
             return
         self.metrics.shadow_served(shadow.model.name)
 
@@ -360,6 +378,7 @@ class Tag:
     ids: list[str]
     keys: Keys
     started: float | list[float]  # when the request (or each request of a hot batch) was taken
+    announced: bool = False  # its log rows were announced to the logger when it was answered
 
 
 @dataclass(frozen=True, slots=True)

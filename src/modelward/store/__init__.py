@@ -15,6 +15,8 @@ from modelward.store.tables import (
     feedback,
     leases,
     live_profiles,
+    log_state,
+    log_writers,
     metadata,
     predictions,
 )
@@ -34,6 +36,8 @@ __all__ = [
     "feedback",
     "leases",
     "live_profiles",
+    "log_state",
+    "log_writers",
     "metadata",
     "predictions",
 ]

@@ -106,6 +106,10 @@ class Store:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             try:
+                # Before the first table exists (a new database) this makes deleted pages returnable to
+                # the file system (prediction log retention); on an existing database it changes
+                # nothing (`modelward predictions vacuum` converts one).
+                cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute(f"PRAGMA busy_timeout={busy}")
                 cursor.execute("PRAGMA foreign_keys=ON")

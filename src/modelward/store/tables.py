@@ -21,6 +21,8 @@ __all__ = [
     "feedback",
     "leases",
     "live_profiles",
+    "log_state",
+    "log_writers",
     "metadata",
     "predictions",
 ]
@@ -98,6 +100,42 @@ predictions = Table(
 )
 Index("ix_modelward_predictions_model_ts", predictions.c.model, predictions.c.ts)
 Index("ix_modelward_predictions_request_id", predictions.c.request_id)
+
+# One row per prediction log writer (a server process's PredictionLogger), for the accounting of what
+# a crash loses (modelward.monitoring.log_marks): ``written``, ``repaired`` and ``rejected`` grow in
+# the transaction that inserts each batch, so they are exact whatever happens after; the other counts
+# are the writer's as of its last batch, then its final ones when it closes or is found dead.
+# ``state`` is running, closed (it closed its log) or crashed (found dead; ``lost`` its loss).
+log_writers = Table(
+    "modelward_log_writers",
+    metadata,
+    Column("writer", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer(), nullable=False),
+    Column("started_at", Float(), nullable=False),
+    Column("updated_at", Float(), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("announced", BigInteger(), nullable=False),
+    Column("produced", BigInteger(), nullable=False),
+    Column("written", BigInteger(), nullable=False),
+    Column("dropped", BigInteger(), nullable=False),
+    Column("sampled_out", BigInteger(), nullable=False),
+    Column("repaired", BigInteger(), nullable=False),
+    Column("rejected", BigInteger(), nullable=False),
+    Column("lost", BigInteger(), nullable=True),
+    Column("ended_at", Float(), nullable=True),
+)
+Index("ix_modelward_log_writers_state", log_writers.c.state)
+
+# Named counters and figures of the prediction log's upkeep (retention's deleted rows by reason, the
+# figures its size estimate keeps between runs): one row per name.
+log_state = Table(
+    "modelward_log_state",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("value", Float(), nullable=False),
+    Column("updated_at", Float(), nullable=False),
+)
 
 # The traffic spec of each model (modelward.routing.DeploymentSpec as JSON). ``revision`` grows by one
 # with every change; servers poll it and swap in the new routing. Every revision is also kept in
