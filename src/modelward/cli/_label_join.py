@@ -115,10 +115,14 @@ def _when(ts: float) -> str:
 
 
 def print_join(path: Path, join: JoinResult, window: str, time_column: str | None) -> None:
-    timed = f"column {time_column!r}" if time_column else "the import (the file has no 'time' column)"
+    timed = (
+        f"label times from column {time_column!r}"
+        if time_column
+        else "labels timed at the import: the file has no 'time' column"
+    )
     typer.echo(
-        f"{path.name}: {join.rows} rows joined on {join.field} to predictions of {join.model} up to "
-        f"{window} before each label's time (from {timed}): {join.matched} matched, "
+        f"{path.name}: {join.rows} rows joined on {join.field} to the latest prediction of {join.model} "
+        f"within {window} before each label ({timed}): {join.matched} matched, "
         f"{len(join.unmatched)} unmatched, {len(join.ambiguous)} ambiguous (not imported)"
     )
     console = error_console()
