@@ -106,17 +106,21 @@ def _validate(path: Path, id_column: str, label_column: str) -> int:
 
 @feedback_app.command("import")
 def import_cmd(
-    path: Path = typer.Argument(..., help="A .csv or .parquet file with a request id and a label per row."),
+    path: Path = typer.Argument(
+        ..., help="A .csv or .parquet file with a request id (or, with --join-on, a key) and a label per row."
+    ),
     id_column: str = typer.Option("request_id", "--id-column", help="The column of request ids."),
     label_column: str = typer.Option("label", "--label-column", help="The column of labels (or values)."),
     join_on: str | None = typer.Option(
         None,
         "--join-on",
         metavar="FIELD",
-        help="No request ids: match each row to the MODEL's prediction whose logged FIELD (an input, or "
-        "the routing key) equals the row's FIELD, nearest before the row's time within --window.",
+        help="No request ids: match each row to the prediction of --model whose logged FIELD (an input, "
+        "or the routing key) equals the row's FIELD, the nearest before the row's time within --window.",
     ),
-    model: str | None = typer.Option(None, "--model", help="With --join-on: the model whose log to search."),
+    model: str | None = typer.Option(
+        None, "--model", metavar="NAME", help="With --join-on: the model whose log to search."
+    ),
     window: str = typer.Option(
         "1d", "--window", help="With --join-on: how long before a label its prediction may be."
     ),
