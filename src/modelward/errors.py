@@ -23,7 +23,8 @@ them without parsing messages. HTTP status mapping lives only in ``modelward.ser
     ├── RegistrationError (ValueError)
     │   └── UntrustedTypes
     ├── LifecycleError (RuntimeError)      promote / rollback / archive refused
-    │   └── StaleDeployment                a deployment changed since it was read
+    │   ├── StaleDeployment                a deployment changed since it was read
+    │   └── SameVersionTargets             a deployment would serve a version against itself
     ├── IntegrityError (RuntimeError)      an artifact's bytes changed since registration
     ├── UnsafeModelFormat (PermissionError) pickle-based model without opt-in
     ├── SchemaError (ValueError)           input does not fit the model's signature
@@ -86,6 +87,7 @@ __all__ = [
     "RequestFault",
     "RequestInvalid",
     "RoutingError",
+    "SameVersionTargets",
     "SchemaError",
     "StaleDeployment",
     "StoreError",
@@ -181,6 +183,17 @@ class UntrustedTypes(RegistrationError):
 
 class LifecycleError(ModelwardError, RuntimeError):
     """A promote, rollback or archive was refused."""
+
+
+class SameVersionTargets(LifecycleError):
+    """A deployment spec serves one version against itself: two live arms resolve to the same version,
+    the shadow mirrors a version that already serves, or a canary is of its baseline's version.
+    ``problems`` says each in a sentence; ``shadow`` is True when one of them is the shadow's."""
+
+    def __init__(self, problems: Sequence[str], *, shadow: bool = False) -> None:
+        self.problems = tuple(problems)
+        self.shadow = shadow
+        super().__init__("; ".join(self.problems))
 
 
 class IntegrityError(ModelwardError, RuntimeError):

@@ -6,22 +6,11 @@ import json
 import time
 from typing import Any
 
-import pandas as pd
 import pytest
 
 from modelward.cli import main
-from modelward.registry import Registry, register_model
+from modelward.registry import Registry
 from modelward.store.tables import predictions
-
-
-@pytest.fixture
-def churn(registry: Registry, churn_models: dict, churn_frame: pd.DataFrame) -> Registry:
-    """churn:1 champion, churn:2 challenger."""
-    register_model(registry, churn_models["logreg"], "churn", train_data=churn_frame, target="churn")
-    register_model(registry, churn_models["forest"], "churn", train_data=churn_frame, target="churn")
-    registry.promote("churn", 1)
-    registry.promote("churn", 2, "challenger")
-    return registry
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -139,7 +128,8 @@ def test_shadow_alone_adds_to_the_current_spec_or_to_a_single_champion(
     assert found["spec"]["arms"][0]["target"] == "@champion"
     assert (found["spec"]["shadow"], found["spec"]["shadow_rate"]) == ("2", 0.5)
 
-    run_json(capsys, "deploy", "churn", "--ab", "champion=50", "challenger=50")
+    # A/B with the challenger's arm paused: mirroring it serves no version twice.
+    run_json(capsys, "deploy", "churn", "--ab", "champion=100", "challenger=0", "--no-shadow")
     found = run_json(capsys, "deploy", "churn", "--shadow", "@challenger")
     assert found["spec"]["strategy"] == "ab" and found["spec"]["shadow"] == "@challenger"
     found = run_json(capsys, "deploy", "churn", "--single", "2", "--no-shadow")
@@ -152,7 +142,9 @@ BAD = [
     (("--ab", "champion=50", "nosuch=50"), "model 'churn' has no alias 'nosuch'"),
     (("--shadow", "@ghost"), "model 'churn' has no alias 'ghost'"),
     (("--single", "9"), "model 'churn' has no version 9"),
-    (("--canary", "1"), "version 1 already is @champion"),
+    (("--canary", "1"), "a canary of version 1, which its baseline @champion already serves"),
+    (("--ab", "champion=50", "1=50"), "arms champion (@champion) and v1 (1) both resolve to version 1"),
+    (("--shadow", "@champion"), "the shadow @champion is version 1, which arm primary (@champion) already"),
     (("--ab", "champion=x", "challenger=1"), "invalid --ab arm 'champion=x'"),
     (("--ab", "--canary", "2"), "choose one of --ab and --canary"),
     ((), "nothing to deploy"),
@@ -199,7 +191,20 @@ def test_status_shows_arms_canary_progress_decisions_stats_and_shadow_agreement(
     churn: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLUMNS", "200")
-    run(capsys, "deploy", "churn", "--canary", "2", "--step-duration", "10m", "--shadow", "@challenger")
+    # The shadow mirrors the canary's version: allowed on request, to see agreement with the baseline.
+    code, _, err = run(
+        capsys,
+        "deploy",
+        "churn",
+        "--canary",
+        "2",
+        "--step-duration",
+        "10m",
+        "--shadow",
+        "@challenger",
+        "--allow-same-version",
+    )
+    assert code == 0 and "warning: the shadow @challenger is version 2" in err, err
     log(churn, "baseline", "1", 95, ago=30)
     log(churn, "canary", "2", 5, ago=30)
     log(churn, "shadow", "2", 95, ago=29, shadow_of="baseline")

@@ -108,7 +108,10 @@ def test_invalid_deployments_are_422_problems_naming_the_problem(server: Server)
             ),
             (DeploymentSpec.single("churn", "9").to_dict(), "model 'churn' has no version 9"),
             (DeploymentSpec.ab("churn", {"champion": 50, "ghost": 50}).to_dict(), "has no alias 'ghost'"),
-            (DeploymentSpec.start_canary("churn", 1).to_dict(), "version 1 already is @champion"),
+            (
+                DeploymentSpec.start_canary("churn", 1).to_dict(),
+                "a canary of version 1, which its baseline @champion already serves",
+            ),
             ({"arms": [{"name": "a", "target": "1", "weight": -1}]}, "weight"),
             (
                 {**DeploymentSpec.single("churn").to_dict(), "colour": "red"},
@@ -143,3 +146,46 @@ def test_invalid_deployments_are_422_problems_naming_the_problem(server: Server)
         )
         assert unknown.status_code == 404 and "not registered" in unknown.json()["detail"]
     assert revision(server) == before  # nothing was stored
+
+
+def test_a_spec_serving_a_version_against_itself_is_refused_unless_the_request_allows_it(
+    server: Server,
+) -> None:
+    """The checks `modelward deploy` makes: two arms on one version (here @champion and 1) are a 422
+    naming them; "allow_same_version": true (or ?allow_same_version=true) stores it with warnings."""
+    before = revision(server)
+    spec = DeploymentSpec.ab("churn", {"champion": 50, "1": 50}).to_dict()
+    same = "arms champion (@champion) and v1 (1) both resolve to version 1"
+    with server.client() as c:
+        admin = server.admin_headers()
+        refused = c.put("/admin/deployments/churn", json=spec, headers=admin)
+        assert refused.status_code == 422, refused.text
+        problem = refused.json()
+        assert same in problem["detail"] and '"allow_same_version": true' in problem["detail"]
+        assert [p for p in problem["problems"] if same in p], problem
+        shadowed = DeploymentSpec.single("churn", shadow="@champion").to_dict()
+        refused = c.put("/admin/deployments/churn", json={"spec": shadowed, "reason": "x"}, headers=admin)
+        assert refused.status_code == 422
+        assert "the shadow @champion is version 1, which arm primary" in refused.json()["detail"]
+        bad = c.put(
+            "/admin/deployments/churn", json={"spec": spec, "allow_same_version": "yes"}, headers=admin
+        )
+        assert bad.status_code == 422 and "allow_same_version must be true or false" in bad.json()["detail"]
+        assert revision(server) == before
+
+        stored = c.put(
+            "/admin/deployments/churn",
+            json={"spec": spec, "reason": "A/A test", "allow_same_version": True},
+            headers=admin,
+        )
+        assert stored.status_code == 200, stored.text
+        body = stored.json()
+        assert body["revision"] == before + 1 and body["reason"] == "A/A test"
+        assert [w for w in body["warnings"] if same in w], body
+        stored = c.put("/admin/deployments/churn?allow_same_version=true", json=shadowed, headers=admin)
+        assert stored.status_code == 200, stored.text
+        assert stored.json()["warnings"][0].startswith("the shadow @champion is version 1")
+        plain = c.put(
+            "/admin/deployments/churn", json=DeploymentSpec.single("churn").to_dict(), headers=admin
+        )
+        assert plain.status_code == 200 and plain.json()["warnings"] == []

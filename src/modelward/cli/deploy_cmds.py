@@ -184,11 +184,20 @@ def apply(
     min_requests: int | None = typer.Option(None, "--min-requests", help="Per arm and step (default 50)."),
     min_labels: int | None = typer.Option(None, "--min-labels", help="Per arm, for --metric (default 50)."),
     reason: str | None = typer.Option(None, "--reason", help="Why: kept in the history and audit log."),
+    allow_same_version: bool = typer.Option(
+        False,
+        "--allow-same-version",
+        help="Deploy even when two arms, or the shadow and an arm, resolve to one version (an A/A test).",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Set NAME's traffic (`modelward deploy NAME ...` is short for `modelward deploy apply NAME ...`)."""
-    from modelward.control.targets import check_targets
-    from modelward.errors import ConfigError
+    """Set NAME's traffic (`modelward deploy NAME ...` is short for `modelward deploy apply NAME ...`).
+
+    Refused when it would serve a version against itself (two arms on one version, a shadow of a
+    version already serving, a canary of its baseline's version) unless --allow-same-version.
+    """
+    from modelward.control.targets import check_targets, same_version_problems
+    from modelward.errors import ConfigError, SameVersionTargets
 
     rules = {
         "max_error_rate": max_error_rate,
@@ -224,7 +233,14 @@ def apply(
             shadow_rate=shadow_rate,
             no_shadow=no_shadow,
         )
-        resolved = check_targets(registry, spec)
+        try:
+            resolved = check_targets(registry, spec, allow_same_version=allow_same_version)
+        except SameVersionTargets as exc:
+            drop = ", or --no-shadow to stop mirroring" if exc.shadow else ""
+            raise SameVersionTargets(
+                [f"{exc} (pass --allow-same-version to deploy it anyway{drop})"], shadow=exc.shadow
+            ) from None
+        warnings = same_version_problems(spec, resolved)
         unchanged = current is not None and current.spec.to_dict() == spec.to_dict()
         if current is not None and unchanged:
             stored = current  # scripts may repeat themselves: no new revision for the same spec
@@ -232,8 +248,12 @@ def apply(
             stored = registry.deployments.put(
                 spec, reason=reason, expected_revision=current.revision if current else 0, action="deploy"
             )
+    from modelward.cli.app import error_console
+
+    for warning in warnings:
+        error_console().print(f"[yellow]warning:[/] {warning}", highlight=False, markup=True, soft_wrap=True)
     if as_json:
-        emit_json({**stored.to_dict(), "resolved": resolved, "unchanged": unchanged})
+        emit_json({**stored.to_dict(), "resolved": resolved, "unchanged": unchanged, "warnings": warnings})
         return
     note = " (unchanged)" if unchanged else ""
     _console().print(

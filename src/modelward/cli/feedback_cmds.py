@@ -14,6 +14,7 @@ from modelward.cli.app import emit_json, error_console, open_store, settings
 
 if TYPE_CHECKING:
     from modelward.feedback import FeedbackResult, GroupPerformance, PerformanceReport
+    from modelward.feedback.join import JoinResult
 
 __all__ = ["feedback_app", "register"]
 
@@ -105,28 +106,63 @@ def _validate(path: Path, id_column: str, label_column: str) -> int:
 
 @feedback_app.command("import")
 def import_cmd(
-    path: Path = typer.Argument(..., help="A .csv or .parquet file with a request id and a label per row."),
+    path: Path = typer.Argument(
+        ..., help="A .csv or .parquet file with a request id (or, with --join-on, a key) and a label per row."
+    ),
     id_column: str = typer.Option("request_id", "--id-column", help="The column of request ids."),
     label_column: str = typer.Option("label", "--label-column", help="The column of labels (or values)."),
+    join_on: str | None = typer.Option(
+        None,
+        "--join-on",
+        metavar="FIELD",
+        help="No request ids: match each row to the prediction of --model whose logged FIELD (an input, "
+        "or the routing key) equals the row's FIELD, the nearest before the row's time within --window.",
+    ),
+    model: str | None = typer.Option(
+        None, "--model", metavar="NAME", help="With --join-on: the model whose log to search."
+    ),
+    window: str = typer.Option(
+        "1d", "--window", help="With --join-on: how long before a label its prediction may be."
+    ),
+    time_column: str | None = typer.Option(
+        None,
+        "--time-column",
+        help="With --join-on: when each outcome was known (ISO-8601 or epoch seconds; default: the "
+        "column 'time', else the time of the import).",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace stored labels that differ."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary for scripts."),
 ) -> None:
     """Import labels from a file; exit 1 when some differed from stored labels and were refused.
 
     Every row is checked first (nothing is imported when one is bad); then chunks of 5,000 rows
-    are committed one by one, so an interrupted import can simply be run again.
+    are committed one by one, so an interrupted import can simply be run again. With --join-on, rows
+    that match no prediction, or several, are reported and left out.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+    from modelward.errors import ConfigError
     from modelward.feedback import FeedbackResult, FeedbackStore
 
     if not path.is_file():
         raise FileNotFoundError(2, "No such file", str(path))
-    total = _validate(path, id_column, label_column)
+    if join_on is None:
+        for option, value in (("--model", model), ("--time-column", time_column)):
+            if value is not None:
+                raise ConfigError(f"{option} goes with --join-on (labels matched by a logged field)")
+        total = _validate(path, id_column, label_column)
+        chunks: Any = _read_chunks(path, id_column, label_column)
+        join = None
+    else:
+        if model is None:
+            raise ConfigError("--join-on needs --model: the model whose predictions the labels are about")
+        join, used_time = _join(path, model, join_on, label_column, time_column, window)
+        total = join.matched
+        chunks = (list(join.items[i : i + CHUNK_ROWS]) for i in range(0, total, CHUNK_ROWS))
     result = FeedbackResult()
     with open_store() as store:
         labels = FeedbackStore(store)
         source = f"import:{path.name}"[:64]
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
         with Progress(
             TextColumn("importing"),
             BarColumn(),
@@ -136,15 +172,48 @@ def import_cmd(
             transient=True,
         ) as bar:
             task = bar.add_task("import", total=total)
-            for chunk in _read_chunks(path, id_column, label_column):
+            for chunk in chunks:
                 result = result + labels.record(chunk, overwrite=overwrite, source=source)
                 bar.advance(task, len(chunk))
     if as_json:
-        emit_json({"path": str(path), **result.to_dict()})
+        emit_json({"path": str(path), **(join.to_dict() if join else {}), **result.to_dict()})
     else:
+        if join is not None:
+            from modelward.cli._label_join import print_join
+
+            print_join(path, join, window, used_time)
         _print_result(path, result)
     if result.conflicts:
         raise typer.Exit(1)
+
+
+def _join(
+    path: Path, model: str, field: str, label_column: str, time_column: str | None, window: str
+) -> tuple[JoinResult, str | None]:
+    """The file's rows matched to logged predictions; a ConfigError when not one matched."""
+    from modelward.cli._label_join import read_keyed_labels
+    from modelward.errors import ConfigError
+    from modelward.feedback.join import join_labels
+    from modelward.routing.spec import parse_duration
+
+    seconds = parse_duration(window)
+    rows, used_time = read_keyed_labels(path, field, label_column, time_column)
+    with open_store() as store:
+        join = join_labels(store, model, field, rows, window=seconds)
+    if rows and not join.matched:
+        if not join.logged:
+            why = f"no prediction of '{model}' is logged in the {window} before the labels' times"
+        elif not join.keyed:
+            where = "an input" + (" or the routing key" if join.routing_key else "")
+            why = (
+                f"none of the {join.logged} predictions of '{model}' logged then carries {field} as "
+                f"{where} (a deployment keyed on it, `modelward deploy {model} --key {field}`, logs it "
+                "as the routing key)"
+            )
+        else:
+            why = f"{len(join.unmatched)} unmatched, {len(join.ambiguous)} ambiguous"
+        raise ConfigError(f"{path.name}: nothing imported, no row matched a prediction by {field}: {why}")
+    return join, used_time
 
 
 def _print_result(path: Path, result: FeedbackResult) -> None:

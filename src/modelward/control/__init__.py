@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from modelward.control.canary import CanaryDecision, Check, decide
 from modelward.control.controller import CanaryTask, Controller, ControllerTask, TickReport
-from modelward.control.targets import check_targets, resolve_targets
+from modelward.control.targets import check_targets, resolve_targets, same_version_problems
 
 __all__ = [
     "CanaryDecision",
@@ -17,4 +17,5 @@ __all__ = [
     "check_targets",
     "decide",
     "resolve_targets",
+    "same_version_problems",
 ]

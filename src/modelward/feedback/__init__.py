@@ -1,10 +1,11 @@
 """Feedback on served models: outcomes joined to predictions, and A/B test statistics on them.
 
-:class:`FeedbackStore` stores labels idempotently by request id; :func:`performance_report` (or
-:func:`live_performance` on a bare store) joins them to the prediction log and returns realized
-metrics per version and arm beside label-free estimates (:mod:`modelward.feedback.estimate`) and
-their calibration check; :func:`calibrate` measures a version's calibration on held-out data. See
-docs/feedback.md.
+:class:`FeedbackStore` stores labels idempotently by request id (:func:`join_labels` finds the
+request ids of labels that carry a logged field instead, such as a customer id);
+:func:`performance_report` (or :func:`live_performance` on a bare store) joins them to the
+prediction log and returns realized metrics per version and arm beside label-free estimates
+(:mod:`modelward.feedback.estimate`) and their calibration check; :func:`calibrate` measures a
+version's calibration on held-out data. See docs/feedback.md.
 
 :func:`analyze` compares the arms of an experiment (model versions sharing traffic) from per-arm
 counts or sums and returns an :class:`ABReport` with fixed-horizon and always-valid (sequential)
@@ -53,6 +54,7 @@ from modelward.feedback.ingest import (
     FeedbackStore,
     parse_items,
 )
+from modelward.feedback.join import JoinResult, KeyedLabel, Unjoined, join_labels
 from modelward.feedback.performance import (
     GroupPerformance,
     Metric,
@@ -78,6 +80,8 @@ __all__ = [
     "FeedbackResult",
     "FeedbackStore",
     "GroupPerformance",
+    "JoinResult",
+    "KeyedLabel",
     "Kind",
     "Metric",
     "NoExperiment",
@@ -85,6 +89,7 @@ __all__ = [
     "PerformanceReport",
     "SampleRatioCheck",
     "TrafficReport",
+    "Unjoined",
     "UnknownArm",
     "VersionFacts",
     "ab_report",
@@ -93,6 +98,7 @@ __all__ = [
     "check_sample_ratio",
     "deployment_ab_report",
     "expected_metrics",
+    "join_labels",
     "live_performance",
     "parse_items",
     "performance_report",

@@ -51,6 +51,7 @@ __all__ = [
     "FeedbackStore",
     "ItemProblem",
     "Label",
+    "label_problem",
     "parse_items",
     "same_label",
 ]
@@ -132,7 +133,8 @@ def same_label(a: object, b: object) -> bool:
     return str(a) == str(b)
 
 
-def _label_problem(value: object, member: str) -> str | None:
+def label_problem(value: object, member: str = "label") -> str | None:
+    """Why ``value`` cannot be a label (``member`` names it in the message), or None."""
     if value is None:
         return f"{member} is null"
     if isinstance(value, bool):
@@ -194,7 +196,7 @@ def _parse_one(index: int, raw: object, problems: list[ItemProblem]) -> Feedback
             ItemProblem(index, None, f"must be an object with request_id and label, not {type(raw).__name__}")
         )
         return None
-    bad_id, bad_label = _id_problem(rid), _label_problem(label, member)
+    bad_id, bad_label = _id_problem(rid), label_problem(label, member)
     if bad_id:
         problems.append(ItemProblem(index, "request_id", bad_id))
     if bad_label:

@@ -6,7 +6,10 @@
   (``DeploymentSpec.to_dict``, as ``GET`` answers it under ``spec``), or ``{"spec": {...},
   "reason": "..."}``. It is validated (422 naming the problem: a bad field, an unknown version or
   alias, an archived version); ``If-Match: "<revision>"`` makes the write conditional (409 when the
-  deployment has moved on since). Answers the stored deployment with its new revision.
+  deployment has moved on since). A spec that serves a version against itself (two arms on one
+  version, a shadow of a serving version, a canary of its baseline's) is a 422 unless the envelope
+  has ``"allow_same_version": true`` (or ``?allow_same_version=true``); then it is stored and each
+  overlap is listed under ``warnings``. Answers the stored deployment with its new revision.
 - ``GET /admin/deployments/{name}/status``: what ``modelward deploy status`` shows (``?window=1h``).
 
 Servers pick up a new revision at their next poll, as they do alias moves.
@@ -22,8 +25,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from modelward.control.status import deployment_status
-from modelward.control.targets import check_targets
-from modelward.errors import LifecycleError, ModelNotFound, NotFound
+from modelward.control.targets import check_targets, same_version_problems
+from modelward.errors import LifecycleError, ModelNotFound, NotFound, SameVersionTargets
 from modelward.monitoring.metrics import ServingMetrics
 from modelward.registry import Registry
 from modelward.registry.deployments import Deployment, StaleDeployment
@@ -36,7 +39,8 @@ from modelward.validation import parse_json
 __all__ = ["add_routes"]
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
-_ENVELOPE = {"spec", "reason"}
+_ENVELOPE = {"spec", "reason", "allow_same_version"}
+_ALLOW = "allow_same_version"
 
 
 _TARGET = {"type": "string", "description": "a version (3) or an alias (@champion)"}
@@ -89,10 +93,17 @@ def _etag(revision: int) -> dict[str, str]:
     return {"ETag": f'"{revision}"'}
 
 
-def _answer(dep: Deployment, resolved: dict[str, str] | None = None, status: int = 200) -> Response:
+def _answer(
+    dep: Deployment,
+    resolved: dict[str, str] | None = None,
+    status: int = 200,
+    warnings: list[str] | None = None,
+) -> Response:
     body = dep.to_dict()
     if resolved is not None:
         body["resolved"] = resolved
+    if warnings is not None:
+        body["warnings"] = warnings
     return json_response(body, status, _etag(dep.revision))
 
 
@@ -135,15 +146,18 @@ def add_routes(
         check_json(request.headers.get("content-type"))
         body: Any = parse_json(await request.body())  # from_dict names what is wrong with its shape
         reason = request.query_params.get("reason")
+        allow: object = request.query_params.get(_ALLOW, "false").lower() in ("true", "1", "yes")
         if isinstance(body, dict) and isinstance(body.get("spec"), dict):
             extra = sorted(set(body) - _ENVELOPE)
             if extra:
-                return invalid(
-                    request, f"unknown field(s) {', '.join(extra)} beside 'spec' (known: spec, reason)"
-                )
+                known = ", ".join(sorted(_ENVELOPE))
+                return invalid(request, f"unknown field(s) {', '.join(extra)} beside 'spec' (known: {known})")
             if body.get("reason") is not None and not isinstance(body["reason"], str):
                 return invalid(request, "reason must be a string")
             reason = body.get("reason") or reason
+            allow = body.get(_ALLOW, allow)
+            if not isinstance(allow, bool):
+                return invalid(request, f"{_ALLOW} must be true or false, got {allow!r}")
             body = body["spec"]
         try:
             spec = DeploymentSpec.from_dict(body, model=name)
@@ -154,7 +168,19 @@ def add_routes(
         except ModelNotFound as exc:
             return not_found(request, str(exc))
         try:
-            resolved = await run_in_threadpool(check_targets, registry, spec)
+            resolved = await run_in_threadpool(
+                lambda: check_targets(registry, spec, allow_same_version=bool(allow))
+            )
+        except SameVersionTargets as exc:
+            detail = f'{exc} (send "{_ALLOW}": true beside "spec", or ?{_ALLOW}=true, to deploy it anyway)'
+            return problem_response(
+                422,
+                "invalid deployment",
+                detail,
+                kind="invalid-deployment",
+                instance=request.url.path,
+                extra={"problems": list(exc.problems)},
+            )
         except (NotFound, LifecycleError) as exc:
             return invalid(request, str(exc))
         try:
@@ -170,7 +196,7 @@ def add_routes(
                 instance=request.url.path,
                 extra={"revision": exc.found},
             )
-        return _answer(stored, resolved)
+        return _answer(stored, resolved, warnings=same_version_problems(spec, resolved))
 
     async def get_status(request: Request, name: str) -> Response:
         text = request.query_params.get("window", "1h")
