@@ -140,11 +140,12 @@ class HotPath:
         keys: list[str | None] | None = [it[3] for it in items]
         if keys is not None and all(k is None for k in keys):
             keys = None
-        tag = Tag(served, arm, ids, keys, [it[5] for it in items])
+        started = [it[5] for it in items]
+        tag = Tag(served, arm, ids, keys, started)
         group = _Group(self.lane, name, path, served, arm, items, ids)
         group.gauge.inc(len(items))
         try:
-            served.batcher.submit(columns, len(items), group.done, tag, requests=len(items))
+            batcher.submit(columns, len(items), group.done, tag, requests=len(items), started=min(started))
         except Exception as exc:  # shed at once (Overloaded)
             group.done(None, 0.0, exc)
 

@@ -1,0 +1,69 @@
+"""Under overload a REST prediction is refused before its body is parsed or validated: the cheap
+503 leaves the server's time to the requests it accepted."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import orjson
+
+from modelward.monitoring.metrics import ServingMetrics
+from modelward.runtime.batcher import Batcher
+from modelward.serving.lane import FastLane
+from modelward.serving.models import Routing
+
+
+class _Routing:
+    refusal = Routing.refusal  # the real rule, over stand-in arms
+
+    def __init__(self, batcher: Batcher) -> None:
+        self.arms = {"primary": SimpleNamespace(batcher=batcher)}
+
+
+class _Manager:
+    def __init__(self, routing: _Routing) -> None:
+        self.slots = {"m": object()}
+        self._routing = routing
+
+    def routing(self, name: str) -> Any:
+        return self._routing
+
+
+def _answer(batcher: Batcher, body: bytes, started: float) -> tuple[int, bytes, dict[str, Any]]:
+    metrics = ServingMetrics()
+    lane = FastLane(
+        manager=_Manager(_Routing(batcher)),  # type: ignore[arg-type]
+        predictor=None,  # type: ignore[arg-type]
+        max_rows=10,
+        max_body_bytes=1000,
+        predict_token=None,
+        admin_token=None,
+        metrics=metrics,
+        on_shed=metrics.request_shed,
+    )
+    got: list[tuple[int, bytes, bytes]] = []
+    lane.accept("m", "/models/m/predict", [], body, lambda *a: got.append(a), started)
+    ((status, head, answer),) = got
+    return status, head, orjson.loads(answer)
+
+
+def _batcher() -> Batcher:
+    return Batcher("m:1", lambda columns: (np.zeros(1), None), budget=1.0)
+
+
+def test_an_overloaded_model_refuses_a_request_before_parsing_its_body() -> None:
+    batcher = _batcher()
+    # A request already older than the budget when the lane got it (the server fell behind).
+    status, head, problem = _answer(batcher, b"{not json", time.perf_counter() - 5.0)
+    assert status == 503 and problem["type"].endswith("/overloaded")
+    assert b"retry-after: 1\r\n" in head.lower() and b"application/problem+json" in head
+    assert batcher.stats.shed == 1
+
+
+def test_a_model_that_is_not_overloaded_reads_the_body_first() -> None:
+    batcher = _batcher()
+    status, _, _problem = _answer(batcher, b"{not json", time.perf_counter())
+    assert status == 400 and batcher.stats.shed == 0
