@@ -35,12 +35,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -57,6 +57,8 @@ Outputs = tuple[np.ndarray, np.ndarray | None]
 Done = Callable[[Outputs | None, float, BaseException | None], None]
 # on_batch(requests, their columns concatenated, their outputs, seconds): once per successful call
 OnBatch = Callable[[list["Pending"], Columns, Outputs, float], None]
+# each request's own call (after a coalesced call failed): its outputs and seconds, or its error
+Each = list[tuple[Outputs, float] | BaseException]
 
 
 class Overloaded(ModelwardError, RuntimeError):
@@ -216,6 +218,8 @@ class Batcher:
         self.executor = executor or ThreadPoolExecutor(1, thread_name_prefix=f"modelward-{name}")
         self.stats = BatchStats()
         self.cost = CallCost()
+        # The queue and the call state are shared by the event loop thread and the executor's.
+        self._lock = threading.Lock()
         self._queue: deque[Pending] = deque()
         self._queued_rows = 0
         self._running = False  # a call is in the executor
@@ -223,35 +227,37 @@ class Batcher:
         self._call_started = 0.0  # ... since then
         self._scheduled = False  # a call_soon of _serve is pending
         self._warmed = False  # the first call was made (and not measured)
-        self._last_cpu = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- measuring ----------------------------------------------------------------------------------
 
-    def _timed(self, columns: Columns) -> tuple[Outputs, float]:
+    def _timed(self, columns: Columns, rows: int) -> tuple[Outputs, float]:
         started, cpu = self.clock(), time.thread_time()
         out = self.predict(columns)
-        self._last_cpu = time.thread_time() - cpu
-        return out, self.clock() - started
+        seconds = self.clock() - started
+        self._learn(rows, seconds, cpu)
+        return out, seconds
 
-    def _each(self, items: list[Pending]) -> list[tuple[Outputs, float] | Exception]:
+    def _each(self, items: list[Pending]) -> Each:
         """Each request alone (after a coalesced call failed): only the failing ones fail."""
-        out: list[tuple[Outputs, float] | Exception] = []
+        out: Each = []
         for it in items:
             try:
-                out.append(self._timed(it.columns))
+                out.append(self._timed(it.columns, it.rows))
             except Exception as exc:  # handed to its own caller
                 out.append(exc)
         return out
 
-    def _learn(self, rows: int, seconds: float) -> None:
+    def _learn(self, rows: int, seconds: float, cpu_started: float) -> None:
+        """Measure a call, in the thread that made it."""
+        cpu = time.thread_time() - cpu_started
+        if not self._warmed:  # a version's first call may pay for lazy initialisation: not its cost
+            self._warmed = True
+            return
         s = self.stats
         # The model's own CPU time (wall time also counts waiting for the GIL under load).
-        s.cpu_per_call = self._last_cpu if s.calls <= 1 else 0.8 * s.cpu_per_call + 0.2 * self._last_cpu
-        if self._warmed:
-            self.cost.observe(rows, seconds)
-        else:  # a version's first call may pay for lazy initialisation: not its cost
-            self._warmed = True
+        s.cpu_per_call = cpu if self.cost.calls == 0 else 0.8 * s.cpu_per_call + 0.2 * cpu
+        self.cost.observe(rows, seconds)
 
     def _call_limit(self) -> int:
         """Rows per call: at most ``max_rows``, and no more than fit in half the budget (a request
@@ -306,10 +312,9 @@ class Batcher:
 
     def _inline(self) -> bool:
         """Run on the event loop: the call is expected to cost less than a thread hop would."""
-        s = self.stats
-        if s.calls < 3 or self.inline_seconds <= 0:
+        if self.cost.calls < 2 or self.inline_seconds <= 0:
             return False  # measure first, off the loop
-        return s.cpu_per_call <= self.inline_seconds
+        return self.stats.cpu_per_call <= self.inline_seconds
 
     # -- submitting ---------------------------------------------------------------------------------
 
@@ -332,12 +337,14 @@ class Batcher:
             self.stats.shed += requests
             raise refusal
         item = Pending(columns, rows, done, self.clock() if started is None else started, tag, requests)
-        self._queue.append(item)
-        self._queued_rows += rows
-        if not self._running and not self._scheduled:
+        with self._lock:
+            self._queue.append(item)
+            self._queued_rows += rows
+            if self._running or self._scheduled:
+                return item
             self._scheduled = True
-            self._loop = asyncio.get_running_loop()
-            self._loop.call_soon(self._serve)
+        self._loop = asyncio.get_running_loop()
+        self._loop.call_soon(self._serve)
         return item
 
     async def run(
@@ -364,9 +371,12 @@ class Batcher:
 
     # -- serving ------------------------------------------------------------------------------------
 
-    def _take(self) -> list[Pending]:
+    def _take(self) -> tuple[list[Pending], list[Pending]]:
+        """The next call's requests, and the requests found late (refused, on the loop). Called
+        with the lock held."""
         now = self.clock()
         taken: list[Pending] = []
+        late: list[Pending] = []
         rows = 0
         limit = self._call_limit() if self.enabled else 0  # disabled: one request per call
         while self._queue and (not taken or rows + self._queue[0].rows <= limit):
@@ -375,71 +385,106 @@ class Batcher:
             if item.cancelled:  # the caller went away (client disconnected)
                 continue
             if now - item.started > self.budget:  # late already (a stalled model): refused
-                self.stats.shed += item.requests
-                _deliver(item, None, 0.0, Overloaded(self.name, now - item.started, self.budget))
+                late.append(item)
                 continue
             taken.append(item)
             rows += item.rows
-        return taken
+        if taken:
+            self._call_rows, self._call_started = rows, now
+        return taken, late
+
+    def _refuse_late(self, late: list[Pending]) -> None:
+        now = self.clock()
+        for item in late:
+            self.stats.shed += item.requests
+            _deliver(item, None, 0.0, Overloaded(self.name, now - item.started, self.budget))
 
     def _serve(self) -> None:
-        """Take what is queued and predict it: inline calls until the queue is empty, or one call
-        handed to the executor (its completion serves what queued meanwhile)."""
-        self._scheduled = False
-        while self._queue and not self._running:
-            items = self._take()
+        """Take what is queued and predict it (on the event loop thread): inline calls until the
+        queue is empty, or a call handed to the executor, whose thread goes on with what queued
+        meanwhile (:meth:`_work`)."""
+        with self._lock:
+            self._scheduled = False
+        while True:
+            with self._lock:
+                if self._running or not self._queue:
+                    return
+                items, late = self._take()
+                inline = bool(items) and self._inline()
+                self._running = bool(items) and not inline
+            self._refuse_late(late)
             if not items:
                 continue
             columns = _concat(items)
-            if self._inline():
-                try:
-                    result = self._timed(columns)
-                except Exception as exc:
-                    if len(items) > 1:
-                        self.stats.retried += len(items)
-                    self._finish(items, columns, None, self._each(items) if len(items) > 1 else [exc])
-                    continue
-                self._finish(items, columns, result, None)
+            if inline:
+                self._finish(items, columns, *self._call(items, columns))
                 continue
-            self._running = True
-            self._call_rows, self._call_started = sum(it.rows for it in items), self.clock()
-            future = self.executor.submit(self._timed, columns)
-            future.add_done_callback(partial(self._from_thread, items, columns, alone=False))
+            try:
+                self.executor.submit(self._work, items, columns)
+            except RuntimeError as exc:  # the executor was shut down
+                with self._lock:
+                    self._running = False
+                self._fail(items, exc)
+            return
 
-    def _from_thread(self, items: list[Pending], columns: Columns, future: Future[Any], alone: bool) -> None:
+    def _call(
+        self, items: list[Pending], columns: Columns
+    ) -> tuple[tuple[Outputs, float] | None, Each | None]:
+        """One coalesced call, or each request alone when it failed."""
+        try:
+            return self._timed(columns, sum(it.rows for it in items)), None
+        except Exception as exc:
+            if len(items) == 1:
+                return None, [exc]
+            self.stats.retried += len(items)
+            return None, self._each(items)
+
+    def _work(self, items: list[Pending], columns: Columns) -> None:
+        """In the executor: one call, its answers handed to the event loop, and the next call's
+        requests taken at once. The model's calls thus follow each other whatever the event loop
+        is busy with (answering requests once per turn of the loop: under load a turn is long);
+        each next call is a new executor task, so the versions sharing the executor take turns."""
+        try:
+            result, each = self._call(items, columns)
+        except BaseException as exc:  # not an Exception: still, its callers get an answer
+            result, each = None, [exc] * len(items)
+        # The next call's requests are taken before the answers go: when a caller learns its
+        # answer, the batcher's state already says whether a call is running.
+        serve = False
+        following: list[Pending] = []
+        late: list[Pending] = []
+        with self._lock:
+            if self._queue and self._inline():  # cheap calls now: the loop makes them
+                following, self._running, self._scheduled, serve = [], False, True, True
+            else:
+                following, late = self._take()
+                self._running = bool(following)
+        if not self._post(self._finish, items, columns, result, each):
+            return
+        if late:
+            self._post(self._refuse_late, late)
+        if serve:
+            self._post(self._serve)
+        if not following:
+            return
+        items = following
+        try:
+            self.executor.submit(self._work, items, _concat(items))
+        except RuntimeError as exc:  # the executor was shut down
+            with self._lock:
+                self._running = False
+            self._post(self._fail, items, exc)
+
+    def _post(self, callback: Callable[..., None], *args: Any) -> bool:
+        """Run ``callback(*args)`` on the event loop thread; False when the loop is gone."""
         loop = self._loop
         if loop is None or loop.is_closed():
-            return
+            return False
         try:
-            loop.call_soon_threadsafe(self._called, items, columns, future, alone)
+            loop.call_soon_threadsafe(callback, *args)
         except RuntimeError:  # the loop closed between the check and the call
-            return
-
-    def _called(self, items: list[Pending], columns: Columns, future: Future[Any], alone: bool) -> None:
-        """A call in the executor returned (on the event loop thread): answer its callers, then
-        serve what queued while it ran."""
-        self._running = False
-        try:
-            exc = future.exception()
-        except BaseException as cancelled:  # the executor was shut down
-            exc = cancelled
-        if alone:
-            if exc is not None:
-                self._fail(items, exc)
-            else:
-                self._finish(items, columns, None, future.result())
-        elif exc is None:
-            self._finish(items, columns, future.result(), None)
-        elif len(items) > 1 and isinstance(exc, Exception):
-            self.stats.retried += len(items)
-            self._running = True
-            self._call_rows, self._call_started = sum(it.rows for it in items), self.clock()
-            retry = self.executor.submit(self._each, items)
-            retry.add_done_callback(partial(self._from_thread, items, columns, alone=True))
-            return
-        else:
-            self._fail(items, exc)
-        self._serve()
+            return False
+        return True
 
     def _fail(self, items: list[Pending], exc: BaseException) -> None:
         for it in items:
@@ -450,7 +495,7 @@ class Batcher:
         items: list[Pending],
         columns: Columns,
         result: tuple[Outputs, float] | None,
-        each: list[tuple[Outputs, float] | Exception] | None,
+        each: Each | None,
     ) -> None:
         """Hand each caller its rows: from one coalesced ``result``, or from ``each`` request's own
         call (after a coalesced call failed)."""
@@ -463,7 +508,6 @@ class Batcher:
             s.requests += requests
             s.rows += rows
             s.largest = max(s.largest, requests)
-            self._learn(rows, seconds)
             if len(items) == 1:
                 _deliver(items[0], (labels, proba), seconds, None)
             else:
@@ -481,14 +525,13 @@ class Batcher:
             return
         assert each is not None  # noqa: S101 - one of the two is given
         for it, got in zip(items, each, strict=True):
-            if isinstance(got, Exception):
+            if isinstance(got, BaseException):
                 _deliver(it, None, 0.0, got)
                 continue
             s.calls += 1
             s.requests += it.requests
             s.rows += it.rows
             s.largest = max(s.largest, it.requests)
-            self._learn(it.rows, got[1])
             _deliver(it, got[0], got[1], None)
             self._batch_done([it], it.columns, got[0], got[1])
 
@@ -501,10 +544,11 @@ class Batcher:
 
     def close(self) -> None:
         """Refuse what is still queued and stop the private thread (after its current call)."""
-        while self._queue:
-            item = self._queue.popleft()
+        with self._lock:
+            queued, self._queue = list(self._queue), deque()
+            self._queued_rows = 0
+        for item in queued:
             _deliver(item, None, 0.0, Overloaded(self.name, 0.0, self.budget))
-        self._queued_rows = 0
         if self._own_executor:
             self.executor.shutdown(wait=False)
 
