@@ -16,10 +16,8 @@ the soft limit of this process (inherited by the servers and wrk) up to its hard
 from __future__ import annotations
 
 import json
-import os
 import resource
-import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import loadgen
@@ -133,22 +131,6 @@ def run_overload(
             f"{connections} connections need more open files than the hard limit allows ({limit}); "
             "raise it (ulimit -Hn, /etc/security/limits.conf) and run again"
         )
-    threads = max(1, min(threads, connections))
-    cmd = [loadgen.wrk_path() or "wrk", "-t", str(threads), "-c", str(connections)]
-    cmd += ["-d", f"{max(1, round(duration))}s", "--timeout", f"{max(1, round(timeout))}s"]
-    cmd += ["-s", str(LUA), url]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(
-        cmd,
-        env={**os.environ, "BENCH_BODY": body.decode()},
-        capture_output=True,
-        text=True,
-        timeout=duration + timeout + 60,
-        check=False,
-    )
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk exited with {done.returncode}:\n{done.stdout[-1000:]}{done.stderr[-2000:]}")
-    used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    result = parse(done.stdout, connections)
-    return OverloadResult(**{**asdict(result), "client_cpu_s": round(used, 4)})
+    cmd = loadgen.wrk_command(url, LUA, connections, duration, threads, timeout)
+    output, used = loadgen.run_client(cmd, body, duration + timeout + 60)
+    return replace(parse(output, connections), client_cpu_s=used)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -52,20 +53,24 @@ def test_thousands_of_concurrent_distinct_rows_each_get_their_own_answer(
     assert batching["largest_batch"] > 1  # concurrent requests shared predict calls
 
 
+def _burst(server: Server, body: dict[str, Any], n: int) -> tuple[list[httpx.Response], str]:
+    """``n`` concurrent predictions of the slow model, then the server's metrics."""
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
+            return await asyncio.gather(*(c.post("/models/slow/predict", json=body) for _ in range(n)))
+
+    responses = asyncio.run(burst())
+    with server.client() as c:
+        return responses, c.get("/metrics").text
+
+
 def test_requests_beyond_the_latency_budget_get_503_with_retry_after(tmp_path: Path) -> None:
     home = _register_slow(tmp_path, 0.0)
     env = server_env(home, MODELWARD_BATCH_BUDGET_MS="100", MODELWARD_MAX_BATCH_ROWS="1")
     server = start_server(home, "slow", "--reload-interval", "0", env=env)
     try:
-
-        async def burst() -> list[httpx.Response]:
-            async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
-                body = {"features": {"x": 1.0, "delay": 0.4}}
-                return await asyncio.gather(*(c.post("/models/slow/predict", json=body) for _ in range(6)))
-
-        responses = asyncio.run(burst())
-        with server.client() as c:
-            metrics = c.get("/metrics").text
+        responses, metrics = _burst(server, {"features": {"x": 1.0, "delay": 0.4}}, 6)
     finally:
         server.stop()
     statuses = sorted(r.status_code for r in responses)
@@ -92,14 +97,7 @@ def test_a_burst_beyond_capacity_is_partly_refused_and_the_accepted_are_answered
         with server.client() as c:
             for _ in range(6):  # measured calls: the estimate is trusted only after a few
                 assert c.post("/models/slow/predict", json=body).status_code == 200
-
-        async def burst() -> list[httpx.Response]:
-            async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
-                return await asyncio.gather(*(c.post("/models/slow/predict", json=body) for _ in range(8)))
-
-        responses = asyncio.run(burst())
-        with server.client() as c:
-            metrics = c.get("/metrics").text
+        responses, metrics = _burst(server, body, 8)
     finally:
         server.stop()
     statuses = [r.status_code for r in responses]

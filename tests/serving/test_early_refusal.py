@@ -10,10 +10,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from modelward.monitoring.metrics import ServingMetrics
 from modelward.runtime.batcher import Batcher
-from modelward.serving.lane import FastLane
 from modelward.serving.models import Routing
+from tests.serving.test_protocol_failures import _lane
 
 
 class _Routing:
@@ -23,27 +22,8 @@ class _Routing:
         self.arms = {"primary": SimpleNamespace(batcher=batcher)}
 
 
-class _Manager:
-    def __init__(self, routing: _Routing) -> None:
-        self.slots = {"m": object()}
-        self._routing = routing
-
-    def routing(self, name: str) -> Any:
-        return self._routing
-
-
 def _answer(batcher: Batcher, body: bytes, started: float) -> tuple[int, bytes, dict[str, Any]]:
-    metrics = ServingMetrics()
-    lane = FastLane(
-        manager=_Manager(_Routing(batcher)),  # type: ignore[arg-type]
-        predictor=None,  # type: ignore[arg-type]
-        max_rows=10,
-        max_body_bytes=1000,
-        predict_token=None,
-        admin_token=None,
-        metrics=metrics,
-        on_shed=metrics.request_shed,
-    )
+    lane = _lane(_Routing(batcher))
     got: list[tuple[int, bytes, bytes]] = []
     lane.accept("m", "/models/m/predict", [], body, lambda *a: got.append(a), started)
     ((status, head, answer),) = got

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
 
 import uvicorn
 from uvicorn.server import ServerState
 
-from modelward.monitoring.metrics import ServingMetrics
 from modelward.runtime.batcher import Overloaded
-from modelward.serving.lane import FastLane
 from modelward.serving.protocol import ModelwardProtocol
-from tests.serving.test_protocol_failures import _App, _Transport
+from tests.serving.test_protocol_failures import _App, _lane, _Transport
 
 
 class _PausableTransport(_Transport):
@@ -40,28 +37,11 @@ class _Routing:
         return Overloaded("m:1", 2.0, 1.0, 2) if self.overloaded else None
 
 
-class _Manager:
-    def __init__(self, routing: _Routing) -> None:
-        self.slots = {"m": object()}
-        self._routing = routing
-
-    def routing(self, name: str) -> Any:
-        return self._routing
-
-
 REQUEST = b"POST /models/m/predict HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 
 
 async def _connection(routing: _Routing) -> tuple[ModelwardProtocol, _PausableTransport]:
-    lane = FastLane(
-        manager=_Manager(routing),  # type: ignore[arg-type]
-        predictor=None,  # type: ignore[arg-type]
-        max_rows=10,
-        max_body_bytes=1000,
-        predict_token=None,
-        admin_token=None,
-        metrics=ServingMetrics(),
-    )
+    lane = _lane(routing)
     config = uvicorn.Config(_App(lane), http=ModelwardProtocol, lifespan="off")
     config.load()
     protocol = ModelwardProtocol(config, ServerState(), {}, asyncio.get_running_loop())

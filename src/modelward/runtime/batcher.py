@@ -123,11 +123,18 @@ class CallCost:
         self.decay = decay
         self.trust_after = trust_after
         self.calls = 0
-        self.fixed = 0.0  # seconds per call
-        self.per_row = 0.0  # seconds per row
-        self._size = 1.0  # the calls' size, when their sizes did not spread
-        self._spread = False
+        # (fixed seconds per call, seconds per row, the calls' size, whether their sizes spread),
+        # replaced whole: the event loop reads it while a model's thread measures a call.
+        self._fit: tuple[float, float, float, bool] = (0.0, 0.0, 1.0, False)
         self._w = self._n = self._nn = self._t = self._nt = 0.0
+
+    @property
+    def fixed(self) -> float:
+        return self._fit[0]
+
+    @property
+    def per_row(self) -> float:
+        return self._fit[1]
 
     @property
     def trusted(self) -> bool:
@@ -141,7 +148,6 @@ class CallCost:
         self._nn = d * self._nn + rows * rows
         self._t = d * self._t + seconds
         self._nt = d * self._nt + rows * seconds
-        self.calls += 1
         w = self._w
         mean_n, mean_t = self._n / w, self._t / w
         var = self._nn / w - mean_n * mean_n
@@ -150,23 +156,26 @@ class CallCost:
             fixed = mean_t - per_row * mean_n
             if fixed < 0.0:  # a line through the origin: all per row
                 fixed, per_row = 0.0, self._nt / self._nn
-            self.fixed, self.per_row, self._spread = fixed, per_row, True
+            self._fit = (fixed, per_row, 1.0, True)
         else:
-            self.fixed, self.per_row, self._size, self._spread = mean_t, 0.0, max(mean_n, 1.0), False
+            self._fit = (mean_t, 0.0, max(mean_n, 1.0), False)
+        self.calls += 1
 
     def seconds(self, rows: float) -> float:
-        if not self._spread:
-            return self.fixed * max(1.0, rows / self._size)
-        return self.fixed + self.per_row * rows
+        fixed, per_row, size, spread = self._fit
+        if not spread:
+            return fixed * max(1.0, rows / size)
+        return fixed + per_row * rows
 
     def rows_within(self, seconds: float, limit: int) -> int:
         """The most rows (at least 1, at most ``limit``) a call may take to cost at most ``seconds``."""
         if self.seconds(limit) <= seconds:
             return limit
-        if not self._spread:
-            rows = seconds / self.fixed * self._size if self.fixed > seconds else limit
+        fixed, per_row, size, spread = self._fit
+        if not spread:
+            rows = seconds / fixed * size if fixed > seconds else limit
         else:
-            rows = (seconds - self.fixed) / self.per_row if self.per_row > 0 else limit
+            rows = (seconds - fixed) / per_row if per_row > 0 else limit
         return max(1, min(limit, int(rows)))
 
 
@@ -259,9 +268,11 @@ class Batcher:
         s.cpu_per_call = cpu if self.cost.calls == 0 else 0.8 * s.cpu_per_call + 0.2 * cpu
         self.cost.observe(rows, seconds)
 
-    def _call_limit(self) -> int:
+    @property
+    def call_rows(self) -> int:
         """Rows per call: at most ``max_rows``, and no more than fit in half the budget (a request
-        may wait for the call in progress, then its own call, and both must fit in the budget)."""
+        may wait for the call in progress, then its own call, and both must fit in the budget).
+        Callers that submit many requests at once submit them in parts of this size."""
         if not self.cost.trusted:
             return self.max_rows
         return self.cost.rows_within(self.budget / 2, self.max_rows)
@@ -279,8 +290,9 @@ class Batcher:
             return 0.0
         if not self.enabled:  # one call per request
             return items * self.cost.seconds(rows / items)
-        full, rest = divmod(rows, self._call_limit())
-        wait = full * self.cost.seconds(self._call_limit()) if full else 0.0
+        limit = self.call_rows
+        full, rest = divmod(rows, limit)
+        wait = full * self.cost.seconds(limit) if full else 0.0
         return wait + (self.cost.seconds(rest) if rest else 0.0)
 
     def expected_time(self, rows: int = 1, started: float | None = None) -> float:
@@ -378,7 +390,7 @@ class Batcher:
         taken: list[Pending] = []
         late: list[Pending] = []
         rows = 0
-        limit = self._call_limit() if self.enabled else 0  # disabled: one request per call
+        limit = self.call_rows if self.enabled else 0  # disabled: one request per call
         while self._queue and (not taken or rows + self._queue[0].rows <= limit):
             item = self._queue.popleft()
             self._queued_rows -= item.rows

@@ -127,9 +127,9 @@ class HotPath:
     ) -> None:
         served = routing.arms[arm]
         batcher = served.batcher
-        # At most max_rows rows per submission (one row each with batching off): the batcher sheds
+        # At most one call's rows per submission (one row each with batching off): the batcher sheds
         # and orders submissions, so each keeps to what one predict call may take.
-        size = batcher.max_rows if batcher.enabled else 1
+        size = batcher.call_rows if batcher.enabled else 1
         if len(items) > size:
             for start in range(0, len(items), size):
                 part = {field: column[start : start + size] for field, column in columns.items()}
