@@ -314,12 +314,13 @@ class Batcher:
         if not self.cost.trusted:
             return None
         queued = len(self._queue)
-        ahead = self._remaining(now) + self._drain(self._queued_rows, queued)
-        expected = age + self._remaining(now) + self._drain(self._queued_rows + rows, queued + 1)
+        remaining = self._remaining(now)
+        expected = age + remaining + self._drain(self._queued_rows + rows, queued + 1)
         if expected <= self.budget:
             return None
         if not self._running and not queued and self.cost.seconds(rows) > self.budget:
             return None  # alone it needs more than the budget: no retry would make it fit
+        ahead = remaining + self._drain(self._queued_rows, queued)
         return Overloaded(self.name, expected, self.budget, max(1, math.ceil(ahead)))
 
     def _inline(self) -> bool:
