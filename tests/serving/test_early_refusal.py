@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -22,10 +23,18 @@ class _Routing:
         self.arms = {"primary": SimpleNamespace(batcher=batcher)}
 
 
-def _answer(batcher: Batcher, body: bytes, started: float) -> tuple[int, bytes, dict[str, Any]]:
+def _answer(
+    batcher: Batcher, body: bytes, started: float, busy: bool = False
+) -> tuple[int, bytes, dict[str, Any]]:
     lane = _lane(_Routing(batcher))
     got: list[tuple[int, bytes, bytes]] = []
-    lane.accept("m", "/models/m/predict", [], body, lambda *a: got.append(a), started)
+
+    async def main() -> None:
+        if busy:  # a request queued before, predicted when this turn of the loop ends
+            batcher.submit({"x": np.zeros(1)}, 1, lambda *answer: None)
+        lane.accept("m", "/models/m/predict", [], body, lambda *a: got.append(a), started)
+
+    asyncio.run(main())
     ((status, head, answer),) = got
     return status, head, orjson.loads(answer)
 
@@ -37,7 +46,7 @@ def _batcher() -> Batcher:
 def test_an_overloaded_model_refuses_a_request_before_parsing_its_body() -> None:
     batcher = _batcher()
     # A request already older than the budget when the lane got it (the server fell behind).
-    status, head, problem = _answer(batcher, b"{not json", time.perf_counter() - 5.0)
+    status, head, problem = _answer(batcher, b"{not json", time.perf_counter() - 5.0, busy=True)
     assert status == 503 and problem["type"].endswith("/overloaded")
     assert b"retry-after: 1\r\n" in head.lower() and b"application/problem+json" in head
     assert batcher.stats.shed == 1

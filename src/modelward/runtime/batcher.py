@@ -295,6 +295,11 @@ class Batcher:
         wait = full * self.cost.seconds(limit) if full else 0.0
         return wait + (self.cost.seconds(rest) if rest else 0.0)
 
+    @property
+    def busy(self) -> bool:
+        """A call is in progress in the executor, or requests are queued."""
+        return self._running or bool(self._queue)
+
     def expected_time(self, rows: int = 1, started: float | None = None) -> float:
         """Seconds from ``started`` (now, if None) until a request of ``rows`` rows submitted now
         would be answered: its age, the rest of the call in progress, the calls of the rows queued

@@ -97,13 +97,16 @@ class Routing:
         return self.policy.assign(key, rng=self.rng).name
 
     def refusal(self, started: float) -> Overloaded | None:
-        """Whether to refuse a new request before reading its body (cheap, under overload): the
-        :class:`Overloaded` when every arm's batcher would refuse a one-row request that arrived at
-        ``started``, counted as shed by that batcher; else None (the request is checked again, for
-        its rows and its arm, when it is submitted)."""
+        """Whether to refuse a new request before parsing its body (cheap, under overload): the
+        :class:`Overloaded` when every arm's batcher is busy and would refuse a one-row request
+        that arrived at ``started``, counted as shed by that batcher; else None (the request is
+        checked again, for its rows and its arm, when it is submitted). An idle batcher (a
+        compiled model between two turns of the event loop) costs one look."""
         refusal = None
         for served in self.arms.values():
             batcher = served.batcher
+            if not batcher.busy:
+                return None
             refusal = batcher.admission(1, started)
             if refusal is None:
                 return None
