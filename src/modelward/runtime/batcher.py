@@ -316,15 +316,19 @@ class Batcher:
         age = now - started if started is not None else 0.0
         if age > self.budget:  # already late, whatever the model
             return Overloaded(self.name, age, self.budget, 1)
-        if not self.cost.trusted:
+        cost = self.cost
+        if not cost.trusted:
             return None
         queued = len(self._queue)
+        if not queued and not self._running:  # idle: its own call only
+            own = cost.seconds(rows)
+            if age + own <= self.budget or own > self.budget:  # fits, or never will: no retry helps
+                return None
+            return Overloaded(self.name, age + own, self.budget, 1)
         remaining = self._remaining(now)
         expected = age + remaining + self._drain(self._queued_rows + rows, queued + 1)
         if expected <= self.budget:
             return None
-        if not self._running and not queued and self.cost.seconds(rows) > self.budget:
-            return None  # alone it needs more than the budget: no retry would make it fit
         ahead = remaining + self._drain(self._queued_rows, queued)
         return Overloaded(self.name, expected, self.budget, max(1, math.ceil(ahead)))
 
@@ -430,7 +434,8 @@ class Batcher:
                 items, late = self._take()
                 inline = bool(items) and self._inline()
                 self._running = bool(items) and not inline
-            self._refuse_late(late)
+            if late:
+                self._refuse_late(late)
             if not items:
                 continue
             columns = _concat(items)
