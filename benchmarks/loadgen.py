@@ -114,26 +114,36 @@ def run_load(
 ) -> LoadResult:
     """Send ``body`` to ``url`` for ``duration`` seconds over ``connections`` connections."""
     chosen = choose_client(client)
-    env = {**os.environ, "BENCH_BODY": body.decode()}
     if chosen == "wrk":
-        wrk = wrk_path() or "wrk"
-        threads = max(1, min(threads, connections))
-        seconds = max(1, round(duration))  # wrk takes whole seconds
-        cmd = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s"]
-        cmd += ["--timeout", f"{max(1, round(timeout))}s", "-s", str(LUA), url]
+        cmd = wrk_command(url, LUA, connections, duration, threads, timeout)
     else:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--url", url]
         cmd += ["-c", str(connections), "-d", str(duration), "--timeout", str(timeout)]
+    output, used = run_client(cmd, body, duration + timeout + 60)
+    return replace(_parse(output, chosen, connections), client_cpu_s=used)
+
+
+def wrk_command(
+    url: str, script: Path, connections: int, duration: float, threads: int, timeout: float
+) -> list[str]:
+    threads = max(1, min(threads, connections))
+    seconds = max(1, round(duration))  # wrk takes whole seconds
+    cmd = [wrk_path() or "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s"]
+    return [*cmd, "--timeout", f"{max(1, round(timeout))}s", "-s", str(script), url]
+
+
+def run_client(cmd: list[str], body: bytes, timeout: float) -> tuple[str, float]:
+    """Run a load generator with ``BENCH_BODY``: its output and the CPU seconds it used."""
+    env = {**os.environ, "BENCH_BODY": body.decode()}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=duration + timeout + 60)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
-        raise RuntimeError(
-            f"{chosen} exited with {done.returncode}:\n{done.stdout[-1000:]}{done.stderr[-2000:]}"
-        )
+        tail = f"{done.stdout[-1000:]}{done.stderr[-2000:]}"
+        raise RuntimeError(f"{Path(cmd[0]).name} exited with {done.returncode}:\n{tail}")
     # The children waited for in between: the load generator only (the servers are waited for at stop).
     used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return replace(_parse(done.stdout, chosen, connections), client_cpu_s=round(used, 4))
+    return done.stdout, round(used, 4)
 
 
 # --- the Python client -------------------------------------------------------------------------

@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import Any
 
 START = "<!-- serving-results:start (written by benchmarks/run.py --write-docs) -->"
+# What the overload scenario records besides goodput (rps) and the accepted requests' p50 and p99.
+OVERLOAD_KEYS = ("shed_share", "shed_rps", "shed_p99_ms", "max_ms")
+# Goodput at the most connections must stay near the goodput at the fewest (issue 14, item 6).
+OVERLOAD_GOODPUT = 0.8
 END = "<!-- serving-results:end -->"
 
 
@@ -32,10 +36,10 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, dict[
                 entry["rps_adjusted"] = round(
                     statistics.median(r["rps"] / max(1e-9, 1.0 - r["steal"]) for r in measured), 3
                 )
-            for key in ("server_cpu_us", "client_cpu_us", "server_cores"):
+            for key in ("server_cpu_us", "client_cpu_us", "server_cores", *OVERLOAD_KEYS):
                 values = [r[key] for r in measured if r.get(key) is not None]
                 if len(values) == len(measured):
-                    entry[key] = round(statistics.median(values), 2)
+                    entry[key] = round(statistics.median(values), 4 if key == "shed_share" else 2)
             entry["errors"] = sum(r["errors"] for r in measured)
             entry["requests"] = sum(r["requests"] for r in measured)
         entry["failed_runs"] = [r["failure"] for r in group if "failure" in r]
@@ -216,6 +220,8 @@ def evaluate(summary: dict[str, Any], latency: dict[str, Any], scenarios: list[s
             row["met"] = None
             row["clean"] = None
         rows.append(row)
+    if "overload" in scenarios:
+        rows += _overload_targets(summary.get("overload", {}))
     if "latency" not in scenarios:
         return rows
     forest = latency.get("random_forest", {})
@@ -230,6 +236,56 @@ def evaluate(summary: dict[str, Any], latency: dict[str, Any], scenarios: list[s
     )
     rows.append(row)
     return rows
+
+
+def _overload_targets(overload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per system: goodput at the most connections / goodput at the fewest (the unloaded figure)."""
+    rows: list[dict[str, Any]] = []
+    for system, by_conns in overload.items():
+        counts = sorted(int(c) for c in by_conns)
+        if len(counts) < 2:
+            continue
+        low, high = by_conns[str(counts[0])], by_conns[str(counts[-1])]
+        row: dict[str, Any] = {
+            "key": f"overload_goodput_{system}",
+            "target": f"goodput at {counts[-1]:,} vs {counts[0]} clients, {system}",
+            "op": ">=",
+            "threshold": OVERLOAD_GOODPUT,
+            "value": None,
+            "met": None,
+            "clean": None,
+        }
+        if low.get("rps") and "rps" in high:
+            value = high["rps"] / low["rps"]
+            row.update({"value": float(f"{value:.4g}"), "met": value >= OVERLOAD_GOODPUT})
+            row["clean"] = low.get("errors", 0) == 0 and high.get("errors", 0) == 0
+        rows.append(row)
+    return rows
+
+
+def _overload_table(overload: dict[str, Any]) -> list[str]:
+    if not overload:
+        return []
+    lines = ["", "### Overload", ""]
+    lines.append(
+        "| system | clients | goodput (2xx/s) | vs fewest clients | shed share | 503/s | accepted p50 ms "
+        "| accepted p99 ms | accepted max ms | 503 p99 ms | errors | runs | steal |"
+    )
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for system, by_conns in overload.items():
+        ordered = sorted(by_conns.items(), key=lambda kv: int(kv[0]))
+        base = ordered[0][1].get("rps")
+        for conns, e in ordered:
+            ratio = f"{e['rps'] / base:.2f}x" if base and e.get("rps") is not None else "-"
+            share = "-" if e.get("shed_share") is None else f"{e['shed_share']:.1%}"
+            steal = "-" if e.get("steal") is None else f"{e['steal']:.0%}"
+            lines.append(
+                f"| {system} | {conns} | {_num(e.get('rps'), 0)} | {ratio} | {share} "
+                f"| {_num(e.get('shed_rps'), 0)} | {_num(e.get('p50_ms'))} | {_num(e.get('p99_ms'))} "
+                f"| {_num(e.get('max_ms'))} | {_num(e.get('shed_p99_ms'))} | {e.get('errors', '-')} "
+                f"| {e['measured_runs']} | {steal} |"
+            )
+    return lines
 
 
 def verdict(row: dict[str, Any]) -> str:
@@ -276,14 +332,15 @@ def markdown(results: dict[str, Any]) -> str:
     )
     if results.get("notes"):
         lines += [f"- note: {n}" for n in results["notes"]]
-    if results["summary"]:
+    generic = {k: v for k, v in results["summary"].items() if k != "overload"}
+    if generic:
         lines += ["", "### Throughput and latency", ""]
         lines.append(
             "| scenario | system | clients | requests/s | p50 ms | p99 ms | server CPU us/req "
             "| server cores | client CPU us/req | errors | runs | steal |"
         )
         lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for scenario, systems in results["summary"].items():
+    for scenario, systems in generic.items():
         for system, by_conns in systems.items():
             for conns, e in sorted(by_conns.items(), key=lambda kv: int(kv[0])):
                 errors = e.get("errors", "-")
@@ -297,6 +354,7 @@ def markdown(results: dict[str, Any]) -> str:
                     f"| {errors} | {e['measured_runs']} | {steal} |"
                 )
     lines += _peer_ratios(results["summary"].get("serving", {}))
+    lines += _overload_table(results["summary"].get("overload", {}))
     if results["targets"]:
         lines += ["", "### Ratios against the targets", ""]
         lines.append("| target | measured | steal-adjusted | goal | result |")

@@ -12,6 +12,8 @@ Scenarios (``--only``; the default is all but drift):
 * ``noop``: modelward serving a one-feature LinearRegression against a bare uvicorn + orjson app;
 * ``logging``: modelward with the prediction log on and off;
 * ``workers``: modelward with 1 and 2 workers;
+* ``overload``: modelward (compiled, native, native without batching) at 32, 256 and 1,000
+  connections: goodput, the latency of accepted requests and the share shed (benchmarks/overload.py);
 * ``latency``: in process, single-row native vs compiled latency per model type (benchmarks/latency.py);
 * ``drift``: benchmarks/drift_vs_evidently.py, when that file exists (not run by default).
 
@@ -40,13 +42,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import extra_peers
 import loadgen
 import machine
+import overload
 import report
 import servers
 from servers import MODELWARD_DEFAULTS, Server, System
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-HTTP_SCENARIOS = ("serving", "noop", "logging", "workers")
+HTTP_SCENARIOS = ("serving", "noop", "logging", "workers", "overload")
 DEFAULT_SCENARIOS = (*HTTP_SCENARIOS, "latency")
 ALL_SCENARIOS = (*DEFAULT_SCENARIOS, "drift")
 DRIFT_SCRIPT = HERE / "drift_vs_evidently.py"
@@ -69,6 +72,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--systems", default="", help="only these systems (names as in the results), comma-separated"
     )
     p.add_argument("--connections", default="1,32", help="client connection counts for serving and noop")
+    p.add_argument(
+        "--overload-connections", default="32,256,1000", help="client connection counts for overload"
+    )
     p.add_argument("--rounds", type=int, help="measured runs per system and connection count (default 3)")
     p.add_argument("--duration", type=float, help="seconds per measured run (default 10; quick 1)")
     p.add_argument("--warmup", type=float, help="seconds of warm-up load per server (default 5; quick 1)")
@@ -122,6 +128,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         p.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; choose from {', '.join(ALL_SCENARIOS)}")
     args.conns = [int(c) for c in args.connections.split(",") if c.strip()]
+    args.overload_conns = [int(c) for c in args.overload_connections.split(",") if c.strip()]
     args.system_filter = {s.strip() for s in args.systems.split(",") if s.strip()}
     args.extras = [s.strip() for s in args.extra_peers.split(",") if s.strip()]
     if set(args.extras) - set(extra_peers.PEER_NAMES):
@@ -235,12 +242,35 @@ def scenario_systems(scenario: str, args: argparse.Namespace) -> list[System]:
             lambda: mw("modelward-1-worker", "modelward serve --workers 1", workers=1),
             lambda: mw("modelward-2-workers", "modelward serve --workers 2", workers=2),
         ],
+        # Overload runs modelward as it is run by default (batching on), compiled and not, and
+        # the native model with one call per request: the slowest, overloaded first.
+        "overload": [
+            lambda: mw(
+                "modelward-compiled",
+                "modelward serve, compiled runtime, batching on",
+                MODELWARD_BATCHING="true",
+                MODELWARD_COMPILE="true",
+            ),
+            lambda: mw(
+                "modelward-native",
+                "modelward serve, native scikit-learn, batching on",
+                MODELWARD_BATCHING="true",
+                MODELWARD_COMPILE="false",
+            ),
+            lambda: mw(
+                "modelward-native-unbatched",
+                "modelward serve, native scikit-learn, batching off",
+                MODELWARD_BATCHING="false",
+                MODELWARD_COMPILE="false",
+            ),
+        ],
     }
     names = {
         "serving": ["modelward", "modelward+batching", "mlflow", "fastapi"],
         "noop": ["modelward-noop", "modelward-noop-log-off", "bare-asgi"],
         "logging": ["modelward-log-on", "modelward-log-off"],
         "workers": ["modelward-1-worker", "modelward-2-workers"],
+        "overload": ["modelward-compiled", "modelward-native", "modelward-native-unbatched"],
     }[scenario]
     keep = [i for i, n in enumerate(names) if not args.system_filter or n in args.system_filter]
     return [builders[scenario][i]() for i in keep]
@@ -261,6 +291,10 @@ def run_http(scenario: str, args: argparse.Namespace, results: dict[str, Any]) -
         log(f"[{scenario}] no system left after --systems; skipped")
         return
     conns = args.conns if scenario in ("serving", "noop") else [max(args.conns)]
+    measure: Callable[..., Any] = loadgen.run_load
+    if scenario == "overload":
+        conns, measure = args.overload_conns, overload.run_overload
+        overload.raise_file_limit(max(conns))  # before the servers start: they inherit it
     launched: list[Server] = []
     try:
         for system in systems:
@@ -305,7 +339,7 @@ def run_http(scenario: str, args: argparse.Namespace, results: dict[str, Any]) -
                     cpu_before = machine.cpu_times()
                     server_before = machine.process_tree_cpu(server.pid)
                     try:
-                        got = loadgen.run_load(
+                        got = measure(
                             server.predict_url,
                             server.system.body,
                             c,
@@ -322,6 +356,8 @@ def run_http(scenario: str, args: argparse.Namespace, results: dict[str, Any]) -
                         server_after = machine.process_tree_cpu(server.pid)
                         record.update(cpu_per_request(got, server_before, server_after))
                         flag = "" if got.ok else f"  ERRORS {got.errors}"
+                        if scenario == "overload":
+                            flag += f"  shed {got.shed_share:.0%} (p99 {got.shed_p99_ms:.1f} ms)"
                         stolen = f"  steal {record['steal']:.0%}" if record["steal"] is not None else ""
                         cpu = record.get("server_cpu_us")
                         cost = f"  server {cpu:.0f} us/req" if cpu is not None else ""
@@ -432,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         | {
             "scenarios": args.scenarios,
             "connections": args.conns,
+            "overload_connections": args.overload_conns,
             "mw_env": args.mw_env,
             "model_version": args.model_version,
         },

@@ -122,7 +122,9 @@ class Settings(BaseSettings):
     batching: bool = Field(default=True, description="coalesce concurrent requests into one predict call")
     max_batch_rows: int = Field(default=256, ge=1, description="rows per coalesced predict call")
     batch_budget_ms: float = Field(
-        default=1000.0, gt=0, description="a request that would wait longer for the model gets 503"
+        default=1000.0,
+        gt=0,
+        description="a request that would be answered later than this after it arrived gets 503",
     )
     compile: bool = Field(default=True, description="serve models compiled to ONNX when they match")
     fast_path: bool = Field(default=True, description="answer REST predictions in raw ASGI, before FastAPI")

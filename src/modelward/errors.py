@@ -392,13 +392,14 @@ class ModelFailed(ModelwardError, RuntimeError):
 
 
 class Overloaded(ModelwardError, RuntimeError):
-    """The request would wait beyond the latency budget: shed it (retry after ``retry_after`` s)."""
+    """The request would be answered beyond the latency budget: shed it (503, Retry-After). ``wait``
+    is the expected time in the server, its age included."""
 
     def __init__(self, name: str, wait: float, budget: float, retry_after: int = 1) -> None:
         self.name, self.wait, self.budget, self.retry_after = name, wait, budget, retry_after
         super().__init__(
-            f"{name} is overloaded: the request would wait about {wait * 1000:.0f} ms, beyond the "
-            f"latency budget of {budget * 1000:.0f} ms; retry in {retry_after} s"
+            f"{name} is overloaded: the request would be answered after about {wait * 1000:.0f} ms in "
+            f"the server, beyond the latency budget of {budget * 1000:.0f} ms; retry in {retry_after} s"
         )
 
 

@@ -107,37 +107,6 @@ def test_requests_beyond_the_latency_budget_are_shed_with_a_retry_hint() -> None
     assert batcher.stats.shed == len(shed)
 
 
-def test_the_expected_wait_counts_each_queued_call_once() -> None:
-    started, release = threading.Event(), threading.Event()
-
-    def blocked(columns):  # type: ignore[no-untyped-def]
-        started.set()
-        release.wait(10)
-        return np.asarray(columns["x"]) * 2, None
-
-    batcher = Batcher("m:1", blocked, max_rows=10)
-    waits: list[float] = []
-
-    async def main() -> None:
-        waits.append(batcher.expected_wait())  # idle: a request goes at once
-        first = asyncio.ensure_future(batcher.run({"x": np.array([0.0])}, 1))
-        while not started.is_set():  # the first call is in its thread, held there
-            await asyncio.sleep(0.001)
-        # As if full calls of 10 rows had been measured at 0.1 s each.
-        batcher.stats.seconds_per_call, batcher.stats.seconds_per_row = 0.1, 0.01
-        waits.append(batcher.expected_wait())  # only the call in progress
-        rest = [asyncio.ensure_future(batcher.run({"x": np.arange(5.0)}, 5)) for _ in range(5)]
-        await asyncio.sleep(0)
-        waits.append(batcher.expected_wait())  # 25 rows queued: two full calls and one of 5 rows
-        batcher.stats.seconds_per_call = 0.01  # as if 1-row calls had been measured
-        waits.append(batcher.expected_wait())  # 25 rows at 0.01 s each, behind the call in progress
-        release.set()
-        await asyncio.gather(first, *rest)
-
-    asyncio.run(main())
-    assert waits == pytest.approx([0.0, 0.1, 0.1 + 0.2 + 0.1, 0.01 + 0.25])
-
-
 def test_cheap_calls_run_on_the_event_loop_thread_after_a_few_measured_ones() -> None:
     threads: list[str] = []
 

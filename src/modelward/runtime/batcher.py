@@ -16,22 +16,31 @@ Each caller gets exactly its own rows back: outputs are sliced by the offsets th
 concatenated at. If a coalesced call raises, each request of it is run again alone, so one bad
 request (or a model that fails now and then) fails only its own caller.
 
-A latency budget bounds the queue: a request that would wait longer than ``budget`` seconds (by the
-measured time per call and per row: :meth:`Batcher.expected_wait`) is refused at once with
-:class:`Overloaded`, and one that has waited longer than the budget when its turn comes is refused
-too; the server answers 503 with Retry-After.
+A latency budget bounds each request's whole time in the server, counted from its arrival (the
+``started`` its caller passes: when the server began reading it). A request is admitted only when
+it is expected to be answered within the budget: its age, plus the rest of the call in progress,
+plus the calls of the rows queued before it and of its own (:meth:`Batcher.expected_time`). Call
+costs come from :class:`CallCost`, a fit of the measured calls as a fixed part plus a part per row;
+the first call (which may pay for lazy initialisation) is not measured, and until a few calls are
+the estimate is not trusted and sheds nothing. A call never takes more rows than fit in half the
+budget (one call in progress and its own call must fit in it). Refusing costs nothing of the
+model: :class:`Overloaded` is raised at once (the server answers 503 with Retry-After, and can ask
+:meth:`Batcher.admission` before it even parses a body). A request that is older than the budget
+when its turn comes (a stalled model) is refused then. An idle model still takes a request that
+alone needs longer than the budget: no retry would ever make it fit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -50,22 +59,24 @@ Outputs = tuple[np.ndarray, np.ndarray | None]
 Done = Callable[[Outputs | None, float, BaseException | None], None]
 # on_batch(requests, their columns concatenated, their outputs, seconds): once per successful call
 OnBatch = Callable[[list["Pending"], Columns, Outputs, float], None]
+# each request's own call (after a coalesced call failed): its outputs and seconds, or its error
+Each = list[tuple[Outputs, float] | BaseException]
 
 
 class Pending:
     """A submitted request: ``cancel()`` when its caller went away (its rows are then not predicted
     if they have not been taken yet, and ``done`` is not called)."""
 
-    __slots__ = ("cancelled", "columns", "done", "enqueued", "requests", "rows", "tag")
+    __slots__ = ("cancelled", "columns", "done", "requests", "rows", "started", "tag")
 
     def __init__(
-        self, columns: Columns, rows: int, done: Done, enqueued: float, tag: object, requests: int = 1
+        self, columns: Columns, rows: int, done: Done, started: float, tag: object, requests: int = 1
     ) -> None:
         self.columns = columns
         self.rows = rows
         self.requests = requests  # client requests these rows stand for (several from a hot batch)
         self.done = done
-        self.enqueued = enqueued
+        self.started = started  # when the (oldest) request arrived, on the batcher's clock
         self.tag = tag  # the caller's, for on_batch
         self.cancelled = False
 
@@ -83,9 +94,79 @@ class BatchStats:
     shed: int = 0
     retried: int = 0
     largest: int = 0
-    seconds_per_row: float = 0.0  # moving average of the model's time per row
-    seconds_per_call: float = 0.0  # moving average of a call's wall time
     cpu_per_call: float = 0.0  # moving average of a call's CPU time in its thread
+
+
+class CallCost:
+    """The expected wall time of a predict call of ``rows`` rows, from the measured calls.
+
+    A call costs a fixed part (the model's per-call overhead, the thread hop) plus a part per row:
+    both are fitted by least squares over the measured calls, recent calls weighing most (``decay``
+    per call), so the estimate follows the machine's load. When the measured calls all had about
+    the same size, the two parts cannot be told apart: a call of that size or smaller is expected
+    to cost what they cost, a larger one proportionally more (for a fixed part plus a part per row,
+    never less than the truth). Measuring calls of 1-4 rows of a model that costs 10 ms a call
+    whatever its rows thus expects 10 ms for 256 rows, not 256 x 10 ms / 2.5.
+    """
+
+    def __init__(self, decay: float = 0.9, trust_after: int = 5) -> None:
+        self.decay = decay
+        self.trust_after = trust_after
+        self.calls = 0
+        # (fixed seconds per call, seconds per row, the calls' size, whether their sizes spread),
+        # replaced whole: the event loop reads it while a model's thread measures a call.
+        self._fit: tuple[float, float, float, bool] = (0.0, 0.0, 1.0, False)
+        self._w = self._n = self._nn = self._t = self._nt = 0.0
+
+    @property
+    def fixed(self) -> float:
+        return self._fit[0]
+
+    @property
+    def per_row(self) -> float:
+        return self._fit[1]
+
+    @property
+    def trusted(self) -> bool:
+        """Enough calls were measured to act on the estimate (shed, size calls)."""
+        return self.calls >= self.trust_after
+
+    def observe(self, rows: int, seconds: float) -> None:
+        d = self.decay
+        self._w = d * self._w + 1.0
+        self._n = d * self._n + rows
+        self._nn = d * self._nn + rows * rows
+        self._t = d * self._t + seconds
+        self._nt = d * self._nt + rows * seconds
+        w = self._w
+        mean_n, mean_t = self._n / w, self._t / w
+        var = self._nn / w - mean_n * mean_n
+        if var > (0.1 * mean_n) ** 2:
+            per_row = max(0.0, (self._nt / w - mean_n * mean_t) / var)
+            fixed = mean_t - per_row * mean_n
+            if fixed < 0.0:  # a line through the origin: all per row
+                fixed, per_row = 0.0, self._nt / self._nn
+            self._fit = (fixed, per_row, 1.0, True)
+        else:
+            self._fit = (mean_t, 0.0, max(mean_n, 1.0), False)
+        self.calls += 1
+
+    def seconds(self, rows: float) -> float:
+        fixed, per_row, size, spread = self._fit
+        if not spread:
+            return fixed * max(1.0, rows / size)
+        return fixed + per_row * rows
+
+    def rows_within(self, seconds: float, limit: int) -> int:
+        """The most rows (at least 1, at most ``limit``) a call may take to cost at most ``seconds``."""
+        if self.seconds(limit) <= seconds:
+            return limit
+        fixed, per_row, size, spread = self._fit
+        if not spread:
+            rows = seconds / fixed * size if fixed > seconds else limit
+        else:
+            rows = (seconds - fixed) / per_row if per_row > 0 else limit
+        return max(1, min(limit, int(rows)))
 
 
 def _concat(items: list[Pending]) -> dict[str, np.ndarray]:
@@ -102,10 +183,11 @@ class Batcher:
     the measured cost of the call is below ``inline_seconds`` (a compiled model predicting a few rows
     costs less than handing the call to a thread and back; requests are still coalesced, because
     the call waits for the turn of the loop in which the requests arrived). With ``enabled`` False
-    every request is its own call and none is shed. Callers learn their outputs and the seconds
+    every request is its own call. Callers learn their outputs and the seconds
     their predict call took; ``on_batch`` (if given) learns each successful call once, with every
     request in it (their ``tag``), after they were answered: what a server records per batch
-    (prediction log, live profiles) costs per call, not per request.
+    (prediction log, live profiles) costs per call, not per request. ``clock`` is the clock of the
+    callers' ``started`` times (``time.perf_counter``).
     """
 
     def __init__(
@@ -119,6 +201,7 @@ class Batcher:
         executor: ThreadPoolExecutor | None = None,
         inline_seconds: float = 0.001,
         on_batch: OnBatch | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         if max_rows < 1 or not budget > 0:
             raise ValueError("a batcher needs max_rows >= 1 and a positive latency budget")
@@ -129,90 +212,156 @@ class Batcher:
         self.budget = budget
         self.inline_seconds = inline_seconds
         self.on_batch = on_batch
+        self.clock = clock
         self._own_executor = executor is None
         self.executor = executor or ThreadPoolExecutor(1, thread_name_prefix=f"modelward-{name}")
         self.stats = BatchStats()
+        self.cost = CallCost()
+        # The queue and the call state are shared by the event loop thread and the executor's.
+        self._lock = threading.Lock()
         self._queue: deque[Pending] = deque()
         self._queued_rows = 0
         self._running = False  # a call is in the executor
+        self._call_rows = 0  # ... of that many rows
+        self._call_started = 0.0  # ... since then
         self._scheduled = False  # a call_soon of _serve is pending
-        self._last_cpu = 0.0
+        self._warmed = False  # the first call was made (and not measured)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- measuring ----------------------------------------------------------------------------------
 
-    def _timed(self, columns: Columns) -> tuple[Outputs, float]:
-        started, cpu = time.perf_counter(), time.thread_time()
+    def _timed(self, columns: Columns, rows: int) -> tuple[Outputs, float]:
+        started, cpu = self.clock(), time.thread_time()
         out = self.predict(columns)
-        self._last_cpu = time.thread_time() - cpu
-        return out, time.perf_counter() - started
+        seconds = self.clock() - started
+        self._learn(rows, seconds, cpu)
+        return out, seconds
 
-    def _each(self, items: list[Pending]) -> list[tuple[Outputs, float] | Exception]:
+    def _each(self, items: list[Pending]) -> Each:
         """Each request alone (after a coalesced call failed): only the failing ones fail."""
-        out: list[tuple[Outputs, float] | Exception] = []
+        out: Each = []
         for it in items:
             try:
-                out.append(self._timed(it.columns))
+                out.append(self._timed(it.columns, it.rows))
             except Exception as exc:  # handed to its own caller
                 out.append(exc)
         return out
 
-    def _learn(self, rows: int, seconds: float) -> None:
+    def _learn(self, rows: int, seconds: float, cpu_started: float) -> None:
+        """Measure a call, in the thread that made it."""
+        cpu = time.thread_time() - cpu_started
+        if not self._warmed:  # a version's first call may pay for lazy initialisation: not its cost
+            self._warmed = True
+            return
         s = self.stats
-        per_row = seconds / max(rows, 1)
-        first = s.calls <= 1
-        s.seconds_per_row = per_row if first else 0.8 * s.seconds_per_row + 0.2 * per_row
-        s.seconds_per_call = seconds if first else 0.8 * s.seconds_per_call + 0.2 * seconds
         # The model's own CPU time (wall time also counts waiting for the GIL under load).
-        s.cpu_per_call = self._last_cpu if first else 0.8 * s.cpu_per_call + 0.2 * self._last_cpu
+        s.cpu_per_call = cpu if self.cost.calls == 0 else 0.8 * s.cpu_per_call + 0.2 * cpu
+        self.cost.observe(rows, seconds)
 
-    def expected_wait(self) -> float:
-        """Seconds a request arriving now would wait before its rows are predicted."""
+    @property
+    def call_rows(self) -> int:
+        """Rows per call: at most ``max_rows``, and no more than fit in half the budget (a request
+        may wait for the call in progress, then its own call, and both must fit in the budget).
+        Callers that submit many requests at once submit them in parts of this size."""
+        if not self.cost.trusted:
+            return self.max_rows
+        return self.cost.rows_within(self.budget / 2, self.max_rows)
+
+    def _remaining(self, now: float) -> float:
+        """Expected seconds left of the call in progress. One that has run past its expected time
+        is expected to overrun by as much again (a stalled model)."""
         if not self._running:
             return 0.0
-        # The call in progress (at most a whole call), then the queued rows in calls of max_rows.
-        full, rest = divmod(self._queued_rows, self.max_rows)
-        wait = self.stats.seconds_per_call + full * self._call_seconds(self.max_rows)
-        return wait + (self._call_seconds(rest) if rest else 0.0)
+        return abs(self.cost.seconds(self._call_rows) - (now - self._call_started))
 
-    def _call_seconds(self, rows: int) -> float:
-        """Expected wall time of a call of ``rows`` rows: the measured time of a call, scaled by the
-        measured time per row when the call is larger than the measured ones. For a cost that is a
-        fixed part plus a part per row, this is never below the true time and equal to it at the
-        measured batch size."""
-        s = self.stats
-        return max(s.seconds_per_call, rows * s.seconds_per_row)
+    def _drain(self, rows: int, items: int) -> float:
+        """Seconds to predict ``rows`` rows of ``items`` requests, queued, in calls as they are made."""
+        if rows <= 0:
+            return 0.0
+        if not self.enabled:  # one call per request
+            return items * self.cost.seconds(rows / items)
+        limit = self.call_rows
+        full, rest = divmod(rows, limit)
+        wait = full * self.cost.seconds(limit) if full else 0.0
+        return wait + (self.cost.seconds(rest) if rest else 0.0)
+
+    @property
+    def busy(self) -> bool:
+        """A call is in progress in the executor, or requests are queued."""
+        return self._running or bool(self._queue)
+
+    def expected_time(self, rows: int = 1, started: float | None = None) -> float:
+        """Seconds from ``started`` (now, if None) until a request of ``rows`` rows submitted now
+        would be answered: its age, the rest of the call in progress, the calls of the rows queued
+        before it and its own."""
+        now = self.clock()
+        age = now - started if started is not None else 0.0
+        queued = len(self._queue)
+        return age + self._remaining(now) + self._drain(self._queued_rows + rows, queued + 1)
+
+    def admission(self, rows: int = 1, started: float | None = None) -> Overloaded | None:
+        """None when a request of ``rows`` rows that arrived at ``started`` (now, if None) may be
+        submitted now; else the :class:`Overloaded` to refuse it with. Counts nothing."""
+        now = self.clock()
+        age = now - started if started is not None else 0.0
+        if age > self.budget:  # already late, whatever the model
+            return Overloaded(self.name, age, self.budget, 1)
+        cost = self.cost
+        if not cost.trusted:
+            return None
+        queued = len(self._queue)
+        if not queued and not self._running:  # idle: its own call only
+            own = cost.seconds(rows)
+            if age + own <= self.budget or own > self.budget:  # fits, or never will: no retry helps
+                return None
+            return Overloaded(self.name, age + own, self.budget, 1)
+        remaining = self._remaining(now)
+        expected = age + remaining + self._drain(self._queued_rows + rows, queued + 1)
+        if expected <= self.budget:
+            return None
+        ahead = remaining + self._drain(self._queued_rows, queued)
+        return Overloaded(self.name, expected, self.budget, max(1, math.ceil(ahead)))
 
     def _inline(self) -> bool:
         """Run on the event loop: the call is expected to cost less than a thread hop would."""
-        s = self.stats
-        if s.calls < 3 or self.inline_seconds <= 0:
+        if self.cost.calls < 2 or self.inline_seconds <= 0:
             return False  # measure first, off the loop
-        return s.cpu_per_call <= self.inline_seconds
+        return self.stats.cpu_per_call <= self.inline_seconds
 
     # -- submitting ---------------------------------------------------------------------------------
 
     def submit(
-        self, columns: Columns, rows: int, done: Done, tag: object = None, requests: int = 1
+        self,
+        columns: Columns,
+        rows: int,
+        done: Done,
+        tag: object = None,
+        requests: int = 1,
+        started: float | None = None,
     ) -> Pending:
         """Queue ``rows`` rows for prediction; ``done`` is called on the event loop thread with the
-        caller's outputs (or the error). Raises :class:`Overloaded` at once when the request would
-        wait beyond the latency budget. Must be called on the thread running the event loop."""
-        if self.enabled:
-            wait = self.expected_wait()
-            if wait > self.budget:
-                self.stats.shed += requests
-                raise Overloaded(self.name, wait, self.budget, max(1, round(wait)))
-        item = Pending(columns, rows, done, time.monotonic(), tag, requests)
-        self._queue.append(item)
-        self._queued_rows += rows
-        if not self._running and not self._scheduled:
+        caller's outputs (or the error). ``started`` is when the (oldest) request arrived, on the
+        batcher's clock (now, if None): the budget counts from then. Raises :class:`Overloaded`
+        at once when the request would be answered beyond the budget (:meth:`admission`). Must be
+        called on the thread running the event loop."""
+        refusal = self.admission(rows, started)
+        if refusal is not None:
+            self.stats.shed += requests
+            raise refusal
+        item = Pending(columns, rows, done, self.clock() if started is None else started, tag, requests)
+        with self._lock:
+            self._queue.append(item)
+            self._queued_rows += rows
+            if self._running or self._scheduled:
+                return item
             self._scheduled = True
-            self._loop = asyncio.get_running_loop()
-            self._loop.call_soon(self._serve)
+        self._loop = asyncio.get_running_loop()
+        self._loop.call_soon(self._serve)
         return item
 
-    async def run(self, columns: Columns, rows: int, tag: object = None) -> tuple[Outputs, float]:
+    async def run(
+        self, columns: Columns, rows: int, tag: object = None, started: float | None = None
+    ) -> tuple[Outputs, float]:
         """:meth:`submit` as a coroutine: the caller's outputs and the seconds its call took."""
         future: asyncio.Future[tuple[Outputs, float]] = asyncio.get_running_loop().create_future()
 
@@ -225,7 +374,7 @@ class Batcher:
                 assert out is not None  # noqa: S101 - outputs come with every success
                 future.set_result((out, seconds))
 
-        item = self.submit(columns, rows, done, tag)
+        item = self.submit(columns, rows, done, tag, started=started)
         try:
             return await future
         except asyncio.CancelledError:
@@ -234,80 +383,121 @@ class Batcher:
 
     # -- serving ------------------------------------------------------------------------------------
 
-    def _take(self) -> list[Pending]:
-        now = time.monotonic()
+    def _take(self) -> tuple[list[Pending], list[Pending]]:
+        """The next call's requests, and the requests found late (refused, on the loop). Called
+        with the lock held."""
+        now = self.clock()
         taken: list[Pending] = []
+        late: list[Pending] = []
         rows = 0
-        limit = self.max_rows if self.enabled else 0  # disabled: one request per call
+        limit = self.call_rows if self.enabled else 0  # disabled: one request per call
         while self._queue and (not taken or rows + self._queue[0].rows <= limit):
             item = self._queue.popleft()
             self._queued_rows -= item.rows
             if item.cancelled:  # the caller went away (client disconnected)
                 continue
-            if self.enabled and now - item.enqueued > self.budget:
-                self.stats.shed += item.requests
-                _deliver(item, None, 0.0, Overloaded(self.name, now - item.enqueued, self.budget))
+            if now - item.started > self.budget:  # late already (a stalled model): refused
+                late.append(item)
                 continue
             taken.append(item)
             rows += item.rows
-        return taken
+        if taken:
+            self._call_rows, self._call_started = rows, now
+        return taken, late
+
+    def _refuse_late(self, late: list[Pending]) -> None:
+        now = self.clock()
+        for item in late:
+            self.stats.shed += item.requests
+            _deliver(item, None, 0.0, Overloaded(self.name, now - item.started, self.budget))
 
     def _serve(self) -> None:
-        """Take what is queued and predict it: inline calls until the queue is empty, or one call
-        handed to the executor (its completion serves what queued meanwhile)."""
-        self._scheduled = False
-        while self._queue and not self._running:
-            items = self._take()
+        """Take what is queued and predict it (on the event loop thread): inline calls until the
+        queue is empty, or a call handed to the executor, whose thread goes on with what queued
+        meanwhile (:meth:`_work`)."""
+        with self._lock:
+            self._scheduled = False
+        while True:
+            with self._lock:
+                if self._running or not self._queue:
+                    return
+                items, late = self._take()
+                inline = bool(items) and self._inline()
+                self._running = bool(items) and not inline
+            if late:
+                self._refuse_late(late)
             if not items:
                 continue
             columns = _concat(items)
-            if self._inline():
-                try:
-                    result = self._timed(columns)
-                except Exception as exc:
-                    if len(items) > 1:
-                        self.stats.retried += len(items)
-                    self._finish(items, columns, None, self._each(items) if len(items) > 1 else [exc])
-                    continue
-                self._finish(items, columns, result, None)
+            if inline:
+                self._finish(items, columns, *self._call(items, columns))
                 continue
-            self._running = True
-            future = self.executor.submit(self._timed, columns)
-            future.add_done_callback(partial(self._from_thread, items, columns, alone=False))
+            try:
+                self.executor.submit(self._work, items, columns)
+            except RuntimeError as exc:  # the executor was shut down
+                with self._lock:
+                    self._running = False
+                self._fail(items, exc)
+            return
 
-    def _from_thread(self, items: list[Pending], columns: Columns, future: Future[Any], alone: bool) -> None:
+    def _call(
+        self, items: list[Pending], columns: Columns
+    ) -> tuple[tuple[Outputs, float] | None, Each | None]:
+        """One coalesced call, or each request alone when it failed."""
+        try:
+            return self._timed(columns, sum(it.rows for it in items)), None
+        except Exception as exc:
+            if len(items) == 1:
+                return None, [exc]
+            self.stats.retried += len(items)
+            return None, self._each(items)
+
+    def _work(self, items: list[Pending], columns: Columns) -> None:
+        """In the executor: one call, its answers handed to the event loop, and the next call's
+        requests taken at once. The model's calls thus follow each other whatever the event loop
+        is busy with (answering requests once per turn of the loop: under load a turn is long);
+        each next call is a new executor task, so the versions sharing the executor take turns."""
+        try:
+            result, each = self._call(items, columns)
+        except BaseException as exc:  # not an Exception: still, its callers get an answer
+            result, each = None, [exc] * len(items)
+        # The next call's requests are taken before the answers go: when a caller learns its
+        # answer, the batcher's state already says whether a call is running.
+        serve = False
+        following: list[Pending] = []
+        late: list[Pending] = []
+        with self._lock:
+            if self._queue and self._inline():  # cheap calls now: the loop makes them
+                following, self._running, self._scheduled, serve = [], False, True, True
+            else:
+                following, late = self._take()
+                self._running = bool(following)
+        if not self._post(self._finish, items, columns, result, each):
+            return
+        if late:
+            self._post(self._refuse_late, late)
+        if serve:
+            self._post(self._serve)
+        if not following:
+            return
+        items = following
+        try:
+            self.executor.submit(self._work, items, _concat(items))
+        except RuntimeError as exc:  # the executor was shut down
+            with self._lock:
+                self._running = False
+            self._post(self._fail, items, exc)
+
+    def _post(self, callback: Callable[..., None], *args: Any) -> bool:
+        """Run ``callback(*args)`` on the event loop thread; False when the loop is gone."""
         loop = self._loop
         if loop is None or loop.is_closed():
-            return
+            return False
         try:
-            loop.call_soon_threadsafe(self._called, items, columns, future, alone)
+            loop.call_soon_threadsafe(callback, *args)
         except RuntimeError:  # the loop closed between the check and the call
-            return
-
-    def _called(self, items: list[Pending], columns: Columns, future: Future[Any], alone: bool) -> None:
-        """A call in the executor returned (on the event loop thread): answer its callers, then
-        serve what queued while it ran."""
-        self._running = False
-        try:
-            exc = future.exception()
-        except BaseException as cancelled:  # the executor was shut down
-            exc = cancelled
-        if alone:
-            if exc is not None:
-                self._fail(items, exc)
-            else:
-                self._finish(items, columns, None, future.result())
-        elif exc is None:
-            self._finish(items, columns, future.result(), None)
-        elif len(items) > 1 and isinstance(exc, Exception):
-            self.stats.retried += len(items)
-            self._running = True
-            retry = self.executor.submit(self._each, items)
-            retry.add_done_callback(partial(self._from_thread, items, columns, alone=True))
-            return
-        else:
-            self._fail(items, exc)
-        self._serve()
+            return False
+        return True
 
     def _fail(self, items: list[Pending], exc: BaseException) -> None:
         for it in items:
@@ -318,7 +508,7 @@ class Batcher:
         items: list[Pending],
         columns: Columns,
         result: tuple[Outputs, float] | None,
-        each: list[tuple[Outputs, float] | Exception] | None,
+        each: Each | None,
     ) -> None:
         """Hand each caller its rows: from one coalesced ``result``, or from ``each`` request's own
         call (after a coalesced call failed)."""
@@ -331,7 +521,6 @@ class Batcher:
             s.requests += requests
             s.rows += rows
             s.largest = max(s.largest, requests)
-            self._learn(rows, seconds)
             if len(items) == 1:
                 _deliver(items[0], (labels, proba), seconds, None)
             else:
@@ -349,14 +538,13 @@ class Batcher:
             return
         assert each is not None  # noqa: S101 - one of the two is given
         for it, got in zip(items, each, strict=True):
-            if isinstance(got, Exception):
+            if isinstance(got, BaseException):
                 _deliver(it, None, 0.0, got)
                 continue
             s.calls += 1
             s.requests += it.requests
             s.rows += it.rows
             s.largest = max(s.largest, it.requests)
-            self._learn(it.rows, got[1])
             _deliver(it, got[0], got[1], None)
             self._batch_done([it], it.columns, got[0], got[1])
 
@@ -369,10 +557,11 @@ class Batcher:
 
     def close(self) -> None:
         """Refuse what is still queued and stop the private thread (after its current call)."""
-        while self._queue:
-            item = self._queue.popleft()
+        with self._lock:
+            queued, self._queue = list(self._queue), deque()
+            self._queued_rows = 0
+        for item in queued:
             _deliver(item, None, 0.0, Overloaded(self.name, 0.0, self.budget))
-        self._queued_rows = 0
         if self._own_executor:
             self.executor.shutdown(wait=False)
 

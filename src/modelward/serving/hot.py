@@ -142,9 +142,9 @@ class HotPath:
     ) -> None:
         served = routing.arms[arm]
         batcher = served.batcher
-        # At most max_rows rows per submission (one row each with batching off): the batcher sheds
+        # At most one call's rows per submission (one row each with batching off): the batcher sheds
         # and orders submissions, so each keeps to what one predict call may take.
-        size = batcher.max_rows if batcher.enabled else 1
+        size = batcher.call_rows if batcher.enabled else 1
         if len(items) > size:
             for start in range(0, len(items), size):
                 part = {field: column[start : start + size] for field, column in columns.items()}
@@ -155,11 +155,12 @@ class HotPath:
         keys: list[str | None] | None = [it[3] for it in items]
         if keys is not None and all(k is None for k in keys):
             keys = None
-        tag = Tag(served, arm, ids, keys, [it[5] for it in items])
+        started = [it[5] for it in items]
+        tag = Tag(served, arm, ids, keys, started)
         group = _Group(self.lane, name, path, served, arm, items, ids, tag)
         group.gauge.inc(len(items))
         try:
-            served.batcher.submit(columns, len(items), group.done, tag, requests=len(items))
+            batcher.submit(columns, len(items), group.done, tag, requests=len(items), started=min(started))
         except Exception as exc:  # shed at once (Overloaded)
             group.done(None, 0.0, exc)
 

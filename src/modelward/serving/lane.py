@@ -160,6 +160,9 @@ class FastLane:
                 ]
                 self.answer(request, 401, headers, body)
                 return None
+            refusal = self.manager.routing(name).refusal(started)  # overloaded: refused before parsing
+            if refusal is not None:
+                raise refusal
             if ctype is not None and ctype != b"application/json":
                 check_json(ctype.decode("latin-1"))
             payload = parse_json(body)
@@ -213,6 +216,7 @@ class FastLane:
                 routing=routing,
                 done=request.done,
                 arm=arm,
+                started=started,
             )
         except Exception as exc:
             self.fail(request, exc)

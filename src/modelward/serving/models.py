@@ -29,7 +29,7 @@ from modelward.monitoring.metrics import ServingMetrics
 from modelward.registry import DEFAULT_ALIAS, Registry, VersionInfo, parse_ref
 from modelward.routing import Arm, DeploymentSpec, SplitPolicy
 from modelward.runtime import LoadedModel, load_version
-from modelward.runtime.batcher import Batcher, Columns, OnBatch, Outputs, Pending
+from modelward.runtime.batcher import Batcher, Columns, OnBatch, Outputs, Overloaded, Pending
 from modelward.runtime.predictor import ArrayPredictor, model_digest, prepare
 from modelward.schema import FeatureSchema
 from modelward.serving.problems import ModelLoading, ModelNotServed
@@ -95,6 +95,24 @@ class Routing:
         if len(self.arms) == 1:
             return next(iter(self.arms))
         return self.policy.assign(key, rng=self.rng).name
+
+    def refusal(self, started: float) -> Overloaded | None:
+        """Whether to refuse a new request before parsing its body (cheap, under overload): the
+        :class:`Overloaded` when every arm's batcher is busy and would refuse a one-row request
+        that arrived at ``started``, counted as shed by that batcher; else None (the request is
+        checked again, for its rows and its arm, when it is submitted). An idle batcher (a
+        compiled model between two turns of the event loop) costs one look."""
+        refusal = None
+        for served in self.arms.values():
+            batcher = served.batcher
+            if not batcher.busy:
+                return None
+            refusal = batcher.admission(1, started)
+            if refusal is None:
+                return None
+        if refusal is not None:
+            batcher.stats.shed += 1
+        return refusal
 
     def served_versions(self) -> list[Served]:
         out = {id(s): s for s in self.arms.values()}

@@ -115,11 +115,14 @@ class Predictor:
         done: Callable[[Outcome | None, BaseException | None], None],
         routing: Routing | None = None,
         arm: str | None = None,
+        started: float | None = None,
     ) -> Pending | None:
         """:meth:`predict` for the HTTP fast lane, without a task or a future per request: ``done``
         gets the outcome (or the error) on the event loop thread. Returns a handle to cancel the
         request when its client goes away. Rows split across arms take :meth:`predict` in a task.
-        ``arm`` forces one arm (a request run again after its batch failed stays on its arm)."""
+        ``arm`` forces one arm (a request run again after its batch failed stays on its arm).
+        ``started`` is when the request arrived (``time.perf_counter``): its latency budget counts
+        from then."""
         routing = routing or self.manager.routing(name)
         groups = [(arm, None)] if arm is not None else _groups(routing, batch, routing_key)
         if len(groups) > 1:
@@ -131,7 +134,7 @@ class Predictor:
         keys: Keys = (
             routing_key if routing_key is not None or batch.row_keys is None else list(batch.row_keys)
         )
-        started = time.perf_counter()
+        started = time.perf_counter() if started is None else started
         gauge = self.metrics.in_flight_gauge(name)
         tag = Tag(served, arm, ids, keys, started)
 
@@ -157,7 +160,7 @@ class Predictor:
 
         gauge.inc()
         try:
-            return served.batcher.submit(batch.columns, batch.n_rows, finished, tag)
+            return served.batcher.submit(batch.columns, batch.n_rows, finished, tag, started=started)
         except BaseException:
             gauge.dec()
             raise
@@ -210,7 +213,7 @@ class Predictor:
             keys = list(batch.row_keys) if rows is None else [batch.row_keys[i] for i in rows.tolist()]
         try:
             tag = Tag(served, arm, part_ids, keys, started)
-            (labels, proba), _ = await served.batcher.run(columns, n, tag)
+            (labels, proba), _ = await served.batcher.run(columns, n, tag, started=started)
         except Overloaded:
             raise
         except Exception as exc:  # the model's own failure, not the client's

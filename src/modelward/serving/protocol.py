@@ -171,6 +171,8 @@ class ModelwardProtocol(HttpToolsProtocol):
         self.limits = limits or ConnectionLimits()
         self.lane = find_lane(self.app) if not self.root_path else None
         self.exchange: _Exchange | None = None
+        self._refused_until = 0.0  # the last 503's Retry-After runs until then (loop time)
+        self.parked: asyncio.TimerHandle | None = None  # reading resumes then
         self._defaults_of: object = None
         self._defaults = b""
         self._closing = False
@@ -212,6 +214,8 @@ class ModelwardProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
         self._disarm()
+        if self.parked is not None:
+            self.parked.cancel()
         exchange = self.exchange
         if exchange is not None and not exchange.response_complete:
             exchange.disconnected = True  # the prediction finishes (and is logged); nothing is written
@@ -389,6 +393,10 @@ class ModelwardProtocol(HttpToolsProtocol):
         if close:
             exchange.keep_alive = False
             self._close()
+        elif status == 503:
+            self._refused(head)
+        else:
+            self._refused_until = 0.0
         self.on_response_complete()
 
     def _write(self, status: int, head: bytes, body: bytes) -> None:
@@ -412,6 +420,28 @@ class ModelwardProtocol(HttpToolsProtocol):
         ):
             self._write(status, *refusal(status, title, detail, kind, head))
         self._close()
+
+    def _refused(self, head: bytes) -> None:
+        """A 503 with Retry-After. When the request before was refused too and its Retry-After has
+        not passed, the client retries at once (wrk does, and so may a proxy): the connection is
+        read again only once that Retry-After has passed. Immediate retries from many connections
+        would otherwise keep the event loop refusing, and take the interpreter from the model the
+        accepted requests wait for. A first refusal, or one after an answer, parks nothing."""
+        now = self.loop.time()
+        if now < self._refused_until:
+            self.transport.pause_reading()
+            self.parked = self.loop.call_at(self._refused_until, self._unpark)
+            return
+        at = head.find(b"retry-after: ")
+        end = head.find(b"\r\n", at)
+        seconds = head[at + 13 : end] if at >= 0 else b""
+        self._refused_until = now + int(seconds) if seconds.isdigit() else 0.0
+
+    def _unpark(self) -> None:
+        self.parked = None
+        self._refused_until = 0.0
+        if not self.transport.is_closing():
+            self.transport.resume_reading()
 
     def _close(self) -> None:
         """Close after what is written; no request that follows in this read is looked at."""
