@@ -154,6 +154,13 @@ class Settings(BaseSettings):
     keep_alive_timeout: float = Field(
         default=5.0, gt=0, description="seconds a connection may wait idle for its next request"
     )
+    worker_healthcheck_timeout: int = Field(
+        default=30,
+        ge=1,
+        description="seconds a worker of `serve --workers N` may take to answer the supervisor's health "
+        "check before it is killed and restarted (a worker compiling a model can hold its interpreter "
+        "for seconds)",
+    )
 
     @field_validator("admin_token", "predict_token", mode="after")
     @classmethod

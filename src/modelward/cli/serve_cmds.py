@@ -154,6 +154,9 @@ def serve(
         "host": host,
         "port": port,
         "workers": workers,
+        # uvicorn's supervisor kills a worker that does not answer its ping within this time; its
+        # default (5 s) killed workers still loading on a busy machine, over and over.
+        "timeout_worker_healthcheck": cfg.worker_healthcheck_timeout,
         **server_options,
     }
     factory = "modelward.serving.app:create_app_from_env"
