@@ -83,4 +83,3 @@ def test_a_host_that_is_not_on_this_machine_is_refused_in_one_line(churn_home: P
         "error: cannot bind 192.0.2.1: it is not an address of this machine; pick one with --host "
         "(127.0.0.1 for this machine only, 0.0.0.0 for every interface)",
     )
-

@@ -47,7 +47,9 @@ def page_urls(html: str) -> list[str]:
         ("/redoc", {".js", ".png", ".json"}),
     ],
 )
-def test_the_docs_pages_load_every_asset_from_the_server(server: Server, page: str, expected: set[str]) -> None:
+def test_the_docs_pages_load_every_asset_from_the_server(
+    server: Server, page: str, expected: set[str]
+) -> None:
     with server.client() as c:
         response = c.get(page)
         assert response.status_code == 200

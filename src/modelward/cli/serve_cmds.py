@@ -139,9 +139,8 @@ def serve(
         try:
             logging.config.dictConfig(logging_config)
             app = create_app(cfg, names)
-            error_console().print(
-                f"modelward serving {', '.join(app.state.manager.names)} on http://{host}:{port} (docs: /docs)"
-            )
+            served = ", ".join(app.state.manager.names)
+            error_console().print(f"modelward serving {served} on http://{host}:{port} (docs: /docs)")
             server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **server_options))
             server.run(sockets=listeners)
         finally:

@@ -158,7 +158,8 @@ def validate_request(
     """
     if not isinstance(payload, dict):
         hint = '; for a list of records, send {"instances": [...]}' if isinstance(payload, list) else ""
-        raise RequestInvalid([FieldProblem(f"the body must be a JSON object, got {_describe(payload)}{hint}")])
+        message = f"the body must be a JSON object, got {_describe(payload)}{hint}"
+        raise RequestInvalid([FieldProblem(message)])
     single = _single(payload, schema, key_field)
     if single is not None:
         return single
