@@ -99,7 +99,9 @@ def create_app(
     # Monitoring writes (prediction log, live profiles) share one store that syncs at checkpoints.
     store = Store(settings.resolved_database_url, busy_timeout_ms=1000, power_safe=False)
     if settings.live_profiles:
-        profiler = LiveProfiler(store, bucket_seconds=settings.profile_bucket_seconds)
+        profiler = LiveProfiler(
+            store, bucket_seconds=settings.profile_bucket_seconds, on_unseen=metrics.unseen_categories
+        )
     if settings.prediction_log:
         logger = PredictionLogger(
             store,
