@@ -67,24 +67,22 @@ def test_unseen_categories_are_counted_in_metrics_and_in_the_drift_view(home: Pa
     finally:
         server.stop()
 
+    drift = ["drift", "churn", "--window", "1h", "--arm", "primary"]
+    line = next(x for x in modelward(home, *drift).splitlines() if x.startswith("unseen in training:"))
+    assert f"geography {before + 5} of " in line and "gender" not in line
+    report = json.loads(modelward(home, *drift, "--json"))
+    features = {f["feature"]: f for f in report["drift"]["features"]}
+    assert features["geography"]["unseen"] == before + 5
+
+
+def modelward(home: Path, *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "modelward", "drift", "churn", "--window", "1h", "--arm", "primary"],
+        [sys.executable, "-m", "modelward", *args],
         env=server_env(home),
         capture_output=True,
         text=True,
-        check=False,
         timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
-    line = next(x for x in done.stdout.splitlines() if x.startswith("unseen in training:"))
-    assert f"geography {before + 5} of " in line and "gender" not in line
-    as_json = subprocess.run(
-        [sys.executable, "-m", "modelward", "drift", "churn", "--window", "1h", "--arm", "primary", "--json"],
-        env=server_env(home),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    features = {f["feature"]: f for f in json.loads(as_json.stdout)["drift"]["features"]}
-    assert features["geography"]["unseen"] == before + 5
+    return done.stdout

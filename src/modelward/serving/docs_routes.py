@@ -36,28 +36,32 @@ def add_docs_routes(app: FastAPI, deps: dict[Policy, Any]) -> None:
     app.mount(DOCS_ASSETS, StaticFiles(directory=assets_directory()), name="docs-assets")
     openapi_url = app.openapi_url or "/openapi.json"
 
-    def root(request: Request) -> str:
-        return str(request.scope.get("root_path", "")).rstrip("/")
+    def urls(request: Request) -> tuple[str, str]:
+        """The OpenAPI document's and the assets' addresses, behind a proxy's root path too."""
+        base = str(request.scope.get("root_path", "")).rstrip("/")
+        return base + openapi_url, base + DOCS_ASSETS
 
     async def swagger(request: Request) -> HTMLResponse:
-        base = root(request)
+        spec, assets = urls(request)
+        js, css, icon = (
+            f"{assets}/{name}" for name in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon.png")
+        )
+        title = f"{app.title} - Swagger UI"
         return get_swagger_ui_html(
-            openapi_url=base + openapi_url,
-            title=f"{app.title} - Swagger UI",
-            swagger_js_url=f"{base}{DOCS_ASSETS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{base}{DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{base}{DOCS_ASSETS}/favicon.png",
+            openapi_url=spec,
+            title=title,
+            swagger_js_url=js,
+            swagger_css_url=css,
+            swagger_favicon_url=icon,
             swagger_ui_parameters={"validatorUrl": None},
         )
 
     async def redoc(request: Request) -> HTMLResponse:
-        base = root(request)
+        spec, assets = urls(request)
+        js, icon = f"{assets}/redoc.standalone.js", f"{assets}/favicon.png"
+        title = f"{app.title} - ReDoc"
         return get_redoc_html(
-            openapi_url=base + openapi_url,
-            title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{base}{DOCS_ASSETS}/redoc.standalone.js",
-            redoc_favicon_url=f"{base}{DOCS_ASSETS}/favicon.png",
-            with_google_fonts=False,
+            openapi_url=spec, title=title, redoc_js_url=js, redoc_favicon_url=icon, with_google_fonts=False
         )
 
     for path, endpoint in (("/docs", swagger), ("/redoc", redoc)):
