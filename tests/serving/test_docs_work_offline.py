@@ -3,8 +3,11 @@ they load is served by the server itself, and nothing in the pages points anywhe
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
@@ -83,3 +86,37 @@ def test_a_missing_asset_is_a_problem_not_a_page(server: Server) -> None:
         missing = c.get("/docs/assets/nope.js")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_render_the_models_schema_in_a_browser_cut_off_from_other_hosts(
+    server: Server, page: str, tmp_path: Path
+) -> None:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI installs Debian's chromium (.ci/run): /usr/bin/chromium is missing")
+        pytest.skip("needs a headless browser: apt-get install -y chromium")
+    # Every host name but the server's fails to resolve, so a page that needed a CDN stays blank.
+    browser = subprocess.run(
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path}",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            server.url + page,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert browser.returncode == 0, browser.stderr
+    # What only the rendered page has: the model's route and its typed request schema.
+    assert "/models/churn/predict" in browser.stdout and "ChurnFeatures" in browser.stdout
