@@ -22,15 +22,14 @@ histogram without those fields is observed value by value. Class counts are vect
 
 Label cardinality stays bounded: ``model`` is one of the served models, ``version`` one of the few
 versions a model serves over a process's life, ``endpoint`` a fixed route name, ``status`` an HTTP
-status code, ``class`` one of a classifier's classes and ``feature`` one of a model's features
-(never a feature's value).
+status code and ``class`` one of a classifier's classes.
 """
 
 from __future__ import annotations
 
 import os
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -215,12 +214,6 @@ class ServingMetrics:
             ["model", "version"],
             registry=reg,
         )
-        self._unseen = Counter(
-            "modelward_unseen_category_total",
-            "Categorical values served that the version's training data never had, per feature.",
-            ["model", "version", "feature"],
-            registry=reg,
-        )
         self._in_flight = Gauge(
             "modelward_in_flight_requests",
             "Requests being processed now (summed over live workers).",
@@ -394,11 +387,6 @@ class ServingMetrics:
             observe_many(self._child(self._scores, model, version), score_list)
         if value_list.size:
             observe_many(self._child(self._values, model, version), value_list)
-
-    def unseen_categories(self, model: str, version: str, counts: Mapping[str, int]) -> None:
-        """Count served values of categorical features that training never had: ``{feature: n}``."""
-        for feature, n in counts.items():
-            self._child(self._unseen, model, version, feature).inc(n)
 
     def in_flight_gauge(self, model: str) -> Gauge:
         """The in-flight gauge of ``model``: ``inc()`` when a request starts, ``dec()`` when it ends."""

@@ -27,6 +27,7 @@ from modelward.config import Settings
 from modelward.monitoring.live_profiles import LiveProfiler
 from modelward.monitoring.metrics import ServingMetrics
 from modelward.monitoring.prediction_log import PredictionLogger, Redactor
+from modelward.monitoring.unseen_categories import UnseenCategories
 from modelward.registry import Registry
 from modelward.serving.auth import AUTH_KEY, Policy, check_route_policies, guard
 from modelward.serving.docs_routes import add_docs_routes
@@ -100,7 +101,9 @@ def create_app(
     store = Store(settings.resolved_database_url, busy_timeout_ms=1000, power_safe=False)
     if settings.live_profiles:
         profiler = LiveProfiler(
-            store, bucket_seconds=settings.profile_bucket_seconds, on_unseen=metrics.unseen_categories
+            store,
+            bucket_seconds=settings.profile_bucket_seconds,
+            on_unseen=UnseenCategories(metrics.registry),
         )
     if settings.prediction_log:
         logger = PredictionLogger(
