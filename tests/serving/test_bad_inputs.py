@@ -530,6 +530,41 @@ def test_bad_input_gets_a_clear_4xx_problem(
         assert field in {e.get("field") for e in problem.get("errors", [])}, problem
 
 
+DATA_MEMBERS = (
+    "the body must have exactly one of 'features' (one record), 'instances' (a list of records) "
+    "or 'inputs' (an object of columns); it has none"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "hint"),
+    [
+        (ROW, 'it looks like a bare record: wrap it as {"features": {...}}'),
+        ({k: [v] for k, v in ROW.items()}, 'it looks like bare columns: wrap them as {"inputs": {...}}'),
+        ([ROW, ROW], 'for a list of records, send {"instances": [...]}'),
+    ],
+    ids=["record", "columns", "list of records"],
+)
+def test_a_bare_body_is_told_once_how_to_wrap_it(server: Server, body: Any, hint: str) -> None:
+    with server.client() as c:
+        r = c.post(PREDICT, json=body)
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert problem["detail"].endswith(hint), problem
+    if isinstance(body, dict):
+        assert problem["detail"] == f"{DATA_MEMBERS}; {hint}"
+    assert len(problem["errors"]) == 1
+
+
+def test_unknown_members_are_named_in_one_problem(server: Server) -> None:
+    with server.client() as c:
+        r = c.post(PREDICT, json={"features": ROW, "extra": 1, "more": 2})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail.startswith("unknown members 'extra', 'more' (the body may have: features, "), detail
+    assert detail.count("the body may have") == 1
+
+
 def test_the_table_is_at_least_thirty_cases_and_never_expects_a_500() -> None:
     assert len(CASES) >= 30
     assert all(400 <= c[5] < 500 for c in CASES)

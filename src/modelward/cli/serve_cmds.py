@@ -93,7 +93,7 @@ def serve(
     from modelward.errors import ConfigError
     from modelward.serving.auth import is_loopback
     from modelward.serving.connections import ConnectionLimits
-    from modelward.serving.listen import WorkerSocket, reuse_port_supported
+    from modelward.serving.listen import WorkerSocket, bind_listeners, reuse_port_supported
     from modelward.serving.protocol import protocol_factory
 
     cfg = settings()
@@ -129,16 +129,26 @@ def serve(
         "http": protocol_factory(limits),
         "ws": "none",  # no websocket routes; an upgrade request is answered as plain HTTP
     }
+    # The address first: a port in use or a host not of this machine is one line, before any model
+    # loads or the controller starts. One worker keeps the sockets and serves on them.
+    listeners = bind_listeners(host, port)
     if workers == 1:
         from modelward.serving import create_app
 
-        logging.config.dictConfig(logging_config)
-        app = create_app(cfg, names)
-        error_console().print(
-            f"modelward serving {', '.join(app.state.manager.names)} on http://{host}:{port} (docs: /docs)"
-        )
-        uvicorn.Server(uvicorn.Config(app, host=host, port=port, **server_options)).run()
+        port = listeners[0].getsockname()[1]
+        try:
+            logging.config.dictConfig(logging_config)
+            app = create_app(cfg, names)
+            served = ", ".join(app.state.manager.names)
+            error_console().print(f"modelward serving {served} on http://{host}:{port} (docs: /docs)")
+            server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **server_options))
+            server.run(sockets=listeners)
+        finally:
+            for sock in listeners:
+                sock.close()
         return
+    for sock in listeners:  # the workers bind their own; these were the check
+        sock.close()
     # Workers are fresh processes: they read settings from the environment, and Prometheus values
     # go to a shared folder that /metrics aggregates.
     from modelward.monitoring.metrics import prepare_multiprocess_dir

@@ -240,6 +240,18 @@ class CategoricalProfile:
     def empty(self) -> CategoricalProfile:
         return replace(self, count=0, missing=0, categories=dict.fromkeys(self.categories, 0), other=0)
 
+    @property
+    def holds_every_value(self) -> bool:
+        """True when the categories are every value this profile counted (nothing in ``other``): as
+        a reference, a value outside them was never seen in training."""
+        return self.other == 0
+
+    def unseen_in(self, current: CategoricalProfile) -> int | None:
+        """Values of ``current`` (observed on this reference) that the reference never had: its
+        ``other``; None when the reference kept only its most frequent values (then a value in
+        ``other`` may have been seen in training)."""
+        return current.other if self.holds_every_value else None
+
     def merge(self, other: CategoricalProfile) -> CategoricalProfile:
         _check_same(self, other)
         if self.categories.keys() != other.categories.keys():

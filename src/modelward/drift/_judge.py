@@ -135,6 +135,9 @@ class FeatureDrift:
     means ``p_value < threshold``, for the others ``statistic > threshold``. ``p_value`` is None
     for effect sizes. ``n_reference`` and ``n_current`` count the non-missing values compared.
     ``scores`` holds all statistics computed (see ``docs/drift.md``), ``reason`` says why in words.
+    ``unseen`` counts the current values of a categorical feature that the reference never had
+    (categories unseen in training); None for numeric features, and for a reference that kept only
+    its most frequent categories, where a value outside them may have been seen.
     """
 
     feature: str
@@ -148,6 +151,7 @@ class FeatureDrift:
     n_current: int
     scores: dict[str, float]
     reason: str
+    unseen: int | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -162,6 +166,7 @@ class FeatureDrift:
             "n_current": self.n_current,
             "scores": _scores_json(self.scores),
             "reason": self.reason,
+            "unseen": self.unseen,
         }
 
 
@@ -225,6 +230,7 @@ class Evidence:
     missing_reference: int
     missing_current: int
     scores: dict[str, float]  # statistics; empty when either side has no values
+    unseen: int | None = None  # current values in no category the reference ever had
 
 
 def _missing_scores(ev: Evidence, rows_ref: int, rows_cur: int) -> dict[str, float]:
@@ -310,4 +316,5 @@ def judge(ev: Evidence, rule: FeatureRule) -> FeatureDrift:
         ev.n_current,
         ev.scores,
         d.reason,
+        ev.unseen,
     )

@@ -119,13 +119,14 @@ def _sample_categorical(name: str, ref: pd.Series[Any], cur: pd.Series[Any]) -> 
     t_cur, missing_cur = tally_values(cur, f"current column '{name}'")
     n_ref, n_cur = sum(t_ref.values()), sum(t_cur.values())
     scores: dict[str, float] = {}
+    unseen = [k for k in ranked(t_cur) if k not in t_ref]
+    n_unseen = sum(t_cur[k] for k in unseen)
     if n_ref and n_cur:
-        unseen = [k for k in ranked(t_cur) if k not in t_ref]
         keys = [*ranked(t_ref), *unseen]
         r, c = [t_ref.get(k, 0) for k in keys], [t_cur.get(k, 0) for k in keys]
         scores = _categorical_scores(r, c)
-        scores |= {"other_share_reference": 0.0, "other_share_current": sum(t_cur[k] for k in unseen) / n_cur}
-    return Evidence(name, "categorical", n_ref, n_cur, missing_ref, missing_cur, scores)
+        scores |= {"other_share_reference": 0.0, "other_share_current": n_unseen / n_cur}
+    return Evidence(name, "categorical", n_ref, n_cur, missing_ref, missing_cur, scores, n_unseen)
 
 
 def _categorical_scores(r: list[int], c: list[int]) -> dict[str, float]:
@@ -222,7 +223,8 @@ def _profile_categorical(ref: CategoricalProfile, cur: CategoricalProfile) -> Ev
             "other_share_reference": ref.other / ref.count,
             "other_share_current": cur.other / cur.count,
         }
-    return Evidence(ref.name, "categorical", ref.count, cur.count, ref.missing, cur.missing, scores)
+    unseen = ref.unseen_in(cur)
+    return Evidence(ref.name, "categorical", ref.count, cur.count, ref.missing, cur.missing, scores, unseen)
 
 
 def _evidence(ref: FeatureProfile, cur: FeatureProfile) -> Evidence:

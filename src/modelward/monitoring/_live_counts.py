@@ -325,6 +325,17 @@ class Plan:
             out.categories += np.bincount(slots, minlength=self.categorical.size)
         return out
 
+    def unseen(self, counts: Counts) -> dict[str, int]:
+        """Per categorical feature whose reference holds every value it saw in training, the values
+        of ``counts`` outside them (its ``other`` slot); only features with some."""
+        found: dict[str, int] = {}
+        for j, name in enumerate(self.categorical_names):
+            if self.categorical.profiles[j].holds_every_value:
+                n = int(counts.categories[self.categorical.offsets[j + 1] - 2])
+                if n:
+                    found[name] = n
+        return found
+
     def counts_of(self, doc: Mapping[str, Any]) -> Counts | None:
         """Counts of a stored profile document (``DatasetProfile.to_dict()``) observed on this
         reference, read straight into arrays; None when its shape (features, edges, categories,

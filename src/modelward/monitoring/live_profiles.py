@@ -9,6 +9,10 @@ as one row of ``modelward_live_profiles`` per writer (``host:pid``), holding a
 :class:`~modelward.drift.DatasetProfile` observed on the reference. Any window is then the merge of
 its buckets' rows over every worker and replica (:func:`modelward.monitoring.live_drift.window_profile`).
 
+Categorical values that the reference never had (unseen in training) are reported per feature to
+``on_unseen`` as they are counted (the server's ``modelward_unseen_category_total``); the stored
+profiles hold them in each feature's ``other`` count, which the drift view reads back.
+
 Serving must never fail because of monitoring: ``observe`` never raises (failures are counted and
 logged, rate-limited), and a bucket that cannot be written (store locked or down) is kept and
 retried at the next flush, up to ``max_buckets`` buckets in memory; beyond that the oldest are
@@ -92,6 +96,7 @@ class LiveProfiler:
         clock: Callable[[], float] = time.time,
         flush_interval: float = 5.0,
         max_buckets: int = 2_000,
+        on_unseen: Callable[[str, str, Mapping[str, int]], None] | None = None,
     ) -> None:
         if not bucket_seconds > 0 or not flush_interval > 0:
             raise ConfigError("live profiles need bucket_seconds > 0 and flush_interval > 0")
@@ -103,6 +108,7 @@ class LiveProfiler:
         self.clock = clock
         self.flush_interval = flush_interval
         self.max_buckets = max_buckets
+        self.on_unseen = on_unseen  # (model, version, {feature: values unseen in training})
         self._lock = threading.Lock()  # guards the state below; held for additions only
         self._flushing = threading.Lock()  # one flush at a time
         self._plans: dict[tuple[str, str], tuple[DatasetProfile, Plan, int]] = {}
@@ -166,6 +172,10 @@ class LiveProfiler:
         counts = plan.count(columns, labels, probabilities, values)  # outside the lock: pure numpy
         if not counts.rows:
             return
+        if self.on_unseen is not None:
+            unseen = plan.unseen(counts)
+            if unseen:
+                self.on_unseen(model, str(version), unseen)
         now = self.clock()
         start = (now // self.bucket_seconds) * self.bucket_seconds
         key: _Key = (model, str(version), arm, start, serial)

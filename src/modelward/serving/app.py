@@ -27,8 +27,10 @@ from modelward.config import Settings
 from modelward.monitoring.live_profiles import LiveProfiler
 from modelward.monitoring.metrics import ServingMetrics
 from modelward.monitoring.prediction_log import PredictionLogger, Redactor
+from modelward.monitoring.unseen_categories import UnseenCategories
 from modelward.registry import Registry
 from modelward.serving.auth import AUTH_KEY, Policy, check_route_policies, guard
+from modelward.serving.docs_routes import add_docs_routes
 from modelward.serving.fastpath import FastPredict
 from modelward.serving.lane import FastLane
 
@@ -98,7 +100,11 @@ def create_app(
     # Monitoring writes (prediction log, live profiles) share one store that syncs at checkpoints.
     store = Store(settings.resolved_database_url, busy_timeout_ms=1000, power_safe=False)
     if settings.live_profiles:
-        profiler = LiveProfiler(store, bucket_seconds=settings.profile_bucket_seconds)
+        profiler = LiveProfiler(
+            store,
+            bucket_seconds=settings.profile_bucket_seconds,
+            on_unseen=UnseenCategories(metrics.registry),
+        )
     if settings.prediction_log:
         logger = PredictionLogger(
             store,
@@ -173,6 +179,8 @@ def create_app(
         description="Predictions from registered models. Errors are RFC 9457 problem+json.",
         lifespan=lifespan,
         default_response_class=Response,
+        docs_url=None,  # /docs and /redoc are served offline by docs_routes
+        redoc_url=None,
         # modelward exports Prometheus metrics; FastAPI's OpenTelemetry probe costs every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
@@ -194,6 +202,7 @@ def create_app(
     }
     install_problem_handlers(app)
     _add_ops_routes(app, manager, metrics, dependencies)
+    add_docs_routes(app, dependencies)
     add_rest_routes(app, manager, predictor, max_rows=settings.max_rows, dependencies=dependencies)
     add_v2_routes(app, manager, predictor, max_rows=settings.max_rows, dependencies=dependencies)
     # Feature routes: each module's add_routes(app, registry, metrics, dependencies) adds its own.

@@ -1,6 +1,6 @@
 """Route auth policies. Every route declares one; the app refuses to start with a route that does not.
 
-- ``public``: health, readiness, metrics, API docs.
+- ``public``: health, readiness, metrics, API docs and their assets.
 - ``predict``: prediction routes; open unless ``MODELWARD_PREDICT_TOKEN`` is set.
 - ``admin``: reload (and later deploy/promote); needs ``MODELWARD_ADMIN_TOKEN``, and is refused
   outright when no admin token is configured.
@@ -17,12 +17,13 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from modelward.errors import ConfigError
 
 __all__ = [
     "AUTH_KEY",
+    "DOCS_ASSETS",
     "FRAMEWORK_PUBLIC_PATHS",
     "Policy",
     "bearer_matches",
@@ -37,8 +38,10 @@ Policy = Literal["public", "predict", "admin"]
 POLICIES: frozenset[str] = frozenset({"public", "predict", "admin"})
 AUTH_KEY = "x-modelward-auth"
 
-# Routes FastAPI adds itself (documentation); they carry no secrets.
-FRAMEWORK_PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# Routes FastAPI adds itself (the OpenAPI document); they carry no secrets.
+FRAMEWORK_PUBLIC_PATHS = frozenset({"/openapi.json"})
+# The documentation pages' scripts, styles and icon (serving/docs_routes.py): public files.
+DOCS_ASSETS = "/docs/assets"
 
 _bearer = HTTPBearer(auto_error=False, description="MODELWARD_ADMIN_TOKEN or MODELWARD_PREDICT_TOKEN")
 
@@ -110,6 +113,8 @@ def policy_of(route: Any) -> str | None:
         value = extra.get(AUTH_KEY)
         return str(value) if value in POLICIES else None
     if isinstance(route, Route) and route.path in FRAMEWORK_PUBLIC_PATHS:
+        return "public"
+    if isinstance(route, Mount) and route.path == DOCS_ASSETS:
         return "public"
     return None
 

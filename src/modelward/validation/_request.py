@@ -97,6 +97,18 @@ def _request_ids(ids: object, n: int, probs: _Problems) -> tuple[str, ...] | Non
 
 
 _SINGLE_MEMBERS = frozenset({"features", "request_id", "key"})
+_SHOW_UNKNOWN = 10  # unknown top-level members named in the problem
+
+
+def _bare_form(payload: dict[str, Any], schema: FeatureSchema) -> str | None:
+    """How to wrap a body whose members are the model's fields themselves (a record or columns sent
+    without ``features`` / ``inputs``), or None when it does not look like one."""
+    fields = [m for m in payload if m in schema.names]
+    if not fields:
+        return None
+    if all(isinstance(payload[m], list) for m in fields):
+        return 'it looks like bare columns: wrap them as {"inputs": {...}}'
+    return 'it looks like a bare record: wrap it as {"features": {...}}'
 
 
 def _single(payload: dict[str, Any], schema: FeatureSchema, key_field: str | None) -> Batch | None:
@@ -145,20 +157,31 @@ def validate_request(
     record (or column set) may carry besides the features; its values come back as ``row_keys``.
     """
     if not isinstance(payload, dict):
-        raise RequestInvalid([FieldProblem(f"the body must be a JSON object, got {_describe(payload)}")])
+        hint = '; for a list of records, send {"instances": [...]}' if isinstance(payload, list) else ""
+        message = f"the body must be a JSON object, got {_describe(payload)}{hint}"
+        raise RequestInvalid([FieldProblem(message)])
     single = _single(payload, schema, key_field)
     if single is not None:
         return single
     probs = _Problems()
-    for member in [m for m in payload if m not in _MEMBERS]:
-        probs.add(f"unknown member '{member}' (the body may have: {', '.join(_MEMBERS)})")
+    unknown = [m for m in payload if m not in _MEMBERS]
     present = [m for m in _DATA_MEMBERS if m in payload]
     if len(present) != 1:
         has = " and ".join(f"'{m}'" for m in present) or "none"
-        probs.add(
+        message = (
             "the body must have exactly one of 'features' (one record), 'instances' (a list of records) "
             f"or 'inputs' (an object of columns); it has {has}"
         )
+        bare = _bare_form(payload, schema) if not present else None
+        if bare is not None:  # the one thing to change: its members are the features, unwrapped
+            raise RequestInvalid([FieldProblem(f"{message}; {bare}")])
+        probs.add(message)
+    if unknown:
+        names = ", ".join(f"'{m}'" for m in unknown[:_SHOW_UNKNOWN])
+        more = f" and {len(unknown) - _SHOW_UNKNOWN} more" if len(unknown) > _SHOW_UNKNOWN else ""
+        member = "member" if len(unknown) == 1 else "members"
+        probs.add(f"unknown {member} {names}{more} (the body may have: {', '.join(_MEMBERS)})")
+    if len(present) != 1:
         probs.check()
     form, data = present[0], payload[present[0]]
     if not isinstance(data, list if form == "instances" else dict):
