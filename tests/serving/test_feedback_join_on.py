@@ -61,6 +61,7 @@ class Served:
     earlier: list[str]  # c-2, then
     later: list[str]  # c-2 again
     twice: list[str]  # c-3, twice in one request
+    logged: int  # predictions of churn in the log: these 5, and what other tests left in churn_home
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +74,11 @@ def served(churn_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Served
         home, "deploy", "churn", "--ab", "champion=50", "challenger=50", "--key", "customer_id"
     )
     assert deployed.returncode == 0, deployed.stderr
+    store = Store(Settings(home=home).resolved_database_url).open()
+    try:
+        before = count_predictions(store, "churn")  # the shared home may hold other tests' predictions
+    finally:
+        store.close()
     server = start_server(home, "churn", "--reload-interval", "0")
     try:
         first = predict(server, {"features": {**ROW, "customer_id": "c-1", "estimated_salary": 11_000.0}})
@@ -84,10 +90,10 @@ def served(churn_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Served
         server.stop()
     store = Store(Settings(home=home).resolved_database_url).open()
     try:
-        wait_until(lambda: count_predictions(store, "churn") >= 5)
+        wait_until(lambda: count_predictions(store, "churn") >= before + 5)
     finally:
         store.close()
-    return Served(home, first, earlier, later, twice)
+    return Served(home, first, earlier, later, twice, before + 5)
 
 
 def copy_of(served: Served, tmp_path: Path) -> Path:
@@ -163,7 +169,7 @@ def test_labels_join_to_the_nearest_earlier_request_with_their_customer_id(
     pd.DataFrame({"client": ["c-1"], "label": [1]}).to_csv(home / "client.csv", index=False)
     wrong = import_joined(home, "client.csv", "client")
     assert wrong.returncode == 1 and wrong.stderr.count("\n") == 1, wrong.stderr
-    assert "none of the 5 predictions of 'churn' logged then carries client" in wrong.stderr
+    assert f"none of the {served.logged} predictions of 'churn' logged then carries client" in wrong.stderr
     missing_model = modelward(home, "feedback", "import", "client.csv", "--join-on", "client")
     assert missing_model.returncode == 1 and "--join-on needs --model" in missing_model.stderr
 
