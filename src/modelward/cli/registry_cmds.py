@@ -110,8 +110,6 @@ def show(
     model on the reference sample, else the native model (with the reason)."""
     from modelward.drift.profile import DatasetProfile
     from modelward.registry.register import PROFILE_FILE
-    from modelward.runtime import load_version
-    from modelward.runtime.predictor import model_digest, prepare
 
     cfg = settings()
     with _registry() as registry:
@@ -124,6 +122,8 @@ def show(
         profile: DatasetProfile | None = None
         loaded = None
         if not quick or verify:
+            from modelward.runtime.loader import load_version
+
             try:
                 loaded = load_version(registry, info)
             except ModelwardError as exc:
@@ -131,6 +131,8 @@ def show(
                     raise
                 problem = str(exc)
         if loaded is not None:
+            from modelward.runtime.predictor import model_digest, prepare
+
             native = loaded.runtime
             schema = loaded.schema.to_dict()
             profile = loaded.profile

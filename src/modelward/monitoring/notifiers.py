@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
-import httpx
-
 from modelward.errors import ModelwardError
 from modelward.monitoring.webhook_guard import (
     Resolver,
@@ -237,6 +235,8 @@ class WebhookNotifier:
         self.guard.resolve(self.url)
 
     def send(self, notification: Notification) -> Delivery:
+        import httpx  # here, not above: reading alerts from the store needs no HTTP client
+
         try:
             return self._post(slack_payload(notification))
         except UnsafeWebhookTarget as exc:
@@ -247,6 +247,8 @@ class WebhookNotifier:
             return Delivery(self.name, False, f"{type(exc).__name__}: {exc}")
 
     def _post(self, payload: dict[str, Any]) -> Delivery:
+        import httpx
+
         url: httpx.URL = httpx.URL(self.url)
         with httpx.Client(timeout=self.timeout, follow_redirects=False, trust_env=False) as client:
             for hop in range(self.max_redirects + 1):
