@@ -118,6 +118,8 @@ def _quiet_third_parties(verbose: bool) -> None:
     )
     for noisy in ("mlflow", "alembic", "git", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.ERROR)
+    # `modelward controller` notifies through this logger: an alert that resolves is INFO, and shown.
+    logging.getLogger("modelward.alerts").setLevel(logging.INFO)
     if not verbose:
         # MLflow's advice (integer columns, dataset sources) is for MLflow users, not ours.
         warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")

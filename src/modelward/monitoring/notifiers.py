@@ -170,7 +170,8 @@ def slack_payload(n: Notification) -> dict[str, Any]:
 
 class LogNotifier:
     """Writes notifications to the ``modelward.alerts`` logger: critical firing alerts and events at
-    ERROR, everything else (resolves included) at WARNING, so a default log set-up shows them all."""
+    ERROR, other firing alerts, reminders and events at WARNING, and an alert that closes (resolved,
+    or superseded by a newer version's) at INFO: good news, shown by the server's default INFO level."""
 
     def __init__(self, logger: str = "modelward.alerts", *, name: str = "log") -> None:
         self.logger = logger
@@ -182,7 +183,7 @@ class LogNotifier:
 
     def send(self, notification: Notification) -> Delivery:
         critical = notification.severity == "critical" and notification.kind in ("fire", "repeat", "event")
-        level = logging.ERROR if critical else logging.WARNING
+        level = logging.INFO if notification.resolved else logging.ERROR if critical else logging.WARNING
         try:
             logging.getLogger(self.logger).log(level, "%s: %s", notification.title, notification.message)
         except Exception as exc:  # a raising filter or handler: report it, never raise it
