@@ -60,7 +60,8 @@ READS_MLFLOW = [
 READS_STORE = [("alerts",), ("alerts", "--all"), ("audit", "verify"), ("audit", "log")]
 
 
-def imported_by(*argv: str, env: dict[str, str] | None = None) -> set[str]:
+def import_order(*argv: str, env: dict[str, str] | None = None) -> list[str]:
+    """The modules a command imported, in the order their imports completed."""
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "modelward", *argv],
         capture_output=True,
@@ -68,9 +69,13 @@ def imported_by(*argv: str, env: dict[str, str] | None = None) -> set[str]:
         env=env if env is not None else dict(os.environ),
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return {
+    return [
         line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")
-    }
+    ]
+
+
+def imported_by(*argv: str, env: dict[str, str] | None = None) -> set[str]:
+    return set(import_order(*argv, env=env))
 
 
 def loaded(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
@@ -98,3 +103,15 @@ def test_help_imports_no_mlflow_store_or_data_stack(settings: Settings) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELWARD_")}
     modules = imported_by("--help", env=env)
     assert loaded(modules, (*NOT_FOR_STORE_READS, "sqlalchemy", "modelward.store")) == []
+
+
+def test_a_command_that_loads_a_model_imports_scipy_special_before_mlflow(churn: Registry) -> None:
+    """skops finds SciPy's ufuncs by scanning sys.modules in import order: scipy.special must come
+    before MLflow's thousands of modules, or loading a model spends about a second scanning."""
+    order = import_order("show", "churn")
+    first = {
+        p: next(i for i, m in enumerate(order) if m == p or m.startswith(p + "."))
+        for p in ("scipy", "mlflow")
+    }
+    assert "scipy.special" in order
+    assert first["scipy"] < first["mlflow"]

@@ -122,6 +122,8 @@ def show(
     from modelward.registry.register import PROFILE_FILE
 
     cfg = settings()
+    if not quick or verify:
+        from modelward.runtime.loader import load_version  # before MLflow: see modelward.runtime
     with _registry() as registry:
         info = registry.resolve(ref)
         pins = registry.manifest(info.name, info.version)
@@ -132,8 +134,6 @@ def show(
         profile: DatasetProfile | None = None
         loaded = None
         if not quick or verify:
-            from modelward.runtime.loader import load_version
-
             try:
                 loaded = load_version(registry, info)
             except ModelwardError as exc:
