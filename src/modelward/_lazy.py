@@ -7,8 +7,8 @@ modelward.drift import DriftReport`` works as before; a ``TYPE_CHECKING`` import
 visible to type checkers) and imports each module when one of its names is first read (PEP 562).
 
 :func:`scipy_stats` is SciPy's statistics, which take most of a second to import: the registry, the
-controller, the server and the CLI's read commands import modules that name them, and only what
-runs a test pays for them.
+controller, the server and the CLI's read commands import modules that name them, and only a process
+that computes a statistic pays for them.
 """
 
 from __future__ import annotations
