@@ -132,9 +132,17 @@ class NotFound(ModelwardError, LookupError):
 
 class ModelNotFound(NotFound):
     def __init__(self, name: str, known: Sequence[str] = ()) -> None:
+        import difflib
+
         self.name = name
         self.known = tuple(known)
-        hint = f" (registered: {', '.join(self.known)})" if self.known else ""
+        close = difflib.get_close_matches(name, self.known, n=1)
+        if close:
+            hint = f" (did you mean '{close[0]}'?)"
+        elif self.known:
+            hint = f" (registered: {', '.join(self.known)})"
+        else:
+            hint = " (no model is registered yet)"
         super().__init__(f"model '{name}' is not registered{hint}")
 
 

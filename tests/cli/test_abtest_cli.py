@@ -146,8 +146,11 @@ def test_user_mistakes_are_one_line_errors(
 
 
 def test_no_experiment_and_no_feedback_are_one_line_errors(
-    store: Store, capsys: pytest.CaptureFixture[str]
+    store: Store, settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri=settings.resolved_tracking_uri).create_registered_model("churn")
     code, _, err = run(capsys, "abtest", "report", "churn")
     assert code == 1 and "no A/B test to report: no predictions of 'churn' are logged" in err
     insert(store, 10, "champion", 0, 0)

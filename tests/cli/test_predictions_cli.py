@@ -84,9 +84,17 @@ def test_tail_json_prints_one_object_per_line(logged: Store, capsys: pytest.Capt
     assert rows[-1]["ts"].endswith("Z")
 
 
+def registered(settings: Settings, name: str) -> None:
+    """``name`` in the registry, without a version: enough for the CLI to know the model."""
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri=settings.resolved_tracking_uri).create_registered_model(name)
+
+
 def test_tail_of_a_model_with_no_predictions_says_so_and_succeeds(
-    store: Store, capsys: pytest.CaptureFixture[str]
+    store: Store, settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    registered(settings, "ghost")
     code, out, err = run(capsys, "predictions", "tail", "ghost")
     assert code == 0
     assert out == ""
@@ -178,8 +186,9 @@ def test_export_mistakes_are_one_line_errors(
 
 
 def test_export_with_nothing_to_export_fails_and_writes_nothing(
-    logged: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    logged: Store, settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    registered(settings, "ghost")
     target = tmp_path / "none.parquet"
     code, _, err = run(capsys, "predictions", "export", "ghost", "-o", str(target))
     assert code == 1

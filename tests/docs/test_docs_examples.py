@@ -25,3 +25,12 @@ def test_docs_page_examples_run(page: Path, settings: Settings) -> None:
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
     for i, block in enumerate(BLOCK.findall(page.read_text())):
         exec(compile(block, f"{page.name}[block {i}]", "exec"), namespace)
+
+
+def test_the_registry_example_runs_again_in_the_same_home(settings: Settings) -> None:
+    """A reader runs the example twice in their own ./.modelward: it must not assume an empty home."""
+    page = DOCS / "registry.md"
+    for run in range(2):
+        namespace: dict[str, object] = {"__name__": f"docs_registry_{run}"}
+        for i, block in enumerate(BLOCK.findall(page.read_text())):
+            exec(compile(block, f"{page.name}[block {i}, run {run + 1}]", "exec"), namespace)

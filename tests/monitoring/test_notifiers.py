@@ -58,6 +58,7 @@ def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
         logger = logging.getLogger("modelward.alerts.contract")
         broken_logger = logging.getLogger("modelward.alerts.contract.broken")
         logger.addHandler(keep)
+        logger.setLevel(logging.DEBUG)  # resolves are INFO; the test's root logger passes WARNING up only
         broken_logger.addFilter(_refuse)
         try:
             yield Subject(
@@ -67,6 +68,7 @@ def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
             )
         finally:
             logger.removeHandler(keep)
+            logger.setLevel(logging.NOTSET)
             broken_logger.removeFilter(_refuse)
         return
     with running_receiver() as receiver:

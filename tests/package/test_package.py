@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "modelward"
 
 # Lower layers never import higher ones (docs/architecture.md).
 LAYERS: list[set[str]] = [
-    {"errors", "config", "files", "schema", "validation", "drift", "routing"},
+    {"_lazy", "errors", "config", "files", "schema", "validation", "drift", "routing"},
     {"store"},
     {"governance"},
     {"registry"},

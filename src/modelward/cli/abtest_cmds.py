@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from modelward.cli.app import emit_json, open_store
+from modelward.cli.app import emit_json, open_store, require_model
 
 if TYPE_CHECKING:
     from modelward.feedback.abreport import TrafficReport
@@ -51,22 +51,29 @@ def report_cmd(
 ) -> None:
     """Per arm: requests, outcome with its interval; per challenger: difference, p-values, MDE;
     the sample ratio check; a plain-language verdict."""
-    from modelward.feedback.abreport import METRICS, deployment_ab_report
+    from modelward.feedback.abreport import METRICS, NoExperiment, deployment_ab_report
     from modelward.feedback.abtest import ABTestError
 
     if metric not in METRICS:
         raise ABTestError(f"--metric must be one of {', '.join(METRICS)}, not {metric!r}")
     start, end = _time(since, "--since"), _time(until, "--until")
     with open_store() as store:
-        result = deployment_ab_report(
-            store,
-            name,
-            metric=metric,  # checked against METRICS above
-            since=start,
-            until=end,
-            control=control,
-            alpha=alpha,
-        )
+        try:
+            result = deployment_ab_report(
+                store,
+                name,
+                metric=metric,  # checked against METRICS above
+                since=start,
+                until=end,
+                control=control,
+                alpha=alpha,
+            )
+        except NoExperiment:
+            from modelward.monitoring.prediction_query import count_predictions
+
+            if count_predictions(store, name) == 0:
+                require_model(name)  # a typo is not a model without an experiment
+            raise
     if as_json:
         emit_json(result.to_dict())
     else:

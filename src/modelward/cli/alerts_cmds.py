@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from modelward.cli.app import emit_json, open_store, settings
+from modelward.cli.app import emit_json, open_store, require_model, settings
 
 if TYPE_CHECKING:
     from modelward.monitoring.alert_config import AlertConfig
@@ -25,17 +25,15 @@ def _when(ts: float | None) -> str:
     return "" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+_WIDE = ("message", "condition", "detail", "models")
+_DROP = {"notifier": 1, "kind": 1, "window": 2, "severity": 2}  # left out first on a narrow terminal
 
-    table = Table()
-    for header in headers:
-        wide = header in ("message", "condition", "detail")
-        table.add_column(header, overflow="fold" if wide else "ellipsis", no_wrap=not wide)
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)
+
+def _table(headers: list[str], rows: list[list[str]]) -> None:
+    from modelward.cli._tables import Column, print_table
+
+    columns = [Column(h, wrap=h in _WIDE, drop=_DROP.get(h, 0)) for h in headers]
+    print_table(columns, rows)
 
 
 @alerts_app.callback()
@@ -55,6 +53,8 @@ def alerts_cmd(
         center = AlertCenter(store, ())
         if show_all:
             events = center.history(limit, model)
+            if not events and model is not None:
+                require_model(model)
             if as_json:
                 emit_json({"history": [e.to_dict() for e in events]})
                 return
@@ -79,6 +79,8 @@ def alerts_cmd(
             )
             return
         active = center.active(model)
+        if not active and model is not None and not center.history(1, model):
+            require_model(model)
         if as_json:
             emit_json({"alerts": [a.to_dict() for a in active]})
             return

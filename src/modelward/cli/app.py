@@ -19,7 +19,16 @@ if TYPE_CHECKING:
     from modelward.config import Settings
     from modelward.store import Store
 
-__all__ = ["app", "emit_json", "error_console", "main", "open_store", "settings"]
+__all__ = [
+    "app",
+    "emit_json",
+    "error_console",
+    "main",
+    "open_store",
+    "print_error",
+    "require_model",
+    "settings",
+]
 
 app = typer.Typer(
     name="modelward",
@@ -69,6 +78,20 @@ def open_store() -> Iterator[Store]:
         store.close()
 
 
+def require_model(name: str) -> None:
+    """The CLI's check of a model name: :class:`~modelward.errors.ModelNotFound` ("model 'churnn' is
+    not registered (did you mean 'churn'?)") unless the registry holds ``name``.
+
+    Commands that read the registry meet the same error there. Commands that read only modelward's
+    store (the prediction log, alerts, the audit trail) call this when they find nothing under the
+    name, so that a typo is an error and not an empty answer, and a name with data costs no MLflow.
+    """
+    from modelward.api import open_registry
+
+    with open_registry(settings()) as registry:
+        registry.model(name)
+
+
 def emit_json(value: Any) -> None:
     """Machine-readable output on stdout, and nothing else there."""
     import orjson
@@ -84,12 +107,24 @@ def error_console() -> Any:
     return Console(stderr=True)
 
 
+def print_error(message: str) -> None:
+    """``error: message`` on stderr, on one line; the message as written, never read as Rich markup
+    (an install hint such as ``pip install 'modelward[onnx]'`` keeps its brackets)."""
+    from rich.text import Text
+
+    error_console().print(
+        Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True
+    )
+
+
 def _quiet_third_parties(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     for noisy in ("mlflow", "alembic", "git", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.ERROR)
+    # `modelward controller` notifies through this logger: an alert that resolves is INFO, and shown.
+    logging.getLogger("modelward.alerts").setLevel(logging.INFO)
     if not verbose:
         # MLflow's advice (integer columns, dataset sources) is for MLflow users, not ours.
         warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
@@ -133,25 +168,38 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _flags_take_no_value(command: Any) -> None:
+    """Typer's help shows a type beside every option, flags included ("--verbose <bool>", "--help
+    <bool>"), as if they took a value; a flag takes none, so its help shows none."""
+    options = list(command.params)
+    if getattr(command, "add_help_option", False):
+        options.append(command.get_help_option(command.context_class(command)))
+    for option in options:
+        if getattr(option, "is_flag", False) and option.metavar is None:
+            option.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _flags_take_no_value(sub)
+
+
 def main(argv: list[str] | None = None) -> int:
     import typer
 
     from modelward.errors import ModelwardError
 
     try:
+        command = typer.main.get_command(app)
+        _flags_take_no_value(command)
         # Outside standalone mode the parser returns typer.Exit's code instead of raising it.
-        result = app(args=argv, standalone_mode=False)
+        result = command(args=argv, standalone_mode=False)
     except ModelwardError as exc:
-        error_console().print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        print_error(str(exc))
         return 1
     except (KeyboardInterrupt, typer.Abort):
         return 130
     except OSError as exc:
         # A path that is missing, a folder, or not ours to write: the user's to fix, not a bug.
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        error_console().print(
-            f"[bold red]error:[/] {exc.strerror or exc}{where}", highlight=False, soft_wrap=True
-        )
+        print_error(f"{exc.strerror or exc}{where}")
         return 1
     except typer.Exit as exc:
         return int(exc.exit_code)
@@ -165,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             return int(exc.exit_code)
         if type(exc).__module__.startswith("mlflow"):
             message = getattr(exc, "message", None) or str(exc)
-            error_console().print(f"[bold red]error:[/] MLflow: {message}", highlight=False, soft_wrap=True)
+            print_error(f"MLflow: {message}")
             return 1
         raise
     return result if isinstance(result, int) else 0

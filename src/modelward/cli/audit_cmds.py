@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from modelward.cli.app import emit_json, open_store
+from modelward.cli.app import emit_json, open_store, require_model
 
 if TYPE_CHECKING:
     from modelward.governance.audit import AuditLog
@@ -38,25 +40,49 @@ def log_cmd(
     """Show the newest audit events."""
     with _audit() as audit:
         events = list(reversed(audit.events(subject=model, action=action, limit=limit, newest_first=True)))
+        if not events and model is not None and not audit.events(subject=model, limit=1):
+            require_model(model)
     if as_json:
         emit_json([e.to_dict() for e in events])
         return
-    from rich.console import Console
-    from rich.table import Table
+    from modelward.cli._tables import Column, print_table
 
-    from modelward.governance.audit import canonical_json
+    columns = [
+        Column("seq"),
+        Column("time (UTC)"),
+        Column("actor", drop=2),
+        Column("action"),
+        Column("subject"),
+        Column("details", wrap=True, floor=16),
+        Column("hash", drop=1),
+    ]
+    rows = [
+        [
+            str(e.seq),
+            e.ts[:19].replace("T", " "),
+            e.actor,
+            e.action,
+            e.subject,
+            _details(e.payload),
+            e.hash[:12],
+        ]
+        for e in events
+    ]
+    print_table(columns, rows)
 
-    table = Table()
-    for column in ("seq", "time (UTC)", "actor", "action", "subject"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("details", overflow="fold")
-    table.add_column("hash", no_wrap=True)
-    for e in events:
-        details = canonical_json({k: v for k, v in e.payload.items() if v is not None})
-        table.add_row(
-            str(e.seq), e.ts[:19].replace("T", " "), e.actor, e.action, e.subject, details, e.hash[:12]
-        )
-    Console().print(table)
+
+_LONG_HEX = re.compile(r"\b([0-9a-f]{12})[0-9a-f]{28,}\b")
+
+
+def _details(payload: dict[str, Any]) -> str:
+    """The payload for reading: ``key: value`` pairs, digests cut to 12 characters (--json has them whole)."""
+    parts = []
+    for key, value in sorted(payload.items()):
+        if value is None:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        parts.append(f"{key}: " + _LONG_HEX.sub(r"\1…", text))
+    return ", ".join(parts)
 
 
 @audit_app.command("verify")

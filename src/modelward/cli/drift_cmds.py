@@ -31,38 +31,46 @@ def _fmt(x: float | None) -> str:
     return "" if x is None else f"{x:.4g}"
 
 
-def _table(title: str, verdicts: Any) -> Any:
-    from rich.table import Table
+def _table(title: str, verdicts: Any, width: int) -> Any:
+    from rich.text import Text
 
-    table = Table(title=title, title_justify="left")
-    for name, no_wrap in (
-        ("feature", True),
-        ("kind", True),
-        ("method", True),
-        ("statistic", True),
-        ("threshold", True),
-        ("drifted", True),
-        ("reason", False),
-    ):
-        table.add_column(name, no_wrap=no_wrap, overflow="fold")
-    for f in verdicts:
-        threshold = ("p < " if f.method in ("ks", "chi2") else "> ") + _fmt(f.threshold)
-        drifted = "[bold red]yes[/]" if f.drifted else "[green]no[/]"
-        table.add_row(f.feature, f.kind, f.method, _fmt(f.statistic), threshold, drifted, f.reason)
-    return table
+    from modelward.cli._tables import Column, table
+
+    columns = [
+        Column("feature"),
+        Column("kind", drop=1),
+        Column("method"),
+        Column("statistic"),
+        Column("threshold", drop=2),
+        Column("drifted"),
+        Column("reason", wrap=True, floor=24),
+    ]
+    rows = [
+        [
+            f.feature,
+            f.kind,
+            f.method,
+            _fmt(f.statistic),
+            ("p < " if f.method in ("ks", "chi2") else "> ") + _fmt(f.threshold),
+            Text("yes", style="bold red") if f.drifted else Text("no", style="green"),
+            f.reason,
+        ]
+        for f in verdicts
+    ]
+    return table(columns, rows, width=width, title=title)
 
 
 def _print_report(report: DriftReport, heading: str) -> None:
     from rich.console import Console
 
     console = Console()
-    console.print(heading, highlight=False)
-    console.print(_table("features", report.features))
+    console.print(heading, highlight=False, markup=False)  # file paths may hold brackets
+    console.print(_table("features", report.features, console.width))
     if report.prediction:
-        console.print(_table("predictions", report.prediction))
+        console.print(_table("predictions", report.prediction, console.width))
     unseen = [f"{f.feature} {f.unseen:,} of {f.n_current:,} values" for f in report.features if f.unseen]
     if unseen:
-        console.print("unseen in training: " + ", ".join(unseen), highlight=False, soft_wrap=True)
+        console.print("unseen in training: " + ", ".join(unseen), highlight=False, markup=False, soft_wrap=True)
     n, drifted = len(report.features), len(report.drifted_features)
     if report.dataset_drift:
         verdict = f"[bold red]dataset drift[/]: {drifted} of {n} features drifted"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from modelward.cli.app import emit_json, error_console, open_store
+from modelward.cli.app import emit_json, error_console, open_store, require_model
 
 if TYPE_CHECKING:
     pass
@@ -64,18 +64,19 @@ def _print_json_lines(rows: list[dict[str, Any]]) -> None:
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from modelward.cli._tables import Column, print_table
 
-    table = Table()
-    for header in _HEADERS:
-        # Narrow terminals fold the free-text columns instead of cutting request ids short.
-        fixed = header in ("time (UTC)", "version", "latency")
-        table.add_column(header, no_wrap=fixed, overflow="ellipsis" if fixed else "fold")
-    for row in rows:
-        cells = _cells(row)
-        table.add_row(cells[0][:19], *cells[1:])
-    Console().print(table)
+    # Request ids stay whole (feedback is keyed by them); on a narrow terminal the time wraps to two
+    # lines and the latency, then the arm, are left out.
+    columns = [
+        Column("time (UTC)", wrap=True, floor=10),
+        Column("request id"),
+        Column("version"),
+        Column("arm", drop=2),
+        Column("latency", drop=1, justify="right"),
+        Column("prediction", wrap=True),
+    ]
+    print_table(columns, [[c[0][:19], *c[1:]] for c in map(_cells, rows)])
 
 
 @predictions_app.command("tail")
@@ -92,6 +93,7 @@ def tail_cmd(
     with open_store() as store:
         rows = tail(store, name, limit=limit)
         if not rows:
+            require_model(name)  # a typo is an error, not an empty log
             typer.echo(f"no predictions logged for '{name}' yet", err=True)
         if as_json:
             _print_json_lines(rows)
@@ -152,6 +154,8 @@ def export_cmd(
     with open_store() as store:
         total = count_predictions(store, name, since=start, until=end)
         if total == 0:
+            if (start is None and end is None) or count_predictions(store, name) == 0:
+                require_model(name)  # a typo is an error, not an empty log
             window = "" if since is None and until is None else " in that time window"
             raise NotFound(f"nothing to export: no predictions of '{name}' are logged{window}")
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

@@ -46,22 +46,29 @@ def models(as_json: bool = JSON_OPTION) -> None:
     if as_json:
         emit_json([m.to_dict() for m in found])
         return
-    from rich.table import Table
-
     if not found:
         _console().print("no models registered yet: see `modelward register --help`")
         return
-    table = Table()
-    table.add_column("model", no_wrap=True)
-    table.add_column("latest", no_wrap=True)
-    table.add_column("aliases", no_wrap=True)
-    table.add_column("updated", no_wrap=True)
-    table.add_column("description", overflow="fold")
-    for m in found:
-        aliases = ", ".join(f"{a}→{v}" for a, v in sorted(m.aliases.items()))
-        updated = m.updated_at.strftime("%Y-%m-%d %H:%M") if m.updated_at else ""
-        table.add_row(m.name, m.latest_version or "", aliases, updated, m.description)
-    _console().print(table)
+    from modelward.cli._tables import Column, print_table
+
+    columns = [
+        Column("model"),
+        Column("latest"),
+        Column("aliases", wrap=True),
+        Column("updated", drop=1),
+        Column("description", wrap=True, drop=2),
+    ]
+    rows = [
+        [
+            m.name,
+            m.latest_version or "",
+            ", ".join(f"{a}→{v}" for a, v in sorted(m.aliases.items())),
+            m.updated_at.strftime("%Y-%m-%d %H:%M") if m.updated_at else "",
+            m.description,
+        ]
+        for m in found
+    ]
+    print_table(columns, rows)
 
 
 def versions(name: str = typer.Argument(..., help="Model name."), as_json: bool = JSON_OPTION) -> None:
@@ -71,18 +78,19 @@ def versions(name: str = typer.Argument(..., help="Model name."), as_json: bool 
     if as_json:
         emit_json([v.to_dict() for v in found])
         return
-    from rich.table import Table
+    from modelward.cli._tables import Column, print_table
 
-    table = Table()
-    table.add_column("version", no_wrap=True)
-    table.add_column("aliases", no_wrap=True)
-    table.add_column("model", overflow="fold")
-    table.add_column("status", no_wrap=True)
-    table.add_column("created", no_wrap=True)
-    table.add_column("git", no_wrap=True)
-    table.add_column("description", overflow="fold")
-    for v in found:
-        table.add_row(
+    columns = [
+        Column("version"),
+        Column("aliases", wrap=True),
+        Column("model"),
+        Column("status"),
+        Column("created", drop=2),
+        Column("git", drop=1),
+        Column("description", wrap=True, drop=3),
+    ]
+    rows = [
+        [
             v.version,
             ", ".join(v.aliases),
             (v.model_class or "").rsplit(".", 1)[-1],
@@ -90,8 +98,10 @@ def versions(name: str = typer.Argument(..., help="Model name."), as_json: bool 
             _when(v),
             (v.tags.get("modelward.git.commit") or "")[:10],
             v.description,
-        )
-    _console().print(table)
+        ]
+        for v in found
+    ]
+    print_table(columns, rows)
 
 
 def show(
@@ -110,10 +120,10 @@ def show(
     model on the reference sample, else the native model (with the reason)."""
     from modelward.drift.profile import DatasetProfile
     from modelward.registry.register import PROFILE_FILE
-    from modelward.runtime import load_version
-    from modelward.runtime.predictor import model_digest, prepare
 
     cfg = settings()
+    if not quick or verify:
+        from modelward.runtime.loader import load_version  # before MLflow: see modelward.runtime
     with _registry() as registry:
         info = registry.resolve(ref)
         pins = registry.manifest(info.name, info.version)
@@ -131,6 +141,8 @@ def show(
                     raise
                 problem = str(exc)
         if loaded is not None:
+            from modelward.runtime.predictor import model_digest, prepare
+
             native = loaded.runtime
             schema = loaded.schema.to_dict()
             profile = loaded.profile
@@ -194,43 +206,42 @@ def _profile_summary(profile: Any) -> dict[str, Any] | None:
 
 
 def _print_show(summary: dict[str, Any], pins: dict[str, Any]) -> None:
-    from rich.table import Table
+    from rich.text import Text
+
+    from modelward.cli._tables import Column, print_table
 
     console = _console()
     tags = summary["tags"]
-    console.print(f"[bold]{summary['name']}:{summary['version']}[/]  {summary['description']}")
-    console.print(f"  aliases      {', '.join(summary['aliases']) or '-'}")
-    console.print(f"  status       {'archived' if summary['archived'] else 'live'}")
-    console.print(f"  model        {summary['model_class']} ({summary['flavor']}, {summary['task']})")
+    lines = [
+        Text.assemble((f"{summary['name']}:{summary['version']}", "bold"), f"  {summary['description']}")
+    ]
+    lines.append(Text(f"  aliases      {', '.join(summary['aliases']) or '-'}"))
+    lines.append(Text(f"  status       {'archived' if summary['archived'] else 'live'}"))
+    lines.append(Text(f"  model        {summary['model_class']} ({summary['flavor']}, {summary['task']})"))
     serving = summary["serving"]
     if serving:
         if serving["compiled"]:
             how = f"compiled, max abs diff {serving['max_abs_diff']:.2g} from {summary['native_runtime']}"
         else:
             how = f"native: {serving['reason']}"
-        console.print(f"  runtime      {serving['runtime']} ({how}; artifacts verified)")
+        lines.append(Text(f"  runtime      {serving['runtime']} ({how}; artifacts verified)"))
     elif summary["load_problem"]:
-        console.print(f"  runtime      unknown: it does not load ({summary['load_problem']})")
-    console.print(f"  run          {summary['run_id']}")
-    console.print(f"  dataset      sha256 {tags.get('modelward.dataset.sha256', '-')}")
+        lines.append(Text(f"  runtime      unknown: it does not load ({summary['load_problem']})"))
+    lines.append(Text(f"  run          {summary['run_id']}"))
+    lines.append(Text(f"  dataset      sha256 {tags.get('modelward.dataset.sha256', '-')}"))
     if "modelward.dataset.path" in tags:
-        console.print(f"               {tags['modelward.dataset.path']}")
+        lines.append(Text(f"               {tags['modelward.dataset.path']}"))
     if "modelward.dvc.md5" in tags:
-        console.print(f"  dvc          {tags.get('modelward.dvc.file')} md5 {tags['modelward.dvc.md5']}")
+        lines.append(Text(f"  dvc          {tags.get('modelward.dvc.file')} md5 {tags['modelward.dvc.md5']}"))
     if "modelward.git.commit" in tags:
         dirty = " (dirty)" if tags.get("modelward.git.dirty") == "true" else ""
-        console.print(f"  git          {tags['modelward.git.commit']}{dirty}")
-    console.print(f"  pinned files {len(pins)} (sha256)")
+        lines.append(Text(f"  git          {tags['modelward.git.commit']}{dirty}"))
+    lines.append(Text(f"  pinned files {len(pins)} (sha256)"))
+    for line in lines:  # Text, not markup: a description or a reason may hold brackets ("[onnx]")
+        console.print(line, soft_wrap=True)  # hashes and paths stay whole, for copying
     profile = summary["profile"]
-    table = Table(
-        "feature",
-        "type",
-        "kind",
-        "missing",
-        "summary",
-        title=f"reference profile ({profile['rows'] if profile else 0} rows)",
-    )
     kinds = profile["features"] if profile else {}
+    rows = []
     for field in summary["signature"]:
         entry = kinds.get(field["name"], {})
         if entry.get("kind") == "numeric":
@@ -244,8 +255,16 @@ def _print_show(summary: dict[str, Any], pins: dict[str, Any]) -> None:
         else:
             detail = ""
         missing = f"{entry['missing_rate']:.1%}" if entry else ""
-        table.add_row(field["name"], field["type"], entry.get("kind", ""), missing, detail)
-    console.print(table)
+        rows.append([field["name"], field["type"], entry.get("kind", ""), missing, detail])
+    columns = [
+        Column("feature"),
+        Column("type"),
+        Column("kind", drop=1),  # the summary says it too
+        Column("missing", drop=2),
+        Column("summary", wrap=True, floor=40),
+    ]
+    title = f"reference profile ({profile['rows'] if profile else 0} rows)"
+    print_table(columns, rows, title=title, console=console)
 
 
 def register_cmd(
@@ -290,7 +309,9 @@ def register_cmd(
     if as_json:
         emit_json(info.to_dict())
     else:
-        _console().print(f"registered [bold]{info.ref}[/] from {from_mlflow}")
+        from rich.text import Text
+
+        _console().print(Text.assemble("registered ", (info.ref, "bold"), f" from {from_mlflow}"))
 
 
 def promote(

@@ -3,9 +3,14 @@ lease, so exactly one process acts (docs/routing.md, "Controller")."""
 
 from __future__ import annotations
 
-from modelward.control.canary import CanaryDecision, Check, decide
-from modelward.control.controller import CanaryTask, Controller, ControllerTask, TickReport
-from modelward.control.targets import check_targets, resolve_targets, same_version_problems
+from typing import TYPE_CHECKING
+
+from modelward._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from modelward.control.canary import CanaryDecision, Check, decide
+    from modelward.control.controller import CanaryTask, Controller, ControllerTask, TickReport
+    from modelward.control.targets import check_targets, resolve_targets, same_version_problems
 
 __all__ = [
     "CanaryDecision",
@@ -19,3 +24,14 @@ __all__ = [
     "resolve_targets",
     "same_version_problems",
 ]
+
+# Imported when first read (PEP 562): a process that needs one module of this package does not
+# pay for the others.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "canary": ("CanaryDecision", "Check", "decide"),
+        "controller": ("CanaryTask", "Controller", "ControllerTask", "TickReport"),
+        "targets": ("check_targets", "resolve_targets", "same_version_problems"),
+    },
+)

@@ -231,12 +231,21 @@ class CanaryTask:
         if plan is None:
             raise ValueError(f"{dep.model} is not running a canary")
         model, reason = dep.model, "; ".join(decision.reasons)
-        log.info("canary %s v%s: %s (%s)", model, plan.version, decision.action, reason)
+        seen = (dep.revision, decision.signature)
+        # A hold repeats every tick (every 5 s in a server): logged at INFO when its outcome changes.
+        repeat = decision.action == "hold" and self._last_hold.get(model) == seen
+        log.log(
+            logging.DEBUG if repeat else logging.INFO,
+            "canary %s v%s: %s (%s)",
+            model,
+            plan.version,
+            decision.action,
+            reason,
+        )
         extra = {"decision": decision.to_dict()}
         deployments = self.registry.deployments
         if decision.action == "hold":
-            seen = (dep.revision, decision.signature)
-            if self._last_hold.get(model) != seen:
+            if not repeat:
                 payload = {"revision": dep.revision, "reason": reason, **extra}
                 self.registry.audit.append("canary_check", model, payload, actor=self.actor)
                 self._last_hold[model] = seen

@@ -2,43 +2,48 @@
 
 from __future__ import annotations
 
-from modelward.drift.detect import (
-    DriftConfig,
-    DriftReport,
-    FeatureDrift,
-    FeatureRule,
-    compare_feature_profiles,
-    compare_profiles,
-    compare_samples,
-)
-from modelward.drift.html import Histogram, profile_histograms, render_html
-from modelward.drift.profile import (
-    OTHER,
-    PROFILE_FORMAT,
-    SCORE_EDGES,
-    CategoricalProfile,
-    DatasetProfile,
-    FeatureProfile,
-    NumericProfile,
-    PredictionProfile,
-    ProfileError,
-    ProfileMismatch,
-    Task,
-    build_profile,
-    profile_predictions,
-)
-from modelward.drift.stats import (
-    PSI_EPSILON,
-    BinnedKS,
-    Significance,
-    chi_square,
-    js_distance,
-    ks_binned,
-    ks_exact,
-    psi,
-    wasserstein_binned,
-    wasserstein_normalized,
-)
+from typing import TYPE_CHECKING
+
+from modelward._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from modelward.drift.detect import (
+        DriftConfig,
+        DriftReport,
+        FeatureDrift,
+        FeatureRule,
+        compare_feature_profiles,
+        compare_profiles,
+        compare_samples,
+    )
+    from modelward.drift.html import Histogram, profile_histograms, render_html
+    from modelward.drift.profile import (
+        OTHER,
+        PROFILE_FORMAT,
+        SCORE_EDGES,
+        CategoricalProfile,
+        DatasetProfile,
+        FeatureProfile,
+        NumericProfile,
+        PredictionProfile,
+        ProfileError,
+        ProfileMismatch,
+        Task,
+        build_profile,
+        profile_predictions,
+    )
+    from modelward.drift.stats import (
+        PSI_EPSILON,
+        BinnedKS,
+        Significance,
+        chi_square,
+        js_distance,
+        ks_binned,
+        ks_exact,
+        psi,
+        wasserstein_binned,
+        wasserstein_normalized,
+    )
 
 __all__ = [
     "OTHER",
@@ -75,3 +80,48 @@ __all__ = [
     "wasserstein_binned",
     "wasserstein_normalized",
 ]
+
+# Imported when first read (PEP 562): a process that needs one module of this package does not
+# pay for the others.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "detect": (
+            "DriftConfig",
+            "DriftReport",
+            "FeatureDrift",
+            "FeatureRule",
+            "compare_feature_profiles",
+            "compare_profiles",
+            "compare_samples",
+        ),
+        "html": ("Histogram", "profile_histograms", "render_html"),
+        "profile": (
+            "OTHER",
+            "PROFILE_FORMAT",
+            "SCORE_EDGES",
+            "CategoricalProfile",
+            "DatasetProfile",
+            "FeatureProfile",
+            "NumericProfile",
+            "PredictionProfile",
+            "ProfileError",
+            "ProfileMismatch",
+            "Task",
+            "build_profile",
+            "profile_predictions",
+        ),
+        "stats": (
+            "PSI_EPSILON",
+            "BinnedKS",
+            "Significance",
+            "chi_square",
+            "js_distance",
+            "ks_binned",
+            "ks_exact",
+            "psi",
+            "wasserstein_binned",
+            "wasserstein_normalized",
+        ),
+    },
+)

@@ -22,9 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as sps
-from scipy.spatial.distance import jensenshannon
 
+from modelward._lazy import scipy_stats
 from modelward.drift._profile_base import FloatArray, ProfileError, ProfileMismatch
 
 __all__ = [
@@ -114,6 +113,8 @@ def js_distance(reference: npt.ArrayLike, current: npt.ArrayLike) -> float:
 
     :func:`scipy.spatial.distance.jensenshannon`; needs no epsilon, since empty bins are fine.
     """
+    from scipy.spatial.distance import jensenshannon
+
     r, c = _pair(reference, current)
     with np.errstate(invalid="ignore"):
         d = float(jensenshannon(r, c, base=2.0))
@@ -124,7 +125,7 @@ def js_distance(reference: npt.ArrayLike, current: npt.ArrayLike) -> float:
 def _ks_p_value(d: float, n1: int, n2: int) -> float:
     # ks_2samp's asymptotic two-sided p-value: Smirnov's distribution at the effective sample size.
     m, n = float(max(n1, n2)), float(min(n1, n2))
-    return float(np.clip(sps.kstwo.sf(d, np.round(m * n / (m + n))), 0.0, 1.0))
+    return float(np.clip(scipy_stats().kstwo.sf(d, np.round(m * n / (m + n))), 0.0, 1.0))
 
 
 def _ecdf_gaps(a: FloatArray, b: FloatArray) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
@@ -151,7 +152,7 @@ def _sorted_ks(a: FloatArray, b: FloatArray) -> tuple[Significance, float | None
     if max(a.size, b.size) <= _KS_EXACT_MAX_N:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # scipy falling back to asymptotic
-            r = sps.ks_2samp(a, b)
+            r = scipy_stats().ks_2samp(a, b)
         return Significance(float(r.statistic), float(r.pvalue)), None
     gaps, pooled, last = _ecdf_gaps(a, b)
     d = float(gaps[last].max())
@@ -293,7 +294,7 @@ def wasserstein_binned(
     if scale == 0:
         return None
     with np.errstate(over="ignore", invalid="ignore"):
-        w = max(float(sps.wasserstein_distance(x, x, r, c)), abs(mean_shift))
+        w = max(float(scipy_stats().wasserstein_distance(x, x, r, c)), abs(mean_shift))
     return w / scale if math.isfinite(w) else None
 
 
@@ -309,5 +310,5 @@ def chi_square(reference_counts: npt.ArrayLike, current_counts: npt.ArrayLike) -
     keep = (r + c) > 0
     if np.count_nonzero(keep) < 2:
         return Significance(0.0, 1.0)
-    result = sps.chi2_contingency(np.vstack([r[keep], c[keep]]), correction=False)
+    result = scipy_stats().chi2_contingency(np.vstack([r[keep], c[keep]]), correction=False)
     return Significance(float(result.statistic), float(result.pvalue))

@@ -12,7 +12,8 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+
+from modelward._lazy import scipy_stats
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -27,7 +28,7 @@ def _f(x: npt.ArrayLike) -> FloatArray:
 @lru_cache(maxsize=64)
 def z_quantile(q: float) -> float:
     """The standard normal quantile z_q, e.g. 1.96 for q = 0.975 (cached: SciPy's ppf costs ~0.3 ms)."""
-    return float(stats.norm.ppf(q))
+    return float(scipy_stats().norm.ppf(q))
 
 
 def wilson_interval(
@@ -60,7 +61,7 @@ def two_proportion(
     se0 = np.sqrt(pooled * (1 - pooled) * (1 / nc + 1 / nt))
     # se0 == 0 only when every outcome in both arms is the same, and then d == 0: no evidence.
     z = np.divide(d, se0, out=np.zeros_like(d), where=se0 > 0)
-    p_value = 2 * stats.norm.sf(np.abs(z))
+    p_value = 2 * scipy_stats().norm.sf(np.abs(z))
     var = p_t * (1 - p_t) / nt + p_c * (1 - p_c) / nc
     half = z_quantile(1 - alpha / 2) * np.sqrt(var)
     return d, d - half, d + half, _f(p_value), var
@@ -79,11 +80,11 @@ def welch(
     v = a + b
     if v <= 0:  # both arms constant: the difference is known exactly
         return d, d, d, (1.0 if d == 0 else 0.0), 0.0
-    result = stats.ttest_ind_from_stats(
+    result = scipy_stats().ttest_ind_from_stats(
         mean_t, np.sqrt(var_t), n_t, mean_c, np.sqrt(var_c), n_c, equal_var=False
     )
     df = v * v / (a * a / (n_t - 1) + b * b / (n_c - 1))
-    half = float(stats.t.ppf(1 - alpha / 2, df)) * float(np.sqrt(v))
+    half = float(scipy_stats().t.ppf(1 - alpha / 2, df)) * float(np.sqrt(v))
     return d, d - half, d + half, float(result.pvalue), v
 
 

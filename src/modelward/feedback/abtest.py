@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
+from modelward._lazy import scipy_stats
 from modelward.errors import (
     ABTestError,  # importable here as before
 )
@@ -229,7 +229,7 @@ def check_sample_ratio(
     expected = {k: total * wk / sum(w) for k, wk in zip(names, w, strict=True)}
     if total == 0:
         return SampleRatioCheck(0.0, 1.0, False, expected, observed)
-    res = stats.chisquare([observed[k] for k in names], [expected[k] for k in names])
+    res = scipy_stats().chisquare([observed[k] for k in names], [expected[k] for k in names])
     p = float(res.pvalue)
     return SampleRatioCheck(float(res.statistic), p, p < srm_alpha, expected, observed)
 
@@ -261,7 +261,7 @@ def _summary(arm: ArmData, m: _Moments, alpha: float, share: float | None, total
         lo_a, hi_a = f.wilson_interval(arm.successes, arm.n, alpha)
         lo, hi = float(lo_a), float(hi_a)
     elif m.mean is not None and m.var is not None:
-        half = float(stats.t.ppf(1 - alpha / 2, m.n - 1)) * math.sqrt(m.var / m.n)
+        half = float(scipy_stats().t.ppf(1 - alpha / 2, m.n - 1)) * math.sqrt(m.var / m.n)
         lo, hi = m.mean - half, m.mean + half
     observed = arm.n / total if total else 0.0
     return ArmSummary(arm.name, arm.n, m.mean, lo, hi, share, observed)

@@ -23,10 +23,12 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, TypeAlias
+from typing import TYPE_CHECKING, ClassVar, Literal, TypeAlias
 
-from modelward.drift import DriftReport
 from modelward.errors import ConfigError
+
+if TYPE_CHECKING:
+    from modelward.drift import DriftReport
 
 __all__ = [
     "SEVERITIES",

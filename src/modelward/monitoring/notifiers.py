@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
-import httpx
-
 from modelward.errors import (
     DeliveryFailed,  # importable here as before
 )
@@ -165,7 +163,8 @@ def slack_payload(n: Notification) -> dict[str, Any]:
 
 class LogNotifier:
     """Writes notifications to the ``modelward.alerts`` logger: critical firing alerts and events at
-    ERROR, everything else (resolves included) at WARNING, so a default log set-up shows them all."""
+    ERROR, other firing alerts, reminders and events at WARNING, and an alert that closes (resolved,
+    or superseded by a newer version's) at INFO: good news, shown by the server's default INFO level."""
 
     def __init__(self, logger: str = "modelward.alerts", *, name: str = "log") -> None:
         self.logger = logger
@@ -177,7 +176,7 @@ class LogNotifier:
 
     def send(self, notification: Notification) -> Delivery:
         critical = notification.severity == "critical" and notification.kind in ("fire", "repeat", "event")
-        level = logging.ERROR if critical else logging.WARNING
+        level = logging.INFO if notification.resolved else logging.ERROR if critical else logging.WARNING
         try:
             logging.getLogger(self.logger).log(level, "%s: %s", notification.title, notification.message)
         except Exception as exc:  # a raising filter or handler: report it, never raise it
@@ -230,6 +229,8 @@ class WebhookNotifier:
         self.guard.resolve(self.url)
 
     def send(self, notification: Notification) -> Delivery:
+        import httpx  # here, not above: reading alerts from the store needs no HTTP client
+
         try:
             return self._post(slack_payload(notification))
         except UnsafeWebhookTarget as exc:
@@ -240,6 +241,8 @@ class WebhookNotifier:
             return Delivery(self.name, False, f"{type(exc).__name__}: {exc}")
 
     def _post(self, payload: dict[str, Any]) -> Delivery:
+        import httpx
+
         url: httpx.URL = httpx.URL(self.url)
         with httpx.Client(timeout=self.timeout, follow_redirects=False, trust_env=False) as client:
             for hop in range(self.max_redirects + 1):

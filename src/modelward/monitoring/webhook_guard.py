@@ -27,13 +27,14 @@ import ipaddress
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
-
-import httpx
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from modelward.errors import (
     UnsafeWebhookTarget,  # importable here as before
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "Resolver",
@@ -56,6 +57,8 @@ _PRIVATE_CLASSES = frozenset({"loopback", "private"})
 def safe_location(url: httpx.URL | str) -> str:
     """``scheme://host:port`` of a URL: enough to say where, without the path (webhook paths are
     secrets, e.g. Slack's) or credentials."""
+    import httpx  # here, not above: reading alerts from the store needs no HTTP client
+
     u = url if isinstance(url, httpx.URL) else httpx.URL(url)
     host = f"[{u.host}]" if ":" in u.host else u.host
     port = f":{u.port}" if u.port is not None else ""
@@ -151,6 +154,8 @@ class WebhookGuard:
 
     def check_static(self, url: str | httpx.URL) -> httpx.URL:
         """The checks that need no DNS: scheme, credentials, host, and a literal IP host's class."""
+        import httpx
+
         shown = str(url) if isinstance(url, httpx.URL) else url
         try:
             parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from modelward.registry.deployments import Deployment, Deployments, StaleDeployment
-from modelward.registry.refs import ModelRef, parse_ref
-from modelward.registry.register import register_mlflow_model, register_model
-from modelward.registry.registry import DEFAULT_ALIAS, Registry
-from modelward.registry.trusted import REVIEWED_TRUSTED_TYPES
-from modelward.registry.types import ModelInfo, VersionInfo
+from typing import TYPE_CHECKING
+
+from modelward._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from modelward.registry.deployments import Deployment, Deployments, StaleDeployment
+    from modelward.registry.refs import ModelRef, parse_ref
+    from modelward.registry.register import register_mlflow_model, register_model
+    from modelward.registry.registry import DEFAULT_ALIAS, Registry
+    from modelward.registry.trusted import REVIEWED_TRUSTED_TYPES
+    from modelward.registry.types import ModelInfo, VersionInfo
 
 __all__ = [
     "DEFAULT_ALIAS",
@@ -23,3 +28,17 @@ __all__ = [
     "register_mlflow_model",
     "register_model",
 ]
+
+# Imported when first read (PEP 562): a process that needs one module of this package does not
+# pay for the others.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "deployments": ("Deployment", "Deployments", "StaleDeployment"),
+        "refs": ("ModelRef", "parse_ref"),
+        "register": ("register_mlflow_model", "register_model"),
+        "registry": ("DEFAULT_ALIAS", "Registry"),
+        "trusted": ("REVIEWED_TRUSTED_TYPES",),
+        "types": ("ModelInfo", "VersionInfo"),
+    },
+)

@@ -305,7 +305,12 @@ class ModelManager:
             if current is None:
                 log.info("serving %s: %s (%s)", name, routing.spec.describe(), routing.primary.runtime)
             elif len(routing.arms) == len(current.arms) == 1 and routing.shadow is None:
-                log.info("switched %s from version %s to %s", name, now_version, version)
+                if version == now_version and current.shadow is None:  # a new revision, the same model
+                    log.debug(
+                        "%s: still version %s (deployment revision %s)", name, version, routing.revision
+                    )
+                else:
+                    log.info("switched %s from version %s to %s", name, now_version, version)
             else:
                 log.info("switched %s to %s", name, _summary(routing))
             return Refresh(True, version, revision=routing.revision)
