@@ -44,6 +44,17 @@ CALLS: dict[str, list[str]] = {
     "deploy apply": ["deploy", TYPO, "--ab", "champion=50", "challenger=50"],  # `deploy NAME ...`
     "deploy status": ["deploy", "status", TYPO],
     "deploy history": ["deploy", "history", TYPO],
+    "feedback import": [
+        "feedback",
+        "import",
+        "{rows}",
+        "--join-on",
+        "age",
+        "--label-column",
+        "churn",
+        "--model",
+        TYPO,
+    ],
 }
 # Variants of the same commands, checked too.
 MORE_CALLS = [["alerts", "--all", "--model", TYPO], ["predictions", "tail", TYPO, "--json"]]

@@ -70,7 +70,9 @@ def _print_report(report: DriftReport, heading: str) -> None:
         console.print(_table("predictions", report.prediction, console.width))
     unseen = [f"{f.feature} {f.unseen:,} of {f.n_current:,} values" for f in report.features if f.unseen]
     if unseen:
-        console.print("unseen in training: " + ", ".join(unseen), highlight=False, markup=False, soft_wrap=True)
+        console.print(
+            "unseen in training: " + ", ".join(unseen), highlight=False, markup=False, soft_wrap=True
+        )
     n, drifted = len(report.features), len(report.drifted_features)
     if report.dataset_drift:
         verdict = f"[bold red]dataset drift[/]: {drifted} of {n} features drifted"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from modelward.cli.app import emit_json, error_console, open_store, settings
+from modelward.cli.app import emit_json, error_console, open_store, require_model, settings
 
 if TYPE_CHECKING:
     from modelward.feedback import FeedbackResult, GroupPerformance, PerformanceReport
@@ -202,6 +202,7 @@ def _join(
         join = join_labels(store, model, field, rows, window=seconds)
     if rows and not join.matched:
         if not join.logged:
+            require_model(model)  # a typo is an error, not an empty log
             why = f"no prediction of '{model}' is logged in the {window} before the labels' times"
         elif not join.keyed:
             where = "an input" + (" or the routing key" if join.routing_key else "")
