@@ -1,4 +1,4 @@
-"""What the server's protocol relies on inside uvicorn (listed in ``serving/protocol.py``) is there
+"""What the server's protocol relies on inside uvicorn (listed in ``serving/uvicorn_contract.py``) is there
 on the installed uvicorn, with the shapes the protocol expects: these tests fail when uvicorn
 changes one of them, before a request does. The pin in pyproject is the range they passed on."""
 
@@ -18,7 +18,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from modelward.serving import protocol
+from modelward.serving import protocol, uvicorn_contract
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,8 +45,8 @@ def fingerprint(method: ast.FunctionDef) -> str:
 def test_the_installed_uvicorn_is_the_range_pinned_and_tested() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     pins = [Requirement(d) for d in pyproject["project"]["dependencies"] if d.startswith("uvicorn")]
-    assert [pin.specifier for pin in pins] == [SpecifierSet(protocol.UVICORN_TESTED)]
-    assert uvicorn.__version__ in SpecifierSet(protocol.UVICORN_TESTED)
+    assert [pin.specifier for pin in pins] == [SpecifierSet(uvicorn_contract.UVICORN_TESTED)]
+    assert uvicorn.__version__ in SpecifierSet(uvicorn_contract.UVICORN_TESTED)
 
 
 def test_every_attribute_the_protocol_uses_is_one_uvicorn_sets() -> None:
@@ -59,18 +59,18 @@ def test_every_attribute_the_protocol_uses_is_one_uvicorn_sets() -> None:
         and isinstance(target.value, ast.Name)
         and target.value.id == "self"
     }
-    assert set(protocol.UVICORN_ATTRIBUTES) - assigned == set()
+    assert set(uvicorn_contract.UVICORN_ATTRIBUTES) - assigned == set()
 
 
 def test_every_method_the_protocol_overrides_or_calls_has_the_expected_parameters() -> None:
-    for name, parameters in protocol.UVICORN_METHODS.items():
+    for name, parameters in uvicorn_contract.UVICORN_METHODS.items():
         assert name in vars(HttpToolsProtocol), f"HttpToolsProtocol.{name} is gone"
         found = tuple(inspect.signature(getattr(HttpToolsProtocol, name)).parameters)[1:]
         assert found == parameters, f"HttpToolsProtocol.{name}{found}, expected {parameters}"
 
 
 def test_the_helpers_the_protocol_uses_have_what_it_reads() -> None:
-    for where, names in protocol.UVICORN_HELPERS.items():
+    for where, names in uvicorn_contract.UVICORN_HELPERS.items():
         module, _, qualname = where.partition(":")
         helper = getattr(importlib.import_module(module), qualname)
         source = inspect.getsource(helper)
@@ -101,7 +101,7 @@ def test_the_exchange_has_every_field_uvicorn_reads_from_a_connections_cycle() -
 
 def test_the_methods_the_protocol_replaces_are_the_versions_it_was_written_against() -> None:
     methods = _methods()
-    for name, known in protocol.UVICORN_REPLACED.items():
+    for name, known in uvicorn_contract.UVICORN_REPLACED.items():
         assert fingerprint(methods[name]) in known, (
             f"uvicorn's HttpToolsProtocol.{name} changed ({fingerprint(methods[name])}): review "
             "ModelwardProtocol's replacement of it, then add the fingerprint"

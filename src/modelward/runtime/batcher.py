@@ -38,50 +38,25 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from modelward.errors import (
     Overloaded,  # importable here as before
 )
+from modelward.runtime.callcost import CallCost
+from modelward.runtime.pending import Columns, Done, Outputs, Pending, concat, deliver
 
-__all__ = ["BatchStats", "Batcher", "Done", "OnBatch", "Outputs", "Overloaded", "Pending"]
+__all__ = ["BatchStats", "Batcher", "Columns", "Done", "OnBatch", "Outputs", "Overloaded", "Pending"]
 
 log = logging.getLogger("modelward.runtime")
 
-Columns = Mapping[str, np.ndarray]
-Outputs = tuple[np.ndarray, np.ndarray | None]
-# done(outputs, seconds, None) with the caller's rows, or done(None, 0.0, error)
-Done = Callable[[Outputs | None, float, BaseException | None], None]
 # on_batch(requests, their columns concatenated, their outputs, seconds): once per successful call
 OnBatch = Callable[[list["Pending"], Columns, Outputs, float], None]
 # each request's own call (after a coalesced call failed): its outputs and seconds, or its error
 Each = list[tuple[Outputs, float] | BaseException]
-
-
-class Pending:
-    """A submitted request: ``cancel()`` when its caller went away (its rows are then not predicted
-    if they have not been taken yet, and ``done`` is not called)."""
-
-    __slots__ = ("cancelled", "columns", "done", "requests", "rows", "started", "tag")
-
-    def __init__(
-        self, columns: Columns, rows: int, done: Done, started: float, tag: object, requests: int = 1
-    ) -> None:
-        self.columns = columns
-        self.rows = rows
-        self.requests = requests  # client requests these rows stand for (several from a hot batch)
-        self.done = done
-        self.started = started  # when the (oldest) request arrived, on the batcher's clock
-        self.tag = tag  # the caller's, for on_batch
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
 
 
 @dataclass(slots=True)
@@ -95,85 +70,6 @@ class BatchStats:
     retried: int = 0
     largest: int = 0
     cpu_per_call: float = 0.0  # moving average of a call's CPU time in its thread
-
-
-class CallCost:
-    """The expected wall time of a predict call of ``rows`` rows, from the measured calls.
-
-    A call costs a fixed part (the model's per-call overhead, the thread hop) plus a part per row:
-    both are fitted by least squares over the measured calls, recent calls weighing most (``decay``
-    per call), so the estimate follows the machine's load. When the measured calls all had about
-    the same size, the two parts cannot be told apart: a call of that size or smaller is expected
-    to cost what they cost, a larger one proportionally more (for a fixed part plus a part per row,
-    never less than the truth). Measuring calls of 1-4 rows of a model that costs 10 ms a call
-    whatever its rows thus expects 10 ms for 256 rows, not 256 x 10 ms / 2.5.
-    """
-
-    def __init__(self, decay: float = 0.9, trust_after: int = 5) -> None:
-        self.decay = decay
-        self.trust_after = trust_after
-        self.calls = 0
-        # (fixed seconds per call, seconds per row, the calls' size, whether their sizes spread),
-        # replaced whole: the event loop reads it while a model's thread measures a call.
-        self._fit: tuple[float, float, float, bool] = (0.0, 0.0, 1.0, False)
-        self._w = self._n = self._nn = self._t = self._nt = 0.0
-
-    @property
-    def fixed(self) -> float:
-        return self._fit[0]
-
-    @property
-    def per_row(self) -> float:
-        return self._fit[1]
-
-    @property
-    def trusted(self) -> bool:
-        """Enough calls were measured to act on the estimate (shed, size calls)."""
-        return self.calls >= self.trust_after
-
-    def observe(self, rows: int, seconds: float) -> None:
-        d = self.decay
-        self._w = d * self._w + 1.0
-        self._n = d * self._n + rows
-        self._nn = d * self._nn + rows * rows
-        self._t = d * self._t + seconds
-        self._nt = d * self._nt + rows * seconds
-        w = self._w
-        mean_n, mean_t = self._n / w, self._t / w
-        var = self._nn / w - mean_n * mean_n
-        if var > (0.1 * mean_n) ** 2:
-            per_row = max(0.0, (self._nt / w - mean_n * mean_t) / var)
-            fixed = mean_t - per_row * mean_n
-            if fixed < 0.0:  # a line through the origin: all per row
-                fixed, per_row = 0.0, self._nt / self._nn
-            self._fit = (fixed, per_row, 1.0, True)
-        else:
-            self._fit = (mean_t, 0.0, max(mean_n, 1.0), False)
-        self.calls += 1
-
-    def seconds(self, rows: float) -> float:
-        fixed, per_row, size, spread = self._fit
-        if not spread:
-            return fixed * max(1.0, rows / size)
-        return fixed + per_row * rows
-
-    def rows_within(self, seconds: float, limit: int) -> int:
-        """The most rows (at least 1, at most ``limit``) a call may take to cost at most ``seconds``."""
-        if self.seconds(limit) <= seconds:
-            return limit
-        fixed, per_row, size, spread = self._fit
-        if not spread:
-            rows = seconds / fixed * size if fixed > seconds else limit
-        else:
-            rows = (seconds - fixed) / per_row if per_row > 0 else limit
-        return max(1, min(limit, int(rows)))
-
-
-def _concat(items: list[Pending]) -> dict[str, np.ndarray]:
-    first = items[0].columns
-    if len(items) == 1:
-        return dict(first)
-    return {name: np.concatenate([it.columns[name] for it in items]) for name in first}
 
 
 class Batcher:
@@ -409,7 +305,7 @@ class Batcher:
         now = self.clock()
         for item in late:
             self.stats.shed += item.requests
-            _deliver(item, None, 0.0, Overloaded(self.name, now - item.started, self.budget))
+            deliver(item, None, 0.0, Overloaded(self.name, now - item.started, self.budget))
 
     def _serve(self) -> None:
         """Take what is queued and predict it (on the event loop thread): inline calls until the
@@ -428,7 +324,7 @@ class Batcher:
                 self._refuse_late(late)
             if not items:
                 continue
-            columns = _concat(items)
+            columns = concat(items)
             if inline:
                 self._finish(items, columns, *self._call(items, columns))
                 continue
@@ -482,7 +378,7 @@ class Batcher:
             return
         items = following
         try:
-            self.executor.submit(self._work, items, _concat(items))
+            self.executor.submit(self._work, items, concat(items))
         except RuntimeError as exc:  # the executor was shut down
             with self._lock:
                 self._running = False
@@ -501,7 +397,7 @@ class Batcher:
 
     def _fail(self, items: list[Pending], exc: BaseException) -> None:
         for it in items:
-            _deliver(it, None, 0.0, exc)
+            deliver(it, None, 0.0, exc)
 
     def _finish(
         self,
@@ -522,12 +418,12 @@ class Batcher:
             s.rows += rows
             s.largest = max(s.largest, requests)
             if len(items) == 1:
-                _deliver(items[0], (labels, proba), seconds, None)
+                deliver(items[0], (labels, proba), seconds, None)
             else:
                 start = 0
                 for it in items:
                     stop = start + it.rows
-                    _deliver(
+                    deliver(
                         it,
                         (labels[start:stop], proba[start:stop] if proba is not None else None),
                         seconds,
@@ -539,13 +435,13 @@ class Batcher:
         assert each is not None  # noqa: S101 - one of the two is given
         for it, got in zip(items, each, strict=True):
             if isinstance(got, BaseException):
-                _deliver(it, None, 0.0, got)
+                deliver(it, None, 0.0, got)
                 continue
             s.calls += 1
             s.requests += it.requests
             s.rows += it.rows
             s.largest = max(s.largest, it.requests)
-            _deliver(it, got[0], got[1], None)
+            deliver(it, got[0], got[1], None)
             self._batch_done([it], it.columns, got[0], got[1])
 
     def _batch_done(self, items: list[Pending], columns: Columns, out: Outputs, seconds: float) -> None:
@@ -561,16 +457,6 @@ class Batcher:
             queued, self._queue = list(self._queue), deque()
             self._queued_rows = 0
         for item in queued:
-            _deliver(item, None, 0.0, Overloaded(self.name, 0.0, self.budget))
+            deliver(item, None, 0.0, Overloaded(self.name, 0.0, self.budget))
         if self._own_executor:
             self.executor.shutdown(wait=False)
-
-
-def _deliver(item: Pending, out: Outputs | None, seconds: float, exc: BaseException | None) -> None:
-    if item.cancelled:
-        return
-    item.cancelled = True  # answered once
-    try:
-        item.done(out, seconds, exc)
-    except Exception:  # a caller's callback must not stop the others being answered
-        log.exception("a batched request's callback failed")
