@@ -1,6 +1,6 @@
 """What one connection may hold, over raw sockets: a request whose headers or body stall is cut off
 (408), an idle connection is closed (also one that never sent a byte, also while others are busy),
-a connection answered 413 before its body arrived is closed, and connections beyond the per-worker
+a connection answered 413 before its body arrived is closed (one answered otherwise goes on), and connections beyond the per-worker
 cap get 503 with Retry-After while the first ones are served. The limits are set small here."""
 
 from __future__ import annotations
@@ -138,6 +138,26 @@ def test_a_connection_answered_413_before_its_chunked_body_ended_is_closed(
     # The app's answer may not announce the close (it cannot know the body is unfinished)
     status, _, body = problem(response, says_close=path == PREDICT)
     assert status == 413 and body["status"] == 413
+
+
+def test_an_answer_sent_before_its_body_arrived_keeps_the_connection_for_the_next_request(
+    limited: Server,
+) -> None:
+    """A route that answers without reading the body (401 on an admin route) before the body has
+    arrived: the answer does not say it closes, so the client sends its next request on the same
+    connection, and that request is answered (the rest of the first body is read and dropped)."""
+    body = json.dumps({"model": "churn", "arms": []}).encode()
+    head = (
+        "PUT /admin/deployments/churn HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with connect(limited) as s:
+        s.sendall(head)  # the headers only: the route answers before the body is sent
+        [(status, headers, _)] = read_responses(s, 1)
+        assert status == 401 and headers.get("connection") != "close"
+        s.sendall(body + b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        [(status, _, answer)] = read_responses(s, 1)
+    assert status == 200, answer
 
 
 def test_connections_beyond_the_cap_get_503_while_the_first_are_served(capped: Server) -> None:

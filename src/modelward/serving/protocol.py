@@ -141,6 +141,7 @@ class ModelwardProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._read = 0
         self._completed = False  # a request ended in this read
+        self._discarding = False  # dropping the rest of an answered request's body
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
 
@@ -308,6 +309,12 @@ class ModelwardProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._phase = _BETWEEN
         self._completed = True
+        if self._discarding:  # the rest of an answered request's body was dropped: idle from now
+            self._discarding = False
+            self._idle_since = now = self._now
+            deadline = now + self.limits.keep_alive_timeout
+            if deadline < self._timer_at:
+                self._arm(deadline)
         exchange: object = self.cycle
         if not isinstance(exchange, _Exchange):
             super().on_message_complete()
@@ -424,15 +431,36 @@ class ModelwardProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         if self._phase == _BODY:
-            # Answered before its body arrived whole (413, or a route that did not read it): the rest
-            # of the body would have to be read to find the next request. Close instead.
-            self._close()
+            # Answered before its body arrived whole (a route that did not read it, an early 503 or
+            # 401), and the answer did not say it closes: the client may send its next request on
+            # this connection. A body of declared length (within the body limit: a larger one is
+            # refused with a close) is read on and dropped, under the body time limit, and the
+            # connection goes on; a chunked one could go on without end: closed.
+            if not self._declared_within_limit():
+                self._close()
+                return
+            self._discarding = True
+            self.flow.resume_reading()
             return
         self.flow.resume_reading()
         self._idle_since = now = self.loop.time()
         deadline = now + self.limits.keep_alive_timeout
         if deadline < self._timer_at:
             self._arm(deadline)
+
+    def _declared_within_limit(self) -> bool:
+        """The current request declared its body's length, and no more than the body limit."""
+        lane = self.lane
+        for name, value in self.headers:
+            if name == b"content-length":
+                if lane is None:  # the app's limit refused a larger one with a close
+                    return value.isdigit()
+                try:
+                    check_body_size(lane.max_body_bytes, declared=value)
+                except BodyTooLarge:
+                    return False
+                return True
+        return False
 
     def _arm(self, when: float) -> None:
         timer = self._timer
