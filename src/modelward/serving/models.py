@@ -80,9 +80,6 @@ class Routing:
     shadow: Served | None
     signature: tuple[object, ...]  # what it was built from: unchanged signature, nothing to do
     rng: random.Random = field(default_factory=random.Random)
-    # Versions of arms at weight 0: loaded and warm (a client may name them, a weight may come back)
-    # but given no routed traffic.
-    idle: tuple[Served, ...] = ()
 
     @property
     def primary_arm(self) -> str:
@@ -118,17 +115,15 @@ class Routing:
         return refusal
 
     def served_versions(self) -> list[Served]:
-        """Every version this routing holds loaded: its arms', its shadow's and its idle arms'."""
         out = {id(s): s for s in self.arms.values()}
         if self.shadow is not None:
             out[id(self.shadow)] = self.shadow
-        for s in self.idle:
-            out[id(s)] = s
         return list(out.values())
 
     def loaded(self, version: str) -> Served | None:
-        """The loaded ``version`` (a live arm's first, else the shadow's or an idle arm's), or None."""
-        for s in (*self.arms.values(), *([self.shadow] if self.shadow else []), *self.idle):
+        """The loaded ``version`` (a live arm's, else the shadow's), or None. An arm at weight 0 is
+        not loaded (DeploymentSpec.targets)."""
+        for s in self.served_versions():
             if s.version == version:
                 return s
         return None
@@ -350,8 +345,7 @@ class ModelManager:
         self._compatible(slot.name, [*arms.values(), *([shadow] if shadow else [])])
         live = tuple(a for a in spec.arms if a.weight > 0) or tuple(spec.arms)
         policy = SplitPolicy(tuple(Arm(a.name, a.target, a.weight) for a in live), spec.salt)
-        idle = tuple(by_target[a.target] for a in spec.arms if a.weight == 0)
-        return Routing(spec, plan.revision, policy, arms, shadow, plan.signature, idle=idle)
+        return Routing(spec, plan.revision, policy, arms, shadow, plan.signature)
 
     def _publish(self, name: str, old: Routing | None, new: Routing) -> None:
         before = {(s.version, s.alias or "") for s in old.arms.values()} if old else set()

@@ -255,7 +255,7 @@ def add_rest_routes(
         summary="Predict with one loaded version",
         description=(
             "The body and answer of POST /models/{name}/predict, answered by the version named "
-            "(an arm's, the shadow's, or an arm's at weight 0) outside the deployment's split: logged "
+            "(a live arm's or the shadow's) outside the deployment's split: logged "
             "under the arm 'direct'. 404 when this server has not loaded that version."
         ),
         tags=["predict"],

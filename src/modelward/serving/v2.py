@@ -1,8 +1,8 @@
 """Open Inference Protocol v2 routes (``/v2/...``), as KServe and Triton define them.
 
 ``/v2/models/{name}/...`` follows the model's deployment (its arms, sticky by ``X-Routing-Key``);
-``/v2/models/{name}/versions/{v}/...`` addresses one loaded version (an arm's, the shadow's, an idle
-arm's) outside the split: see :mod:`modelward.serving.versions` and docs/serving.md.
+``/v2/models/{name}/versions/{v}/...`` addresses one loaded version (a live arm's or the shadow's)
+outside the split: see :mod:`modelward.serving.versions` and docs/serving.md.
 """
 
 from __future__ import annotations

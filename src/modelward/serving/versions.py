@@ -1,10 +1,11 @@
 """A version the client names (``/v2/models/{name}/versions/{v}/...``, ``/models/{name}/versions/{v}/
 predict``): the loaded version that answers it, or why none does.
 
-Every version the server holds for the model answers: the live arms', the shadow's and those of arms
-at weight 0. Any other version gets :class:`~modelward.errors.VersionNotServed` (404), which says
-whether the registry has it ("registered but not loaded by this server") or not, and which versions
-are loaded; a model the server does not serve gets :class:`~modelward.errors.ModelNotServed`.
+Every version the server holds loaded for the model answers: its live arms' and its shadow's (an
+arm at weight 0 is not loaded). Any other version gets :class:`~modelward.errors.VersionNotServed`
+(404), which says whether the registry has it ("registered but not loaded by this server") or not,
+and which versions are loaded; a model the server does not serve gets
+:class:`~modelward.errors.ModelNotServed`.
 """
 
 from __future__ import annotations
