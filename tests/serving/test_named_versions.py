@@ -33,15 +33,20 @@ PROBLEM = "application/problem+json"
 FRAME = pd.DataFrame([ROW, ROW2])
 
 
-def _deploy(home: Path, *argv: str) -> None:
-    """``modelward deploy churn ...`` as an operator types it."""
+def _cli(home: Path, *argv: str) -> Any:
+    """``modelward ... --json`` as an operator types it, on ``home``: its JSON answer."""
     done = subprocess.run(
-        [sys.executable, "-m", "modelward", "deploy", "churn", *argv, "--json"],
+        [sys.executable, "-m", "modelward", *argv, "--json"],
         capture_output=True,
         text=True,
         env=server_env(home),
     )
     assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _deploy(home: Path, *argv: str) -> None:
+    _cli(home, "deploy", "churn", *argv)
 
 
 def _log_rows(home: Path, request_ids: list[str]) -> list[dict[str, Any]]:
@@ -174,14 +179,9 @@ def test_canary_arms_answer_by_version_outside_the_canary_window(
             assert r.status_code == 200, r.text
             assert (r.json()["version"], r.json()["arm"]) == (version, "direct")
         _settled(server.url)
-        status = subprocess.run(
-            [sys.executable, "-m", "modelward", "deploy", "status", "churn", "--json"],
-            capture_output=True,
-            text=True,
-            env=server_env(home),
-            check=True,
-        )
-        stats = {(s["arm"], s["version"]): s["requests"] for s in json.loads(status.stdout)["stats"]}
+        stats = {
+            (s["arm"], s["version"]): s["requests"] for s in _cli(home, "deploy", "status", "churn")["stats"]
+        }
         assert stats == {("direct", "1"): 2, ("direct", "2"): 2}  # nothing in the canary's arms
 
         # An arm at weight 0 gets no traffic and is not loaded: named, it says so.
