@@ -78,27 +78,21 @@ class Predictor:
         routing_key: str | None,
         endpoint: str,
         routing: Routing | None = None,
-        arm: str | None = None,
         direct: Served | None = None,
     ) -> Outcome:
-        """Answer ``batch``; ``arm`` forces one arm. ``direct`` is a loaded version the client named
-        (``.../versions/{v}/...``): it answers outside the deployment's split, logged under
+        """Answer ``batch`` with the arms the deployment picks. ``direct`` is a loaded version the
+        client named (``.../versions/{v}/...``) instead: it answers outside the split, logged under
         :data:`~modelward.routing.DIRECT_ARM` and not mirrored to the shadow, so neither the arms'
         statistics nor the shadow's agreement count it."""
         routing = routing or self.manager.routing(name)
         ids = row_ids(batch, header_id)
-        if direct is not None:
-            groups: list[tuple[str, np.ndarray | None]] = [(DIRECT_ARM, None)]
-        else:
-            groups = [(arm, None)] if arm is not None else _groups(routing, batch, routing_key)
+        groups = [(DIRECT_ARM, None)] if direct is not None else _groups(routing, batch, routing_key)
         started = time.perf_counter()
         gauge = self.metrics.in_flight_gauge(name)
         gauge.inc()
         try:
-            if direct is not None:
+            if len(groups) == 1:
                 parts = [await self._part(name, routing, batch, ids, groups[0], routing_key, started, direct)]
-            elif len(groups) == 1:
-                parts = [await self._part(name, routing, batch, ids, groups[0], routing_key, started)]
             else:
                 parts = list(
                     await asyncio.gather(
@@ -211,10 +205,10 @@ class Predictor:
         group: tuple[str, np.ndarray | None],
         key: str | None,
         started: float,
-        served: Served | None = None,
+        direct: Served | None = None,
     ) -> Part:
         arm, rows = group
-        served = served if served is not None else routing.arms[arm]
+        served = direct if direct is not None else routing.arms[arm]
         columns = batch.columns if rows is None else {n: c[rows] for n, c in batch.columns.items()}
         n = batch.n_rows if rows is None else len(rows)
         part_ids = ids if rows is None else [ids[i] for i in rows.tolist()]
