@@ -17,6 +17,7 @@ them without parsing messages. HTTP status mapping lives only in ``modelward.ser
     │   ├── VersionNotFound
     │   ├── AliasNotFound
     │   ├── ModelNotServed                 a model (or version) this server does not serve
+    │   │   └── VersionNotServed           a version not loaded here (registered or not)
     │   ├── NoExperiment                   no A/B deployment, fewer than two arms logged
     │   └── NoFeedback                     no labelled request fits the metric yet
     ├── InvalidReference (ValueError)
@@ -96,6 +97,7 @@ __all__ = [
     "UnsafeWebhookTarget",
     "UntrustedTypes",
     "VersionNotFound",
+    "VersionNotServed",
     "WriterProcessError",
 ]
 
@@ -378,6 +380,39 @@ class ModelNotServed(NotFound):
         self.served = tuple(served)
         hint = f" (served: {', '.join(self.served)})" if self.served else " (no models are served)"
         super().__init__(f"model '{name}' is not served here{hint}")
+
+
+class VersionNotServed(ModelNotServed):
+    """A version of a served model that this server has not loaded: ``registered`` says whether the
+    registry knows it (then it could be deployed; None when the registry could not be asked);
+    ``loaded`` and ``known`` are the versions loaded here and the registered ones."""
+
+    def __init__(
+        self,
+        name: str,
+        version: str,
+        *,
+        registered: bool | None,
+        loaded: Sequence[str],
+        known: Sequence[str],
+    ) -> None:
+        self.version = version
+        self.registered = registered  # None: the registry could not be asked
+        self.loaded = tuple(loaded)
+        self.known = tuple(known)
+        here = ", ".join(self.loaded) or "none"
+        if registered:
+            message = (
+                f"version {version} of {name} is registered but not loaded by this server (loaded: {here})"
+            )
+        elif registered is None:
+            message = f"version {version} of {name} is not loaded by this server (loaded: {here})"
+        else:
+            versions = ", ".join(self.known) or "none"
+            message = f"{name} has no version {version} (registered: {versions}; loaded here: {here})"
+        NotFound.__init__(self, message)
+        self.name = name
+        self.served = self.loaded
 
 
 class ModelLoading(ModelwardError, RuntimeError):

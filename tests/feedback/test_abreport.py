@@ -99,6 +99,11 @@ def logged(store: Store) -> Store:
     labels += [fb(f"t{i}", 1 if i % 3 else 0) for i in range(40)]
     # Mirrored traffic for c0..c9 (same request ids, logged later): never counted.
     rows += [pred(f"c{i}", "shadow", 0, ts=NOW - 50 + i) for i in range(10)]
+    # Requests that named their version (arm "direct"), c10..c14 again later and x0..x4 only so, with
+    # feedback: outside the split, never counted (neither as an arm nor as a request's latest row).
+    rows += [pred(f"c{i}", "direct", 0, ts=NOW - 45 + i) for i in range(10, 15)]
+    rows += [pred(f"x{i}", "direct", 1, ts=NOW - 45 + i) for i in range(5)]
+    labels += [fb(f"x{i}", 1) for i in range(5)]
     # Five challenger requests that failed, with feedback: errors, not outcomes.
     rows += [pred(f"e{i}", "challenger", error="ValueError: boom", ts=NOW - 40) for i in range(5)]
     labels += [fb(f"e{i}", 1) for i in range(5)]

@@ -46,6 +46,9 @@ def test_shadow_is_a_target_beside_the_arms() -> None:
         (lambda: DeploymentSpec.start_canary("churn", 3, steps=[0, 100]), r"\(0, 100\]"),
         (lambda: DeploymentSpec.start_canary("churn", "@challenger"), "names a version"),
         (lambda: DeploymentSpec.single("churn", "bad target!"), "invalid target"),
+        # the server logs these arms itself: mirrored copies, requests that named their version
+        (lambda: DeploymentSpec.ab("churn", {"shadow": 50, "champion": 50}), "invalid arm name 'shadow'"),
+        (lambda: DeploymentSpec.ab("churn", {"direct": 50, "champion": 50}), "invalid arm name 'direct'"),
         (lambda: DeploymentSpec.single("churn").with_shadow("3", 2.0), "at most 1"),
         (lambda: DeploymentSpec.from_dict({"model": "churn", "arms": [], "colour": 1}), "colour"),
         (lambda: DeploymentSpec.from_dict({"model": "a"}, model="b"), "not 'b'"),

@@ -22,6 +22,7 @@ EXPECTED = {
     "POST /admin/models/{name}/reload": "admin",
     "POST /models/churn/predict": "predict",
     "POST /models/{name}/predict": "predict",
+    "POST /models/{name}/versions/{version}/predict": "predict",
     "GET /models": "predict",
     "GET /models/{name}": "predict",
     "GET /v2": "public",

@@ -5,8 +5,8 @@ prediction and label values), so the work in Python is proportional to the numbe
 values, not of rows. Which rows count:
 
 - the latest row per request id (highest ``id``) among the model's rows in ``[since, until)`` that
-  are not mirrored shadow traffic, so a retried request id counts once, for the arm that answered
-  last;
+  are neither mirrored shadow traffic nor requests that named their version (arm ``direct``: the
+  split did not route them), so a retried request id counts once, for the arm that answered last;
 - a request whose latest row is an error is counted in ``errors``, never served or labelled;
 - an arm that is NULL (rows logged before deployments existed) is ``primary``.
 """
@@ -22,7 +22,7 @@ from typing import Any, Literal
 import orjson
 from sqlalchemy import JSON, and_, case, cast, func, literal, or_, select
 
-from modelward.routing.spec import SHADOW_ARM
+from modelward.routing.spec import DIRECT_ARM, SHADOW_ARM
 from modelward.store.store import Store
 from modelward.store.tables import feedback, predictions
 
@@ -100,7 +100,7 @@ def _latest(model: str, since: float | None, until: float | None) -> list[Any]:
     four times faster on PostgreSQL at 200,000 rows, twice on SQLite)."""
 
     def kept(t: Any) -> list[Any]:
-        where = [t.c.model == model, or_(t.c.arm.is_(None), t.c.arm != SHADOW_ARM)]
+        where = [t.c.model == model, or_(t.c.arm.is_(None), t.c.arm.not_in((SHADOW_ARM, DIRECT_ARM)))]
         if since is not None:
             where.append(t.c.ts >= since)
         if until is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from modelward.routing.policy import BUCKETS, Arm, RoutingError, SplitPolicy, moved_buckets
 from modelward.routing.spec import (
+    DIRECT_ARM,
     SHADOW_ARM,
     STRATEGIES,
     CanaryPlan,
@@ -24,6 +25,7 @@ from modelward.routing.spec import (
 
 __all__ = [
     "BUCKETS",
+    "DIRECT_ARM",
     "SHADOW_ARM",
     "STRATEGIES",
     "Arm",

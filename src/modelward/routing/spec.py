@@ -28,6 +28,7 @@ from modelward.routing.policy import Arm, RoutingError, SplitPolicy
 
 __all__ = [
     "CANARY_STATES",
+    "DIRECT_ARM",
     "SHADOW_ARM",
     "STRATEGIES",
     "CanaryPlan",
@@ -43,6 +44,9 @@ CanaryState = Literal["running", "promoted", "rolled_back"]
 STRATEGIES: tuple[Strategy, ...] = ("single", "ab", "canary")
 CANARY_STATES: tuple[CanaryState, ...] = ("running", "promoted", "rolled_back")
 SHADOW_ARM = "shadow"
+# The arm logged for a request that named its version (``/v2/models/{name}/versions/{v}/infer``):
+# the deployment did not route it, so it counts for no arm of an experiment.
+DIRECT_ARM = "direct"
 _ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _KEY_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -239,9 +243,10 @@ class DeploymentSpec:
         for arm in arms:
             if not isinstance(arm, Arm):
                 raise RoutingError(f"arms must be Arm objects, got {arm!r}")
-            if not _ARM_NAME.match(arm.name) or arm.name == SHADOW_ARM:
+            if not _ARM_NAME.match(arm.name) or arm.name in (SHADOW_ARM, DIRECT_ARM):
                 raise RoutingError(
-                    f"invalid arm name {arm.name!r}: letters, digits, '.', '_', '-' (and not 'shadow')"
+                    f"invalid arm name {arm.name!r}: letters, digits, '.', '_', '-' "
+                    f"(and not '{SHADOW_ARM}' or '{DIRECT_ARM}', which the server logs itself)"
                 )
         self.policy()  # validates names, weights
         if self.strategy == "single" and len(arms) != 1:

@@ -120,6 +120,14 @@ class Routing:
             out[id(self.shadow)] = self.shadow
         return list(out.values())
 
+    def loaded(self, version: str) -> Served | None:
+        """The loaded ``version`` (a live arm's, else the shadow's), or None. An arm at weight 0 is
+        not loaded (DeploymentSpec.targets)."""
+        for s in self.served_versions():
+            if s.version == version:
+                return s
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class Refresh:

@@ -17,7 +17,7 @@ import numpy as np
 
 from modelward.monitoring.metrics import ServingMetrics
 from modelward.monitoring.prediction_log import PredictionLogger, RecordBatch
-from modelward.routing import SHADOW_ARM
+from modelward.routing import DIRECT_ARM, SHADOW_ARM
 from modelward.runtime.batcher import Columns, Outputs, Overloaded, Pending
 from modelward.serving.models import ModelManager, Routing, Served
 from modelward.serving.outcome import Outcome, Part, plain_labels, row_ids
@@ -78,18 +78,21 @@ class Predictor:
         routing_key: str | None,
         endpoint: str,
         routing: Routing | None = None,
-        arm: str | None = None,
+        direct: Served | None = None,
     ) -> Outcome:
-        """Answer ``batch``; ``arm`` forces one arm (a version asked for by the client)."""
+        """Answer ``batch`` with the arms the deployment picks. ``direct`` is a loaded version the
+        client named (``.../versions/{v}/...``) instead: it answers outside the split, logged under
+        :data:`~modelward.routing.DIRECT_ARM` and not mirrored to the shadow, so neither the arms'
+        statistics nor the shadow's agreement count it."""
         routing = routing or self.manager.routing(name)
         ids = row_ids(batch, header_id)
-        groups = [(arm, None)] if arm is not None else _groups(routing, batch, routing_key)
+        groups = [(DIRECT_ARM, None)] if direct is not None else _groups(routing, batch, routing_key)
         started = time.perf_counter()
         gauge = self.metrics.in_flight_gauge(name)
         gauge.inc()
         try:
             if len(groups) == 1:
-                parts = [await self._part(name, routing, batch, ids, groups[0], routing_key, started)]
+                parts = [await self._part(name, routing, batch, ids, groups[0], routing_key, started, direct)]
             else:
                 parts = list(
                     await asyncio.gather(
@@ -98,7 +101,7 @@ class Predictor:
                 )
         finally:
             gauge.dec()
-        if routing.shadow is not None and routing.rng.random() < routing.spec.shadow_rate:
+        if direct is None and routing.shadow is not None and routing.rng.random() < routing.spec.shadow_rate:
             keys: Keys = (
                 routing_key if routing_key is not None or batch.row_keys is None else list(batch.row_keys)
             )
@@ -202,9 +205,10 @@ class Predictor:
         group: tuple[str, np.ndarray | None],
         key: str | None,
         started: float,
+        direct: Served | None = None,
     ) -> Part:
         arm, rows = group
-        served = routing.arms[arm]
+        served = direct if direct is not None else routing.arms[arm]
         columns = batch.columns if rows is None else {n: c[rows] for n, c in batch.columns.items()}
         n = batch.n_rows if rows is None else len(rows)
         part_ids = ids if rows is None else [ids[i] for i in rows.tolist()]

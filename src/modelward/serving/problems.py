@@ -28,6 +28,7 @@ from modelward.errors import (  # the serving errors are importable here as befo
     Overloaded,
     RequestFault,
     RequestInvalid,
+    VersionNotServed,
 )
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "ModelLoading",
     "ModelNotServed",
     "Problem",
+    "VersionNotServed",
     "install_problem_handlers",
     "internal_problem",
     "json_response",
@@ -153,6 +155,17 @@ def problem_for(exc: BaseException, *, path: str, request_id: str | None = None)
             "; ".join(p.message for p in shown) + (f" (and {more} more)" if more > 0 else ""),
             kind="invalid-request" if exc.kind != "too-large" else "too-large",
             errors=[p.to_dict() for p in exc.field_problems],
+        )
+    if isinstance(exc, VersionNotServed):
+        # 404, not 409: nothing the client can change in its request makes this server answer for
+        # the version; the type tells a registered version (deploy it) from a wrong one.
+        found = exc.registered is not False
+        return make(
+            404,
+            "version not loaded" if found else "version not found",
+            str(exc),
+            kind="version-not-loaded" if found else "version-not-found",
+            extra={"model": exc.name, "version": exc.version, "loaded_versions": list(exc.loaded)},
         )
     if isinstance(exc, ModelNotServed):
         return make(404, "model not found", str(exc), kind="model-not-found")

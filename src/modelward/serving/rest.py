@@ -1,4 +1,6 @@
-"""REST routes: ``POST /models/{name}/predict`` (typed per model in the docs), model listing."""
+"""REST routes: ``POST /models/{name}/predict`` (typed per model in the docs), ``POST
+/models/{name}/versions/{v}/predict`` (one loaded version, outside the deployment's split), model
+listing."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from modelward.serving.models import ModelManager
 from modelward.serving.predict import Predictor
 from modelward.serving.problems import ModelNotServed, json_response
 from modelward.serving.render import prediction_body, prediction_headers
+from modelward.serving.versions import loaded_versions, named_version
 from modelward.validation import FieldProblem, RequestInvalid, parse_json, validate_request
 
 __all__ = [
@@ -126,22 +129,32 @@ async def predict_rest(
     request_id: str | None,
     routing_key: str | None,
     state: Any = None,
+    version: str | None = None,
 ) -> PredictResult:
-    """The REST prediction, shared by the FastAPI route and the raw ASGI fast path: raises the
+    """The REST prediction, shared by the FastAPI routes and the raw ASGI fast path: raises the
     errors that serving/problems.py maps to problem+json. ``state`` (if given) learns the version
-    and row count as soon as they are known, for the metrics of a request that fails later."""
-    routing = manager.routing(name)
+    and row count as soon as they are known, for the metrics of a request that fails later.
+    ``version`` is a loaded version the client named: it answers outside the deployment's split."""
+    if version is None:
+        routing, named = manager.routing(name), None
+    else:
+        routing, named = await named_version(manager, name, version)
+    served = named or routing.primary
     if state is not None:
-        state.version = routing.primary.version
+        state.version = served.version
     payload = parse_json(body)
-    batch = validate_request(
-        payload, routing.primary.model.schema, max_rows=max_rows, key_field=routing.spec.key
-    )
+    batch = validate_request(payload, served.model.schema, max_rows=max_rows, key_field=routing.spec.key)
     if state is not None:
         state.rows = batch.n_rows
     key = batch.key if batch.key is not None else routing_key
     outcome = await predictor.predict(
-        name, batch, header_id=request_id, routing_key=key, endpoint="predict", routing=routing
+        name,
+        batch,
+        header_id=request_id,
+        routing_key=key,
+        endpoint="predict",
+        routing=routing,
+        direct=named,
     )
     ids = outcome.request_ids
     headers = prediction_headers(outcome.version, outcome.arm, ids[0] if len(ids) == 1 else None)
@@ -159,7 +172,7 @@ def add_rest_routes(
     # Routes go straight onto the app: this FastAPI keeps included routers as opaque entries, and the
     # route-policy check must see every route.
 
-    async def predict(request: Request, name: str) -> Response:
+    async def predict(request: Request, name: str, version: str | None = None) -> Response:
         state = request.state
         # Label metrics with served names only: a client's made-up name must not grow the label set.
         state.endpoint, state.model = "predict", name if name in manager.slots else ""
@@ -175,6 +188,7 @@ def add_rest_routes(
             request_id=state.request_id,
             routing_key=request.headers.get("x-routing-key"),
             state=state,
+            version=version,
         )
         if result.version is not None:
             state.version = result.version
@@ -230,18 +244,40 @@ def add_rest_routes(
         openapi_extra={AUTH_KEY: "predict"},
     )
 
+    async def predict_version(request: Request, name: str, version: str) -> Response:
+        return await predict(request, name, version)
+
+    app.add_api_route(
+        "/models/{name}/versions/{version}/predict",
+        predict_version,
+        methods=["POST"],
+        name="predict_version",
+        summary="Predict with one loaded version",
+        description=(
+            "The body and answer of POST /models/{name}/predict, answered by the version named "
+            "(a live arm's or the shadow's) outside the deployment's split: logged "
+            "under the arm 'direct'. 404 when this server has not loaded that version."
+        ),
+        tags=["predict"],
+        dependencies=[dependencies["predict"]],
+        openapi_extra={AUTH_KEY: "predict"},
+    )
+
     async def list_models() -> Response:
         return json_response([_describe(manager, n) for n in manager.names])
 
     async def show_model(name: str) -> Response:
         described = _describe(manager, name)
         versions = await run_in_threadpool(manager.registry.versions, name)
+        routing = manager.slots[name].routing
+        loaded = set(loaded_versions(routing)) if routing is not None else set()
         described["versions"] = [
             {
                 "version": v.version,
                 "aliases": list(v.aliases),
                 "archived": v.archived,
                 "description": v.description,
+                "loaded": v.version in loaded,  # answers /models/{name}/versions/{v}/predict
             }
             for v in versions
         ]

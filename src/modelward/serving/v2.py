@@ -1,4 +1,9 @@
-"""Open Inference Protocol v2 routes (``/v2/...``), as KServe and Triton define them."""
+"""Open Inference Protocol v2 routes (``/v2/...``), as KServe and Triton define them.
+
+``/v2/models/{name}/...`` follows the model's deployment (its arms, sticky by ``X-Routing-Key``);
+``/v2/models/{name}/versions/{v}/...`` addresses one loaded version (a live arm's or the shadow's)
+outside the split: see :mod:`modelward.serving.versions` and docs/serving.md.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ from modelward.serving.auth import AUTH_KEY, Policy
 from modelward.serving.models import ModelManager, Routing, Served
 from modelward.serving.oip import INFER_REQUEST, encode_response, parse_infer_request, tensor_metadata
 from modelward.serving.predict import Predictor
-from modelward.serving.problems import ModelNotServed, json_response
+from modelward.serving.problems import json_response
+from modelward.serving.versions import loaded_versions, named_version
 from modelward.validation import validate_columns
 
 __all__ = ["add_v2_routes"]
@@ -27,21 +33,11 @@ def add_v2_routes(
     dependencies: dict[Policy, Any],
 ) -> None:
 
-    def arm_of(name: str, version: str | None) -> tuple[Routing, str | None]:
-        """The routing, and the arm serving ``version`` when the client named one."""
-        routing = manager.routing(name)
+    async def target(name: str, version: str | None) -> tuple[Routing, Served | None]:
+        """The routing, and the loaded version the client named (None: the deployment routes)."""
         if version is None:
-            return routing, None
-        for arm, s in routing.arms.items():
-            if s.version == version:
-                return routing, arm
-        raise ModelNotServed(
-            f"{name} version {version}", [f"{name} version {s.version}" for s in routing.arms.values()]
-        )
-
-    def served(name: str, version: str | None) -> Served:
-        routing, arm = arm_of(name, version)
-        return routing.arms[arm] if arm is not None else routing.primary
+            return manager.routing(name), None
+        return await named_version(manager, name, version)
 
     async def server_metadata() -> Response:
         return json_response(
@@ -56,14 +52,11 @@ def add_v2_routes(
         return json_response({"ready": ok}, 200 if ok else 503)
 
     async def model_metadata(name: str, version: str | None = None) -> Response:
-        current = served(name, version)
-        model = current.model
-        versions = (
-            [current.version] if version else sorted({s.version for s in manager.routing(name).arms.values()})
-        )
+        routing, named = await target(name, version)
+        model = (named or routing.primary).model
         body = {
             "name": name,
-            "versions": versions,
+            "versions": [named.version] if named is not None else loaded_versions(routing),
             "platform": f"modelward/{model.runtime}",
             **tensor_metadata(model.schema, class_values=model.class_values if model.is_classifier else None),
         }
@@ -72,17 +65,18 @@ def add_v2_routes(
     async def model_ready(name: str, version: str | None = None) -> Response:
         # Ready: 200. Not ready is a problem, as every error here: 404 for a model or version not
         # served, 503 (Retry-After) while the model loads.
-        arm_of(name, version)
+        await target(name, version)
         return json_response({"name": name, "ready": True})
 
     async def infer(request: Request, name: str, version: str | None = None) -> Response:
         request.state.endpoint, request.state.model = "v2_infer", name if name in manager.slots else ""
-        routing, arm = arm_of(name, version)
-        request.state.version = routing.primary.version
+        routing, named = await target(name, version)
+        served = named or routing.primary
+        request.state.version = served.version
         parsed = parse_infer_request(
             await request.body(), request.headers.get("inference-header-content-length")
         )
-        batch = validate_columns(parsed.columns, routing.primary.model.schema, max_rows=max_rows)
+        batch = validate_columns(parsed.columns, served.model.schema, max_rows=max_rows)
         request.state.rows = batch.n_rows
         outcome = await predictor.predict(
             name,
@@ -91,7 +85,7 @@ def add_v2_routes(
             routing_key=request.headers.get("x-routing-key"),
             endpoint="v2_infer",
             routing=routing,
-            arm=arm,
+            direct=named,
         )
         request.state.version = outcome.served.version
         body, header_length = encode_response(
