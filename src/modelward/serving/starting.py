@@ -20,6 +20,7 @@ opened); a shutdown that comes while the build runs leaves the build's thread be
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, MutableMapping, Sequence
@@ -37,7 +38,7 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Any]
 Send = Callable[[Message], Any]
-App = Callable[[Scope, Receive, Send], Any]
+App = Callable[[Any, Any, Any], Any]  # an ASGI app (scope, receive, send)
 
 _RETRY_AFTER = 1  # seconds: building the app takes a few
 
@@ -96,11 +97,11 @@ class StartingApp:
 
         def build() -> None:
             try:
-                app = self.build()
+                app, error = self.build(), None
             except BaseException as exc:  # handed to the loop, which reports it
-                loop.call_soon_threadsafe(_settle, built, None, exc)
-            else:
-                loop.call_soon_threadsafe(_settle, built, app, None)
+                app, error = None, exc
+            with contextlib.suppress(RuntimeError):  # the server stopped meanwhile: its loop is closed
+                loop.call_soon_threadsafe(_settle, built, app, error)
 
         threading.Thread(target=build, name="modelward-build-app", daemon=True).start()
         try:
