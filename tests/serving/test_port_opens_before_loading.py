@@ -7,7 +7,9 @@ its input example before it serves it) waits for the file to exist (for two minu
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,7 +21,7 @@ import pandas as pd
 
 from modelward.config import Settings
 from tests.monitoring.test_prediction_log import wait_until
-from tests.serving.conftest import start_server
+from tests.serving.conftest import free_port, server_env, start_server
 
 
 class GatedModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
@@ -93,3 +95,43 @@ def test_health_answers_before_the_model_loads_and_ready_turns_200_once_it_has(t
         code = server.stop()
     # uvicorn re-raises the SIGTERM it caught once it has shut down
     assert code in (0, -signal.SIGTERM) and "Traceback" not in server.log(), server.log()
+
+
+# What `serve` has imported when uvicorn runs the start-up app's lifespan, just before it listens:
+# the modules written to a file by a wrapper around StartingApp, in the server's own process.
+_BEFORE_LISTENING = """
+import json, os, runpy, sys
+from modelward.serving import starting
+
+run = starting.StartingApp._run_lifespan
+path = sys.argv[1]
+
+async def noted(self, scope, receive, send):
+    with open(path + ".part", "w") as out:
+        json.dump(sorted(sys.modules), out)
+    os.replace(path + ".part", path)
+    return await run(self, scope, receive, send)
+
+starting.StartingApp._run_lifespan = noted
+sys.argv = ["modelward", "serve", *sys.argv[2:]]
+runpy.run_module("modelward", run_name="__main__")
+"""
+
+
+def test_the_port_opens_before_fastapi_mlflow_or_a_model_stack_is_imported(
+    churn_home: Path, tmp_path: Path
+) -> None:
+    noted = tmp_path / "modules.json"
+    env = server_env(churn_home)
+    port = str(free_port())
+    argv = [sys.executable, "-c", _BEFORE_LISTENING, str(noted), "churn", "--port", port]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(noted.exists, timeout=120)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    modules = set(json.loads(noted.read_text()))
+    heavy = ("fastapi", "starlette", "mlflow", "numpy", "pandas", "sklearn", "modelward.serving.app")
+    assert "uvicorn" in modules and "modelward.serving.protocol" in modules
+    assert sorted(m for m in heavy if m in modules) == []

@@ -95,9 +95,8 @@ def serve(
     import uvicorn
 
     from modelward.errors import ConfigError
-    from modelward.serving.auth import is_loopback
     from modelward.serving.connections import ConnectionLimits
-    from modelward.serving.listen import WorkerSocket, bind_listeners, reuse_port_supported
+    from modelward.serving.listen import WorkerSocket, bind_listeners, is_loopback, reuse_port_supported
     from modelward.serving.protocol import protocol_factory
 
     cfg = settings()
