@@ -8,7 +8,7 @@ then it answers ``GET /health`` 200 (the process is alive), ``GET /ready`` 503 w
 body (nothing is ready), and everything else 503 problem+json with ``Retry-After``: a client sees
 an answer it can retry, never a refused connection or a 500.
 
-Once built, a request costs one attribute read more on the general path; the server's protocol
+Once built, a request on the general path costs one call through this app more; the server's protocol
 takes predictions to the real app's fast lane directly (:func:`modelward.serving.protocol.find_lane`
 finds it through ``app``, and :func:`still_starting` tells a connection made earlier to look again).
 
