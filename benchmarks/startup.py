@@ -4,6 +4,7 @@
     python benchmarks/startup.py --home ./.modelward  # an existing home holding churn (the README's)
     python benchmarks/startup.py --quick              # 2 rounds, serve once: checks the harness works
     python benchmarks/startup.py --rounds 30 --serve-rounds 5 --out startup.json
+    python benchmarks/startup.py --home H --serve-only --serve-rounds 8 --compare ../main/src  # before/after
 
 Every command runs in a fresh interpreter, as a user runs it (``python -m modelward ...``), with its
 output discarded; its wall time is taken from just before the process starts to its exit. Each round
@@ -20,7 +21,9 @@ commands that read only modelward's own store (``alerts``, ``audit verify``) und
 ``serve``: ``modelward serve churn`` on a free port, timed from the start of the process to the
 first accepted TCP connection (tried every 10 ms) and to the first ``GET /ready`` answering 200
 (tried every 0.1 s: a probe answered takes the interpreter from the loading model), targets 1 s and
-3 s; then stopped with SIGINT. docs/benchmarks.md ("Start-up") says how to read the figures.
+3 s; then stopped with SIGINT. With ``--compare SRC`` every serve run is paired with one of the code
+in ``SRC`` (another checkout's ``src``, put on ``PYTHONPATH``), alternating which goes first, so that
+both see the same machine. docs/benchmarks.md ("Start-up") says how to read the figures.
 """
 
 from __future__ import annotations
@@ -172,14 +175,26 @@ def serve_once(env: dict[str, str], timeout: float = 120.0) -> dict[str, float]:
             proc.wait()
 
 
-def measure_serve(env: dict[str, str], rounds: int) -> dict[str, list[float]]:
+def measure_serve(
+    env: dict[str, str], rounds: int, compare: Path | None = None
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Serve ``rounds`` times; with ``compare`` (another tree's ``src``), as many times with that code
+    too (``PYTHONPATH``), alternating, each pair in the opposite order of the one before."""
     out: dict[str, list[float]] = {"port_open_s": [], "ready_s": []}
+    other: dict[str, list[float]] = {"port_open_s": [], "ready_s": []}
+    runs: list[tuple[str, dict[str, str], dict[str, list[float]]]] = [("this", env, out)]
+    if compare is not None:
+        runs.append((str(compare), {**env, "PYTHONPATH": str(compare.resolve())}, other))
     for r in range(rounds):
-        one = serve_once(env)
-        for key, value in one.items():
-            out[key].append(value)
-        log(f"serve {r + 1}/{rounds}: port {one['port_open_s']:.2f} s, ready {one['ready_s']:.2f} s")
-    return out
+        for label, run_env, into in runs if r % 2 == 0 else runs[::-1]:
+            one = serve_once(run_env)
+            for key, value in one.items():
+                into[key].append(value)
+            log(
+                f"serve {r + 1}/{rounds} ({label}): port {one['port_open_s']:.2f} s, "
+                f"ready {one['ready_s']:.2f} s, load {os.getloadavg()[0]:.1f}"
+            )
+    return out, other
 
 
 def prepare_home(home: Path | None, work: Path) -> Path:
@@ -197,11 +212,14 @@ def prepare_home(home: Path | None, work: Path) -> Path:
 
 
 def summarise(
-    cmds: list[Command], times: dict[str, list[float]], serve: dict[str, list[float]]
+    cmds: list[Command],
+    times: dict[str, list[float]],
+    serve: dict[str, list[float]],
+    compared: dict[str, list[float]] | None = None,
 ) -> dict[str, Any]:
-    median = {name: statistics.median(values) for name, values in times.items()}
+    median = {name: statistics.median(values) for name, values in times.items() if values}
     rows = []
-    for c in cmds:
+    for c in cmds if median else []:
         row: dict[str, Any] = {"command": c.name, "median_s": median[c.name], "runs": len(times[c.name])}
         row["min_s"] = min(times[c.name])
         if c.floor is not None:
@@ -214,7 +232,12 @@ def summarise(
         row["target"] = c.target
         rows.append(row)
     serve_rows = {key: statistics.median(values) for key, values in serve.items() if values}
-    return {"commands": rows, "serve": serve_rows, "serve_runs": len(serve.get("ready_s", []))}
+    summary = {"commands": rows, "serve": serve_rows, "serve_runs": len(serve.get("ready_s", []))}
+    summary["serve_all"] = serve
+    if compared and compared.get("ready_s"):
+        summary["compared"] = {key: statistics.median(values) for key, values in compared.items()}
+        summary["compared_all"] = compared
+    return summary
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -222,6 +245,8 @@ def markdown(summary: dict[str, Any]) -> str:
         "| command | median s | min s | floor | ratio | target | met |",
         "|---|---|---|---|---|---|---|",
     ]
+    if not summary["commands"]:
+        lines = []
     for row in summary["commands"]:
         ratio = f"{row['ratio']:.2f}x" if "ratio" in row else ""
         met = "" if "met" not in row else "yes" if row["met"] else "**no**"
@@ -240,6 +265,14 @@ def markdown(summary: dict[str, Any]) -> str:
             f"| `/ready` 200 | {serve['ready_s']:.2f} | < {READY_TARGET_S} s | "
             f"{'yes' if serve['ready_s'] < READY_TARGET_S else '**no**'} |",
         ]
+    compared = summary.get("compared")
+    if compared:
+        runs = len(summary["compared_all"]["ready_s"])
+        lines += [
+            "",
+            f"The code compared (`--compare`, alternating): port accepts {compared['port_open_s']:.2f} s, "
+            f"`/ready` 200 {compared['ready_s']:.2f} s (medians of {runs}).",
+        ]
     return "\n".join(lines)
 
 
@@ -250,6 +283,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured rounds first")
     parser.add_argument("--serve-rounds", type=int, default=3, help="0 skips serve")
     parser.add_argument("--quick", action="store_true", help="2 rounds, serve once")
+    parser.add_argument("--serve-only", action="store_true", help="time serve alone, not the commands")
+    parser.add_argument(
+        "--compare", type=Path, help="another tree's src: serve with it too, alternating (before/after)"
+    )
     parser.add_argument("--out", type=Path, help="also write the results as JSON")
     args = parser.parse_args(argv)
     if args.quick:
@@ -266,11 +303,13 @@ def main(argv: list[str] | None = None) -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELWARD_", "MLFLOW_"))}
         env["MODELWARD_HOME"] = str(home)
         cmds = commands(tracking_uri)
-        times = measure(cmds, env, args.rounds, args.warmup)
-        serve = measure_serve(env, args.serve_rounds) if args.serve_rounds else {}
+        times = {} if args.serve_only else measure(cmds, env, args.rounds, args.warmup)
+        serve, compared = (
+            measure_serve(env, args.serve_rounds, args.compare) if args.serve_rounds else ({}, {})
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    summary = summarise(cmds, times, serve)
+    summary = summarise(cmds, times, serve, compared)
     summary["rounds"] = args.rounds
     summary["load_average"] = os.getloadavg()
     print(markdown(summary))

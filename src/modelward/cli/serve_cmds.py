@@ -6,13 +6,17 @@ import dataclasses
 import json
 import logging.config
 import os
+import socket
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from modelward.cli.app import emit_json, error_console, settings
+
+if TYPE_CHECKING:
+    from modelward.config import Settings
 
 __all__ = ["log_config", "open_file_limit", "register"]
 
@@ -91,9 +95,8 @@ def serve(
     import uvicorn
 
     from modelward.errors import ConfigError
-    from modelward.serving.auth import is_loopback
     from modelward.serving.connections import ConnectionLimits
-    from modelward.serving.listen import WorkerSocket, bind_listeners, reuse_port_supported
+    from modelward.serving.listen import WorkerSocket, bind_listeners, is_loopback, reuse_port_supported
     from modelward.serving.protocol import protocol_factory
 
     cfg = settings()
@@ -133,16 +136,9 @@ def serve(
     # loads or the controller starts. One worker keeps the sockets and serves on them.
     listeners = bind_listeners(host, port)
     if workers == 1:
-        from modelward.serving import create_app
-
         port = listeners[0].getsockname()[1]
         try:
-            logging.config.dictConfig(logging_config)
-            app = create_app(cfg, names)
-            served = ", ".join(app.state.manager.names)
-            error_console().print(f"modelward serving {served} on http://{host}:{port} (docs: /docs)")
-            server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **server_options))
-            server.run(sockets=listeners)
+            _serve_one(cfg, names, host, port, listeners, logging_config, server_options)
         finally:
             for sock in listeners:
                 sock.close()
@@ -191,6 +187,44 @@ def serve(
         pass
     finally:
         sock.close()
+
+
+def _serve_one(
+    cfg: Settings,
+    names: list[str],
+    host: str,
+    port: int,
+    listeners: list[socket.socket],
+    logging_config: dict[str, Any],
+    server_options: dict[str, Any],
+) -> None:
+    """One process: the port answers at once (:class:`~modelward.serving.starting.StartingApp`),
+    the app (FastAPI, the registry) is built behind it, and the models load after, as before."""
+    import uvicorn
+
+    from modelward.serving.starting import StartingApp
+
+    failures: list[BaseException] = []
+
+    def build() -> Any:
+        from modelward.serving import create_app
+
+        app = create_app(cfg, names)
+        served = ", ".join(app.state.manager.names)
+        error_console().print(f"modelward loading {served}; /ready answers 200 once loaded")
+        return app
+
+    def failed(error: BaseException) -> None:  # reported below, once the server has stopped
+        failures.append(error)
+        server.should_exit = True
+
+    logging.config.dictConfig(logging_config)
+    app = StartingApp(build, on_failure=failed)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **server_options))
+    error_console().print(f"modelward serving on http://{host}:{port} (docs: /docs)")
+    server.run(sockets=listeners)
+    if failures:
+        raise failures[0]
 
 
 def predict(

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
@@ -20,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Mount, Route
 
 from modelward.errors import ConfigError
+from modelward.serving.listen import is_loopback
 
 __all__ = [
     "AUTH_KEY",
@@ -134,12 +134,3 @@ def check_route_policies(app: FastAPI) -> dict[str, str]:
     if missing:
         raise ConfigError("routes without a declared auth policy: " + ", ".join(missing))
     return policies
-
-
-def is_loopback(host: str) -> bool:
-    if host in {"localhost", "ip6-localhost"}:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

@@ -13,9 +13,10 @@ import http
 from dataclasses import dataclass
 
 from modelward.config import Settings
-from modelward.serving.problems import PROBLEM_JSON, problem_body
+from modelward.errors import BodyTooLarge
+from modelward.serving.wire import PROBLEM_JSON, problem_body
 
-__all__ = ["STATUS_LINE", "ConnectionLimits", "refusal"]
+__all__ = ["STATUS_LINE", "ConnectionLimits", "check_body_size", "refusal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +56,14 @@ _CLOSE = b"connection: close\r\n"
 def refusal(status: int, title: str, detail: str, kind: str, head: bytes = b"") -> tuple[bytes, bytes]:
     """The header lines (``head`` among them) and body of a problem after which the connection closes."""
     return _HEAD + head + _CLOSE, problem_body(status, title, detail, kind=kind)
+
+
+def check_body_size(limit: int, *, declared: bytes | None = None, received: int = 0) -> None:
+    """Raise :class:`BodyTooLarge` when a request body is over ``limit`` bytes: when its
+    ``Content-Length`` value (``declared``) says so before a byte is read, or when the bytes
+    ``received`` so far of a streamed body pass it. The server's protocol, the ASGI fast path and
+    :class:`BodyLimit` all decide with this."""
+    if received > limit or (
+        declared is not None and declared.isdigit() and (len(declared) > 18 or int(declared) > limit)
+    ):
+        raise BodyTooLarge(limit)

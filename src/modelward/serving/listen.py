@@ -28,12 +28,23 @@ workers' own sockets (``SO_REUSEPORT``) still bind beside it.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 from typing import Any
 
 from modelward.errors import ConfigError
 
-__all__ = ["WorkerSocket", "bind_listeners", "reuse_port_supported", "worker_socket"]
+__all__ = ["WorkerSocket", "bind_listeners", "is_loopback", "reuse_port_supported", "worker_socket"]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (a bind that needs no admin token)."""
+    if host in {"localhost", "ip6-localhost"}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def reuse_port_supported() -> bool:

@@ -13,7 +13,9 @@ import numpy as np
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelward.serving.problems import PROBLEM_JSON, BodyTooLarge, problem_body
+from modelward.errors import BodyTooLarge
+from modelward.serving.connections import check_body_size
+from modelward.serving.wire import PROBLEM_JSON, problem_body
 
 __all__ = [
     "BodyLimit",
@@ -87,17 +89,6 @@ def access_line(
         "version": version,
     }
     return orjson.dumps(line).decode()
-
-
-def check_body_size(limit: int, *, declared: bytes | None = None, received: int = 0) -> None:
-    """Raise :class:`BodyTooLarge` when a request body is over ``limit`` bytes: when its
-    ``Content-Length`` value (``declared``) says so before a byte is read, or when the bytes
-    ``received`` so far of a streamed body pass it. The server's protocol, the ASGI fast path and
-    :class:`BodyLimit` all decide with this."""
-    if received > limit or (
-        declared is not None and declared.isdigit() and (len(declared) > 18 or int(declared) > limit)
-    ):
-        raise BodyTooLarge(limit)
 
 
 class BodyLimit:

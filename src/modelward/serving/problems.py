@@ -30,6 +30,7 @@ from modelward.errors import (  # the serving errors are importable here as befo
     RequestInvalid,
     VersionNotServed,
 )
+from modelward.serving.wire import PROBLEM_JSON, problem_body
 
 __all__ = [
     "PROBLEM_JSON",
@@ -50,7 +51,6 @@ __all__ = [
 
 log = logging.getLogger("modelward.serving")
 
-PROBLEM_JSON = "application/problem+json"
 # What is wrong with a request, as the validators say it, and the status that answers it.
 REQUEST_STATUS: dict[RequestFault, int] = {
     "invalid": 422,
@@ -58,7 +58,6 @@ REQUEST_STATUS: dict[RequestFault, int] = {
     "too-large": 413,
     "media-type": 415,
 }
-_TYPE_BASE = "https://modelward.dev/problems/"
 
 
 def json_response(value: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -68,51 +67,6 @@ def json_response(value: Any, status: int = 200, headers: Mapping[str, str] | No
         media_type="application/json",
         headers=dict(headers or {}),
     )
-
-
-def problem_body(
-    status: int,
-    title: str,
-    detail: str,
-    *,
-    kind: str | None = None,
-    instance: str | None = None,
-    errors: Sequence[Mapping[str, Any]] | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> bytes:
-    body: dict[str, Any] = {
-        "type": _TYPE_BASE + kind if kind else "about:blank",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "error": detail,
-    }
-    if instance:
-        body["instance"] = instance
-    if errors:
-        body["errors"] = list(errors)
-    if extra:
-        body.update(extra)
-    try:
-        return orjson.dumps(body)
-    except TypeError:  # a string that is not Unicode text (a lone surrogate): escaped, still an answer
-        return orjson.dumps(_as_text(body))
-
-
-def _as_text(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    if isinstance(value, Mapping):
-        return {_as_text(str(k)): _as_text(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_as_text(v) for v in value]
-    if (
-        value is None
-        or isinstance(value, bool | float)
-        or (isinstance(value, int) and -(2**63) <= value < 2**64)
-    ):
-        return value
-    return _as_text(str(value))
 
 
 def problem_response(

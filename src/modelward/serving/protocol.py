@@ -23,17 +23,20 @@ import functools
 import logging
 import math
 import time
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import httptools
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from modelward.serving.connections import STATUS_LINE, ConnectionLimits, refusal
-from modelward.serving.lane import FastLane, Headers, header_block
-from modelward.serving.middleware import check_body_size
-from modelward.serving.problems import BodyTooLarge
+from modelward.errors import BodyTooLarge
+from modelward.serving.connections import STATUS_LINE, ConnectionLimits, check_body_size, refusal
+from modelward.serving.starting import still_starting
+from modelward.serving.wire import header_block
+
+if TYPE_CHECKING:  # the lane and its app are imported once the app is built, after the port opens
+    from modelward.serving.lane import FastLane, Headers
 
 __all__ = ["ModelwardProtocol", "find_lane", "protocol_factory"]
 
@@ -54,12 +57,14 @@ def protocol_factory(limits: ConnectionLimits) -> type[asyncio.Protocol]:
 
 
 def find_lane(app: Any) -> FastLane | None:
-    """The lane of the modelward app inside uvicorn's middleware (proxy headers, logging), if any."""
+    """The lane of the modelward app inside uvicorn's middleware (proxy headers, logging, the app
+    that answers while the server starts), if any."""
     for _ in range(16):
-        fast = getattr(app, "fast", None)
-        lane = getattr(fast, "lane", None)
-        if isinstance(lane, FastLane):
-            return lane
+        lane = getattr(getattr(app, "fast", None), "lane", None)
+        if lane is not None:
+            from modelward.serving.lane import FastLane  # imported by then: the app built it
+
+            return lane if isinstance(lane, FastLane) else None
         app = getattr(app, "app", None)
         if app is None:
             return None
@@ -125,6 +130,9 @@ class ModelwardProtocol(HttpToolsProtocol):
         self.ws_protocol_class = None
         self.limits = limits or ConnectionLimits()
         self.lane = find_lane(self.app) if not self.root_path else None
+        # A connection made while the server starts has no lane yet: it looks again per request
+        # until the app is built (connections made later find it here, and never look again).
+        self._lane_to_come = self.lane is None and not self.root_path and still_starting(self.app)
         self.exchange: _Exchange | None = None
         self._refused_until = 0.0  # the last 503's Retry-After runs until then (loop time)
         self.parked: asyncio.TimerHandle | None = None  # reading resumes then
@@ -249,6 +257,9 @@ class ModelwardProtocol(HttpToolsProtocol):
         if deadline < self._timer_at:
             self._arm(deadline)
         lane = self.lane
+        if lane is None and self._lane_to_come:
+            lane = self.lane = find_lane(self.app)
+            self._lane_to_come = lane is None and still_starting(self.app)
         cycle = self.cycle
         if (
             lane is not None

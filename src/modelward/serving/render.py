@@ -14,14 +14,14 @@ one row per request without serialising the head again.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import orjson
 
 from modelward.serving.outcome import Outcome
+from modelward.serving.wire import BAD_HEADER_VALUE, header_block
 
 __all__ = [
     "JSON_HEADER",
@@ -35,14 +35,6 @@ __all__ = [
 
 JSON_HEADER = (b"content-type", b"application/json")
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
-# A header value must not carry control characters (they would split the response): a client's
-# request id with one is answered in the body only.
-_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-
-
-def header_block(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
-    """Header lines as bytes; a value with a control character is left out."""
-    return b"".join(name + b": " + value + b"\r\n" for name, value in headers if not _BAD_VALUE.search(value))
 
 
 def prediction_headers(
@@ -56,7 +48,7 @@ def prediction_headers(
         headers.append((b"x-model-arm", arm.encode()))
     if request_id is not None:
         value = request_id.encode()
-        if not _BAD_VALUE.search(value):
+        if not BAD_HEADER_VALUE.search(value):
             headers.append((b"x-request-id", value))
     return headers
 

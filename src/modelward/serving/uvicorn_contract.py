@@ -47,8 +47,10 @@ UVICORN_METHODS: dict[str, tuple[str, ...]] = {  # name -> parameters after self
 # must be reviewed here. The fingerprints of its source (comments and docstring aside) on the tested
 # versions:
 UVICORN_REPLACED = {"on_response_complete": frozenset({"3b835da51ff0"})}
-# Beyond the protocol class: what is read or called on its helpers.
+# Beyond the protocol class: what is read or called on its helpers, and on the server (``modelward
+# serve`` stops it with should_exit when the app it builds after the port opens cannot be built).
 UVICORN_HELPERS = {
     "uvicorn.protocols.http.flow_control:FlowControl": ("resume_reading",),
+    "uvicorn.server:Server": ("should_exit",),
     "uvicorn.server:ServerState": ("connections", "default_headers", "total_requests"),
 }
