@@ -93,7 +93,7 @@ def test_the_exchange_has_every_field_uvicorn_reads_from_a_connections_cycle() -
                 and ast.unparse(node.value) in {"self.cycle", "existing_cycle"}
             ):
                 read.add(node.attr)
-    exchange = protocol._Exchange
+    exchange = protocol.Exchange
     provided = set(exchange.__slots__) | set(dir(exchange))
     assert read, "no cycle fields found: the scan needs updating"
     assert read - provided == set()

@@ -32,11 +32,12 @@ from uvicorn.server import ServerState
 
 from modelward.errors import BodyTooLarge
 from modelward.serving.connections import STATUS_LINE, ConnectionLimits, check_body_size, refusal
+from modelward.serving.exchange import Exchange, find_lane
 from modelward.serving.starting import still_starting
 from modelward.serving.wire import header_block
 
 if TYPE_CHECKING:  # the lane and its app are imported once the app is built, after the port opens
-    from modelward.serving.lane import FastLane, Headers
+    from modelward.serving.lane import FastLane
 
 __all__ = ["ModelwardProtocol", "find_lane", "protocol_factory"]
 
@@ -54,62 +55,6 @@ def protocol_factory(limits: ConnectionLimits) -> type[asyncio.Protocol]:
     each connection's protocol. A partial of the class (not a subclass made here) so that it
     pickles into worker processes."""
     return cast("type[asyncio.Protocol]", functools.partial(ModelwardProtocol, limits=limits))
-
-
-def find_lane(app: Any) -> FastLane | None:
-    """The lane of the modelward app inside uvicorn's middleware (proxy headers, logging, the app
-    that answers while the server starts), if any."""
-    for _ in range(16):
-        lane = getattr(getattr(app, "fast", None), "lane", None)
-        if lane is not None:
-            from modelward.serving.lane import FastLane  # imported by then: the app built it
-
-            return lane if isinstance(lane, FastLane) else None
-        app = getattr(app, "app", None)
-        if app is None:
-            return None
-    return None
-
-
-class _NoEvent:
-    """uvicorn sets its cycle's message event on disconnect; the lane waits on nothing."""
-
-    @staticmethod
-    def set() -> None:
-        return None
-
-
-class _Exchange:
-    """One REST prediction on this connection, standing where uvicorn keeps its request cycle."""
-
-    __slots__ = (
-        "body",
-        "disconnected",
-        "headers",
-        "keep_alive",
-        "name",
-        "path",
-        "protocol",
-        "response_complete",
-        "started",
-    )
-    message_event = _NoEvent
-
-    def __init__(
-        self, protocol: ModelwardProtocol, name: str, path: str, headers: Headers, keep_alive: bool
-    ) -> None:
-        self.protocol = protocol
-        self.name = name
-        self.path = path
-        self.headers = headers
-        self.keep_alive = keep_alive
-        self.body = b""
-        self.started = time.perf_counter()
-        self.response_complete = False
-        self.disconnected = False
-
-    def reply(self, status: int, head: bytes, body: bytes) -> None:
-        self.protocol.respond(self, status, head, body)
 
 
 class ModelwardProtocol(HttpToolsProtocol):
@@ -133,7 +78,7 @@ class ModelwardProtocol(HttpToolsProtocol):
         # A connection made while the server starts has no lane yet: it looks again per request
         # until the app is built (connections made later find it here, and never look again).
         self._lane_to_come = self.lane is None and not self.root_path and still_starting(self.app)
-        self.exchange: _Exchange | None = None
+        self.exchange: Exchange | None = None
         self._refused_until = 0.0  # the last 503's Retry-After runs until then (loop time)
         self.parked: asyncio.TimerHandle | None = None  # reading resumes then
         self._defaults_of: object = None
@@ -247,7 +192,7 @@ class ModelwardProtocol(HttpToolsProtocol):
             self._header_too_large()
             # The parser goes on with this request's body: it finds the request answered (uvicorn
             # too replaces the cycle of a request still being answered by the next one's).
-            refused = _Exchange(self, "", "", [], keep_alive=False)
+            refused = Exchange(self, "", "", [], keep_alive=False)
             refused.response_complete = True
             self.cycle = refused  # type: ignore[assignment]
             return
@@ -288,7 +233,7 @@ class ModelwardProtocol(HttpToolsProtocol):
     def _start(self, lane: FastLane, name: str, path: str) -> None:
         parser = self.parser
         keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
-        exchange = _Exchange(self, name, path, self.headers, keep_alive)
+        exchange = Exchange(self, name, path, self.headers, keep_alive)
         self.cycle = exchange  # type: ignore[assignment]  # uvicorn reads its state fields only
         self.exchange = exchange
         for key, value in self.headers:
@@ -301,7 +246,7 @@ class ModelwardProtocol(HttpToolsProtocol):
 
     def on_body(self, body: bytes) -> None:
         exchange: object = self.cycle
-        if not isinstance(exchange, _Exchange):
+        if not isinstance(exchange, Exchange):
             super().on_body(body)
             return
         if exchange.response_complete:
@@ -327,7 +272,7 @@ class ModelwardProtocol(HttpToolsProtocol):
             if deadline < self._timer_at:
                 self._arm(deadline)
         exchange: object = self.cycle
-        if not isinstance(exchange, _Exchange):
+        if not isinstance(exchange, Exchange):
             super().on_message_complete()
             return
         lane = self.lane
@@ -348,7 +293,7 @@ class ModelwardProtocol(HttpToolsProtocol):
 
     # -- answering ----------------------------------------------------------------------------------
 
-    def respond(self, exchange: _Exchange, status: int, head: bytes, body: bytes) -> None:
+    def respond(self, exchange: Exchange, status: int, head: bytes, body: bytes) -> None:
         """Write the whole response at once; close after it when the connection should not live on."""
         if exchange.response_complete:
             return
@@ -507,11 +452,11 @@ class ModelwardProtocol(HttpToolsProtocol):
         if phase == _BETWEEN:  # idle: closed without an answer
             self._close()
             return
-        if phase == _BODY and not isinstance(cycle, _Exchange):
+        if phase == _BODY and not isinstance(cycle, Exchange):
             # The app has the request and is reading its body: it sees the client disconnect.
             self._close()
             return
-        if phase == _BODY and isinstance(cycle, _Exchange) and cycle is self.exchange:
+        if phase == _BODY and isinstance(cycle, Exchange) and cycle is self.exchange:
             cycle.response_complete = True  # the lane will not get this request
             self.exchange = None
         part, seconds = (
