@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from modelward.errors import SchemaError
 
@@ -24,7 +24,17 @@ if TYPE_CHECKING:
 __all__ = ["FeatureSchema", "Field"]
 
 FieldType = Literal[
-    "double", "float", "long", "integer", "boolean", "string", "binary", "datetime", "array", "object", "tensor"
+    "double",
+    "float",
+    "long",
+    "integer",
+    "boolean",
+    "string",
+    "binary",
+    "datetime",
+    "array",
+    "object",
+    "tensor",
 ]
 _NUMERIC = {"double", "float", "long", "integer"}
 _KNOWN: set[str] = {"double", "float", "long", "integer", "boolean", "string", "binary", "datetime"}
@@ -72,7 +82,9 @@ class Field:
         if self.type == "array" and self.items is not None:
             return f"array<{self.items.describe()}>"
         if self.type == "object":
-            members = ", ".join(f"{p.name}{'' if p.required else '?'}: {p.describe()}" for p in self.properties)
+            members = ", ".join(
+                f"{p.name}{'' if p.required else '?'}: {p.describe()}" for p in self.properties
+            )
             return f"object{{{members}}}"
         if self.type == "tensor":
             dims = ", ".join("*" if d < 0 else str(d) for d in self.shape or ())
@@ -90,7 +102,10 @@ class Field:
             props = {p.name: {**p._type_dict(), "required": p.required} for p in self.properties}
             return {"type": "object", "properties": props}
         if self.type == "tensor":
-            return {"type": "tensor", "tensor-spec": {"dtype": self.dtype, "shape": [-1, *(self.shape or ())]}}
+            return {
+                "type": "tensor",
+                "tensor-spec": {"dtype": self.dtype, "shape": [-1, *(self.shape or ())]},
+            }
         return {"type": self.type}
 
 
@@ -126,7 +141,10 @@ class FeatureSchema:
             if not name:
                 kind = "tensor" if spec.get("type") == "tensor" else "column"
                 raise SchemaError(
-                    [f"signature input {i} ({kind}) has no name: modelward needs named inputs (columns or tensors)"]
+                    [
+                        f"signature input {i} ({kind}) has no name: "
+                        "modelward needs named inputs (columns or tensors)"
+                    ]
                 )
             fields.append(_field(str(name), spec, bool(spec.get("required", True)), str(name)))
         return cls(tuple(fields))
@@ -154,7 +172,7 @@ def _field(name: str, spec: Any, required: bool, where: str) -> Field:
     """A field from MLflow's JSON form of one type; ``where`` names it in messages (``ctx.tags``)."""
     kind = spec.get("type") if isinstance(spec, dict) else None
     if kind in _KNOWN:
-        return Field(name, kind, required)
+        return Field(name, cast("FieldType", kind), required)
     if kind == "array":
         return Field(name, "array", required, items=_field("", spec.get("items"), True, f"{where}[]"))
     if kind == "object":
@@ -176,10 +194,18 @@ def _field(name: str, spec: Any, required: bool, where: str) -> Field:
             raise SchemaError([f"signature input '{where}' is a tensor without a shape"])
         if shape[0] != -1:
             raise SchemaError(
-                [f"signature input '{where}' is a tensor of shape {shape}: its first dimension must be -1 (rows)"]
+                [
+                    f"signature input '{where}' is a tensor of shape {shape}: "
+                    "its first dimension must be -1 (the rows)"
+                ]
             )
         return Field(
-            name, "tensor", required, items=Field("", element), shape=tuple(shape[1:]), dtype=dtype  # type: ignore[arg-type]
+            name,
+            "tensor",
+            required,
+            items=Field("", cast("FieldType", element)),
+            shape=tuple(shape[1:]),
+            dtype=dtype,
         )
     shown = kind if kind is not None else spec
     raise SchemaError([f"signature input '{where}' has unsupported type {shown!r}"])

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelward.drift.profile import DatasetProfile, build_profile, profile_predictions
+from modelward.drift.profile import DatasetProfile, build_profile, nested_columns, profile_predictions
 from modelward.errors import RegistrationError, UntrustedTypes
 from modelward.governance.audit import canonical_json
 from modelward.governance.pins import REGISTER_ACTION, pins_digest
@@ -107,10 +107,21 @@ def _features_for(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
     return frame[wanted]
 
 
+_NESTED = (list, tuple, dict, np.ndarray)
+
+
 def _reference_profile(
     features: pd.DataFrame, predictions: np.ndarray, probabilities: np.ndarray | None, classes: Sequence[str]
 ) -> DatasetProfile:
+    # Lists and objects (MLflow Array, Object, tensor inputs or outputs) have no bins or categories:
+    # left out of the drift profiles, and said so (the record's "not_profiled", a warning).
+    nested = nested_columns(features)
+    if nested:
+        log.warning("not profiled for drift (lists or objects): %s", ", ".join(nested))
+        features = features.drop(columns=nested)
     profile = build_profile(features)
+    if predictions.dtype == object and any(isinstance(v, _NESTED) for v in predictions.reshape(-1)[:1]):
+        return profile  # a list (or object) per row: no prediction profile either
     if classes:
         prediction = profile_predictions(predictions, probabilities, list(classes), task="classification")
     else:
@@ -373,6 +384,7 @@ def register_mlflow_model(
         "trusted_types": sorted(set(declared) & set(trusted_types)),
         "allow_pickle": bool(pickled and allow_pickle),
         "features": list(map(str, features.columns)),
+        "not_profiled": nested_columns(features),
         "target": target,
         "rows": len(features),
         "lineage": lineage,

@@ -61,7 +61,10 @@ def _split(data: object, schema: FeatureSchema, probs: _Problems) -> list[Any]:
     data = cast("dict[str, Any]", data)
     unknown = sorted(set(data) - {"columns", "data", "index"})
     if unknown:
-        probs.add(f"'dataframe_split' has unknown member(s) {', '.join(map(repr, unknown))} (it may have: columns, data, index)")
+        probs.add(
+            f"'dataframe_split' has unknown member(s) {', '.join(map(repr, unknown))} "
+            "(it may have: columns, data, index)"
+        )
     columns, rows = data.get("columns"), data.get("data")
     if columns is None:
         columns = list(schema.names)
@@ -76,16 +79,20 @@ def _split(data: object, schema: FeatureSchema, probs: _Problems) -> list[Any]:
     records: list[Any] = []
     for i, row in enumerate(rows):
         if not isinstance(row, list):
-            probs.add(f"row {i} of 'dataframe_split.data' must be a list of values, got {_describe(row)}", row=i)
+            probs.add(
+                f"row {i} of 'dataframe_split.data' must be a list of values, got {_describe(row)}", row=i
+            )
         elif len(row) != len(columns):
-            probs.add(f"row {i} of 'dataframe_split.data' has {len(row)} values for {len(columns)} columns", row=i)
+            probs.add(
+                f"row {i} of 'dataframe_split.data' has {len(row)} values for {len(columns)} columns", row=i
+            )
         else:
             records.append(dict(zip(columns, row, strict=True)))
     probs.check()
     return records
 
 
-def normalise(form: str, data: object, schema: FeatureSchema, probs: _Problems) -> tuple[str, object]:
+def normalise(form: str, data: Any, schema: FeatureSchema, probs: _Problems) -> tuple[str, Any]:
     """``(form, data)`` in one of modelward's three forms: ``features`` (a record), ``instances``
     (records) or ``inputs`` (an object of columns); problems of shape are raised here."""
     if form == "features" and type(data) is list:
