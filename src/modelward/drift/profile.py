@@ -70,6 +70,7 @@ __all__ = [
     "Task",
     "build_profile",
     "nested_columns",
+    "nested_values",
     "profile_predictions",
 ]
 
@@ -310,6 +311,12 @@ def _is_nested(s: pd.Series[Any]) -> bool:
         return False
     first = s.first_valid_index()
     return first is not None and isinstance(s.loc[first], _NESTED_TYPES)
+
+
+def nested_values(values: npt.ArrayLike) -> bool:
+    """True when ``values`` hold a list, array or object per row (a model's list of scores per row)."""
+    array = np.asarray(values) if not isinstance(values, np.ndarray) else values
+    return array.ndim > 1 or _is_nested(pd.Series(array.reshape(-1)[:1], dtype=object))
 
 
 def nested_columns(frame: pd.DataFrame) -> list[str]:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelward.drift.profile import DatasetProfile, build_profile, nested_columns, profile_predictions
+from modelward.drift.profile import DatasetProfile, build_profile, nested_values, profile_predictions
 from modelward.errors import RegistrationError, UntrustedTypes
 from modelward.governance.audit import canonical_json
 from modelward.governance.pins import REGISTER_ACTION, pins_digest
@@ -36,6 +36,7 @@ from modelward.registry.flavors import (
 from modelward.registry.integrity import FilePin, hash_bytes, hash_tree
 from modelward.registry.lineage import dvc_pointer, fingerprint_file, fingerprint_frame, git_info
 from modelward.registry.refs import validate_name
+from modelward.registry.response import with_response
 from modelward.registry.trusted import untrusted_beyond_reviewed
 from modelward.registry.types import TAG_PREFIX, VersionInfo
 from modelward.store import artifact_files
@@ -107,23 +108,16 @@ def _features_for(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
     return frame[wanted]
 
 
-_NESTED = (list, tuple, dict, np.ndarray)
-
-
 def _reference_profile(
     features: pd.DataFrame, predictions: np.ndarray, probabilities: np.ndarray | None, classes: Sequence[str]
 ) -> DatasetProfile:
-    # Lists and objects (MLflow Array, Object, tensor inputs or outputs) have no bins or categories:
-    # left out of the drift profiles, and said so (the record's "not_profiled", a warning).
-    nested = nested_columns(features)
-    if nested:
+    if nested := [str(c) for c in features if nested_values(features[c])]:  # lists: no bins; said so
         log.warning("not profiled for drift (lists or objects): %s", ", ".join(nested))
-        features = features.drop(columns=nested)
-    profile = build_profile(features)
-    if predictions.dtype == object and any(isinstance(v, _NESTED) for v in predictions.reshape(-1)[:1]):
-        return profile  # a list (or object) per row: no prediction profile either
+    profile = build_profile(features.drop(columns=nested))
     if classes:
         prediction = profile_predictions(predictions, probabilities, list(classes), task="classification")
+    elif nested_values(predictions):  # a list (or an object) per row: no prediction profile either
+        return profile
     else:
         prediction = profile_predictions(predictions, task="regression")
     return profile.with_prediction(prediction)
@@ -384,7 +378,6 @@ def register_mlflow_model(
         "trusted_types": sorted(set(declared) & set(trusted_types)),
         "allow_pickle": bool(pickled and allow_pickle),
         "features": list(map(str, features.columns)),
-        "not_profiled": nested_columns(features),
         "target": target,
         "rows": len(features),
         "lineage": lineage,
@@ -434,8 +427,9 @@ def _finish(
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     folder = f"modelward/{safe}/v{version}"
     profile_bytes = profile.to_json()
-    record_text = canonical_json(record)
     try:
+        record = with_response(record, tags)  # checked here: a refused option deletes the version
+        record_text = canonical_json(record)
         client.log_text(run_id, profile_bytes.decode("utf-8"), f"{folder}/{PROFILE_FILE}")
         client.log_text(run_id, record_text, f"{folder}/{RECORD_FILE}")
         version_tags = {
@@ -451,13 +445,9 @@ def _finish(
         if description:
             client.update_model_version(name, version, description=description)
         pins = _pin_model_files(registry, name, version)
-        pins[f"run/{PROFILE_FILE}"] = FilePin(
-            f"run/{PROFILE_FILE}", hash_bytes(profile_bytes), len(profile_bytes)
-        )
         record_bytes = record_text.encode("utf-8")
-        pins[f"run/{RECORD_FILE}"] = FilePin(
-            f"run/{RECORD_FILE}", hash_bytes(record_bytes), len(record_bytes)
-        )
+        for filename, data in ((PROFILE_FILE, profile_bytes), (RECORD_FILE, record_bytes)):
+            pins[f"run/{filename}"] = FilePin(f"run/{filename}", hash_bytes(data), len(data))
         with registry.store.write() as conn:
             conn.execute(
                 artifact_files.insert(),

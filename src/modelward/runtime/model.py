@@ -70,6 +70,13 @@ class LoadedModel:
         return np.asarray(self.native.predict_proba(self._frame(frame)))
 
     @cached_property
+    def named_probability(self) -> tuple[str, int] | None:
+        """(answer member, probability column) when registered with ``response={"probability_name"}``."""
+        from modelward.registry.response import positive_probability
+
+        return positive_probability(self.record, self.class_values) if self.is_classifier else None
+
+    @cached_property
     def class_values(self) -> list[Any]:
         """The classes as the model returns them (ints stay ints), as plain Python values."""
         raw = getattr(self.native, "classes_", None)
