@@ -231,3 +231,11 @@ def test_the_prediction_log_keeps_the_lists(served: tuple[Server, Any]) -> None:
     row = next(json.loads(line) for line in tail.stdout.splitlines() if "array-logged" in line)
     assert row["inputs"] == ROWS[2]
     np.testing.assert_allclose(row["outputs"]["prediction"], _expected(model, [ROWS[2]])[0])
+
+
+def test_live_drift_says_which_inputs_it_leaves_out(served: tuple[Server, Any]) -> None:
+    server, _ = served
+    with server.client() as c:
+        r = c.get("/models/reco/drift", params={"version": "1"})
+    assert r.status_code == 200, r.text
+    assert r.json()["not_profiled"]["features"] == ["item_ids"]
