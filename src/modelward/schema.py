@@ -152,6 +152,26 @@ class FeatureSchema:
     def to_dict(self) -> list[dict[str, Any]]:
         return [f.to_dict() for f in self.fields]
 
+    def model_input(self, frame: pd.DataFrame) -> Any:
+        """``frame`` as MLflow's pyfunc takes input of this signature: the schema's columns, or for a
+        tensor signature a dict of arrays, one per named input, rows first."""
+        selected = self.select(frame) if self.fields else frame
+        if not self.has_tensors:
+            return selected
+        import numpy as np
+
+        out: dict[str, Any] = {}
+        for f in self.fields:
+            values = selected[f.name].tolist()
+            if f.type != "tensor":
+                out[f.name] = np.asarray(values)
+                continue
+            # parquet gives nested lists as arrays of arrays: as lists, NumPy stacks them
+            rows = [np.asarray(v.tolist() if hasattr(v, "tolist") else v, dtype=f.dtype) for v in values]
+            empty = np.empty([0, *(max(d, 0) for d in f.shape or ())], dtype=f.dtype)
+            out[f.name] = np.stack(rows) if rows else empty
+        return out
+
     def nested_names(self) -> tuple[str, ...]:
         """The fields whose values are lists or objects (arrays, objects, tensors)."""
         return tuple(f.name for f in self.fields if f.nested)

@@ -39,6 +39,7 @@ from modelward.registry.refs import validate_name
 from modelward.registry.response import with_response
 from modelward.registry.trusted import untrusted_beyond_reviewed
 from modelward.registry.types import TAG_PREFIX, VersionInfo
+from modelward.schema import FeatureSchema
 from modelward.store import artifact_files
 
 if TYPE_CHECKING:
@@ -341,13 +342,12 @@ def register_mlflow_model(
         beyond = untrusted_beyond_reviewed(declared, [*trusted_types, *registry.trusted_types])
         if beyond:
             raise UntrustedTypes(beyond)
+        schema = FeatureSchema(())  # without a signature: the frame as it is
         if mlmodel.signature is not None:
-            from modelward.schema import FeatureSchema
-
             schema = FeatureSchema.from_mlflow_inputs(mlmodel.signature.inputs.to_json())
             features = schema.select(features)
         pyfunc = _load_for_reference(model_uri, allow_pickle)
-        predictions = np.asarray(pyfunc.predict(features))
+        predictions = np.asarray(pyfunc.predict(schema.model_input(features)))  # tensors: a dict
         native = _unwrap(pyfunc)
         classes: tuple[str, ...] = ()
         probabilities = None

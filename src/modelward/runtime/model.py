@@ -47,10 +47,7 @@ class LoadedModel:
         return self.task == "classification"
 
     def _frame(self, frame: pd.DataFrame) -> Any:
-        selected = self.schema.select(frame) if len(self.schema) else frame
-        if self.schema.has_tensors:
-            return _tensors(self.schema, selected)
-        return selected
+        return self.schema.model_input(frame)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """One prediction per row: a model that answers a list (or a tensor) per row gives an
@@ -116,17 +113,3 @@ def _blank(field: Field) -> Any:
     if field.type == "tensor":
         return np.zeros([max(d, 1) for d in field.shape or ()], dtype=field.dtype or "float64")
     return [] if field.type == "array" else None
-
-
-def _tensors(schema: FeatureSchema, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """A tensor signature's input as MLflow's pyfunc takes it: one array per named input, rows first."""
-    out: dict[str, np.ndarray] = {}
-    for f in schema.fields:
-        values = frame[f.name].tolist()
-        if f.type == "tensor":
-            shape = [max(d, 0) for d in f.shape or ()]
-            rows = [np.asarray(v, dtype=f.dtype) for v in values]
-            out[f.name] = np.stack(rows) if rows else np.empty([0, *shape], dtype=f.dtype)
-        else:
-            out[f.name] = np.asarray(values)
-    return out

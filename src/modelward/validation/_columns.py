@@ -300,7 +300,8 @@ def _validate_fields(
             if field.required:
                 probs.add(f"missing field '{field.name}'", field.name)
             out[field.name] = _nulls(field, n)
-        elif isinstance(values, np.ndarray) and values.dtype.kind not in "OSU":  # text: as a list
+        # typed numpy columns checked at once; text and the values of lists, objects, tensors as lists
+        elif isinstance(values, np.ndarray) and values.dtype.kind not in "OSU" and not field.nested:
             out[field.name] = _from_numpy(field, values, probs)
         else:
             items: list[object] = values.tolist() if isinstance(values, np.ndarray) else values
