@@ -41,6 +41,7 @@ def register(
     description: str | None = None,
     tags: Mapping[str, str] | None = None,
     trusted_types: Sequence[str] = (),
+    response: Mapping[str, Any] | None = None,
     settings: Settings | None = None,
 ) -> VersionInfo:
     """Register a fitted scikit-learn, XGBoost or LightGBM model as a new version of ``name``.
@@ -48,10 +49,14 @@ def register(
     ``train_data`` (a DataFrame, or a .csv/.parquet path whose DVC pointer is then recorded) gives
     the signature, input example, dataset lineage and reference profile; ``target`` names its label
     column. scikit-learn models are saved with skops; ``trusted_types`` lists types beyond
-    modelward's reviewed list that you have reviewed yourself.
+    modelward's reviewed list that you have reviewed yourself. ``response={"probability_name":
+    "churn_probability"}`` gives a binary classifier's answers that member (its positive-class
+    probability; ``"positive_class"`` picks the class, by default the second).
     """
     from modelward.registry import register_model
+    from modelward.registry.response import response_tags
 
+    tags = {**(tags or {}), **response_tags(response)}
     with open_registry(settings) as registry:
         return register_model(
             registry,
@@ -77,13 +82,18 @@ def register_mlflow_model(
     tags: Mapping[str, str] | None = None,
     trusted_types: Sequence[str] = (),
     allow_pickle: bool = False,
+    response: Mapping[str, Any] | None = None,
     settings: Settings | None = None,
 ) -> VersionInfo:
     """Register a model MLflow already holds (``runs:/<run>/model``, ``models:/...``).
 
     Pickle-based flavors (custom pyfunc, pickled scikit-learn) need ``allow_pickle=True``.
+    ``response`` as for :func:`register`.
     """
     from modelward.registry import register_mlflow_model as _register
+    from modelward.registry.response import response_tags
+
+    tags = {**(tags or {}), **response_tags(response)}
 
     with open_registry(settings) as registry:
         return _register(

@@ -561,8 +561,8 @@ def test_bad_input_gets_a_clear_4xx_problem(
 
 
 DATA_MEMBERS = (
-    "the body must have exactly one of 'features' (one record), 'instances' (a list of records) "
-    "or 'inputs' (an object of columns); it has none"
+    "the body must have exactly one of 'features' (one record), 'instances' (a list of records), "
+    "'inputs' (an object of columns), 'dataframe_split' or 'dataframe_records' (MLflow's forms); it has none"
 )
 
 

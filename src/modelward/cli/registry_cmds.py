@@ -280,11 +280,18 @@ def register_cmd(
         [], "--trust", help="Extra skops type you reviewed and trust; repeatable."
     ),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Accept a pickle-based model you trust."),
+    probability_name: str | None = typer.Option(
+        None, "--probability-name", help="Answer member for a binary classifier's positive-class probability."
+    ),
+    positive_class: str | None = typer.Option(
+        None, "--positive-class", help="The positive class (default: the second in class order)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Register a model MLflow already holds, with its reference data."""
     from modelward.errors import ConfigError
     from modelward.registry import register_mlflow_model
+    from modelward.registry.response import response_tags
 
     tags: dict[str, str] = {}
     for item in tag:
@@ -292,6 +299,8 @@ def register_cmd(
         if not sep or not key:
             raise ConfigError(f"--tag expects KEY=VALUE, got {item!r}")
         tags[key] = value
+    response = {"probability_name": probability_name, "positive_class": positive_class}
+    tags.update(response_tags({k: v for k, v in response.items() if v is not None}))
     from modelward.cli.app import error_console
 
     with _registry() as registry, error_console().status(f"registering {from_mlflow} as {name}..."):

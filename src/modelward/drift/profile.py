@@ -69,6 +69,8 @@ __all__ = [
     "ProfileMismatch",
     "Task",
     "build_profile",
+    "nested_columns",
+    "nested_values",
     "profile_predictions",
 ]
 
@@ -301,10 +303,37 @@ class DatasetProfile:
         return cls.from_dict(read_mapping(doc, "profile"))
 
 
+_NESTED_TYPES = (list, tuple, dict, np.ndarray)
+
+
+def _is_nested(s: pd.Series[Any]) -> bool:
+    if s.dtype != object:
+        return False
+    first = s.first_valid_index()
+    return first is not None and isinstance(s.loc[first], _NESTED_TYPES)
+
+
+def nested_values(values: npt.ArrayLike) -> bool:
+    """True when ``values`` hold a list, array or object per row (a model's list of scores per row)."""
+    array = np.asarray(values) if not isinstance(values, np.ndarray) else values
+    return array.ndim > 1 or _is_nested(pd.Series(array.reshape(-1)[:1], dtype=object))
+
+
+def nested_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns whose values are lists, arrays or objects (MLflow ``Array``, ``Object`` and tensor
+    inputs): profiles have no bins or categories for them, so callers leave them out and say so."""
+    return [str(c) for i, c in enumerate(frame.columns) if _is_nested(frame.iloc[:, i])]
+
+
 def _reference_feature(
     name: str, s: pd.Series[Any], bins: int, max_categories: int, categorical: bool
 ) -> FeatureProfile:
     dtype = s.dtype
+    if _is_nested(s):
+        raise ProfileError(
+            f"column '{name}' holds lists or objects, which are not profiled: leave it out "
+            "(nested_columns names such columns) or summarise it (its length, for instance)"
+        )
     if is_temporal(s) or pd.api.types.is_complex_dtype(dtype):
         raise ProfileError(
             f"column '{name}' has dtype {dtype}, which cannot be profiled yet: "

@@ -27,6 +27,8 @@ JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIA
 
 
 def json_fallback(value: Any) -> Any:
+    if getattr(value, "ndim", 0):  # an array (a list or tensor per row): .item() takes one value only
+        return value.tolist()
     if hasattr(value, "item") and callable(value.item):  # NumPy scalars orjson does not know (float16)
         return value.item()
     if hasattr(value, "tolist") and callable(value.tolist):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelward.drift.profile import DatasetProfile, build_profile, profile_predictions
+from modelward.drift.profile import DatasetProfile, build_profile, nested_values, profile_predictions
 from modelward.errors import RegistrationError, UntrustedTypes
 from modelward.governance.audit import canonical_json
 from modelward.governance.pins import REGISTER_ACTION, pins_digest
@@ -36,8 +36,10 @@ from modelward.registry.flavors import (
 from modelward.registry.integrity import FilePin, hash_bytes, hash_tree
 from modelward.registry.lineage import dvc_pointer, fingerprint_file, fingerprint_frame, git_info
 from modelward.registry.refs import validate_name
+from modelward.registry.response import with_response
 from modelward.registry.trusted import untrusted_beyond_reviewed
 from modelward.registry.types import TAG_PREFIX, VersionInfo
+from modelward.schema import FeatureSchema
 from modelward.store import artifact_files
 
 if TYPE_CHECKING:
@@ -110,9 +112,13 @@ def _features_for(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
 def _reference_profile(
     features: pd.DataFrame, predictions: np.ndarray, probabilities: np.ndarray | None, classes: Sequence[str]
 ) -> DatasetProfile:
-    profile = build_profile(features)
+    if nested := [str(c) for c in features if nested_values(features[c])]:  # lists: no bins; said so
+        log.warning("not profiled for drift (lists or objects): %s", ", ".join(nested))
+    profile = build_profile(features.drop(columns=nested))
     if classes:
         prediction = profile_predictions(predictions, probabilities, list(classes), task="classification")
+    elif nested_values(predictions):  # a list (or an object) per row: no prediction profile either
+        return profile
     else:
         prediction = profile_predictions(predictions, task="regression")
     return profile.with_prediction(prediction)
@@ -336,13 +342,12 @@ def register_mlflow_model(
         beyond = untrusted_beyond_reviewed(declared, [*trusted_types, *registry.trusted_types])
         if beyond:
             raise UntrustedTypes(beyond)
+        schema = FeatureSchema(())  # without a signature: the frame as it is
         if mlmodel.signature is not None:
-            from modelward.schema import FeatureSchema
-
             schema = FeatureSchema.from_mlflow_inputs(mlmodel.signature.inputs.to_json())
             features = schema.select(features)
         pyfunc = _load_for_reference(model_uri, allow_pickle)
-        predictions = np.asarray(pyfunc.predict(features))
+        predictions = np.asarray(pyfunc.predict(schema.model_input(features)))  # tensors: a dict
         native = _unwrap(pyfunc)
         classes: tuple[str, ...] = ()
         probabilities = None
@@ -422,8 +427,9 @@ def _finish(
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     folder = f"modelward/{safe}/v{version}"
     profile_bytes = profile.to_json()
-    record_text = canonical_json(record)
     try:
+        record = with_response(record, tags)  # checked here: a refused option deletes the version
+        record_text = canonical_json(record)
         client.log_text(run_id, profile_bytes.decode("utf-8"), f"{folder}/{PROFILE_FILE}")
         client.log_text(run_id, record_text, f"{folder}/{RECORD_FILE}")
         version_tags = {
@@ -439,13 +445,9 @@ def _finish(
         if description:
             client.update_model_version(name, version, description=description)
         pins = _pin_model_files(registry, name, version)
-        pins[f"run/{PROFILE_FILE}"] = FilePin(
-            f"run/{PROFILE_FILE}", hash_bytes(profile_bytes), len(profile_bytes)
-        )
         record_bytes = record_text.encode("utf-8")
-        pins[f"run/{RECORD_FILE}"] = FilePin(
-            f"run/{RECORD_FILE}", hash_bytes(record_bytes), len(record_bytes)
-        )
+        for filename, data in ((PROFILE_FILE, profile_bytes), (RECORD_FILE, record_bytes)):
+            pins[f"run/{filename}"] = FilePin(f"run/{filename}", hash_bytes(data), len(data))
         with registry.store.write() as conn:
             conn.execute(
                 artifact_files.insert(),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelward import files
+from modelward.drift.profile import nested_columns
 from modelward.errors import ConfigError, SchemaError
 from modelward.runtime.model import LoadedModel
 from modelward.validation import FieldProblem, RequestInvalid, validate_columns
@@ -116,6 +117,21 @@ def _score(model: LoadedModel, chunk: pd.DataFrame, start: int, keep: Sequence[s
     return out
 
 
+def _as_json_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """A CSV cell holds a list (a prediction per item, a tensor) as its JSON text, which the
+    validation reads back; parquet keeps lists as lists."""
+    import orjson
+
+    nested = nested_columns(frame)
+    if not nested:
+        return frame
+    opt = orjson.OPT_SERIALIZE_NUMPY
+    out = frame.copy(deep=False)
+    for c in nested:
+        out[c] = [v if v is None else orjson.dumps(v, option=opt).decode() for v in frame[c]]
+    return out
+
+
 def score_file(
     model: LoadedModel,
     input_path: str | os.PathLike[str],
@@ -155,7 +171,7 @@ def score_file(
                         writer = pq.ParquetWriter(out.stream, table.schema)
                     writer.write_table(table)
                 else:
-                    scored.to_csv(out.stream, header=rows == 0, index=False)
+                    _as_json_text(scored).to_csv(out.stream, header=rows == 0, index=False)
                 rows += len(chunk)
                 if progress is not None:
                     progress(len(chunk))

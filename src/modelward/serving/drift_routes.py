@@ -40,13 +40,17 @@ def add_routes(
     app: FastAPI, registry: Registry, metrics: ServingMetrics, dependencies: dict[Policy, Any]
 ) -> None:
     # A version's reference is pinned by sha256 and never changes: download and check it once.
-    references: OrderedDict[tuple[str, str], DatasetProfile] = OrderedDict()
+    # With it, the inputs it leaves out (lists, objects, tensors: no bins), said in every answer.
+    references: OrderedDict[tuple[str, str], tuple[DatasetProfile, list[str]]] = OrderedDict()
 
-    def reference(name: str, version: str) -> DatasetProfile:
+    def reference(name: str, version: str) -> tuple[DatasetProfile, list[str]]:
         key = (name, version)
         found = references.get(key)
         if found is None:
-            found = references[key] = load_reference(registry, name, version)
+            profile = load_reference(registry, name, version)
+            schema = registry.signature(registry.version(name, version))
+            left_out = [n for n in schema.nested_names() if n not in profile.features]
+            found = references[key] = (profile, left_out)
             while len(references) > _CACHED_REFERENCES:
                 references.popitem(last=False)
         return found
@@ -76,9 +80,14 @@ def add_routes(
                     chosen = default_version(registry, name, since=now - seconds, until=now)
                 except ConfigError:  # no champion and no live data: nothing to report on
                     return {"model": name, "version": None, "arm": arm, "status": "no_traffic", "drift": None}
-            return live_report(
-                registry, name, chosen, seconds, reference=reference(name, chosen), arm=arm, now=now
-            ).to_dict()
+            profile, left_out = reference(name, chosen)
+            body = live_report(registry, name, chosen, seconds, reference=profile, arm=arm, now=now).to_dict()
+            if left_out:
+                body["not_profiled"] = {
+                    "features": left_out,
+                    "reason": "lists, objects and tensors have no bins",
+                }
+            return body
 
         try:
             body = await run_in_threadpool(answer)

@@ -214,7 +214,7 @@ class _Group:
         served, name, arm, items, ids = self.served, self.name, self.arm, self.items, self.ids
         version = served.version
         classes = served.model.class_values if proba is not None else ()
-        rows = prediction_rows(ids, plain_labels(labels), proba, classes)
+        rows = prediction_rows(ids, plain_labels(labels), proba, classes, served.model.named_probability)
         bodies = one_row_bodies(body_head(name, version, served.alias, arm), rows)
         common = header_block(prediction_headers(version, arm, None)) + b"x-request-id: "
         logger = self.lane.predictor.logger

@@ -262,6 +262,8 @@ def encode_response(
     binary_outputs: frozenset[str],
 ) -> tuple[bytes, int | None]:
     """The response body, and the JSON header length when binary outputs follow it."""
+    if any(isinstance(v, list | dict) for v in labels[:1]):  # a list per row: BYTES of its JSON text
+        labels = [orjson.dumps(v).decode() for v in labels]
     available: dict[str, tuple[str, list[int], Any]] = {
         "predict": (_label_datatype(labels), [len(labels)], labels),
     }

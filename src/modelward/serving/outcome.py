@@ -96,7 +96,11 @@ def row_ids(batch: Batch, header_id: str | None) -> list[str]:
 
 def plain_labels(values: np.ndarray) -> list[Any]:
     """Labels as plain Python values (an object array may hold NumPy scalars; others convert at once)."""
-    flat = np.asarray(values).reshape(-1)
+    flat = np.asarray(values)
+    if flat.ndim > 1 and len(flat) > 0 and flat.size != len(flat):  # a list per row
+        return list(flat.tolist())
+    flat = flat.reshape(-1)
     if flat.dtype != object:
         return flat.tolist()
-    return [v.item() if hasattr(v, "item") else v for v in flat.tolist()]
+    # NumPy scalars and arrays (a list, or a tensor, per row) as plain values
+    return [v.tolist() if hasattr(v, "tolist") else v for v in flat.tolist()]

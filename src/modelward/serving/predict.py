@@ -332,7 +332,7 @@ class Predictor:
             scores = proba[:, 1] if proba.shape[1] == 2 else proba.max(axis=1)
             text = np.asarray([str(v) for v in labels.tolist()])
             self.metrics.observe_predictions(model=name, version=version, labels=text, scores=scores)
-        else:
+        elif labels.dtype != object:  # an object array holds a list (or tensor) per row: no histogram
             values = np.asarray(labels, dtype=np.float64)
             self.metrics.observe_predictions(model=name, version=version, values=values)
 

@@ -60,22 +60,33 @@ def body_head(model: str, version: str | None, alias: str | None, arm: str | Non
 
 
 def prediction_rows(
-    ids: Sequence[str], labels: Sequence[Any], probabilities: np.ndarray | None, classes: Sequence[Any]
+    ids: Sequence[str],
+    labels: Sequence[Any],
+    probabilities: np.ndarray | None,
+    classes: Sequence[Any],
+    named: tuple[str, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """One ``{"request_id", "prediction", "probabilities"?}`` per row."""
+    """One ``{"request_id", "prediction", "probabilities"?}`` per row; ``named`` (member, column):
+    also the positive-class probability under the name registered for it."""
     if probabilities is None:
         return [{"request_id": rid, "prediction": v} for rid, v in zip(ids, labels, strict=True)]
     names = [str(c) for c in classes]
-    return [
+    rows = [
         {"request_id": rid, "prediction": v, "probabilities": dict(zip(names, probs, strict=True))}
         for rid, v, probs in zip(ids, labels, probabilities.tolist(), strict=True)
     ]
+    if named is not None:
+        member, column = named
+        for row, p in zip(rows, probabilities[:, column].tolist(), strict=True):
+            row[member] = p
+    return rows
 
 
 def prediction_body(outcome: Outcome) -> bytes:
     """The whole body of one request's answer."""
     served = outcome.served
-    rows = prediction_rows(outcome.request_ids, outcome.labels, outcome.probabilities, outcome.classes)
+    named = served.model.named_probability
+    rows = prediction_rows(outcome.request_ids, outcome.labels, outcome.probabilities, outcome.classes, named)
     if len(outcome.parts) > 1:  # split across arms: each row says which answered it
         for row, arm, version in zip(rows, outcome.row_arms(), outcome.row_versions(), strict=True):
             row["arm"], row["version"] = arm, version

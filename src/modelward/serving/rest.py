@@ -39,6 +39,9 @@ _PY_TYPES: dict[str, Any] = {
     "string": str,
     "binary": str,
     "datetime": str,
+    "array": list[Any],  # or its JSON text
+    "object": dict[str, Any],
+    "tensor": list[Any],
 }
 
 
@@ -63,18 +66,36 @@ def request_models(name: str, schema: FeatureSchema) -> tuple[type[BaseModel], t
     strict = ConfigDict(extra="forbid")
     record = create_model(f"{base}Features", __config__=strict, **record_fields)
     columns = create_model(f"{base}Columns", __config__=strict, **column_fields)
+    split = create_model(
+        f"{base}DataframeSplit",
+        __config__=strict,
+        columns=(list[str] | None, Field(default=None, description="default: the signature's order")),
+        data=(list[list[Any]], Field(description="rows of values in the order of columns")),
+        index=(list[Any] | None, Field(default=None, description="ignored")),
+    )
+    row = record | list[Any]  # a record, or its values in the signature's order
+    forms = ("features", "instances", "inputs", "dataframe_split", "dataframe_records")
     request = create_model(
         f"{base}PredictRequest",
         __config__=ConfigDict(
             extra="forbid",
             json_schema_extra={
-                "description": "Give exactly one of features, instances, inputs.",
-                "oneOf": [{"required": [form]} for form in ("features", "instances", "inputs")],
+                "description": f"Give exactly one of {', '.join(forms)}.",
+                "oneOf": [{"required": [form]} for form in forms],
             },
         ),
-        features=(record | None, Field(default=None, description="one record")),
-        instances=(list[record] | None, Field(default=None, description="several records")),  # type: ignore[valid-type]
-        inputs=(columns | None, Field(default=None, description="columns of equal length")),
+        features=(
+            row | None,
+            Field(default=None, description="one record, or its values in the signature's order"),
+        ),
+        instances=(list[row] | None, Field(default=None, description="several records")),  # type: ignore[valid-type]
+        inputs=(
+            columns | list[row] | None,  # type: ignore[valid-type]
+            Field(default=None, description="columns of equal length (or records, as MLflow takes them)"),
+        ),
+        dataframe_split=(split | None, Field(default=None, description="MLflow: pandas split orient")),
+        dataframe_records=(list[record] | None, Field(default=None, description="MLflow: records")),  # type: ignore[valid-type]
+        params=(dict[str, Any] | None, Field(default=None, description="accepted and ignored")),
         key=(str | int | None, Field(default=None, description="routing key (or the X-Routing-Key header)")),
         request_id=(str | None, Field(default=None, description="id of a single-row request")),
         request_ids=(list[str] | None, Field(default=None, description="one id per row")),

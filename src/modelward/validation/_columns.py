@@ -46,8 +46,6 @@ MAX_PROBLEMS: Final = 50
 MAX_STRING_LENGTH: Final = 10_000
 MAX_REQUEST_ID_LENGTH: Final = 128
 _PREVIEW: Final = 40
-_DATA_MEMBERS: Final = ("features", "instances", "inputs")
-_MEMBERS: Final = (*_DATA_MEMBERS, "key", "request_id", "request_ids", "params")
 _TITLE: Final = "invalid prediction request"
 _CONSTANTS: Final = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _ID_RULE: Final = f"must be a non-empty string of at most {MAX_REQUEST_ID_LENGTH} characters"
@@ -190,6 +188,14 @@ _CONVERT: Final[dict[str, Callable[[object], object]]] = {
 }
 
 
+def _converter(field: Field) -> Callable[[object], object]:
+    if field.nested:
+        from modelward.validation._nested import nested_converter  # it builds on this module
+
+        return nested_converter(field)
+    return _CONVERT[field.type]
+
+
 def _nulls(field: Field, n: int) -> Column:
     return np.full(n, math.nan) if field.numeric else np.full(n, None, dtype=object)
 
@@ -222,7 +228,7 @@ def _slow(field: Field, values: list[object], probs: _Problems) -> Column:
             every = " in every row" if row is None and n > 1 else ""
             probs.add(f"missing field '{name}'{every}", name, row)
         return _nulls(field, n)
-    convert = _CONVERT[t]
+    convert = _converter(field)
     out: list[object] = [math.nan if field.numeric else None] * n
     clean = True  # no nulls, no problems
     for i, v in enumerate(values):
@@ -238,6 +244,10 @@ def _slow(field: Field, values: list[object], probs: _Problems) -> Column:
         except _Bad as exc:
             clean = False
             probs.at(name, i, str(exc))
+    if field.nested:  # one list (object, tensor) per row: never a 2-d array
+        column = np.empty(n, dtype=object)
+        column[:] = out
+        return column
     # integers and booleans with nulls (or problems) fall back to float64 and object arrays
     dtype = {"long": np.int64, "integer": np.int64, "boolean": np.bool_}.get(t) if clean else None
     return np.array(out, dtype=dtype or (np.float64 if field.numeric else object))
@@ -290,7 +300,8 @@ def _validate_fields(
             if field.required:
                 probs.add(f"missing field '{field.name}'", field.name)
             out[field.name] = _nulls(field, n)
-        elif isinstance(values, np.ndarray) and values.dtype.kind not in "OSU":  # text: as a list
+        # typed numpy columns checked at once; text and the values of lists, objects, tensors as lists
+        elif isinstance(values, np.ndarray) and values.dtype.kind not in "OSU" and not field.nested:
             out[field.name] = _from_numpy(field, values, probs)
         else:
             items: list[object] = values.tolist() if isinstance(values, np.ndarray) else values

@@ -15,9 +15,7 @@ import numpy as np
 
 from modelward.schema import FeatureSchema
 from modelward.validation._columns import (
-    _DATA_MEMBERS,
     _ID_RULE,
-    _MEMBERS,
     _MISSING,
     MAX_REQUEST_ID_LENGTH,
     Batch,
@@ -31,7 +29,10 @@ from modelward.validation._columns import (
     _unknown,
     _validate_fields,
 )
+from modelward.validation._forms import DATA_MEMBERS, normalise
 from modelward.validation._plain import build_column, plan
+
+_MEMBERS = (*DATA_MEMBERS, "key", "request_id", "request_ids", "params")
 
 
 def _records(
@@ -165,12 +166,13 @@ def validate_request(
         return single
     probs = _Problems()
     unknown = [m for m in payload if m not in _MEMBERS]
-    present = [m for m in _DATA_MEMBERS if m in payload]
+    present = [m for m in DATA_MEMBERS if m in payload]
     if len(present) != 1:
         has = " and ".join(f"'{m}'" for m in present) or "none"
         message = (
-            "the body must have exactly one of 'features' (one record), 'instances' (a list of records) "
-            f"or 'inputs' (an object of columns); it has {has}"
+            "the body must have exactly one of 'features' (one record), 'instances' (a list of records), "
+            "'inputs' (an object of columns), 'dataframe_split' or 'dataframe_records' (MLflow's forms); "
+            f"it has {has}"
         )
         bare = _bare_form(payload, schema) if not present else None
         if bare is not None:  # the one thing to change: its members are the features, unwrapped
@@ -183,10 +185,15 @@ def validate_request(
         probs.add(f"unknown {member} {names}{more} (the body may have: {', '.join(_MEMBERS)})")
     if len(present) != 1:
         probs.check()
-    form, data = present[0], payload[present[0]]
+    member = present[0]
+    form, data = normalise(member, payload[member], schema, probs)
     if not isinstance(data, list if form == "instances" else dict):
         shape = "a list of objects" if form == "instances" else "an object keyed by field name"
-        probs.add(f"'{form}' must be {shape}, got {_describe(data)}")
+        if member == "features":
+            shape += " (or a list of values in the signature's order)"
+        elif member != "dataframe_records":
+            shape += " (or a list of records)"
+        probs.add(f"'{member}' must be {shape}, got {_describe(data)}")
         probs.check()
     columns: Mapping[str, list[object] | Column]
     extra = key_field if key_field is not None and key_field not in schema.names else None
@@ -209,7 +216,7 @@ def validate_request(
                 [FieldProblem(f"{n} rows, more than the limit of {max_rows}")], kind="too-large"
             )
         if n == 0:
-            probs.add("no rows: 'instances' is empty")
+            probs.add(f"no rows: '{member}' is empty")
             probs.check()
         probs.form = form
         record_columns = _records(records, schema, probs, extra)
