@@ -41,6 +41,7 @@ def register(
     description: str | None = None,
     tags: Mapping[str, str] | None = None,
     trusted_types: Sequence[str] = (),
+    task: str | None = None,
     settings: Settings | None = None,
 ) -> VersionInfo:
     """Register a fitted scikit-learn, XGBoost or LightGBM model as a new version of ``name``.
@@ -48,7 +49,8 @@ def register(
     ``train_data`` (a DataFrame, or a .csv/.parquet path whose DVC pointer is then recorded) gives
     the signature, input example, dataset lineage and reference profile; ``target`` names its label
     column. scikit-learn models are saved with skops; ``trusted_types`` lists types beyond
-    modelward's reviewed list that you have reviewed yourself.
+    modelward's reviewed list that you have reviewed yourself. ``task`` ("classification" or
+    "regression") says what the model predicts when its class does not (no ``predict_proba``).
     """
     from modelward.registry import register_model
 
@@ -64,6 +66,7 @@ def register(
             description=description,
             tags=tags,
             trusted_types=trusted_types,
+            task=task,
         )
 
 
@@ -77,11 +80,14 @@ def register_mlflow_model(
     tags: Mapping[str, str] | None = None,
     trusted_types: Sequence[str] = (),
     allow_pickle: bool = False,
+    task: str | None = None,
     settings: Settings | None = None,
 ) -> VersionInfo:
     """Register a model MLflow already holds (``runs:/<run>/model``, ``models:/...``).
 
     Pickle-based flavors (custom pyfunc, pickled scikit-learn) need ``allow_pickle=True``.
+    ``task`` ("classification" or "regression") says what the model predicts; by default it is
+    decided from the model (``predict_proba``), its signature, the target and its outputs.
     """
     from modelward.registry import register_mlflow_model as _register
 
@@ -96,6 +102,7 @@ def register_mlflow_model(
             tags=tags,
             trusted_types=trusted_types,
             allow_pickle=allow_pickle,
+            task=task,
         )
 
 

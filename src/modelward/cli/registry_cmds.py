@@ -280,6 +280,11 @@ def register_cmd(
         [], "--trust", help="Extra skops type you reviewed and trust; repeatable."
     ),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Accept a pickle-based model you trust."),
+    task: str | None = typer.Option(
+        None,
+        "--task",
+        help="classification or regression; by default decided from the model, its signature and the target.",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Register a model MLflow already holds, with its reference data."""
@@ -305,6 +310,7 @@ def register_cmd(
             tags=tags,
             trusted_types=trust,
             allow_pickle=allow_pickle,
+            task=task,
         )
     if as_json:
         emit_json(info.to_dict())

@@ -223,8 +223,24 @@ class Registry:
         with self.mlflow_context():
             mlmodel = Model.load(f"models:/{info.name}/{info.version}")
         if mlmodel.signature is None:
-            return FeatureSchema(())
+            return self._recorded_schema(info)
         return FeatureSchema.from_mlflow_inputs(mlmodel.signature.inputs.to_json())
+
+    def _recorded_schema(self, info: VersionInfo) -> FeatureSchema:
+        """The schema inferred at registration for a model logged without a signature (its record)."""
+        import tempfile
+        from pathlib import Path
+
+        from modelward.registry.register import RECORD_FILE, load_record
+
+        run_id = info.tags.get(TAG_PREFIX + "run_id")
+        folder = info.tags.get(TAG_PREFIX + "artifacts")
+        if not run_id or not folder:
+            return FeatureSchema(())
+        with tempfile.TemporaryDirectory(prefix="modelward-record-") as tmp:
+            path = self.client.download_artifacts(run_id, f"{folder}/{RECORD_FILE}", tmp)
+            record = load_record(Path(path).read_text("utf-8"))
+        return FeatureSchema.from_mlflow_inputs(record.get("schema") or [])
 
     def manifest(self, name: str, version: str) -> dict[str, FilePin]:
         """The version's pins as the store holds them; :meth:`verified_manifest` before a load."""

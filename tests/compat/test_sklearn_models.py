@@ -1,0 +1,97 @@
+"""scikit-learn models as tutorials log them: a pipeline with and without a signature, a random forest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from tests.compat.conftest import (
+    Compat,
+    assert_values_match,
+    compat_case,
+    mixed_frame,
+    numeric_frame,
+    oip_predict,
+    pyfunc_predict,
+    rest_predict,
+)
+
+MIXED = mixed_frame()
+NUMERIC = numeric_frame()
+ROWS = MIXED.drop(columns=["label"]).tail(5).reset_index(drop=True)
+NUMERIC_ROWS = NUMERIC.drop(columns=["label"]).tail(5).reset_index(drop=True)
+
+
+def _pipeline() -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    pre = ColumnTransformer(
+        [
+            ("num", StandardScaler(), ["age", "income", "tenure", "score"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["city"]),
+        ]
+    )
+    x, y = MIXED.drop(columns=["label"]), MIXED["label"]
+    return Pipeline([("pre", pre), ("model", LogisticRegression(max_iter=500))]).fit(x, y)
+
+
+def _log_pipeline_with_signature() -> Any:
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    model = _pipeline()
+    x = MIXED.drop(columns=["label"])
+    signature = infer_signature(x, model.predict(x))
+    return mlflow.sklearn.log_model(model, name="model", signature=signature, input_example=x.head(3))
+
+
+def _log_pipeline_without_signature() -> Any:
+    import mlflow.sklearn
+
+    return mlflow.sklearn.log_model(_pipeline(), name="model")
+
+
+def _log_forest() -> Any:
+    import mlflow.sklearn
+    from sklearn.ensemble import RandomForestClassifier
+
+    x, y = NUMERIC.drop(columns=["label"]), NUMERIC["label"]
+    model = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0).fit(x, y)
+    return mlflow.sklearn.log_model(model, name="model", skops_trusted_types=["sklearn.tree._tree.Tree"])
+
+
+compat_case("sk-pipeline", _log_pipeline_with_signature, MIXED, ROWS, target="label")
+compat_case("sk-pipeline-nosig", _log_pipeline_without_signature, MIXED, ROWS, target="label")
+compat_case("sk-forest", _log_forest, NUMERIC, NUMERIC_ROWS, target="label")
+
+
+def _check(compat: Compat, name: str) -> None:
+    case = compat.case(name)
+    expected = pyfunc_predict(compat.home, case.uri, case.rows)
+    served = rest_predict(compat.served(), name, case.rows)
+    assert_values_match([p["prediction"] for p in served], expected)
+    oip = oip_predict(compat.served(), name, case.rows)
+    assert_values_match(oip["predict"], expected)
+
+
+def test_a_pipeline_logged_with_a_signature_serves_what_pyfunc_predicts(compat: Compat) -> None:
+    _check(compat, "sk-pipeline")
+
+
+def test_a_pipeline_logged_without_a_signature_serves_what_pyfunc_predicts(compat: Compat) -> None:
+    _check(compat, "sk-pipeline-nosig")
+
+
+def test_a_random_forest_in_skops_with_trusted_types_serves_what_pyfunc_predicts(compat: Compat) -> None:
+    _check(compat, "sk-forest")
+
+
+def test_classifier_probabilities_come_back_over_rest(compat: Compat) -> None:
+    case = compat.case("sk-forest")
+    served = rest_predict(compat.served(), "sk-forest", case.rows)
+    assert all(set(p["probabilities"]) == {"0", "1"} for p in served)
+    assert isinstance(case.rows, pd.DataFrame)
