@@ -165,16 +165,9 @@ def _load(
         local = mlflow.artifacts.download_artifacts(
             artifact_uri=model_uri, dst_path=tmp, tracking_uri=registry.tracking_uri
         )
-        try:
-            return load_native(
-                Path(local), flavors, trusted=trusted, allow_pickle=allow_pickle, what=model_uri
-            ).model
-        except RegistrationError:
-            raise
-        except Exception as exc:  # a library's own loader failed: the file is not what its flavor says
-            if type(exc).__module__.startswith("modelward"):
-                raise
-            raise RegistrationError(f"the MLflow model at {model_uri} does not load: {exc}") from exc
+        return load_native(
+            Path(local), flavors, trusted=trusted, allow_pickle=allow_pickle, what=model_uri
+        ).model
 
 
 def infer_schema(mlmodel: Any, native: Any, features: pd.DataFrame) -> tuple[FeatureSchema, str]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelward.errors import UnsafeModelFormat
+from modelward.errors import ModelLoadError, ModelwardError, UnsafeModelFormat
 from modelward.registry.flavors import allow_mlflow_deserialization, is_pickle_based
 from modelward.registry.trusted import REVIEWED_TRUSTED_TYPES
 
@@ -53,7 +53,24 @@ def load_native(
     allow_pickle: bool = False,
     what: str = "the model",
 ) -> NativeModel:
-    """The model in ``model_dir`` (a local copy of the MLflow model), loaded by its flavor."""
+    """The model in ``model_dir`` (a local copy of the MLflow model), loaded by its flavor.
+
+    A library's own failure (a file that is not what its flavor says) is a :class:`ModelLoadError`."""
+    try:
+        return _load(model_dir, flavors, trusted, allow_pickle, what)
+    except ModelwardError:
+        raise
+    except Exception as exc:  # each library raises its own types
+        raise ModelLoadError(what, flavor_name(flavors), f"{type(exc).__name__}: {exc}") from exc
+
+
+def _load(
+    model_dir: Path,
+    flavors: Mapping[str, Mapping[str, Any]],
+    trusted: Iterable[str],
+    allow_pickle: bool,
+    what: str,
+) -> NativeModel:
     pickled, fmt = is_pickle_based(flavors)
     if pickled:
         if not allow_pickle:

@@ -293,6 +293,8 @@ class Registry:
             target, aliases = self._version_and_aliases(name, version)
             if target.archived:
                 raise LifecycleError(f"{target.ref} is archived; unarchive it before promoting it")
+            if not self._manifest(conn, name, target.version):
+                raise LifecycleError(self._unpinned(target))
             current = aliases.get(alias)
             if current == target.version:
                 log.info("%s already holds %s", target.ref, alias)
@@ -302,6 +304,22 @@ class Registry:
             self.audit.append("promote", target.ref, payload, actor=self.actor, conn=conn)
             self.client.set_registered_model_alias(name, alias, target.version)
         return self.version(name, target.version)
+
+    def _unpinned(self, target: VersionInfo) -> str:
+        """Why a version without pins here cannot be promoted: it would never load from this home."""
+        from sqlalchemy.engine import make_url
+
+        where = make_url(self.store.url).render_as_string(hide_password=True)
+        how = (
+            "through another modelward home"
+            if target.tags.get(TAG_PREFIX + "artifacts")
+            else "outside modelward (straight into MLflow)"
+        )
+        return (
+            f"{target.ref} was registered {how}: this home's store ({where}) holds no sha256 pins for it, "
+            f"so it would not load here; register it here with `modelward register --from-mlflow "
+            f"models:/{target.name}/{target.version}` (a new version), or use the home that registered it"
+        )
 
     def rollback(self, name: str, alias: str = DEFAULT_ALIAS, *, reason: str | None = None) -> VersionInfo:
         """Move ``alias`` back to the version that held it before the last promotion."""

@@ -1,0 +1,78 @@
+"""XGBoost and LightGBM as tutorials log them: the scikit-learn API and the native Booster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.compat.conftest import (
+    Compat,
+    assert_values_match,
+    compat_case,
+    numeric_frame,
+    oip_predict,
+    pyfunc_predict,
+    rest_predict,
+)
+
+FRAME = numeric_frame(seed=3)
+X, Y = FRAME.drop(columns=["label"]), FRAME["label"]
+ROWS = X.tail(5).reset_index(drop=True)
+
+
+def _xgb_classifier() -> Any:
+    import mlflow.xgboost
+    import xgboost as xgb
+
+    model = xgb.XGBClassifier(n_estimators=10, max_depth=3).fit(X, Y)
+    return mlflow.xgboost.log_model(model, name="model")
+
+
+def _xgb_booster() -> Any:
+    import mlflow.xgboost
+    import xgboost as xgb
+
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3}, xgb.DMatrix(X, label=Y), 10)
+    return mlflow.xgboost.log_model(booster, name="model")
+
+
+def _lgb_classifier() -> Any:
+    import lightgbm as lgb
+    import mlflow.lightgbm
+
+    model = lgb.LGBMClassifier(n_estimators=10, num_leaves=7, verbose=-1).fit(X, Y)
+    return mlflow.lightgbm.log_model(model, name="model")
+
+
+def _lgb_booster() -> Any:
+    import lightgbm as lgb
+    import mlflow.lightgbm
+
+    params = {"objective": "binary", "num_leaves": 7, "verbose": -1}
+    booster = lgb.train(params, lgb.Dataset(X, label=Y), num_boost_round=10)
+    return mlflow.lightgbm.log_model(booster, name="model")
+
+
+compat_case("xgb-sklearn", _xgb_classifier, FRAME, ROWS, target="label")
+compat_case("xgb-booster", _xgb_booster, FRAME, ROWS, target="label")
+compat_case("lgb-sklearn", _lgb_classifier, FRAME, ROWS, target="label")
+compat_case("lgb-booster", _lgb_booster, FRAME, ROWS, target="label")
+
+CASES = ["xgb-sklearn", "xgb-booster", "lgb-sklearn", "lgb-booster"]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_a_booster_model_serves_what_pyfunc_predicts_over_rest_and_oip(compat: Compat, name: str) -> None:
+    case = compat.case(name)
+    expected = pyfunc_predict(compat.home, case.uri, case.rows)
+    served = rest_predict(compat.served(), name, case.rows)
+    assert_values_match([p["prediction"] for p in served], expected)
+    assert_values_match(oip_predict(compat.served(), name, case.rows)["predict"], expected)
+
+
+def test_the_scikit_learn_api_boosters_give_probabilities(compat: Compat) -> None:
+    for name in ("xgb-sklearn", "lgb-sklearn"):
+        case = compat.case(name)
+        served = rest_predict(compat.served(), name, case.rows)
+        assert all(set(p["probabilities"]) == {"0", "1"} for p in served), name
