@@ -7,6 +7,11 @@ into one home, registers each with ``modelward register --from-mlflow`` in a sub
 a user would), and starts one server for all of them. A case whose registration fails is recorded
 with the CLI's message (its test fails with it); the others are served anyway.
 
+Cases pass ``pip_requirements`` to ``log_model``: otherwise MLflow infers them by loading the model
+in a subprocess, seconds per model; the rest is as tutorials write it. The session's set-up (every
+case logged and registered, one server started) takes a few minutes on a busy machine: compat tests
+get a longer timeout than the suite's default.
+
 Helpers for tests that need their own server (a model that must not share one): :func:`log_in_home`,
 :func:`register_cli`, :func:`pyfunc_predict`, :func:`rest_predict`, :func:`oip_predict`.
 """
@@ -40,6 +45,15 @@ __all__ = [
 ]
 
 CASES: dict[str, Case] = {}
+
+SETUP_TIMEOUT = 900  # seconds: the session fixture registers every case through the CLI
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.timeout(SETUP_TIMEOUT))
 
 
 @dataclass

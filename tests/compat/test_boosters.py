@@ -26,7 +26,7 @@ def _xgb_classifier() -> Any:
     import xgboost as xgb
 
     model = xgb.XGBClassifier(n_estimators=10, max_depth=3).fit(X, Y)
-    return mlflow.xgboost.log_model(model, name="model")
+    return mlflow.xgboost.log_model(model, name="model", pip_requirements=["xgboost"])
 
 
 def _xgb_booster() -> Any:
@@ -34,7 +34,7 @@ def _xgb_booster() -> Any:
     import xgboost as xgb
 
     booster = xgb.train({"objective": "binary:logistic", "max_depth": 3}, xgb.DMatrix(X, label=Y), 10)
-    return mlflow.xgboost.log_model(booster, name="model")
+    return mlflow.xgboost.log_model(booster, name="model", pip_requirements=["xgboost"])
 
 
 def _lgb_classifier() -> Any:
@@ -42,7 +42,7 @@ def _lgb_classifier() -> Any:
     import mlflow.lightgbm
 
     model = lgb.LGBMClassifier(n_estimators=10, num_leaves=7, verbose=-1).fit(X, Y)
-    return mlflow.lightgbm.log_model(model, name="model")
+    return mlflow.lightgbm.log_model(model, name="model", pip_requirements=["lightgbm"])
 
 
 def _lgb_booster() -> Any:
@@ -51,7 +51,7 @@ def _lgb_booster() -> Any:
 
     params = {"objective": "binary", "num_leaves": 7, "verbose": -1}
     booster = lgb.train(params, lgb.Dataset(X, label=Y), num_boost_round=10)
-    return mlflow.lightgbm.log_model(booster, name="model")
+    return mlflow.lightgbm.log_model(booster, name="model", pip_requirements=["lightgbm"])
 
 
 compat_case("xgb-sklearn", _xgb_classifier, FRAME, ROWS, target="label")

@@ -37,7 +37,9 @@ def _fairlearn() -> Any:
         warnings.simplefilter("ignore", DeprecationWarning)
         model.fit(X, Y, sensitive_features=sensitive)
     # skops cannot save it (Fairlearn keeps Cython objects): tutorials log it with cloudpickle.
-    return mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle")
+    return mlflow.sklearn.log_model(
+        model, name="model", serialization_format="cloudpickle", pip_requirements=["fairlearn"]
+    )
 
 
 def _onnx() -> Any:
@@ -46,8 +48,8 @@ def _onnx() -> Any:
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(max_iter=500).fit(X, Y)
-    onx = to_onnx(model, X[:1].to_numpy(np.float32), options={"zipmap": False})
-    return mlflow.onnx.log_model(onx, name="model")
+    onx = to_onnx(model, X[:1].to_numpy(np.float32))
+    return mlflow.onnx.log_model(onx, name="model", pip_requirements=["onnx"])
 
 
 def _catboost() -> Any:
@@ -56,7 +58,7 @@ def _catboost() -> Any:
 
     model = catboost.CatBoostClassifier(iterations=20, depth=3, verbose=False, allow_writing_files=False)
     model.fit(X, Y)
-    return mlflow.catboost.log_model(model, name="model")
+    return mlflow.catboost.log_model(model, name="model", pip_requirements=["catboost"])
 
 
 compat_case("fair-eg", _fairlearn, FRAME, ROWS, target="label", args=("--allow-pickle",))

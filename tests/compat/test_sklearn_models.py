@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pandas as pd
 
 from tests.compat.conftest import (
@@ -19,6 +20,7 @@ from tests.compat.conftest import (
 
 MIXED = mixed_frame()
 NUMERIC = numeric_frame()
+SKLEARN = ["scikit-learn"]  # given: MLflow would infer it in a subprocess, seconds per model
 ROWS = MIXED.drop(columns=["label"]).tail(5).reset_index(drop=True)
 NUMERIC_ROWS = NUMERIC.drop(columns=["label"]).tail(5).reset_index(drop=True)
 
@@ -46,13 +48,15 @@ def _log_pipeline_with_signature() -> Any:
     model = _pipeline()
     x = MIXED.drop(columns=["label"])
     signature = infer_signature(x, model.predict(x))
-    return mlflow.sklearn.log_model(model, name="model", signature=signature, input_example=x.head(3))
+    return mlflow.sklearn.log_model(
+        model, name="model", signature=signature, input_example=x.head(3), pip_requirements=SKLEARN
+    )
 
 
 def _log_pipeline_without_signature() -> Any:
     import mlflow.sklearn
 
-    return mlflow.sklearn.log_model(_pipeline(), name="model")
+    return mlflow.sklearn.log_model(_pipeline(), name="model", pip_requirements=SKLEARN)
 
 
 def _log_forest() -> Any:
@@ -61,7 +65,9 @@ def _log_forest() -> Any:
 
     x, y = NUMERIC.drop(columns=["label"]), NUMERIC["label"]
     model = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0).fit(x, y)
-    return mlflow.sklearn.log_model(model, name="model", skops_trusted_types=["sklearn.tree._tree.Tree"])
+    return mlflow.sklearn.log_model(
+        model, name="model", skops_trusted_types=["sklearn.tree._tree.Tree"], pip_requirements=SKLEARN
+    )
 
 
 compat_case("sk-pipeline", _log_pipeline_with_signature, MIXED, ROWS, target="label")
@@ -95,3 +101,14 @@ def test_classifier_probabilities_come_back_over_rest(compat: Compat) -> None:
     served = rest_predict(compat.served(), "sk-forest", case.rows)
     assert all(set(p["probabilities"]) == {"0", "1"} for p in served)
     assert isinstance(case.rows, pd.DataFrame)
+
+
+def test_a_model_without_signature_has_a_schema_everywhere_and_no_500(compat: Compat) -> None:
+    compat.case("sk-pipeline-nosig")
+    url = compat.served().url
+    empty = httpx.post(f"{url}/models/sk-pipeline-nosig/predict", json={"features": {}}, timeout=30)
+    assert empty.status_code == 422 and "missing field 'age'" in empty.text
+    meta = httpx.get(f"{url}/v2/models/sk-pipeline-nosig", timeout=30).json()
+    assert [i["name"] for i in meta["inputs"]] == ["age", "income", "tenure", "score", "city"]
+    ready = httpx.get(f"{url}/ready", timeout=30).json()
+    assert ready["models"]["sk-pipeline-nosig"]["ready"] is True
