@@ -16,6 +16,7 @@ from tests.compat.conftest import (
     oip_predict,
     pyfunc_predict,
     rest_predict,
+    run_cli,
 )
 
 MIXED = mixed_frame()
@@ -112,3 +113,14 @@ def test_a_model_without_signature_has_a_schema_everywhere_and_no_500(compat: Co
     assert [i["name"] for i in meta["inputs"]] == ["age", "income", "tenure", "score", "city"]
     ready = httpx.get(f"{url}/ready", timeout=30).json()
     assert ready["models"]["sk-pipeline-nosig"]["ready"] is True
+
+
+def test_batch_scoring_a_model_without_signature_scores_every_row(compat: Compat) -> None:
+    case = compat.case("sk-pipeline-nosig")
+    rows, out = compat.home / "nosig-rows.csv", compat.home / "nosig-scored.csv"
+    case.rows.to_csv(rows, index=False)
+    done = run_cli(compat.home, "predict", "sk-pipeline-nosig", "--input", str(rows), "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    scored = pd.read_csv(out)
+    assert len(scored) == len(case.rows)
+    assert_values_match(scored["prediction"].to_numpy(), pyfunc_predict(compat.home, case.uri, case.rows))
