@@ -36,6 +36,7 @@ from tests.serving.conftest import Server, server_env, start_server
 __all__ = [
     "Case",
     "Compat",
+    "check_against_pyfunc",
     "compat_case",
     "log_in_home",
     "oip_predict",
@@ -245,6 +246,17 @@ def assert_values_match(served: Any, expected: np.ndarray) -> None:
         np.testing.assert_allclose(got.astype(np.float64), expected.astype(np.float64), rtol=1e-4, atol=1e-5)
     else:
         assert [str(v) for v in got.tolist()] == [str(v) for v in expected.tolist()]
+
+
+def check_against_pyfunc(compat: Compat, name: str, expected: np.ndarray | None = None) -> None:
+    """The served predictions over REST and OIP equal ``mlflow.pyfunc``'s on the case's rows
+    (``expected``: pyfunc's answer reduced to one value per row, when it gives several)."""
+    case = compat.case(name)
+    if expected is None:
+        expected = pyfunc_predict(compat.home, case.uri, case.rows)
+    served = rest_predict(compat.served(), name, case.rows)
+    assert_values_match([p["prediction"] for p in served], expected)
+    assert_values_match(oip_predict(compat.served(), name, case.rows)["predict"], expected)
 
 
 # -- the session: one home, one server --------------------------------------------------------------

@@ -8,11 +8,9 @@ import pytest
 
 from tests.compat.conftest import (
     Compat,
-    assert_values_match,
+    check_against_pyfunc,
     compat_case,
     numeric_frame,
-    oip_predict,
-    pyfunc_predict,
     rest_predict,
 )
 
@@ -64,11 +62,7 @@ CASES = ["xgb-sklearn", "xgb-booster", "lgb-sklearn", "lgb-booster"]
 
 @pytest.mark.parametrize("name", CASES)
 def test_a_booster_model_serves_what_pyfunc_predicts_over_rest_and_oip(compat: Compat, name: str) -> None:
-    case = compat.case(name)
-    expected = pyfunc_predict(compat.home, case.uri, case.rows)
-    served = rest_predict(compat.served(), name, case.rows)
-    assert_values_match([p["prediction"] for p in served], expected)
-    assert_values_match(oip_predict(compat.served(), name, case.rows)["predict"], expected)
+    check_against_pyfunc(compat, name)
 
 
 def test_the_scikit_learn_api_boosters_give_probabilities(compat: Compat) -> None:

@@ -11,12 +11,10 @@ import pytest
 
 from tests.compat.conftest import (
     Compat,
-    assert_values_match,
+    check_against_pyfunc,
     compat_case,
     numeric_frame,
-    oip_predict,
     pyfunc_predict,
-    rest_predict,
     run_cli,
 )
 
@@ -71,16 +69,8 @@ else:
     compat_case("catboost", _catboost, FRAME, ROWS, target="label")
 
 
-def _check(compat: Compat, name: str) -> None:
-    case = compat.case(name)
-    expected = pyfunc_predict(compat.home, case.uri, case.rows)
-    served = rest_predict(compat.served(), name, case.rows)
-    assert_values_match([p["prediction"] for p in served], expected)
-    assert_values_match(oip_predict(compat.served(), name, case.rows)["predict"], expected)
-
-
 def test_a_classifier_without_predict_proba_is_served_as_a_classifier(compat: Compat) -> None:
-    _check(compat, "fair-eg")
+    check_against_pyfunc(compat, "fair-eg")
     shown = run_cli(compat.home, "show", "fair-eg", "--quick", "--json")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["task"] == "classification"
@@ -89,13 +79,10 @@ def test_a_classifier_without_predict_proba_is_served_as_a_classifier(compat: Co
 def test_an_onnx_model_logged_with_mlflow_onnx_serves_what_pyfunc_predicts(compat: Compat) -> None:
     case = compat.case("onnx-logreg")
     raw = pyfunc_predict(compat.home, case.uri, case.rows.astype(np.float32))
-    served = rest_predict(compat.served(), "onnx-logreg", case.rows)
     # MLflow's ONNX pyfunc answers a frame of the graph's outputs: the label is the first.
-    expected = np.asarray(raw[:, 0] if raw.ndim == 2 else raw)
-    assert_values_match([p["prediction"] for p in served], expected)
-    assert_values_match(oip_predict(compat.served(), "onnx-logreg", case.rows)["predict"], expected)
+    check_against_pyfunc(compat, "onnx-logreg", np.asarray(raw[:, 0] if raw.ndim == 2 else raw))
 
 
 def test_a_catboost_model_serves_what_pyfunc_predicts(compat: Compat) -> None:
     pytest.importorskip("catboost")
-    _check(compat, "catboost")
+    check_against_pyfunc(compat, "catboost")

@@ -10,10 +10,10 @@ import pandas as pd
 from tests.compat.conftest import (
     Compat,
     assert_values_match,
+    check_against_pyfunc,
     compat_case,
     mixed_frame,
     numeric_frame,
-    oip_predict,
     pyfunc_predict,
     rest_predict,
     run_cli,
@@ -76,25 +76,16 @@ compat_case("sk-pipeline-nosig", _log_pipeline_without_signature, MIXED, ROWS, t
 compat_case("sk-forest", _log_forest, NUMERIC, NUMERIC_ROWS, target="label")
 
 
-def _check(compat: Compat, name: str) -> None:
-    case = compat.case(name)
-    expected = pyfunc_predict(compat.home, case.uri, case.rows)
-    served = rest_predict(compat.served(), name, case.rows)
-    assert_values_match([p["prediction"] for p in served], expected)
-    oip = oip_predict(compat.served(), name, case.rows)
-    assert_values_match(oip["predict"], expected)
-
-
 def test_a_pipeline_logged_with_a_signature_serves_what_pyfunc_predicts(compat: Compat) -> None:
-    _check(compat, "sk-pipeline")
+    check_against_pyfunc(compat, "sk-pipeline")
 
 
 def test_a_pipeline_logged_without_a_signature_serves_what_pyfunc_predicts(compat: Compat) -> None:
-    _check(compat, "sk-pipeline-nosig")
+    check_against_pyfunc(compat, "sk-pipeline-nosig")
 
 
 def test_a_random_forest_in_skops_with_trusted_types_serves_what_pyfunc_predicts(compat: Compat) -> None:
-    _check(compat, "sk-forest")
+    check_against_pyfunc(compat, "sk-forest")
 
 
 def test_classifier_probabilities_come_back_over_rest(compat: Compat) -> None:

@@ -98,12 +98,14 @@ def register_mlflow_model(
         version = str(mv.version)
         for key, value in lineage.items():
             registry.client.set_model_version_tag(name, version, key, value)
-    model = getattr(native, "pyfunc", native)
+    flavor = flavor_name(flavors)
+    model = getattr(native, "pyfunc", native)  # what a wrapped model is served through
+    logged_class = (flavors.get(flavor) or {}).get("model_class")  # a booster's, as MLflow logged it
     record = {
-        "flavor": flavor_name(flavors),
+        "flavor": flavor,
         "task": decision.task,
         "task_source": decision.source,
-        "model_class": type(model).__module__ + "." + type(model).__qualname__,
+        "model_class": str(logged_class or f"{type(model).__module__}.{type(model).__qualname__}"),
         "classes": list(decision.classes),
         "trusted_types": sorted(set(declared) & set(trusted_types)),
         "allow_pickle": bool(pickled and allow_pickle),
