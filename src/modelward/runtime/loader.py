@@ -83,7 +83,7 @@ def load_version(registry: Registry, info: VersionInfo) -> LoadedModel:
             what=info.ref,
         )
         native, runtime = loaded.model, loaded.runtime
-        schema = _schema(mlmodel, record)
+        schema = _schema(mlmodel, record, profile)
         example = _example(model_dir)
     except BaseException:
         tmp.cleanup()
@@ -138,12 +138,19 @@ def _example(model_dir: Path) -> dict[str, Any] | None:
     return None
 
 
-def _schema(mlmodel: dict[str, Any], record: dict[str, Any]) -> FeatureSchema:
-    """The signature's inputs, else the schema inferred and pinned at registration."""
+def _schema(mlmodel: dict[str, Any], record: dict[str, Any], profile: DatasetProfile) -> FeatureSchema:
+    """The signature's inputs, else the schema inferred and pinned at registration, else (a version
+    registered before schemas were recorded) its features typed by their reference profile: a
+    served model never has an empty schema."""
     inputs = (mlmodel.get("signature") or {}).get("inputs")
     if inputs:
         return FeatureSchema.from_mlflow_inputs(inputs)
-    return FeatureSchema.from_mlflow_inputs(record.get("schema") or [])
+    if record.get("schema"):
+        return FeatureSchema.from_mlflow_inputs(record["schema"])
+    names = [str(n) for n in record.get("features") or [] if str(n) in profile.features]
+    return FeatureSchema.from_mlflow_inputs(
+        [{"name": n, "type": "double" if profile.features[n].kind == "numeric" else "string"} for n in names]
+    )
 
 
 def _json(path: Path) -> Any:
