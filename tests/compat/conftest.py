@@ -186,10 +186,13 @@ def register_cli(
     )
 
 
-def run_cli(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    home: Path, *args: str, timeout: float = 300, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "modelward", *args],
         env=server_env(home),
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
