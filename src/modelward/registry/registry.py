@@ -238,7 +238,11 @@ class Registry:
         if not run_id or not folder:
             return FeatureSchema(())
         with tempfile.TemporaryDirectory(prefix="modelward-record-") as tmp:
-            path = self.client.download_artifacts(run_id, f"{folder}/{RECORD_FILE}", tmp)
+            try:
+                path = self.client.download_artifacts(run_id, f"{folder}/{RECORD_FILE}", tmp)
+            except Exception as exc:  # MLflow raises several types; loading the version says what is wrong
+                log.debug("no registration record for %s: %s", info.ref, exc)
+                return FeatureSchema(())
             record = load_record(Path(path).read_text("utf-8"))
         return FeatureSchema.from_mlflow_inputs(record.get("schema") or [])
 
