@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelward.errors import RegistrationError, UntrustedTypes
+from modelward.registry.calibration import registration_calibration
 from modelward.registry.flavors import is_pickle_based
 from modelward.registry.native import feature_names, flavor_name, load_native
 from modelward.registry.refs import validate_name
@@ -30,7 +31,7 @@ from modelward.registry.register import (
     _split,
     quiet_mlflow,
 )
-from modelward.registry.task import decide_task
+from modelward.registry.task import check_task, decide_task
 from modelward.registry.trusted import untrusted_beyond_reviewed
 from modelward.schema import FeatureSchema
 
@@ -60,6 +61,7 @@ def register_mlflow_model(
     import mlflow
 
     validate_name(name)
+    check_task(task)
     source = _source(reference_data)
     features, labels = _split(source.frame, target)
     with registry.mlflow_context(), quiet_mlflow():
@@ -116,15 +118,9 @@ def register_mlflow_model(
         "rows": len(features),
         "lineage": lineage,
         "source_uri": model_uri,
-        "calibration": _calibration(labels, probabilities, decision.classes),
+        "calibration": registration_calibration(labels, probabilities, decision.classes),
     }
     return _finish(registry, name, version, run_id, profile, record, description, tags)
-
-
-def _calibration(labels: pd.Series | None, probabilities: np.ndarray | None, classes: Sequence[str]) -> Any:
-    from modelward.registry.calibration import registration_calibration
-
-    return registration_calibration(labels, probabilities, tuple(classes))
 
 
 def _read_mlmodel(registry: Registry, model_uri: str) -> Any:

@@ -18,7 +18,7 @@ from modelward.errors import RegistrationError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["TASKS", "Task", "TaskDecision", "decide_task"]
+__all__ = ["TASKS", "Task", "TaskDecision", "check_task", "decide_task"]
 
 Task = Literal["classification", "regression"]
 TASKS: tuple[Task, ...] = ("classification", "regression")
