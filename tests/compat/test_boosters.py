@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.compat.conftest import (
@@ -70,3 +71,17 @@ def test_the_scikit_learn_api_boosters_give_probabilities(compat: Compat) -> Non
         case = compat.case(name)
         served = rest_predict(compat.served(), name, case.rows)
         assert all(set(p["probabilities"]) == {"0", "1"} for p in served), name
+
+
+def test_boosters_run_on_the_compiled_runtime_where_it_applies(compat: Compat) -> None:
+    runtimes = {}
+    for name in CASES:
+        compat.case(name)
+        detail = httpx.get(f"{compat.served().url}/models/{name}", timeout=30).json()
+        runtimes[name] = detail["runtime"]
+    assert runtimes == {
+        "xgb-sklearn": "onnxruntime",
+        "xgb-booster": "xgboost-booster",  # MLflow's pyfunc wrapper builds its DMatrix
+        "lgb-sklearn": "onnxruntime",
+        "lgb-booster": "lightgbm-native",
+    }

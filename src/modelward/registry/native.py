@@ -10,7 +10,9 @@ can give probabilities also have ``predict_proba(frame)`` and ``classes_``.
 
 from __future__ import annotations
 
+import importlib
 import logging
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +73,7 @@ def _load(
     allow_pickle: bool,
     what: str,
 ) -> NativeModel:
+    _import_libraries(flavors)
     pickled, fmt = is_pickle_based(flavors)
     if pickled:
         if not allow_pickle:
@@ -105,6 +108,27 @@ def _load(
     if "onnx" in flavors:
         return NativeModel(_Pyfunc(_pyfunc(model_dir)), "onnxruntime (mlflow.onnx)")
     return NativeModel(_Pyfunc(_pyfunc(model_dir)), "mlflow-pyfunc")
+
+
+_IMPORTS = threading.Lock()
+_LIBRARIES = {
+    "sklearn": ("sklearn", "skops.io", "mlflow.sklearn"),
+    "lightgbm": ("lightgbm", "mlflow.lightgbm"),
+    "xgboost": ("xgboost", "mlflow.xgboost"),
+    "catboost": ("catboost", "mlflow.catboost"),
+    "onnx": ("onnxruntime", "mlflow.onnx"),
+    "python_function": ("mlflow.pyfunc",),
+}
+
+
+def _import_libraries(flavors: Mapping[str, Any]) -> None:
+    """Import the flavors' libraries one thread at a time. A server loads its models in parallel, and
+    two threads importing XGBoost at once can each see it half initialised (its modules import each
+    other), which fails one of the loads."""
+    with _IMPORTS:
+        for flavor in flavors:
+            for module in _LIBRARIES.get(flavor, ()):
+                importlib.import_module(module)
 
 
 def _lightgbm_booster(conf: Mapping[str, Any]) -> bool:
