@@ -104,6 +104,9 @@ def test_a_model_without_signature_has_a_schema_everywhere_and_no_500(compat: Co
     assert [i["name"] for i in meta["inputs"]] == ["age", "income", "tenure", "score", "city"]
     ready = httpx.get(f"{url}/ready", timeout=30).json()
     assert ready["models"]["sk-pipeline-nosig"]["ready"] is True
+    shown = run_cli(compat.home, "show", "sk-pipeline-nosig")
+    assert shown.returncode == 0, shown.stderr
+    assert "schema       inferred from the model feature names at registration" in shown.stdout
 
 
 def test_batch_scoring_a_model_without_signature_scores_every_row(compat: Compat) -> None:

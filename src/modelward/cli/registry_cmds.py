@@ -162,6 +162,8 @@ def show(
         "native_runtime": native,
         "serving": serving,
         "load_problem": problem,
+        "schema_source": (loaded.record.get("schema_source") or "signature") if loaded is not None else None,
+        "task_source": loaded.record.get("task_source") if loaded is not None else None,
         "profile": _profile_summary(profile),
     }
     if as_json:
@@ -218,6 +220,8 @@ def _print_show(summary: dict[str, Any], pins: dict[str, Any]) -> None:
     lines.append(Text(f"  aliases      {', '.join(summary['aliases']) or '-'}"))
     lines.append(Text(f"  status       {'archived' if summary['archived'] else 'live'}"))
     lines.append(Text(f"  model        {summary['model_class']} ({summary['flavor']}, {summary['task']})"))
+    if summary["schema_source"] not in (None, "signature"):  # logged without a signature
+        lines.append(Text(f"  schema       inferred from the {summary['schema_source']} at registration"))
     serving = summary["serving"]
     if serving:
         if serving["compiled"]:
