@@ -1,9 +1,10 @@
 """Load a registered version for inference, after checking every artifact against its pins.
 
 The artifacts are copied to a private temporary folder, hashed there, and loaded from that same
-copy, so nothing can change between the check and the load. scikit-learn and LightGBM models in
-skops format are loaded by modelward with its reviewed trusted list (not the list in the model's own
-MLmodel file); XGBoost from its JSON format; anything pickle-based only with the opt-in recorded
+copy, so nothing can change between the check and the load. Each flavor loads by its own loader
+(:mod:`modelward.registry.native`, shared with registration): scikit-learn and LightGBM models in
+skops format with modelward's reviewed trusted list (not the list in the model's own MLmodel file),
+boosters, CatBoost and ONNX by MLflow's loaders, anything pickle-based only with the opt-in recorded
 and pinned at registration.
 """
 
