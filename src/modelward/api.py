@@ -42,6 +42,7 @@ def register(
     tags: Mapping[str, str] | None = None,
     trusted_types: Sequence[str] = (),
     response: Mapping[str, Any] | None = None,
+    task: str | None = None,
     settings: Settings | None = None,
 ) -> VersionInfo:
     """Register a fitted scikit-learn, XGBoost or LightGBM model as a new version of ``name``.
@@ -51,7 +52,9 @@ def register(
     column. scikit-learn models are saved with skops; ``trusted_types`` lists types beyond
     modelward's reviewed list that you have reviewed yourself. ``response={"probability_name":
     "churn_probability"}`` gives a binary classifier's answers that member (its positive-class
-    probability; ``"positive_class"`` picks the class, by default the second).
+    probability; ``"positive_class"`` picks the class, by default the second). ``task``
+    ("classification" or "regression") says what the model predicts when its class does not (no
+    ``predict_proba``).
     """
     from modelward.registry import register_model
     from modelward.registry.response import response_tags
@@ -69,6 +72,7 @@ def register(
             description=description,
             tags=tags,
             trusted_types=trusted_types,
+            task=task,
         )
 
 
@@ -83,12 +87,15 @@ def register_mlflow_model(
     trusted_types: Sequence[str] = (),
     allow_pickle: bool = False,
     response: Mapping[str, Any] | None = None,
+    task: str | None = None,
     settings: Settings | None = None,
 ) -> VersionInfo:
     """Register a model MLflow already holds (``runs:/<run>/model``, ``models:/...``).
 
     Pickle-based flavors (custom pyfunc, pickled scikit-learn) need ``allow_pickle=True``.
     ``response`` as for :func:`register`.
+    ``task`` ("classification" or "regression") says what the model predicts; by default it is
+    decided from the model (``predict_proba``), its signature, the target and its outputs.
     """
     from modelward.registry import register_mlflow_model as _register
     from modelward.registry.response import response_tags
@@ -106,6 +113,7 @@ def register_mlflow_model(
             tags=tags,
             trusted_types=trusted_types,
             allow_pickle=allow_pickle,
+            task=task,
         )
 
 

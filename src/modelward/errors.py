@@ -28,6 +28,7 @@ them without parsing messages. HTTP status mapping lives only in ``modelward.ser
     │   └── SameVersionTargets             a deployment would serve a version against itself
     ├── IntegrityError (RuntimeError)      an artifact's bytes changed since registration
     ├── UnsafeModelFormat (PermissionError) pickle-based model without opt-in
+    ├── ModelLoadError (RuntimeError)      a model's files do not load with its flavor's loader
     ├── SchemaError (ValueError)           input does not fit the model's signature
     │   └── RequestInvalid                 a request's bad fields and rows (FieldProblem each)
     ├── AuditChainBroken (RuntimeError)
@@ -74,6 +75,7 @@ __all__ = [
     "MigrationError",
     "MissingDependency",
     "ModelFailed",
+    "ModelLoadError",
     "ModelLoading",
     "ModelNotFound",
     "ModelNotServed",
@@ -228,6 +230,16 @@ class UnsafeModelFormat(ModelwardError, PermissionError):
             f"{what} can only be loaded with pickle, which can run arbitrary code; "
             "register it with allow_pickle=True (CLI: --allow-pickle) if you trust its source"
         )
+
+
+class ModelLoadError(ModelwardError, RuntimeError):
+    """A model's files do not load with its flavor's loader (the library's own error as ``reason``)."""
+
+    def __init__(self, what: str, flavor: str, reason: str) -> None:
+        self.what = what
+        self.flavor = flavor
+        self.reason = reason
+        super().__init__(f"{what} does not load as a {flavor} model: {reason}")
 
 
 class SchemaError(ModelwardError, ValueError):
@@ -416,12 +428,17 @@ class VersionNotServed(ModelNotServed):
 
 
 class ModelLoading(ModelwardError, RuntimeError):
-    """A served model that is not loaded yet; ``retry_after`` seconds is a fair wait."""
+    """A served model that is not loaded yet (``failure`` None: ``retry_after`` seconds is a fair
+    wait), or that failed to load (``failure`` says why; it is retried when its version changes)."""
 
-    def __init__(self, name: str, retry_after: int = 2) -> None:
+    def __init__(self, name: str, retry_after: int = 2, *, failure: str | None = None) -> None:
         self.name = name
         self.retry_after = retry_after
-        super().__init__(f"model '{name}' is still loading; retry in {retry_after} s")
+        self.failure = failure
+        if failure is None:
+            super().__init__(f"model '{name}' is still loading; retry in {retry_after} s")
+        else:
+            super().__init__(f"model '{name}' failed to load: {failure}")
 
 
 class ModelFailed(ModelwardError, RuntimeError):

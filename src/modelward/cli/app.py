@@ -7,6 +7,7 @@ exits 1; only a bug shows a traceback.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -126,6 +127,9 @@ def _quiet_third_parties(verbose: bool) -> None:
     # `modelward controller` notifies through this logger: an alert that resolves is INFO, and shown.
     logging.getLogger("modelward.alerts").setLevel(logging.INFO)
     if not verbose:
+        # MLflow's "Downloading artifacts" bars would print on every command that reads a model;
+        # read when MLflow downloads, so setting it here is in time. A value the user set stays.
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         # MLflow's advice (integer columns, dataset sources) is for MLflow users, not ours.
         warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
         warnings.filterwarnings("ignore", category=FutureWarning)

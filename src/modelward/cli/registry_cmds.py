@@ -162,6 +162,8 @@ def show(
         "native_runtime": native,
         "serving": serving,
         "load_problem": problem,
+        "schema_source": (loaded.record.get("schema_source") or "signature") if loaded is not None else None,
+        "task_source": loaded.record.get("task_source") if loaded is not None else None,
         "profile": _profile_summary(profile),
     }
     if as_json:
@@ -218,6 +220,8 @@ def _print_show(summary: dict[str, Any], pins: dict[str, Any]) -> None:
     lines.append(Text(f"  aliases      {', '.join(summary['aliases']) or '-'}"))
     lines.append(Text(f"  status       {'archived' if summary['archived'] else 'live'}"))
     lines.append(Text(f"  model        {summary['model_class']} ({summary['flavor']}, {summary['task']})"))
+    if summary["schema_source"] not in (None, "signature"):  # logged without a signature
+        lines.append(Text(f"  schema       inferred from the {summary['schema_source']} at registration"))
     serving = summary["serving"]
     if serving:
         if serving["compiled"]:
@@ -286,6 +290,11 @@ def register_cmd(
     positive_class: str | None = typer.Option(
         None, "--positive-class", help="The positive class (default: the second in class order)."
     ),
+    task: str | None = typer.Option(
+        None,
+        "--task",
+        help="classification or regression; by default decided from the model, its signature and the target.",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Register a model MLflow already holds, with its reference data."""
@@ -314,6 +323,7 @@ def register_cmd(
             tags=tags,
             trusted_types=trust,
             allow_pickle=allow_pickle,
+            task=task,
         )
     if as_json:
         emit_json(info.to_dict())

@@ -8,8 +8,9 @@ from modelward._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from modelward.registry.deployments import Deployment, Deployments, StaleDeployment
+    from modelward.registry.from_mlflow import register_mlflow_model
     from modelward.registry.refs import ModelRef, parse_ref
-    from modelward.registry.register import register_mlflow_model, register_model
+    from modelward.registry.register import register_model
     from modelward.registry.registry import DEFAULT_ALIAS, Registry
     from modelward.registry.trusted import REVIEWED_TRUSTED_TYPES
     from modelward.registry.types import ModelInfo, VersionInfo
@@ -36,7 +37,8 @@ __getattr__, __dir__ = lazy_exports(
     {
         "deployments": ("Deployment", "Deployments", "StaleDeployment"),
         "refs": ("ModelRef", "parse_ref"),
-        "register": ("register_mlflow_model", "register_model"),
+        "from_mlflow": ("register_mlflow_model",),
+        "register": ("register_model",),
         "registry": ("DEFAULT_ALIAS", "Registry"),
         "trusted": ("REVIEWED_TRUSTED_TYPES",),
         "types": ("ModelInfo", "VersionInfo"),

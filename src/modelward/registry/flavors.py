@@ -11,6 +11,7 @@ from importlib import metadata
 from typing import Any, Literal
 
 from modelward.errors import RegistrationError
+from modelward.registry.task import Task
 
 __all__ = [
     "Flavor",
@@ -19,8 +20,6 @@ __all__ = [
     "is_pickle_based",
     "pip_requirements",
 ]
-
-Task = Literal["classification", "regression"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +96,8 @@ def is_pickle_based(flavors: Mapping[str, Mapping[str, Any]]) -> tuple[bool, str
     """Whether loading this MLmodel needs unpickling; with the flavor that decides it.
 
     Safe without pickle: scikit-learn and LightGBM models in skops format, LightGBM boosters in
-    their text format, XGBoost in its JSON/UBJ format, ONNX. Anything else, custom pyfunc models
-    included, runs pickled or arbitrary code when loaded.
+    their text format, XGBoost in its JSON/UBJ format, CatBoost in its own format, ONNX. Anything
+    else, custom pyfunc models included, runs pickled or arbitrary code when loaded.
     """
     if "sklearn" in flavors:
         fmt = str(flavors["sklearn"].get("serialization_format", "pickle"))
@@ -111,6 +110,8 @@ def is_pickle_based(flavors: Mapping[str, Mapping[str, Any]]) -> tuple[bool, str
         return fmt != "skops", f"lightgbm ({fmt})"
     if "xgboost" in flavors:
         return False, "xgboost"
+    if "catboost" in flavors:
+        return False, "catboost"
     if "onnx" in flavors:
         return False, "onnx"
     return True, "python_function" if "python_function" in flavors else ", ".join(flavors) or "unknown"

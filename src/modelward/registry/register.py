@@ -28,18 +28,16 @@ from modelward.governance.pins import REGISTER_ACTION, pins_digest
 from modelward.registry.calibration import registration_calibration
 from modelward.registry.flavors import (
     Flavor,
-    allow_mlflow_deserialization,
     detect_flavor,
-    is_pickle_based,
     pip_requirements,
 )
 from modelward.registry.integrity import FilePin, hash_bytes, hash_tree
 from modelward.registry.lineage import dvc_pointer, fingerprint_file, fingerprint_frame, git_info
 from modelward.registry.refs import validate_name
 from modelward.registry.response import with_response
+from modelward.registry.task import decide_task
 from modelward.registry.trusted import untrusted_beyond_reviewed
 from modelward.registry.types import TAG_PREFIX, VersionInfo
-from modelward.schema import FeatureSchema
 from modelward.store import artifact_files
 
 if TYPE_CHECKING:
@@ -47,7 +45,7 @@ if TYPE_CHECKING:
 
     from modelward.registry.registry import Registry
 
-__all__ = ["DataSource", "read_table", "register_mlflow_model", "register_model"]
+__all__ = ["DataSource", "read_table", "register_model"]
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +187,7 @@ def register_model(
     description: str | None = None,
     tags: Mapping[str, str] | None = None,
     trusted_types: Sequence[str] = (),
+    task: str | None = None,
 ) -> VersionInfo:
     """Register an in-memory scikit-learn, XGBoost or LightGBM model; see :func:`modelward.register`."""
     import mlflow
@@ -201,6 +200,10 @@ def register_model(
     features, labels = _split(source.frame, target)
     features = _features_for(model, features)
     predictions, probabilities = _predict(model, features, flavor)
+    if task is not None and task != flavor.task:
+        decision = decide_task(model, np.asarray(predictions), labels, declared=task)
+        flavor = Flavor(flavor.name, decision.task, flavor.model_class, decision.classes)
+        probabilities = probabilities if decision.task == "classification" else None
 
     found_types: list[str] = []
     if flavor.name in {"sklearn", "lightgbm"}:
@@ -298,108 +301,6 @@ def _log_model(
     import mlflow.xgboost
 
     return mlflow.xgboost.log_model(model, model_format="json", **common)
-
-
-def register_mlflow_model(
-    registry: Registry,
-    model_uri: str,
-    name: str,
-    *,
-    reference_data: pd.DataFrame | str | os.PathLike[str],
-    target: str | None = None,
-    description: str | None = None,
-    tags: Mapping[str, str] | None = None,
-    trusted_types: Sequence[str] = (),
-    allow_pickle: bool = False,
-) -> VersionInfo:
-    """Register a model MLflow already holds (``runs:/...``, ``models:/...``).
-
-    See :func:`modelward.register_mlflow_model`.
-    """
-    import mlflow
-    from mlflow.exceptions import MlflowException
-    from mlflow.models import Model
-
-    validate_name(name)
-    source = _source(reference_data)
-    features, labels = _split(source.frame, target)
-    with registry.mlflow_context(), quiet_mlflow():
-        try:
-            mlmodel = Model.load(model_uri)
-        except (MlflowException, OSError) as exc:
-            raise RegistrationError(f"cannot read the MLflow model at {model_uri}: {exc}") from exc
-        flavors = {k: dict(v) for k, v in mlmodel.flavors.items()}
-        pickled, what = is_pickle_based(flavors)
-        if pickled and not allow_pickle:
-            from modelward.errors import UnsafeModelFormat
-
-            raise UnsafeModelFormat(f"the MLflow model at {model_uri} ({what})")
-        declared = [
-            str(t)
-            for t in (flavors.get("sklearn") or flavors.get("lightgbm") or {}).get("skops_trusted_types")
-            or []
-        ]
-        beyond = untrusted_beyond_reviewed(declared, [*trusted_types, *registry.trusted_types])
-        if beyond:
-            raise UntrustedTypes(beyond)
-        schema = FeatureSchema(())  # without a signature: the frame as it is
-        if mlmodel.signature is not None:
-            schema = FeatureSchema.from_mlflow_inputs(mlmodel.signature.inputs.to_json())
-            features = schema.select(features)
-        pyfunc = _load_for_reference(model_uri, allow_pickle)
-        predictions = np.asarray(pyfunc.predict(schema.model_input(features)))  # tensors: a dict
-        native = _unwrap(pyfunc)
-        classes: tuple[str, ...] = ()
-        probabilities = None
-        if native is not None and hasattr(native, "predict_proba") and hasattr(native, "classes_"):
-            classes = tuple(str(c) for c in native.classes_)
-            probabilities = np.asarray(native.predict_proba(features))
-        if predictions.ndim > 1 and predictions.shape[1] == 1:
-            predictions = predictions[:, 0]
-        profile = _reference_profile(features, predictions, probabilities, classes)
-        lineage = _lineage_tags(source)
-        run_id = _run_of(registry, mlmodel, name)
-        mv = mlflow.register_model(model_uri, name)
-        version = str(mv.version)
-        for key, value in lineage.items():
-            registry.client.set_model_version_tag(name, version, key, value)
-    flavor_name = (
-        "sklearn"
-        if "sklearn" in flavors
-        else next((f for f in ("lightgbm", "xgboost", "onnx") if f in flavors), "python_function")
-    )
-    record = {
-        "flavor": flavor_name,
-        "task": "classification" if classes else "regression",
-        "model_class": type(native).__module__ + "." + type(native).__qualname__
-        if native is not None
-        else None,
-        "classes": list(classes),
-        "trusted_types": sorted(set(declared) & set(trusted_types)),
-        "allow_pickle": bool(pickled and allow_pickle),
-        "features": list(map(str, features.columns)),
-        "target": target,
-        "rows": len(features),
-        "lineage": lineage,
-        "source_uri": model_uri,
-        "calibration": registration_calibration(labels, probabilities, classes),
-    }
-    return _finish(registry, name, version, run_id, profile, record, description, tags)
-
-
-def _load_for_reference(model_uri: str, allow_pickle: bool) -> Any:
-    """Load once, at registration, to profile the model's predictions on the reference data."""
-    import mlflow.pyfunc
-
-    with allow_mlflow_deserialization():
-        return mlflow.pyfunc.load_model(model_uri)
-
-
-def _unwrap(pyfunc: Any) -> Any:
-    try:
-        return pyfunc.get_raw_model()
-    except (AttributeError, NotImplementedError, ValueError):
-        return None
 
 
 def _run_of(registry: Registry, mlmodel: Any, name: str) -> str:

@@ -223,8 +223,28 @@ class Registry:
         with self.mlflow_context():
             mlmodel = Model.load(f"models:/{info.name}/{info.version}")
         if mlmodel.signature is None:
-            return FeatureSchema(())
+            return self._recorded_schema(info)
         return FeatureSchema.from_mlflow_inputs(mlmodel.signature.inputs.to_json())
+
+    def _recorded_schema(self, info: VersionInfo) -> FeatureSchema:
+        """The schema inferred at registration for a model logged without a signature (its record)."""
+        import tempfile
+        from pathlib import Path
+
+        from modelward.registry.register import RECORD_FILE, load_record
+
+        run_id = info.tags.get(TAG_PREFIX + "run_id")
+        folder = info.tags.get(TAG_PREFIX + "artifacts")
+        if not run_id or not folder:
+            return FeatureSchema(())
+        with tempfile.TemporaryDirectory(prefix="modelward-record-") as tmp:
+            try:
+                path = self.client.download_artifacts(run_id, f"{folder}/{RECORD_FILE}", tmp)
+            except Exception as exc:  # MLflow raises several types; loading the version says what is wrong
+                log.debug("no registration record for %s: %s", info.ref, exc)
+                return FeatureSchema(())
+            record = load_record(Path(path).read_text("utf-8"))
+        return FeatureSchema.from_mlflow_inputs(record.get("schema") or [])
 
     def manifest(self, name: str, version: str) -> dict[str, FilePin]:
         """The version's pins as the store holds them; :meth:`verified_manifest` before a load."""
@@ -277,6 +297,8 @@ class Registry:
             target, aliases = self._version_and_aliases(name, version)
             if target.archived:
                 raise LifecycleError(f"{target.ref} is archived; unarchive it before promoting it")
+            if not self._manifest(conn, name, target.version):
+                raise LifecycleError(self._unpinned(target))
             current = aliases.get(alias)
             if current == target.version:
                 log.info("%s already holds %s", target.ref, alias)
@@ -286,6 +308,22 @@ class Registry:
             self.audit.append("promote", target.ref, payload, actor=self.actor, conn=conn)
             self.client.set_registered_model_alias(name, alias, target.version)
         return self.version(name, target.version)
+
+    def _unpinned(self, target: VersionInfo) -> str:
+        """Why a version without pins here cannot be promoted: it would never load from this home."""
+        from sqlalchemy.engine import make_url
+
+        where = make_url(self.store.url).render_as_string(hide_password=True)
+        how = (
+            "through another modelward home"
+            if target.tags.get(TAG_PREFIX + "artifacts")
+            else "outside modelward (straight into MLflow)"
+        )
+        return (
+            f"{target.ref} was registered {how}: this home's store ({where}) holds no sha256 pins for it, "
+            f"so it would not load here; register it here with `modelward register --from-mlflow "
+            f"models:/{target.name}/{target.version}` (a new version), or use the home that registered it"
+        )
 
     def rollback(self, name: str, alias: str = DEFAULT_ALIAS, *, reason: str | None = None) -> VersionInfo:
         """Move ``alias`` back to the version that held it before the last promotion."""

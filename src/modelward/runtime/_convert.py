@@ -276,6 +276,8 @@ def native_runner(native: Any, spec: InputSpec) -> tuple[str, Runner] | None:
     """LightGBM's ``Booster.predict`` or XGBoost's ``inplace_predict`` on a numeric matrix: what the
     scikit-learn wrappers compute, without their DataFrame handling. None for other models."""
     library = type(native).__module__.split(".")[0]
+    if library == "lightgbm" and not hasattr(native, "fit"):
+        return _lightgbm_booster(native, spec)
     if library not in ("lightgbm", "xgboost") or not hasattr(native, "fit"):
         return None
     if spec.layout != "matrix":
@@ -314,6 +316,18 @@ def native_runner(native: Any, spec: InputSpec) -> tuple[str, Runner] | None:
         return classes[np.argmax(out, axis=1)], out
 
     return "xgboost-native", xgboost
+
+
+def _lightgbm_booster(booster: Any, spec: InputSpec) -> tuple[str, Runner]:
+    """A raw LightGBM ``Booster`` (logged with ``mlflow.lightgbm``): its ``predict`` on a matrix, which
+    is what it answers on a frame (values, or probabilities for a classification objective)."""
+    if spec.layout != "matrix":
+        raise Unsupported("it takes numeric columns only")
+
+    def lightgbm(columns: Mapping[str, Any]) -> Outputs:
+        return np.asarray(booster.predict(_matrix(spec, columns, "float64"))), None
+
+    return "lightgbm-native", lightgbm
 
 
 # --- the cache of ONNX files --------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """Load a registered version for inference, after checking every artifact against its pins.
 
 The artifacts are copied to a private temporary folder, hashed there, and loaded from that same
-copy, so nothing can change between the check and the load. scikit-learn and LightGBM models in
-skops format are loaded by modelward with its reviewed trusted list (not the list in the model's own
-MLmodel file); XGBoost from its JSON format; anything pickle-based only with the opt-in recorded
+copy, so nothing can change between the check and the load. Each flavor loads by its own loader
+(:mod:`modelward.registry.native`, shared with registration): scikit-learn and LightGBM models in
+skops format with modelward's reviewed trusted list (not the list in the model's own MLmodel file),
+boosters, CatBoost and ONNX by MLflow's loaders, anything pickle-based only with the opt-in recorded
 and pinned at registration.
 """
 
@@ -18,13 +19,12 @@ from typing import Any
 import yaml
 
 from modelward.drift.profile import DatasetProfile
-from modelward.errors import IntegrityError, UnsafeModelFormat
+from modelward.errors import IntegrityError
 from modelward.governance.pins import LoadPolicy
-from modelward.registry.flavors import allow_mlflow_deserialization, is_pickle_based
 from modelward.registry.integrity import diff_manifest, hash_tree
+from modelward.registry.native import load_native
 from modelward.registry.register import PROFILE_FILE, RECORD_FILE, load_record
 from modelward.registry.registry import Registry
-from modelward.registry.trusted import REVIEWED_TRUSTED_TYPES
 from modelward.registry.types import TAG_PREFIX, VersionInfo
 from modelward.runtime.model import LoadedModel
 from modelward.schema import FeatureSchema
@@ -76,8 +76,15 @@ def load_version(registry: Registry, info: VersionInfo) -> LoadedModel:
         _check_policy(record, manifest.policy, info)
         profile = DatasetProfile.from_json((downloaded / PROFILE_FILE).read_bytes())
         mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text("utf-8"))
-        native, runtime = _load_native(model_dir, mlmodel, record, registry.trusted_types, info)
-        schema = _schema(mlmodel)
+        loaded = load_native(
+            model_dir,
+            mlmodel.get("flavors") or {},
+            trusted=[*record.get("trusted_types", []), *registry.trusted_types],
+            allow_pickle=bool(record.get("allow_pickle")),
+            what=info.ref,
+        )
+        native, runtime = loaded.model, loaded.runtime
+        schema = _schema(mlmodel, record, profile)
         example = _example(model_dir)
     except BaseException:
         tmp.cleanup()
@@ -132,68 +139,19 @@ def _example(model_dir: Path) -> dict[str, Any] | None:
     return None
 
 
-def _schema(mlmodel: dict[str, Any]) -> FeatureSchema:
+def _schema(mlmodel: dict[str, Any], record: dict[str, Any], profile: DatasetProfile) -> FeatureSchema:
+    """The signature's inputs, else the schema inferred and pinned at registration, else (a version
+    registered before schemas were recorded) its features typed by their reference profile: a
+    served model never has an empty schema."""
     inputs = (mlmodel.get("signature") or {}).get("inputs")
-    if not inputs:
-        return FeatureSchema(())
-    return FeatureSchema.from_mlflow_inputs(inputs)
-
-
-def _load_native(
-    model_dir: Path,
-    mlmodel: dict[str, Any],
-    record: dict[str, Any],
-    extra_trusted: tuple[str, ...],
-    info: VersionInfo,
-) -> tuple[Any, str]:
-    """The model object and the name of the runtime that serves it."""
-    flavors: dict[str, dict[str, Any]] = mlmodel.get("flavors") or {}
-    pickled, what = is_pickle_based(flavors)
-    if not pickled:
-        for flavor in ("sklearn", "lightgbm"):
-            conf = flavors.get(flavor)
-            if conf is not None and conf.get("serialization_format") == "skops":
-                trusted = sorted(
-                    REVIEWED_TRUSTED_TYPES | set(record.get("trusted_types", [])) | set(extra_trusted)
-                )
-                return _load_skops(
-                    model_dir / str(conf["pickled_model"] if "pickled_model" in conf else conf["data"]),
-                    trusted,
-                ), f"{flavor}-skops"
-        if "lightgbm" in flavors:
-            import lightgbm
-
-            return lightgbm.Booster(
-                model_file=str(model_dir / str(flavors["lightgbm"]["data"]))
-            ), "lightgbm-booster"
-        if "xgboost" in flavors:
-            import mlflow.xgboost
-
-            return mlflow.xgboost.load_model(str(model_dir)), "xgboost"
-    if pickled and not record.get("allow_pickle"):
-        raise UnsafeModelFormat(f"{info.ref} ({what})")
-    import mlflow.pyfunc
-
-    with allow_mlflow_deserialization():
-        pyfunc = mlflow.pyfunc.load_model(str(model_dir))
-    if any(f in flavors for f in ("sklearn", "lightgbm", "xgboost")):
-        # A library model saved with pickle: use the library object, with its predict_proba.
-        try:
-            return pyfunc.get_raw_model(), f"mlflow-pyfunc ({what})"
-        except (AttributeError, NotImplementedError, ValueError):
-            pass
-    # A custom python_function model is called through MLflow's wrapper (its own predict signature).
-    return pyfunc, f"mlflow-pyfunc ({what})"
-
-
-def _load_skops(path: Path, trusted: list[str]) -> Any:
-    import skops.io as sio
-
-    data = path.read_bytes()
-    untrusted = [t for t in sio.get_untrusted_types(data=data) if t not in trusted]
-    if untrusted:
-        raise UnsafeModelFormat(f"{path.name} (skops types not trusted: {', '.join(sorted(untrusted))})")
-    return sio.loads(data, trusted=trusted)
+    if inputs:
+        return FeatureSchema.from_mlflow_inputs(inputs)
+    if record.get("schema"):
+        return FeatureSchema.from_mlflow_inputs(record["schema"])
+    names = [str(n) for n in record.get("features") or [] if str(n) in profile.features]
+    return FeatureSchema.from_mlflow_inputs(
+        [{"name": n, "type": "double" if profile.features[n].kind == "numeric" else "string"} for n in names]
+    )
 
 
 def _json(path: Path) -> Any:

@@ -310,6 +310,7 @@ def _add_ops_routes(
             name: {
                 "ready": slot.current is not None,
                 "version": slot.current.version if slot.current else None,
+                **({"error": slot.error} if slot.error is not None and slot.current is None else {}),
             }
             for name, slot in manager.slots.items()
         }

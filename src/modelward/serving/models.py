@@ -147,6 +147,7 @@ class ModelSlot:
     schema: FeatureSchema  # from the signature at start-up, for the API docs
     routing: Routing | None = None
     failed: tuple[object, ...] | None = None  # signature that failed to load, not retried until it changes
+    error: str | None = None  # why nothing is served: the first load failed (the reason, for /ready)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -201,7 +202,7 @@ class ModelManager:
         if slot is None:
             raise ModelNotServed(name, self.names)
         if slot.routing is None:
-            raise ModelLoading(name)
+            raise ModelLoading(name, failure=slot.error)
         return slot.routing
 
     def get(self, name: str) -> Served:
@@ -210,7 +211,11 @@ class ModelManager:
 
     @property
     def ready(self) -> bool:
-        return all(slot.routing is not None for slot in self.slots.values())
+        """Every model has loaded or failed to, and one at least serves: a model that cannot load is
+        unready on its own (with its reason) and does not take its siblings out of service."""
+        slots = self.slots.values()
+        settled = all(slot.routing is not None or slot.error is not None for slot in slots)
+        return settled and any(slot.routing is not None for slot in slots)
 
     # -- planning: which spec, which versions ---------------------------------------------------
 
@@ -304,10 +309,11 @@ class ModelManager:
                 what, reason = (exc.what, exc.reason) if isinstance(exc, _LoadFailed) else (name, str(exc))
                 log.error("loading %s failed, %s: %s", what, serving, reason)
                 if current is None:
+                    slot.error = reason
                     self.metrics.set_ready(name, False)
                 return Refresh(False, now_version, f"loading {what} failed: {reason}")
             slot.routing = routing
-            slot.failed = None
+            slot.failed = slot.error = None
             self._publish(name, current, routing)
             version = routing.primary.version
             if current is None:

@@ -123,6 +123,8 @@ def problem_for(exc: BaseException, *, path: str, request_id: str | None = None)
         )
     if isinstance(exc, ModelNotServed):
         return make(404, "model not found", str(exc), kind="model-not-found")
+    if isinstance(exc, ModelLoading) and exc.failure is not None:
+        return make(503, "model failed to load", str(exc), kind="model-unavailable")
     if isinstance(exc, ModelLoading):
         return make(
             503,
