@@ -18,6 +18,8 @@ Helpers for tests that need their own server (a model that must not share one): 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import subprocess
 import sys
@@ -142,20 +144,32 @@ def tracking_uri(home: Path) -> str:
     return f"sqlite:///{home / 'mlflow.db'}"
 
 
+@contextlib.contextmanager
+def home_tracking(home: Path) -> Iterator[None]:
+    """MLflow's fluent API on the home's tracking store for the block, and afterwards exactly as
+    before. ``mlflow.set_tracking_uri`` also sets ``MLFLOW_TRACKING_URI`` in the environment, which
+    modelward's settings read before their default and every server a later test starts inherits:
+    restoring ``get_tracking_uri()``'s answer would leave it set (to ``./mlflow.db``) for the rest of
+    the session, so the variable's own previous value (usually none) is what is restored."""
+    import mlflow
+
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(tracking_uri(home))
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)  # None unsets the variable
+
+
 def log_in_home(home: Path, log: Callable[[], Any]) -> str:
     """Run ``log`` inside ``mlflow.start_run()`` against the home's tracking store; the model's URI
     (``runs:/RUN/model`` when logged under the name "model", else MLflow's ``models:/m-...``)."""
     import mlflow
 
-    before = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(tracking_uri(home))
-    try:
-        with mlflow.start_run() as run:
-            info = log()
-        name = getattr(info, "name", None) or getattr(info, "artifact_path", None)
-        return f"runs:/{run.info.run_id}/model" if name == "model" else str(info.model_uri)
-    finally:
-        mlflow.set_tracking_uri(before)
+    with home_tracking(home), mlflow.start_run() as run:
+        info = log()
+    name = getattr(info, "name", None) or getattr(info, "artifact_path", None)
+    return f"runs:/{run.info.run_id}/model" if name == "model" else str(info.model_uri)
 
 
 def pyfunc_predict(home: Path, uri: str, rows: pd.DataFrame) -> np.ndarray:
@@ -164,13 +178,8 @@ def pyfunc_predict(home: Path, uri: str, rows: pd.DataFrame) -> np.ndarray:
 
     from modelward.registry.flavors import allow_mlflow_deserialization
 
-    before = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(tracking_uri(home))
-    try:
-        with allow_mlflow_deserialization():
-            out = mlflow.pyfunc.load_model(uri).predict(rows)
-    finally:
-        mlflow.set_tracking_uri(before)
+    with home_tracking(home), allow_mlflow_deserialization():
+        out = mlflow.pyfunc.load_model(uri).predict(rows)
     arr = np.asarray(out)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.compat.conftest import home_tracking
 from tests.serving.conftest import Server, server_env, start_server
 from tests.serving.test_prediction_log_serving import _settled
 
@@ -65,20 +66,15 @@ def _log_model(home: Path) -> str:
         inputs=Schema([ColSpec("long", "user_id"), ColSpec(Array("long"), "item_ids")]),
         outputs=Schema([ColSpec(Array("double"), "scores")]),
     )
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # MLflow asks for type hints on predict()
-            with mlflow.start_run():
-                info = mlflow.pyfunc.log_model(
-                    name="model",
-                    python_model=str(code),
-                    signature=signature,
-                    input_example=pd.DataFrame(ROWS[:2]),
-                )
-    finally:
-        mlflow.set_tracking_uri(previous)
+    with home_tracking(home), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # MLflow asks for type hints on predict()
+        with mlflow.start_run():
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(code),
+                signature=signature,
+                input_example=pd.DataFrame(ROWS[:2]),
+            )
     return str(info.model_uri)
 
 
@@ -121,15 +117,10 @@ def served(
 
 def _local_copy(uri: str, home: Path) -> str:
     import mlflow
+    import mlflow.artifacts
 
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
-    try:
-        import mlflow.artifacts
-
+    with home_tracking(home):
         return str(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(home / "copy")))
-    finally:
-        mlflow.set_tracking_uri(previous)
 
 
 def _expected(model: Any, rows: list[dict[str, Any]]) -> list[list[float]]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tests.compat.conftest import home_tracking
 from tests.serving.conftest import server_env, start_server
 
 MODEL_CODE = """
@@ -43,17 +44,13 @@ def _register(home: Path) -> str:
             [TensorSpec(np.dtype("float32"), (-1, 2, 2), "x"), TensorSpec(np.dtype("float64"), (-1,), "bias")]
         )
     )
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
-    try:
+    with home_tracking(home):
         with warnings.catch_warnings(), mlflow.start_run():
             warnings.simplefilter("ignore", UserWarning)  # MLflow asks for type hints on predict()
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=str(home / "weighted.py"), signature=signature
             )
         local = mlflow.artifacts.download_artifacts(artifact_uri=info.model_uri, dst_path=str(home / "copy"))
-    finally:
-        mlflow.set_tracking_uri(previous)
     rng = np.random.default_rng(1)
     reference = pd.DataFrame(
         {"x": [rng.normal(size=(2, 2)).tolist() for _ in range(50)], "bias": rng.normal(size=50)}

@@ -59,11 +59,22 @@ def decide_task(
         return TaskDecision("classification", _classes(fitted, labels, predictions), "declared")
     if probabilistic and fitted is not None:
         return TaskDecision("classification", tuple(str(c) for c in fitted), "predict_proba")
+    if _nested(predictions):  # a list (or an object) per row, e.g. one score per candidate item
+        return TaskDecision("regression", (), "outputs")
     if output_type in {"string", "boolean"} or predictions.dtype.kind in "OUSb":
         return TaskDecision("classification", _classes(fitted, labels, predictions), "signature")
     if labels is not None and _labels_of(labels, predictions):
         return TaskDecision("classification", _classes(fitted, labels, predictions), "target")
     return TaskDecision("regression", (), "target" if labels is not None else "outputs")
+
+
+def _nested(predictions: np.ndarray) -> bool:
+    """Whether the model answers a list, an array or a mapping per row rather than one value."""
+    if predictions.ndim > 1:
+        return True
+    return predictions.dtype.kind == "O" and any(
+        isinstance(p, list | tuple | dict | np.ndarray) for p in predictions.tolist()
+    )
 
 
 def _labels_of(labels: pd.Series, predictions: np.ndarray) -> bool:
