@@ -70,6 +70,10 @@ def environment() -> dict[str, str]:
     # `python` and `modelward` are this interpreter's.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["COLUMNS"] = "120"
+    # Live profiles reach the store when their bucket ends (60 s by default): `drift --window 1h`
+    # right after the traffic would find none when the README runs within one minute. A user waits
+    # that minute (the error says so); the test takes one-second buckets instead of waiting.
+    env["MODELWARD_PROFILE_BUCKET_SECONDS"] = "1"
     return env
 
 

@@ -128,6 +128,9 @@ def _live(
             others = [v for v in served if v != chosen]
             where = f" arm '{arm}'" if arm else ""
             hint = f"; versions with live data then: {', '.join(others)} (use --version)" if others else ""
+            if not others:
+                bucket = settings().profile_bucket_seconds
+                hint = f" (live profiles are written when their {bucket:g} s bucket ends: retry after it)"
             raise NotFound(f"no live data for {name} version {chosen}{where} in the last {window}{hint}")
     report = live.report
     if html is not None:
