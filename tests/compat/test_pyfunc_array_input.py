@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.compat.conftest import home_tracking
-from tests.serving.conftest import Server, server_env, start_server
+from tests.compat.conftest import home_tracking, register_cli
+from tests.serving.conftest import Server, start_server
 from tests.serving.test_prediction_log_serving import _settled
 
 tritonclient_http = pytest.importorskip("tritonclient.http")
@@ -95,16 +95,7 @@ def served(
         }
     )
     reference.to_parquet(home / "reference.parquet")
-    env = server_env(home)
-    registered = subprocess.run(
-        [
-            *(sys.executable, "-m", "modelward", "register", "--name", "reco", "--from-mlflow", uri),
-            *("--reference", str(home / "reference.parquet"), "--allow-pickle"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    registered = register_cli(home, uri, "reco", home / "reference.parquet", "--allow-pickle")
     assert registered.returncode == 0, registered.stdout + registered.stderr
     assert "not profiled for drift" in registered.stderr  # item_ids: said, not silently dropped
     with warnings.catch_warnings():  # MLflow asks for type hints on predict(); tutorials have none

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.compat.conftest import home_tracking
+from tests.compat.conftest import home_tracking, register_cli
 from tests.serving.conftest import server_env, start_server
 
 MODEL_CODE = """
@@ -56,15 +56,7 @@ def _register(home: Path) -> str:
         {"x": [rng.normal(size=(2, 2)).tolist() for _ in range(50)], "bias": rng.normal(size=50)}
     )
     reference.to_parquet(home / "reference.parquet")
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "modelward", "register", "--name", "weighted", "--from-mlflow"),
-            *(info.model_uri, "--reference", str(home / "reference.parquet"), "--allow-pickle"),
-        ],
-        env=server_env(home),
-        capture_output=True,
-        text=True,
-    )
+    done = register_cli(home, str(info.model_uri), "weighted", home / "reference.parquet", "--allow-pickle")
     assert done.returncode == 0, done.stdout + done.stderr
     return str(local)
 
