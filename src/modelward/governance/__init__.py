@@ -1,4 +1,4 @@
-"""Governance: the tamper-evident audit trail (fairness, model cards and PII come later)."""
+"""Governance: the tamper-evident audit trail and the reports, policies and notes kept with versions."""
 
 from __future__ import annotations
 
@@ -10,5 +10,17 @@ from modelward.governance.audit import (
     canonical_json,
     event_hash,
 )
+from modelward.governance.reports import StoredPolicy, StoredReport, VersionNotes, VersionReports
 
-__all__ = ["GENESIS_HASH", "AuditEvent", "AuditLog", "AuditVerification", "canonical_json", "event_hash"]
+__all__ = [
+    "GENESIS_HASH",
+    "AuditEvent",
+    "AuditLog",
+    "AuditVerification",
+    "StoredPolicy",
+    "StoredReport",
+    "VersionNotes",
+    "VersionReports",
+    "canonical_json",
+    "event_hash",
+]

@@ -18,7 +18,10 @@ from modelward.store.tables import (
     log_state,
     log_writers,
     metadata,
+    model_policies,
     predictions,
+    version_notes,
+    version_reports,
 )
 
 __all__ = [
@@ -39,5 +42,8 @@ __all__ = [
     "log_state",
     "log_writers",
     "metadata",
+    "model_policies",
     "predictions",
+    "version_notes",
+    "version_reports",
 ]

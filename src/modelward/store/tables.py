@@ -24,7 +24,10 @@ __all__ = [
     "log_state",
     "log_writers",
     "metadata",
+    "model_policies",
     "predictions",
+    "version_notes",
+    "version_reports",
 ]
 
 # Constraint names are fixed so migrations are portable between SQLite and PostgreSQL.
@@ -237,3 +240,47 @@ alert_events = Table(
     Column("detail", Text(), nullable=True),
 )
 Index("ix_modelward_alert_events_fingerprint", alert_events.c.fingerprint)
+
+# Governance results kept with a version: one row per report (kind: fairness, validation, card,
+# importance, pii, ...), newest by id. ``body`` is the report's JSON as its module writes it; the
+# modules in ``modelward.governance`` own each kind's shape.
+version_reports = Table(
+    "modelward_version_reports",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("model", String(256), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("created_at", Float(), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("body", Text(), nullable=False),
+)
+Index(
+    "ix_modelward_version_reports_model_version_kind",
+    version_reports.c.model,
+    version_reports.c.version,
+    version_reports.c.kind,
+)
+
+# A model's promotion policy (``modelward policy set``): the YAML as the user wrote it, validated when
+# stored.
+model_policies = Table(
+    "modelward_model_policies",
+    metadata,
+    Column("model", String(256), primary_key=True),
+    Column("body", Text(), nullable=False),
+    Column("updated_at", Float(), nullable=False),
+    Column("actor", String(200), nullable=False),
+)
+
+# What a version is for and where it must not be used (model cards), editable after registration.
+version_notes = Table(
+    "modelward_version_notes",
+    metadata,
+    Column("model", String(256), primary_key=True),
+    Column("version", String(32), primary_key=True),
+    Column("intended_use", Text(), nullable=True),
+    Column("limitations", Text(), nullable=True),
+    Column("updated_at", Float(), nullable=False),
+    Column("actor", String(200), nullable=False),
+)
