@@ -119,7 +119,7 @@ def test_each_ab_arm_answers_by_version_and_direct_calls_stay_out_of_the_ab_repo
         routed = [f"routed-{i}" for i in range(30)]
         for rid in routed:
             r = c.post("/models/churn/predict", json={"features": ROW, "request_id": rid})
-            assert r.status_code == 200 and r.json()["arm"] in {"champion", "challenger"}
+            assert r.status_code == 200 and r.json()["arm"] in {"champion", "challenger"}, r.text
         direct = ["oip-v1-0", "oip-v1-1", "oip-v2-0", "oip-v2-1", "rest-v2"]
         _settled(server.url)
         items = [{"request_id": rid, "label": 1} for rid in routed + direct]

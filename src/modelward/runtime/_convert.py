@@ -418,3 +418,43 @@ def cache_write(cache_dir: Path, key: str, data: bytes, spec: InputSpec, diff: f
         write_bytes(cache_dir / f"{key}.json", json.dumps(sidecar, indent=2).encode(), mode=0o600)
     except OSError as exc:
         log.warning("cannot write the compiled-model cache in %s: %s", cache_dir, exc)
+
+
+START_FORMAT = "modelward.start/1"
+
+
+def start_path(cache_dir: Path, digest: str) -> Path:
+    """Where a version's start record sits: named by the digest of its pinned model files."""
+    return cache_dir / f"{digest}.start.json"
+
+
+def start_write(
+    cache_dir: Path,
+    digest: str,
+    spec: InputSpec,
+    *,
+    classes: np.ndarray | None,
+    probabilities: bool,
+    runtime: str,
+    diff: float,
+    rows: int,
+) -> None:
+    """Record what serving the checked ONNX file of the model with these pinned files needs without
+    loading the native model first (:mod:`modelward.runtime.quickstart`)."""
+    key = cache_key(None, spec, digest)
+    record = {
+        "format": START_FORMAT,
+        "digest": digest,
+        "key": key,
+        "inputs": spec.to_dict(),
+        "classes": None if classes is None else classes.tolist(),
+        "classes_dtype": None if classes is None else classes.dtype.str,
+        "probabilities": probabilities,
+        "runtime": runtime,
+        "max_abs_diff": diff,
+        "sample_rows": rows,
+    }
+    try:
+        write_bytes(start_path(cache_dir, digest), json.dumps(record, indent=2).encode(), mode=0o600)
+    except (OSError, TypeError, ValueError) as exc:  # classes JSON cannot hold: start the long way
+        log.info("no start record for %s: %s", digest, describe(exc))

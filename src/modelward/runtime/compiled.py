@@ -44,6 +44,7 @@ from modelward.runtime._convert import (
     native_runner,
     onnx_missing,
     plan_inputs,
+    start_write,
     to_onnx,
 )
 from modelward.runtime.model import LoadedModel
@@ -159,6 +160,17 @@ def compile_model(
             compiled, diff, cached = outcome
             log.info("%s: compiled to ONNX (max abs diff %.3g)", model.info.ref, diff)
             rows = len(job.labels)
+            if cache_dir is not None and digest is not None:
+                start_write(
+                    cache_dir,
+                    digest,
+                    spec,
+                    classes=job.classes,
+                    probabilities=job.has_proba,
+                    runtime=model.runtime,
+                    diff=diff,
+                    rows=rows,
+                )
             return compiled, CompileResult(
                 "onnxruntime", True, None, compiled.sha256, diff, _since(started), cached, rows
             )

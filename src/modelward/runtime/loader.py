@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,65 @@ from modelward.registry.register import PROFILE_FILE, RECORD_FILE, load_record
 from modelward.registry.registry import Registry
 from modelward.registry.types import TAG_PREFIX, VersionInfo
 from modelward.runtime.model import LoadedModel
+from modelward.runtime.predictor import model_digest
 from modelward.schema import FeatureSchema
 
-__all__ = ["load_version"]
+__all__ = ["Fetched", "fetch_version", "load_version"]
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A version's files, copied to a private folder and checked against their pins, and what they say;
+    the model itself not loaded yet. ``close()`` removes the folder."""
+
+    info: VersionInfo
+    model_dir: Path
+    record: dict[str, Any]
+    profile: DatasetProfile
+    flavors: dict[str, Any]
+    schema: FeatureSchema
+    example: dict[str, Any] | None
+    digest: str  # sha256 over the model files' pins (runtime.predictor.model_digest)
+    folder: tempfile.TemporaryDirectory[str]
+
+    def described(self, native: Any, runtime: str) -> LoadedModel:
+        """The loaded version, with ``native`` as its model."""
+        return LoadedModel(
+            info=self.info,
+            native=native,
+            runtime=runtime,
+            task=str(self.record.get("task", "regression")),
+            classes=tuple(str(c) for c in self.record.get("classes", [])),
+            schema=self.schema,
+            profile=self.profile,
+            record=self.record,
+            example=self.example,
+        )
+
+    def close(self) -> None:
+        self.folder.cleanup()
+
+
 def load_version(registry: Registry, info: VersionInfo) -> LoadedModel:
+    fetched = fetch_version(registry, info)
+    try:
+        loaded = load_native(
+            fetched.model_dir,
+            fetched.flavors,
+            trusted=[*fetched.record.get("trusted_types", []), *registry.trusted_types],
+            allow_pickle=bool(fetched.record.get("allow_pickle")),
+            what=info.ref,
+        )
+    finally:
+        fetched.close()
+    return fetched.described(loaded.model, loaded.runtime)
+
+
+def fetch_version(registry: Registry, info: VersionInfo) -> Fetched:
+    """Copy a version's files to a private folder and check every one against its pins: what
+    :func:`load_version` loads the model from, and what a start from the compiled cache reads."""
     import mlflow.artifacts
 
     # The store's pins count only once the audit chain vouches for them: whoever can rewrite the
@@ -67,40 +119,28 @@ def load_version(registry: Registry, info: VersionInfo) -> LoadedModel:
         # A single-file download lands directly in the destination folder.
         found = hash_tree(model_dir, prefix="model/")
         found.update(hash_tree(run_dir, prefix="run/"))
-        downloaded = run_dir
         problems = diff_manifest(expected, found)
         if problems:
             raise IntegrityError(info.name, info.version, problems)
 
-        record = load_record((downloaded / RECORD_FILE).read_text("utf-8"))
+        record = load_record((run_dir / RECORD_FILE).read_text("utf-8"))
         _check_policy(record, manifest.policy, info)
-        profile = DatasetProfile.from_json((downloaded / PROFILE_FILE).read_bytes())
+        profile = DatasetProfile.from_json((run_dir / PROFILE_FILE).read_bytes())
         mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text("utf-8"))
-        loaded = load_native(
-            model_dir,
-            mlmodel.get("flavors") or {},
-            trusted=[*record.get("trusted_types", []), *registry.trusted_types],
-            allow_pickle=bool(record.get("allow_pickle")),
-            what=info.ref,
+        return Fetched(
+            info=info,
+            model_dir=model_dir,
+            record=record,
+            profile=profile,
+            flavors=mlmodel.get("flavors") or {},
+            schema=_schema(mlmodel, record, profile),
+            example=_example(model_dir),
+            digest=model_digest(expected),
+            folder=tmp,
         )
-        native, runtime = loaded.model, loaded.runtime
-        schema = _schema(mlmodel, record, profile)
-        example = _example(model_dir)
     except BaseException:
         tmp.cleanup()
         raise
-    tmp.cleanup()
-    return LoadedModel(
-        info=info,
-        native=native,
-        runtime=runtime,
-        task=str(record.get("task", "regression")),
-        classes=tuple(str(c) for c in record.get("classes", [])),
-        schema=schema,
-        profile=profile,
-        record=record,
-        example=example,
-    )
 
 
 def _check_policy(record: dict[str, Any], policy: LoadPolicy, info: VersionInfo) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 from modelward.runtime.compiled import CompiledModel, CompileResult, compile_model
 from modelward.runtime.model import LoadedModel
 
-__all__ = ["ArrayPredictor", "Outputs", "model_digest", "prepare"]
+__all__ = ["ArrayPredictor", "Outputs", "from_compiled", "model_digest", "prepare"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,11 @@ class ArrayPredictor:
             "cached": c.cached if c else False,
             "compile_seconds": round(c.seconds, 3) if c else None,
         }
+
+
+def from_compiled(model: LoadedModel, result: CompileResult, compiled: CompiledModel) -> ArrayPredictor:
+    """The predictor of a model already compiled and checked (a start from the compiled cache)."""
+    return ArrayPredictor(model, result.runtime, result, _compiled(model, compiled))
 
 
 def model_digest(pins: Mapping[str, Any]) -> str:

@@ -284,10 +284,12 @@ def _start_controller(
 
 
 async def _load_then_freeze(manager: ModelManager) -> None:
-    """Load every model, then move the objects of start-up (MLflow, scikit-learn, the models: a
-    million or more) out of the garbage collector's sight. Otherwise every full collection walks
-    them all and stalls the event loop for a few hundred milliseconds under load."""
-    await manager.load_all()
+    """Load every model (from the compiled cache first, where it can, then fully: ModelManager.settle),
+    then move the objects of start-up (MLflow, scikit-learn, the models: a million or more) out of
+    the garbage collector's sight. Otherwise every full collection walks them all and stalls the
+    event loop for a few hundred milliseconds under load."""
+    await manager.load_all(quick=True)
+    await manager.settle()
     gc.collect()
     gc.freeze()
 

@@ -31,6 +31,7 @@ from modelward.routing import Arm, DeploymentSpec, SplitPolicy
 from modelward.runtime import LoadedModel, load_version
 from modelward.runtime.batcher import Batcher, Columns, OnBatch, Outputs, Overloaded, Pending
 from modelward.runtime.predictor import ArrayPredictor, model_digest, prepare
+from modelward.runtime.quickstart import start_from_cache
 from modelward.schema import FeatureSchema
 from modelward.serving.problems import ModelLoading, ModelNotServed
 
@@ -59,6 +60,9 @@ class Served:
     loaded_at: float
     predictor: ArrayPredictor
     batcher: Batcher
+    # Started from the compiled cache (runtime.quickstart): its native model is not loaded yet and the
+    # compiled model was not checked against it in this process; ModelManager.settle replaces it.
+    provisional: bool = False
 
     @property
     def version(self) -> str:
@@ -119,6 +123,10 @@ class Routing:
         if self.shadow is not None:
             out[id(self.shadow)] = self.shadow
         return list(out.values())
+
+    @property
+    def provisional(self) -> bool:
+        return any(s.provisional for s in self.served_versions())
 
     def loaded(self, version: str) -> Served | None:
         """The loaded ``version`` (a live arm's, else the shadow's), or None. An arm at weight 0 is
@@ -241,13 +249,22 @@ class ModelManager:
 
     # -- loading ----------------------------------------------------------------------------------
 
-    def _load_and_warm(self, info: VersionInfo, alias: str | None) -> Served:
+    def _load_and_warm(self, info: VersionInfo, alias: str | None, *, quick: bool = False) -> Served:
+        """Load, check and warm a version; ``quick``: from the compiled cache when it can (provisional)."""
         started = time.perf_counter()
-        model = load_version(self.registry, info)
-        model.warm()
         b = self.batching
-        digest = model_digest(self.registry.manifest(info.name, info.version))
-        predictor = prepare(model, compile=b.compile, cache_dir=b.cache_dir, digest=digest)
+        predictor: ArrayPredictor | None = None
+        if quick and b.compile and b.cache_dir is not None:
+            predictor = start_from_cache(self.registry, info, b.cache_dir)
+        provisional = predictor is not None
+        if predictor is None:
+            model = load_version(self.registry, info)
+            model.warm()
+            digest = model_digest(self.registry.manifest(info.name, info.version))
+            predictor = prepare(model, compile=b.compile, cache_dir=b.cache_dir, digest=digest)
+        else:
+            model = predictor.model
+            model.warm()
         batcher = Batcher(
             f"{info.name}:{info.version}",
             predictor.predict,
@@ -258,7 +275,7 @@ class ModelManager:
             on_batch=self._on_batch,
         )
         self.metrics.observe_load(info.name, time.perf_counter() - started)
-        return Served(model, alias, time.time(), predictor, batcher)
+        return Served(model, alias, time.time(), predictor, batcher, provisional)
 
     def _on_batch(self, items: list[Pending], columns: Columns, out: Outputs, seconds: float) -> None:
         if self.on_batch is not None:  # looked up per call: the server sets it after loading began
@@ -281,12 +298,27 @@ class ModelManager:
                     "of a deployment must have the same outputs"
                 )
 
-    async def load_all(self) -> None:
-        await asyncio.gather(*(self.refresh(name) for name in self.slots))
+    async def load_all(self, *, quick: bool = False) -> None:
+        """Load every model; ``quick``: start from the compiled cache where it can (then :meth:`settle`)."""
+        await asyncio.gather(*(self.refresh(name, quick=quick) for name in self.slots))
 
-    async def refresh(self, name: str, *, force: bool = False) -> Refresh:
+    async def settle(self) -> None:
+        """Replace every version started from the compiled cache by its full load: the native model
+        loaded and the compiled one checked against it again (or the native one served, if they no
+        longer agree). A version whose full load fails keeps serving as it started, and says so."""
+        for name, slot in self.slots.items():
+            if slot.routing is not None and slot.routing.provisional:
+                result = await self.refresh(name, settle=True)
+                if result.error is not None:
+                    log.error("%s keeps serving its compiled model unchecked: %s", name, result.error)
+
+    async def refresh(
+        self, name: str, *, force: bool = False, quick: bool = False, settle: bool = False
+    ) -> Refresh:
         """Build the routing the registry and the stored deployment call for now, if it changed.
-        ``force`` retries a routing that failed to load before (polling does not, until it changes)."""
+        ``force`` retries a routing that failed to load before (polling does not, until it changes);
+        ``quick`` starts versions from the compiled cache; ``settle`` loads fully the versions that
+        were, even if nothing else changed."""
         slot = self.slots[name]
         async with slot.lock:
             current = slot.routing
@@ -296,12 +328,13 @@ class ModelManager:
             except Exception as exc:  # an alias removed, the registry unreachable: keep serving
                 log.error("resolving what %s should serve failed: %s", name, exc)
                 return Refresh(False, now_version, f"resolving {name} failed: {exc}")
-            if current is not None and current.signature == plan.signature:
+            unsettled = settle and current is not None and current.provisional
+            if current is not None and current.signature == plan.signature and not unsettled:
                 return Refresh(False, now_version, revision=current.revision)
             if plan.signature == slot.failed and not force:
                 return Refresh(False, now_version, "this routing failed to load before")
             try:
-                routing = await self._build(slot, plan, current)
+                routing = await self._build(slot, plan, current, quick=quick)
             except Exception as exc:  # any failure keeps the old routing serving
                 slot.failed = plan.signature
                 self.metrics.reload_failed(name)
@@ -318,6 +351,8 @@ class ModelManager:
             version = routing.primary.version
             if current is None:
                 log.info("serving %s: %s (%s)", name, routing.spec.describe(), routing.primary.runtime)
+            elif unsettled:
+                log.info("%s: loaded its native model and checked the compiled one against it", name)
             elif len(routing.arms) == len(current.arms) == 1 and routing.shadow is None:
                 if version == now_version and current.shadow is None:  # a new revision, the same model
                     log.debug(
@@ -329,18 +364,23 @@ class ModelManager:
                 log.info("switched %s to %s", name, _summary(routing))
             return Refresh(True, version, revision=routing.revision)
 
-    async def _build(self, slot: ModelSlot, plan: _Plan, current: Routing | None) -> Routing:
-        loaded = {s.version: s for s in current.served_versions()} if current is not None else {}
+    async def _build(
+        self, slot: ModelSlot, plan: _Plan, current: Routing | None, *, quick: bool = False
+    ) -> Routing:
+        served = current.served_versions() if current is not None else []
+        loaded = {s.version: s for s in served if not s.provisional or quick}
         by_target: dict[str, Served] = {}
         for target, info in plan.versions.items():
             alias = target[1:] if target.startswith("@") else plan.default_alias
             have = loaded.get(info.version)
             if have is None or have.alias != alias:
                 if have is not None:  # same version under another alias: share the loaded model
-                    have = Served(have.model, alias, have.loaded_at, have.predictor, have.batcher)
+                    have = Served(
+                        have.model, alias, have.loaded_at, have.predictor, have.batcher, have.provisional
+                    )
                 else:
                     try:
-                        have = await run_in_threadpool(self._load_and_warm, info, alias)
+                        have = await run_in_threadpool(self._load_and_warm, info, alias, quick=quick)
                     except Exception as exc:
                         raise _LoadFailed(info.ref, str(exc)) from exc
                 loaded[info.version] = have
