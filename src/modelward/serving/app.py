@@ -143,7 +143,8 @@ def create_app(
         # Workers sharing a port load first instead: uvicorn serves only after start-up, so a worker
         # that is still loading takes no connections while its siblings answer (a probe of /ready
         # reaches one worker, not all of them).
-        loading = asyncio.create_task(_load_then_freeze(manager))
+        loading = asyncio.create_task(manager.load_all(quick=True))
+        settling = asyncio.create_task(_settle_then_freeze(manager, loading))
         watcher = (
             asyncio.create_task(manager.watch(settings.reload_interval))
             if settings.reload_interval > 0
@@ -156,6 +157,7 @@ def create_app(
         finally:
             app.state.draining = True
             loading.cancel()
+            settling.cancel()
             if watcher is not None:
                 watcher.cancel()
             if controller is not None:
@@ -283,12 +285,14 @@ def _start_controller(
     return controller, asyncio.create_task(controller.run_forever_async())
 
 
-async def _load_then_freeze(manager: ModelManager) -> None:
-    """Load every model (from the compiled cache first, where it can, then fully: ModelManager.settle),
-    then move the objects of start-up (MLflow, scikit-learn, the models: a million or more) out of
-    the garbage collector's sight. Otherwise every full collection walks them all and stalls the
-    event loop for a few hundred milliseconds under load."""
-    await manager.load_all(quick=True)
+async def _settle_then_freeze(manager: ModelManager, loading: asyncio.Task[None]) -> None:
+    """Once every model answers (``loading``: from the compiled cache first where it can), load
+    fully the versions that started from it (ModelManager.settle), then move the objects of start-up
+    (MLflow, scikit-learn, the models: a million or more) out of the garbage collector's sight.
+    Otherwise every full collection walks them all and stalls the event loop for a few hundred
+    milliseconds under load. Workers that load before they listen wait for ``loading`` only."""
+    with contextlib.suppress(Exception):  # a failed load is the manager's to report
+        await loading
     await manager.settle()
     gc.collect()
     gc.freeze()
