@@ -58,8 +58,10 @@ def _print_run(run: FairnessRun) -> None:
             Column("TPR", justify="right", drop=2),
             Column("FPR", justify="right", drop=2),
             Column("AUC", justify="right", drop=1),
-            Column("note", drop=4),
         ]
+        small = any(g.small for g in feature.groups)
+        if small:
+            columns.append(Column("note", drop=4))
         rows = [
             [
                 g.group,
@@ -69,7 +71,7 @@ def _print_run(run: FairnessRun) -> None:
                 _rate(g.tpr),
                 _rate(g.fpr),
                 _rate(g.auc),
-                "small: not judged" if g.small else "",
+                *(["small: not judged" if g.small else ""] if small else []),
             ]
             for g in feature.groups
         ]
