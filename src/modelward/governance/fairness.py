@@ -277,6 +277,30 @@ def _quiet(call: Any, *args: Any, **kwargs: Any) -> Any:
         return call(*args, **kwargs)
 
 
+def _selection_frame(pred: np.ndarray, groups: np.ndarray) -> Any:
+    from fairlearn.metrics import MetricFrame, selection_rate
+
+    return MetricFrame(metrics=selection_rate, y_true=pred, y_pred=pred, sensitive_features=groups)
+
+
+def _label_frame(
+    truth: np.ndarray, pred: np.ndarray, groups: np.ndarray, rows: np.ndarray, accuracy: Any
+) -> Any:
+    """TPR and FPR (and accuracy, when given) per group over ``rows``."""
+    from fairlearn.metrics import MetricFrame, false_positive_rate, true_positive_rate
+
+    metrics: dict[str, Any] = {"tpr": true_positive_rate, "fpr": false_positive_rate}
+    if accuracy is not None:
+        metrics["accuracy"] = accuracy
+    return _quiet(
+        MetricFrame,
+        metrics=metrics,
+        y_true=truth[rows],
+        y_pred=pred[rows],
+        sensitive_features=groups[rows],
+    )
+
+
 def _feature(
     name: str,
     column: pd.Series,
@@ -288,28 +312,16 @@ def _feature(
     min_group: int,
     bins: int,
 ) -> FeatureFairness:
-    from fairlearn.metrics import (
-        MetricFrame,
-        demographic_parity_difference,
-        demographic_parity_ratio,
-        equalized_odds_difference,
-        false_positive_rate,
-        selection_rate,
-        true_positive_rate,
-    )
     from sklearn.metrics import accuracy_score
 
     groups, order, banded = _groups(column, bins)
-    rates = MetricFrame(metrics=selection_rate, y_true=pred, y_pred=pred, sensitive_features=groups).by_group
+    selection = _selection_frame(pred, groups)
+    rates = selection.by_group
     label_frame: Any = None
+    label_metrics: Any = None
     if truth is not None and labelled.any():
-        label_frame = _quiet(
-            MetricFrame,
-            metrics={"accuracy": accuracy_score, "tpr": true_positive_rate, "fpr": false_positive_rate},
-            y_true=truth[labelled],
-            y_pred=pred[labelled],
-            sensitive_features=groups[labelled],
-        ).by_group
+        label_metrics = _label_frame(truth, pred, groups, labelled, accuracy_score)
+        label_frame = label_metrics.by_group
     rows: list[GroupMetrics] = []
     for group in order:
         inside = groups == group
@@ -344,13 +356,19 @@ def _feature(
         notes.append(f"numeric column cut into {len(order)} quantile band(s)")
     dp_diff = dp_ratio = eo = None
     if len(judged_names) >= 2:
-        dp_diff = _num(demographic_parity_difference(pred[keep], pred[keep], sensitive_features=groups[keep]))
-        dp_ratio = _num(demographic_parity_ratio(pred[keep], pred[keep], sensitive_features=groups[keep]))
+        # Fairlearn's demographic_parity_difference / _ratio and equalized_odds_difference are the
+        # between-groups difference (ratio) of a MetricFrame of selection rates (of TPR and FPR, the
+        # larger). The frames above already hold them: reading them there, rather than calling the
+        # functions (each builds its frame again), halves the audit's time, with the same figures.
+        judged_selection = selection if not small else _selection_frame(pred[keep], groups[keep])
+        dp_diff = _num(judged_selection.difference(method="between_groups"))
+        dp_ratio = _num(judged_selection.ratio(method="between_groups"))
         both = keep & labelled
         if truth is not None and both.any():
-            eo = _num(
-                _quiet(equalized_odds_difference, truth[both], pred[both], sensitive_features=groups[both])
-            )
+            odds = label_metrics if not small else _label_frame(truth, pred, groups, both, None)
+            gaps = odds.difference(method="between_groups")
+            both_gaps = [_num(gaps["tpr"]), _num(gaps["fpr"])]
+            eo = None if None in both_gaps else max(g for g in both_gaps if g is not None)
             if eo is None:
                 notes.append(
                     "equalized odds cannot be computed: some judged group lacks a positive or negative label"
