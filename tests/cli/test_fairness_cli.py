@@ -252,3 +252,35 @@ def make_pipeline_regressor(estimator: Any) -> Any:
         [("cat", OneHotEncoder(handle_unknown="ignore"), ["geography", "gender"])], remainder="passthrough"
     )
     return Pipeline([("pre", pre), ("model", estimator)])
+
+
+def test_the_registered_positive_class_is_the_one_selected(
+    churn: Registry,
+    churn_models: dict[str, Any],
+    churn_frame: pd.DataFrame,
+    eval_file: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from modelward.registry.response import response_tags
+
+    tags = response_tags({"probability_name": "stay_probability", "positive_class": 0})
+    register_model(churn, churn_models["logreg"], "churn", train_data=churn_frame, target="churn", tags=tags)
+    found = {}
+    for version in ("1", "3"):  # the same model; version 3 counts "stays" (class 0) as selected
+        code, out, err = run(
+            capsys,
+            "fairness",
+            f"churn:{version}",
+            "--data",
+            str(eval_file),
+            "--sensitive",
+            "gender",
+            "--json",
+        )
+        assert code == 0, err
+        found[version] = json.loads(out)
+    assert (found["1"]["positive_label"], found["3"]["positive_label"]) == ("1", "0")
+    for one, three in zip(
+        found["1"]["features"][0]["groups"], found["3"]["features"][0]["groups"], strict=True
+    ):
+        assert three["selection_rate"] == pytest.approx(1 - one["selection_rate"])
