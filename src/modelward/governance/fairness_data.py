@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from modelward.registry import Registry
+    from modelward.runtime import LoadedModel
 
 __all__ = ["KIND", "FairnessRun", "audit_file", "audit_live", "read_table", "save_run", "stored_summary"]
 
@@ -136,8 +137,10 @@ def audit_file(
     label: str | None = None,
     min_group: int = 30,
     bins: int = 4,
+    model: LoadedModel | None = None,
 ) -> FairnessRun:
-    """Score ``path`` with the version ``ref`` and audit its decisions across ``sensitive`` columns."""
+    """Score ``path`` with the version ``ref`` and audit its decisions across ``sensitive`` columns.
+    ``model``: the version already loaded (``ref`` is then not looked up again)."""
     from modelward.registry.lineage import fingerprint_file
     from modelward.runtime import load_version
     from modelward.runtime.batch import score_file
@@ -145,7 +148,8 @@ def audit_file(
     names = _sensitive_names(sensitive)
     frame = read_table(path)
     _require(frame, names + ([label] if label else []), Path(path).name)
-    model = load_version(registry, registry.resolve(ref))
+    if model is None:
+        model = load_version(registry, registry.resolve(ref))
     if not model.is_classifier:
         raise ConfigError(f"{model.info.ref} is a {model.task} model: fairness audits need a classifier")
     classes = list(model.classes)
