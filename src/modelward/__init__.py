@@ -13,6 +13,7 @@ __all__ = [
     "Settings",
     "__version__",
     "archive",
+    "fairness",
     "load",
     "open_registry",
     "promote",
@@ -24,6 +25,7 @@ __all__ = [
 if TYPE_CHECKING:
     from modelward.api import (
         archive,
+        fairness,
         load,
         open_registry,
         promote,
@@ -33,7 +35,16 @@ if TYPE_CHECKING:
     )
     from modelward.config import Settings
 
-_API = {"archive", "load", "open_registry", "promote", "register", "register_mlflow_model", "rollback"}
+_API = {
+    "archive",
+    "fairness",
+    "load",
+    "open_registry",
+    "promote",
+    "register",
+    "register_mlflow_model",
+    "rollback",
+}
 
 
 def __getattr__(name: str) -> Any:
