@@ -56,13 +56,13 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _cell(value: Any, key: str | None = None) -> str:
+def _cell(value: Any, key: str | None = None, shown: str | None = None) -> str:
     numeric = isinstance(value, int | float) and not isinstance(value, bool)
     attrs = ' class="n"' if numeric else ""
     if key is not None:
         exact = json.dumps(value) if not isinstance(value, str) else value
         attrs += f' data-key="{_e(key)}" data-value="{_e(exact)}"'
-    return f"<td{attrs}>{_e(_fmt(value))}</td>"
+    return f"<td{attrs}>{_e(shown if shown is not None else _fmt(value))}</td>"
 
 
 def _table(headers: list[str], rows: list[str]) -> str:
@@ -127,9 +127,10 @@ def _profile(d: dict[str, Any]) -> str:
             detail = f"min {_fmt(f.get('min'))}, mean {_fmt(f.get('mean'))}, max {_fmt(f.get('max'))}"
         else:
             detail = f"{_fmt(f.get('categories'))} categories"
+        rate = f.get("missing_rate")
         lines.append(
             f"<tr><td>{_e(name)}</td><td>{_e(f.get('kind'))}</td>"
-            f"{_cell(f.get('missing_rate'), f'profile.{name}.missing_rate')}<td>{_e(detail)}</td></tr>"
+            f"{_cell(rate, f'profile.{name}.missing_rate', f'{rate or 0:.1%}')}<td>{_e(detail)}</td></tr>"
         )
         hist = f.get("histogram") or {}
         svg = histogram(f"reference histogram of {name}", hist.get("bins", []), hist.get("counts", []))
