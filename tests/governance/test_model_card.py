@@ -376,3 +376,43 @@ def test_card_mistakes_print_one_line_and_exit_1(
     assert code == 1
     assert out == ""
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_notes_given_to_register_from_mlflow_and_promotion_through_the_api_reach_the_card(
+    carded: dict[str, Any], settings: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import mlflow
+    import mlflow.sklearn
+
+    import modelward
+
+    registry: Registry = carded["registry"]
+    reference = tmp_path / "reference.parquet"
+    carded["holdout"].to_parquet(reference)
+    with registry.mlflow_context(), mlflow.start_run() as r:
+        mlflow.sklearn.log_model(carded["model"], name="model", serialization_format="skops")
+    code, out, err = run(
+        capsys,
+        "register",
+        "--from-mlflow",
+        f"runs:/{r.info.run_id}/model",
+        "--name",
+        "imported",
+        "--reference",
+        str(reference),
+        "--target",
+        "churn",
+        "--intended-use",
+        "Offline scoring of the monthly customer file.",
+        "--limitations",
+        "Unreliable for customers under 21.",
+        "--json",
+    )
+    assert code == 0, err
+    version = json.loads(out)["version"]
+    promoted = modelward.promote("imported", version, reason="imported for batch scoring", settings=settings)
+    stored = json.loads(stored_card(registry, promoted, "json") or "{}")
+    notes = next(s for s in stored["sections"] if s["key"] == "intended_use")["data"]
+    assert notes["intended_use"] == "Offline scoring of the monthly customer file."
+    assert notes["limitations"] == "Unreliable for customers under 21."
+    assert stored["aliases"] == ["champion"]
