@@ -416,3 +416,24 @@ def test_notes_given_to_register_from_mlflow_and_promotion_through_the_api_reach
     assert notes["intended_use"] == "Offline scoring of the monthly customer file."
     assert notes["limitations"] == "Unreliable for customers under 21."
     assert stored["aliases"] == ["champion"]
+
+
+def test_the_time_range_of_the_training_data_is_its_date_column_span(registry: Registry) -> None:
+    from modelward.governance.card import build_card
+
+    frame = pd.DataFrame(
+        {
+            "age": [25, 32, 47, 51, 62, 38, 29, 55],
+            "signup": pd.date_range("2025-01-03", periods=8, freq="7D"),
+            "churn": [0, 0, 1, 1, 1, 0, 0, 1],
+        }
+    )
+    model = LogisticRegression().fit(frame[["age"]], frame["churn"])
+    info = register_model(registry, model, "dated", train_data=frame, target="churn")
+    lineage = build_card(registry, info, actor="tester", load_model=False).section("lineage").data
+    assert lineage is not None
+    assert lineage["time_range"] == {
+        "column": "signup",
+        "start": "2025-01-03T00:00:00",
+        "end": "2025-02-21T00:00:00",
+    }
