@@ -50,10 +50,9 @@ def _edit(ref: str | None, intended_use: str | None, limitations: str | None, as
 def card(
     ref: str = typer.Argument(
         ...,
-        metavar="REF",
         help="NAME, NAME@ALIAS or NAME:VERSION; or `edit` to set the notes of the REF after it.",
     ),
-    edited: str | None = typer.Argument(None, metavar="[EDIT_REF]", help="With `edit`: the version to edit."),
+    edit_ref: str | None = typer.Argument(None, help="With `edit`: the version to edit."),
     fmt: str = typer.Option("md", "--format", "-f", help="md, html or json."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the card to this file."),
     data: Path | None = typer.Option(
@@ -76,9 +75,9 @@ def card(
     from modelward.errors import ConfigError
 
     if ref == EDIT:
-        _edit(edited, intended_use, limitations, as_json)
+        _edit(edit_ref, intended_use, limitations, as_json)
         return
-    if edited is not None or intended_use is not None or limitations is not None:
+    if edit_ref is not None or intended_use is not None or limitations is not None:
         raise ConfigError(
             "notes are set with `modelward card edit NAME:VERSION --intended-use ... --limitations ...`"
         )
