@@ -41,6 +41,7 @@ CALLS: dict[str, list[str]] = {
     "performance": ["performance", TYPO],
     "calibrate": ["calibrate", TYPO, "--data", "{rows}", "--target", "churn"],
     "drift": ["drift", TYPO],
+    "card": ["card", TYPO],
     "deploy apply": ["deploy", TYPO, "--ab", "champion=50", "challenger=50"],  # `deploy NAME ...`
     "deploy status": ["deploy", "status", TYPO],
     "deploy history": ["deploy", "history", TYPO],
@@ -57,7 +58,11 @@ CALLS: dict[str, list[str]] = {
     ],
 }
 # Variants of the same commands, checked too.
-MORE_CALLS = [["alerts", "--all", "--model", TYPO], ["predictions", "tail", TYPO, "--json"]]
+MORE_CALLS = [
+    ["alerts", "--all", "--model", TYPO],
+    ["predictions", "tail", TYPO, "--json"],
+    ["card", "edit", TYPO, "--intended-use", "x"],
+]
 NOT_LOOKUPS = {"register": "--name names the model it creates"}
 
 MODEL_ARGUMENTS = {"name", "ref", "models"}
