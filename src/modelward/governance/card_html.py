@@ -150,7 +150,7 @@ def _metrics(d: dict[str, Any]) -> str:
 
 
 def _verdict(v: Any) -> str:
-    text = _fmt(v)
+    text = {True: "passed", False: "failed"}.get(v, _fmt(v)) if isinstance(v, bool) else _fmt(v)
     good = v is True or str(v).lower() in {"pass", "passed", "ok"}
     return f'<span class="{"pass" if good else "fail"}">{_e(text)}</span>'
 
