@@ -55,6 +55,7 @@ __all__ = [
     "edit_notes",
     "refresh_card",
     "render_card",
+    "stored_card",
 ]
 
 log = logging.getLogger(__name__)
