@@ -53,6 +53,8 @@ def register(
     trusted_types: Sequence[str] = (),
     response: Mapping[str, Any] | None = None,
     task: str | None = None,
+    intended_use: str | None = None,
+    limitations: str | None = None,
     settings: Settings | None = None,
 ) -> VersionInfo:
     """Register a fitted scikit-learn, XGBoost or LightGBM model as a new version of ``name``.
@@ -64,7 +66,8 @@ def register(
     "churn_probability"}`` gives a binary classifier's answers that member (its positive-class
     probability; ``"positive_class"`` picks the class, by default the second). ``task``
     ("classification" or "regression") says what the model predicts when its class does not (no
-    ``predict_proba``).
+    ``predict_proba``). ``intended_use`` and ``limitations`` go into the version's model card
+    (editable later with ``modelward card edit``).
     """
     from modelward.registry import register_model
     from modelward.registry.response import response_tags
@@ -83,6 +86,8 @@ def register(
             tags=tags,
             trusted_types=trusted_types,
             task=task,
+            intended_use=intended_use,
+            limitations=limitations,
         )
 
 
@@ -98,6 +103,8 @@ def register_mlflow_model(
     allow_pickle: bool = False,
     response: Mapping[str, Any] | None = None,
     task: str | None = None,
+    intended_use: str | None = None,
+    limitations: str | None = None,
     settings: Settings | None = None,
 ) -> VersionInfo:
     """Register a model MLflow already holds (``runs:/<run>/model``, ``models:/...``).
@@ -124,6 +131,8 @@ def register_mlflow_model(
             trusted_types=trusted_types,
             allow_pickle=allow_pickle,
             task=task,
+            intended_use=intended_use,
+            limitations=limitations,
         )
 
 
@@ -135,6 +144,19 @@ def load(ref: str, *, settings: Settings | None = None) -> LoadedModel:
         return load_version(registry, registry.resolve(ref))
 
 
+def _refresh(registry: Registry, info: VersionInfo, refresh: Any) -> None:
+    """Regenerate the model card of the version an alias now points at; the alias has moved, so a
+    card that cannot be built is logged, not raised."""
+    import logging
+
+    from modelward.errors import ModelwardError
+
+    try:
+        refresh(registry, registry.store, info.name, info.version, registry.actor)
+    except ModelwardError as exc:
+        logging.getLogger(__name__).warning("the model card of %s was not refreshed: %s", info.ref, exc)
+
+
 def promote(
     name: str,
     version: str | int,
@@ -143,15 +165,23 @@ def promote(
     reason: str | None = None,
     settings: Settings | None = None,
 ) -> VersionInfo:
+    from modelward.governance.card import refresh_card
+
     with open_registry(settings) as registry:
-        return registry.promote(name, version, alias, reason=reason)
+        info = registry.promote(name, version, alias, reason=reason)
+        _refresh(registry, info, refresh_card)
+        return info
 
 
 def rollback(
     name: str, alias: str = "champion", *, reason: str | None = None, settings: Settings | None = None
 ) -> VersionInfo:
+    from modelward.governance.card import refresh_card
+
     with open_registry(settings) as registry:
-        return registry.rollback(name, alias, reason=reason)
+        info = registry.rollback(name, alias, reason=reason)
+        _refresh(registry, info, refresh_card)
+        return info
 
 
 def archive(

@@ -42,6 +42,7 @@ CALLS: dict[str, list[str]] = {
     "calibrate": ["calibrate", TYPO, "--data", "{rows}", "--target", "churn"],
     "drift": ["drift", TYPO],
     "fairness": ["fairness", TYPO, "--data", "{rows}", "--sensitive", "gender"],
+    "card": ["card", TYPO],
     "deploy apply": ["deploy", TYPO, "--ab", "champion=50", "challenger=50"],  # `deploy NAME ...`
     "deploy status": ["deploy", "status", TYPO],
     "deploy history": ["deploy", "history", TYPO],
@@ -62,6 +63,7 @@ MORE_CALLS = [
     ["alerts", "--all", "--model", TYPO],
     ["predictions", "tail", TYPO, "--json"],
     ["fairness", TYPO, "--window", "1h", "--sensitive", "gender"],
+    ["card", "edit", TYPO, "--intended-use", "x"],
 ]
 NOT_LOOKUPS = {"register": "--name names the model it creates"}
 

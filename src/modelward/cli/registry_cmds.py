@@ -190,24 +190,9 @@ def _profile(registry: Registry, info: VersionInfo, filename: str) -> Any:
 
 
 def _profile_summary(profile: Any) -> dict[str, Any] | None:
-    if profile is None:
-        return None
-    features = {}
-    for name, feature in profile.features.items():
-        entry: dict[str, Any] = {"kind": feature.kind, "missing_rate": round(feature.missing_rate, 6)}
-        if feature.kind == "numeric":
-            entry.update(
-                {
-                    "min": feature.minimum,
-                    "max": feature.maximum,
-                    "mean": feature.mean,
-                    "bins": len(feature.counts),
-                }
-            )
-        else:
-            entry["categories"] = len(feature.categories)
-        features[name] = entry
-    return {"rows": profile.n_rows, "features": features}
+    from modelward.drift.summary import profile_summary
+
+    return profile_summary(profile)
 
 
 def _print_show(summary: dict[str, Any], pins: dict[str, Any]) -> None:
@@ -301,6 +286,12 @@ def register_cmd(
         "--task",
         help="classification or regression; by default decided from the model, its signature and the target.",
     ),
+    intended_use: str | None = typer.Option(
+        None, "--intended-use", help="What the version is for (its model card; `card edit` changes it)."
+    ),
+    limitations: str | None = typer.Option(
+        None, "--limitations", help="Where it must not be used, known weaknesses (its model card)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Register a model MLflow already holds, with its reference data."""
@@ -330,6 +321,8 @@ def register_cmd(
             trusted_types=trust,
             allow_pickle=allow_pickle,
             task=task,
+            intended_use=intended_use,
+            limitations=limitations,
         )
     if as_json:
         emit_json(info.to_dict())
@@ -349,6 +342,9 @@ def promote(
     """Point an alias (default champion) at a version."""
     with _registry() as registry:
         info = registry.promote(name, version, alias, reason=reason)
+        from modelward.cli.card_cmds import refresh_after_move
+
+        refresh_after_move(registry, info.name, info.version)
     if as_json:
         emit_json(info.to_dict())
     else:
@@ -364,6 +360,9 @@ def rollback(
     """Move an alias back to the version that held it before its last promotion."""
     with _registry() as registry:
         info = registry.rollback(name, alias, reason=reason)
+        from modelward.cli.card_cmds import refresh_after_move
+
+        refresh_after_move(registry, info.name, info.version)
     if as_json:
         emit_json(info.to_dict())
     else:

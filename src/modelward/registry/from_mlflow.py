@@ -30,6 +30,7 @@ from modelward.registry.register import (
     _source,
     _split,
     quiet_mlflow,
+    save_notes,
 )
 from modelward.registry.task import check_task, decide_task
 from modelward.registry.trusted import untrusted_beyond_reviewed
@@ -56,6 +57,8 @@ def register_mlflow_model(
     trusted_types: Sequence[str] = (),
     allow_pickle: bool = False,
     task: str | None = None,
+    intended_use: str | None = None,
+    limitations: str | None = None,
 ) -> VersionInfo:
     """Register a model MLflow already holds; see :func:`modelward.register_mlflow_model`."""
     import mlflow
@@ -120,7 +123,9 @@ def register_mlflow_model(
         "source_uri": model_uri,
         "calibration": registration_calibration(labels, probabilities, decision.classes),
     }
-    return _finish(registry, name, version, run_id, profile, record, description, tags)
+    info = _finish(registry, name, version, run_id, profile, record, description, tags)
+    save_notes(registry, info, intended_use, limitations)
+    return info
 
 
 def _read_mlmodel(registry: Registry, model_uri: str) -> Any:

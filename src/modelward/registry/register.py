@@ -25,6 +25,7 @@ from modelward.drift.profile import DatasetProfile, build_profile, nested_values
 from modelward.errors import RegistrationError, UntrustedTypes
 from modelward.governance.audit import canonical_json
 from modelward.governance.pins import REGISTER_ACTION, pins_digest
+from modelward.governance.reports import VersionReports
 from modelward.registry.calibration import registration_calibration
 from modelward.registry.flavors import (
     Flavor,
@@ -134,6 +135,7 @@ def _lineage_tags(source: DataSource) -> dict[str, str]:
                 tags[TAG_PREFIX + "dvc.md5"] = pointer.md5
             if pointer.remote:
                 tags[TAG_PREFIX + "dvc.remote"] = pointer.remote
+    tags.update(_time_range(source.frame))
     git = git_info(source.path.parent if source.path is not None else None) or git_info()
     if git is not None:
         tags[TAG_PREFIX + "git.commit"] = git.commit
@@ -141,6 +143,32 @@ def _lineage_tags(source: DataSource) -> dict[str, str]:
         if git.branch:
             tags[TAG_PREFIX + "git.branch"] = git.branch
     return tags
+
+
+def _time_range(frame: pd.DataFrame) -> dict[str, str]:
+    """The span of the data's first date-time column (the model card's "time range"), if it has one."""
+    import pandas as pd
+
+    for column in frame.columns:
+        series = frame[column]
+        if pd.api.types.is_datetime64_any_dtype(series) and series.notna().any():
+            return {
+                TAG_PREFIX + "dataset.time_column": str(column),
+                TAG_PREFIX + "dataset.time_start": pd.Timestamp(series.min()).isoformat(),
+                TAG_PREFIX + "dataset.time_end": pd.Timestamp(series.max()).isoformat(),
+            }
+    return {}
+
+
+def save_notes(
+    registry: Registry, info: VersionInfo, intended_use: str | None, limitations: str | None
+) -> None:
+    """Keep the intended use and limitations given at registration with the version (model card)."""
+    if intended_use is None and limitations is None:
+        return
+    VersionReports(registry.store).set_notes(
+        info.name, info.version, actor=registry.actor, intended_use=intended_use, limitations=limitations
+    )
 
 
 def _skops_types(model: Any) -> list[str]:
@@ -188,6 +216,8 @@ def register_model(
     tags: Mapping[str, str] | None = None,
     trusted_types: Sequence[str] = (),
     task: str | None = None,
+    intended_use: str | None = None,
+    limitations: str | None = None,
 ) -> VersionInfo:
     """Register an in-memory scikit-learn, XGBoost or LightGBM model; see :func:`modelward.register`."""
     import mlflow
@@ -254,7 +284,9 @@ def register_model(
         "lineage": lineage,
         "calibration": registration_calibration(labels, probabilities, flavor.classes),
     }
-    return _finish(registry, name, version, run_id, profile, record, description, tags)
+    info = _finish(registry, name, version, run_id, profile, record, description, tags)
+    save_notes(registry, info, intended_use, limitations)
+    return info
 
 
 def _predict(model: Any, features: pd.DataFrame, flavor: Flavor) -> tuple[np.ndarray, np.ndarray | None]:
