@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from modelward.errors import ConfigError
 from modelward.validation import ConsentRule, RequestInvalid
 
 
@@ -46,3 +47,9 @@ def test_anything_else_is_a_malformed_request(header: bytes | None, body: dict[s
 
 def test_a_body_that_is_not_an_object_is_left_to_validation() -> None:
     assert ConsentRule().take(None, [1, 2]) is True
+
+
+@pytest.mark.parametrize("name", ["features", "inputs", "request_id", "key"])
+def test_a_member_a_prediction_body_uses_cannot_carry_consent(name: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        ConsentRule(field=name)

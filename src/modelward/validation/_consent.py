@@ -11,7 +11,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Final
 
+from modelward.errors import ConfigError
 from modelward.validation._columns import FieldProblem, RequestInvalid, _describe, _preview
+from modelward.validation._request import _MEMBERS
 
 __all__ = ["ConsentRule"]
 
@@ -32,6 +34,10 @@ class ConsentRule:
     header_key: bytes = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.field in _MEMBERS:
+            raise ConfigError(
+                f"the consent member cannot be named {self.field!r}: a prediction body uses that name"
+            )
         object.__setattr__(self, "header_key", self.header.lower().encode("latin-1"))
 
     def from_header(self, value: bytes | str) -> bool:
