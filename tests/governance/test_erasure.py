@@ -15,7 +15,7 @@ from modelward.governance.erasure import Eraser, key_hash, parse_key
 from modelward.monitoring.log_insert import write_items
 from modelward.monitoring.log_rows import RecordBatch
 from modelward.store import Store
-from modelward.store.tables import feedback, predictions
+from modelward.store.tables import deployment_history, feedback, predictions
 
 
 def _log(store: Store, model: str, ids: list[str], customers: list[object], *, consent: bool = True) -> None:
@@ -77,6 +77,20 @@ def test_the_audit_event_keeps_counts_and_a_hash_of_the_field_name_only(logged: 
     for erased in ("123", "customer_id", '"a1"', '"a2"', '"c1"', '"o1"'):
         assert erased not in text
     assert audit.verify().ok
+
+
+def test_a_key_field_a_deployment_routed_on_is_found_in_the_routing_key(store: Store) -> None:
+    for model, key in (("keyed", "customer_id"), ("elsewhere", "order_id")):
+        with store.write() as conn:
+            spec = json.dumps({"strategy": "ab", "key": key})
+            conn.execute(
+                deployment_history.insert().values(model=model, revision=1, spec=spec, ts=1.0, actor="t")
+            )
+        batch = RecordBatch(model, "1", "a", 1.0, 1.0, [f"{model}-r"], {"age": [40]}, [0], routing_keys="123")
+        assert write_items(store, [batch])[0] == 1
+    done = Eraser(store, actor="dpo").forget(key=("customer_id", "123"))
+    assert done.predictions == 1
+    assert _ids(store, predictions) == {"elsewhere-r"}  # routed on another field that had the same value
 
 
 def test_preview_counts_without_erasing(logged: Store) -> None:

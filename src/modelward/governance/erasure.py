@@ -14,6 +14,7 @@ Erasing twice erases nothing the second time, which is not an error.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from sqlalchemy.engine import Connection
 from modelward.errors import ConfigError
 from modelward.governance.audit import AuditLog
 from modelward.store.store import Store
-from modelward.store.tables import feedback, predictions
+from modelward.store.tables import deployment_history, feedback, predictions
 
 __all__ = ["ACTION", "Eraser", "Erasure", "parse_key"]
 
@@ -94,13 +95,26 @@ class Eraser:
         self.chunk_size = chunk_size
 
     def _key_match(self, conn: Connection, field: str, value: str) -> Any:
+        """Rows whose logged input ``field`` is ``value``, or whose routing key is, when the
+        model's deployment was keyed on ``field`` (a key that is not a feature is logged there)."""
+        texts = _texts(value)
+        keyed = sorted(
+            {
+                m
+                for m, spec in conn.execute(select(deployment_history.c.model, deployment_history.c.spec))
+                if json.loads(spec).get("key") == field
+            }
+        )
         logged: Any
         if conn.dialect.name == "postgresql":
             logged = cast(predictions.c.inputs, JSONB).op("->>")(field)
         else:  # SQLite: a quoted member name takes any field name, dots and spaces included
             path = '$."' + field.replace("\\", "\\\\").replace('"', '\\"') + '"'
             logged = cast(func.json_extract(predictions.c.inputs, path), String)
-        return logged.in_(_texts(value))
+        match = logged.in_(texts)
+        if keyed:
+            match = or_(match, and_(predictions.c.model.in_(keyed), predictions.c.routing_key.in_(texts)))
+        return match
 
     def _found(
         self, conn: Connection, key: tuple[str, str], model: str | None
