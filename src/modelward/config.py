@@ -10,6 +10,7 @@ import os
 import re
 import socket
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -136,6 +137,19 @@ class Settings(BaseSettings):
     live_profiles: bool = Field(default=True, description="profile served rows per minute for live drift")
     profile_bucket_seconds: float = Field(
         default=60.0, gt=0, description="length of a live profile bucket (the finest drift window)"
+    )
+
+    # -- consent (docs/privacy.md "Consent and erasure") --------------------------------------------
+    consent_header: str = Field(
+        default="X-Consent", pattern=r"^[A-Za-z0-9-]+$", description="request header carrying consent"
+    )
+    consent_field: str = Field(
+        default="consent", min_length=1, description="top-level body member carrying consent"
+    )
+    consent_default: bool = Field(default=True, description="consent of a request that does not say")
+    consent_without: Literal["skip", "redact"] = Field(
+        default="skip",
+        description="without consent: skip (inputs not logged) or redact (logged through log_redact)",
     )
 
     # -- connections (per worker; docs/serving.md "Connections") ------------------------------------

@@ -161,7 +161,13 @@ def test_export_csv_with_json_summary_and_an_until_bound(
         "--json",
     )
     assert code == 0
-    assert json.loads(out) == {"model": "churn", "path": str(target), "format": "csv", "rows": 8}
+    assert json.loads(out) == {
+        "model": "churn",
+        "path": str(target),
+        "format": "csv",
+        "rows": 8,
+        "excluded_without_consent": 0,
+    }
     assert pd.read_csv(target)["request_id"].tolist() == [f"req-{i}" for i in range(8)]
 
 

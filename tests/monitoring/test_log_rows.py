@@ -53,11 +53,11 @@ def test_a_failed_prediction_stores_empty_outputs_and_the_error() -> None:
 
 
 def test_driver_level_inserts_know_qmark_and_format_placeholders() -> None:
-    assert insert_sql("qmark") is not None and insert_sql("qmark").count("?") == 10  # type: ignore[union-attr]
-    assert insert_sql("format") is not None and insert_sql("format").count("%s") == 10  # type: ignore[union-attr]
+    assert insert_sql("qmark") is not None and insert_sql("qmark").count("?") == 11  # type: ignore[union-attr]
+    assert insert_sql("format") is not None and insert_sql("format").count("%s") == 11  # type: ignore[union-attr]
     assert insert_sql("named") is None
     three = insert_sql("qmark", 3)
-    assert three is not None and three.count("?") == 30 and three.count("(?, ") == 3
+    assert three is not None and three.count("?") == 33 and three.count("(?, ") == 3
 
 
 def _stored(batches: list[RecordBatch], *, as_json: bool) -> list[tuple[object, ...]]:
@@ -67,7 +67,8 @@ def _stored(batches: list[RecordBatch], *, as_json: bool) -> list[tuple[object, 
     db = sqlite3.connect(":memory:")
     db.execute(
         "CREATE TABLE modelward_predictions (id INTEGER PRIMARY KEY, request_id TEXT, ts FLOAT, model TEXT, "
-        "version TEXT, arm TEXT, routing_key TEXT, inputs TEXT, outputs TEXT, latency_ms FLOAT, error TEXT)"
+        "version TEXT, arm TEXT, routing_key TEXT, inputs TEXT, outputs TEXT, latency_ms FLOAT, error TEXT, "
+        "consent BOOLEAN)"
     )
     for batch in batches:
         statement = batch.json_insert() if as_json else None
@@ -76,7 +77,7 @@ def _stored(batches: list[RecordBatch], *, as_json: bool) -> list[tuple[object, 
         else:
             rows = batch.rows()
             db.execute(insert_sql("qmark", len(rows)) or "", tuple(itertools.chain.from_iterable(rows)))
-    columns = "request_id, ts, model, version, arm, routing_key, inputs, outputs, latency_ms, error"
+    columns = "request_id, ts, model, version, arm, routing_key, inputs, outputs, latency_ms, error, consent"
     return db.execute(f"SELECT {columns} FROM modelward_predictions ORDER BY id").fetchall()
 
 

@@ -36,6 +36,7 @@ EXPECTED = {
     "POST /v2/models/{name}/versions/{version}/infer": "predict",
     "GET /alerts": "predict",
     "POST /feedback": "predict",
+    "DELETE /feedback/{request_id}": "admin",
     "GET /models/{name}/performance": "predict",
     "GET /models/{name}/abtest": "predict",
     "GET /models/{name}/drift": "predict",

@@ -173,6 +173,9 @@ def _register_commands() -> None:
     from modelward.cli import card_cmds
 
     card_cmds.register(app)
+    from modelward.cli import forget_cmds
+
+    forget_cmds.register(app)
 
 
 _register_commands()

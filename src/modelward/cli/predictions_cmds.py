@@ -152,12 +152,20 @@ def export_cmd(
     if start is not None and end is not None and end <= start:
         raise ConfigError("--until must be later than --since")
     with open_store() as store:
-        total = count_predictions(store, name, since=start, until=end)
-        if total == 0:
+        logged = count_predictions(store, name, since=start, until=end)
+        total = count_predictions(store, name, since=start, until=end, consented_only=True)
+        excluded = logged - total  # requests without consent: never exported for retraining
+        if logged == 0:
             if (start is None and end is None) or count_predictions(store, name) == 0:
                 require_model(name)  # a typo is an error, not an empty log
             window = "" if since is None and until is None else " in that time window"
             raise NotFound(f"nothing to export: no predictions of '{name}' are logged{window}")
+        if total == 0:
+            where = " in that time window" if since is not None or until is not None else ""
+            raise NotFound(
+                f"nothing to export: the {excluded} logged predictions of '{name}'{where} are all of "
+                "requests without consent, which are never exported"
+            )
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         with Progress(
@@ -179,9 +187,18 @@ def export_cmd(
                 progress=lambda n: bar.advance(task, n),
             )
     if as_json:
-        emit_json({"model": name, "path": str(output), "format": kind, "rows": rows})
+        emit_json(
+            {
+                "model": name,
+                "path": str(output),
+                "format": kind,
+                "rows": rows,
+                "excluded_without_consent": excluded,
+            }
+        )
     else:
-        typer.echo(f"exported {rows} predictions of {name} to {output}")
+        left_out = f" ({excluded} without consent left out)" if excluded else ""
+        typer.echo(f"exported {rows} predictions of {name} to {output}{left_out}")
 
 
 def _bytes(n: int | None) -> str:

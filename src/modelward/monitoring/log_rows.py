@@ -52,6 +52,7 @@ COLUMNS = (
     "outputs",
     "latency_ms",
     "error",
+    "consent",
 )
 # The longest text of each text column (its VARCHAR length: PostgreSQL refuses more, SQLite does not
 # check); None: unbounded. In COLUMNS order.
@@ -85,6 +86,7 @@ class PredictionRecord:
     routing_key: str | None = None
     arm: str | None = None
     error: str | None = None  # the model's failure message when it raised (outputs then empty)
+    consent: bool = True  # False: the request did not consent to keeping its inputs
 
     def __len__(self) -> int:
         return 1
@@ -102,6 +104,7 @@ def record_row(record: PredictionRecord) -> tuple[Any, ...]:
         canonical_json(record.outputs),
         float(record.latency_ms),
         record.error,
+        bool(record.consent),
     )
 
 
@@ -128,6 +131,7 @@ class RecordBatch:
     classes: Sequence[str] = ()
     routing_keys: Sequence[str | None] | str | None = None
     error: str | None = None
+    consent: bool = True  # of every row: a server logs consented and other requests apart
 
     def __len__(self) -> int:
         return len(self.request_ids)
@@ -204,6 +208,7 @@ class RecordBatch:
                 routing_key=keys if keys is None or isinstance(keys, str) else keys[i],
                 arm=p.arm,
                 error=p.error,
+                consent=p.consent,
             )
             for i, rid in enumerate(p.request_ids)
         ]
@@ -277,6 +282,7 @@ class RecordBatch:
                 outputs,
                 [float(latency)] * n if isinstance(latency, float | int) else list(map(float, latency)),
                 [self.error] * n,
+                [bool(self.consent)] * n,
                 strict=True,
             )
         )
@@ -332,7 +338,7 @@ class RecordBatch:
             strict=False,
         )
         doc = orjson.dumps(list(rows), default=json_fallback, option=_OPTIONS)
-        params = (self.model, str(self.version), self.arm, *names, *classes, doc)
+        params = (self.model, str(self.version), self.arm, *names, *classes, bool(self.consent), doc)
         return json_insert_sql(len(names), order), params
 
 
@@ -405,6 +411,7 @@ def storable_row(record: PredictionRecord) -> tuple[tuple[Any, ...], bool]:
         canonical_json(storable(record.outputs)),
         float(record.latency_ms),
         _text(record.error, None),
+        bool(record.consent),
     ), True
 
 
@@ -451,9 +458,9 @@ def json_insert_sql(inputs: int, order: tuple[int, ...] | None) -> str:
         outputs = f"json_object('prediction', value->4, 'probabilities', json_object({probabilities}))"
     return (
         "INSERT INTO modelward_predictions "  # noqa: S608 - fixed text; values are parameters
-        "(request_id, ts, model, version, arm, routing_key, inputs, outputs, latency_ms, error) "
-        f"SELECT value->>0, value->>1, ?, ?, ?, value->>3, json_object({fields}), {outputs}, value->>2, NULL "
-        "FROM json_each(?)"
+        "(request_id, ts, model, version, arm, routing_key, inputs, outputs, latency_ms, error, consent) "
+        "SELECT value->>0, value->>1, ?, ?, ?, value->>3, "
+        f"json_object({fields}), {outputs}, value->>2, NULL, ? FROM json_each(?)"
     )
 
 

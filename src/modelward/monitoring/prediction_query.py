@@ -17,7 +17,7 @@ from typing import Any, BinaryIO, Literal
 
 import orjson
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 
 from modelward import files
 from modelward.errors import ConfigError
@@ -78,6 +78,7 @@ _COLUMNS = (
     predictions.c.inputs,
     predictions.c.outputs,
     predictions.c.latency_ms,
+    predictions.c.consent,
 )
 
 
@@ -105,13 +106,18 @@ def tail(store: Store, model: str, *, limit: int = 20, after_id: int | None = No
             "inputs": orjson.loads(r.inputs),
             "outputs": orjson.loads(r.outputs),
             "latency_ms": r.latency_ms,
+            "consent": bool(r.consent),
         }
         for r in rows
     ]
 
 
-def _window(query: Any, model: str, since: float | None, until: float | None) -> Any:
+def _window(
+    query: Any, model: str, since: float | None, until: float | None, consented_only: bool = False
+) -> Any:
     query = query.where(predictions.c.model == model)
+    if consented_only:  # rows of requests without consent are never exported for retraining
+        query = query.where(predictions.c.consent.is_(true()))
     if since is not None:
         query = query.where(predictions.c.ts >= since)
     if until is not None:
@@ -120,11 +126,17 @@ def _window(query: Any, model: str, since: float | None, until: float | None) ->
 
 
 def count_predictions(
-    store: Store, model: str, *, since: float | None = None, until: float | None = None
+    store: Store,
+    model: str,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    consented_only: bool = False,
 ) -> int:
-    """How many rows of ``model`` fall in ``[since, until)``."""
+    """How many rows of ``model`` fall in ``[since, until)`` (only those with consent, if asked)."""
+    query = _window(select(func.count()), model, since, until, consented_only)
     with store.read() as conn:
-        return int(conn.execute(_window(select(func.count()), model, since, until)).scalar_one())
+        return int(conn.execute(query).scalar_one())
 
 
 def _scalar(value: Any) -> Any:
@@ -166,7 +178,8 @@ def iter_predictions(
     until: float | None = None,
     chunk_size: int = 10_000,
 ) -> Iterator[pd.DataFrame]:
-    """The rows of ``model`` in ``[since, until)`` in id order, ``chunk_size`` rows per DataFrame.
+    """The rows of ``model`` in ``[since, until)`` in id order, ``chunk_size`` rows per DataFrame;
+    rows of requests without consent are left out (they are never exported for retraining).
 
     Rows written after the first chunk was read are left out, so one call sees one consistent set.
     Columns: :data:`BASE_COLUMNS` (``ts`` as ``datetime64[ns, UTC]``), then ``input.<field>``, then
@@ -176,13 +189,15 @@ def iter_predictions(
     if chunk_size < 1:
         raise ConfigError("chunk_size must be at least 1")
     with store.read() as conn:
-        last_id = conn.execute(_window(select(func.max(predictions.c.id)), model, since, until)).scalar()
+        last_id = conn.execute(
+            _window(select(func.max(predictions.c.id)), model, since, until, True)
+        ).scalar()
     if last_id is None:
         return
     after = 0
     while True:
         query = (
-            _window(select(*_COLUMNS), model, since, until)
+            _window(select(*_COLUMNS), model, since, until, True)
             .where(predictions.c.id > after, predictions.c.id <= last_id)
             .order_by(predictions.c.id)
             .limit(chunk_size)
@@ -226,6 +241,7 @@ def export(
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Stream the rows of ``model`` in ``[since, until)`` to a Parquet or CSV file; returns the row count.
+    Rows of requests without consent are not exported (:func:`iter_predictions`).
 
     The format comes from ``fmt`` or the suffix (``.parquet``, ``.pq``, ``.csv``). The first chunk fixes
     the columns: a later chunk's missing columns are written as null, and columns that first appear

@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from modelward import __version__
 from modelward.config import Settings
+from modelward.errors import ConfigError
 from modelward.monitoring.live_profiles import LiveProfiler
 from modelward.monitoring.metrics import ServingMetrics
 from modelward.monitoring.prediction_log import PredictionLogger, Redactor
@@ -49,6 +50,7 @@ from modelward.serving.problems import (
 from modelward.serving.rest import add_rest_routes
 from modelward.serving.v2 import add_v2_routes
 from modelward.store import Store
+from modelward.validation import ConsentRule
 
 __all__ = ["ModelwardApp", "create_app", "create_app_from_env"]
 
@@ -73,6 +75,17 @@ class ModelwardApp(FastAPI):
                 await fast.handle(name, scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+
+def consent_rule(settings: Settings) -> ConsentRule:
+    """Where requests carry consent, as the settings say; refuses a redaction of requests without
+    consent that has no rules (their inputs would be logged as sent)."""
+    if settings.consent_without == "redact" and not settings.log_redact.strip():
+        raise ConfigError(
+            "MODELWARD_CONSENT_WITHOUT=redact logs the inputs of requests without consent through "
+            "MODELWARD_LOG_REDACT, which has no rules: set them, or use MODELWARD_CONSENT_WITHOUT=skip"
+        )
+    return ConsentRule(settings.consent_header, settings.consent_field, settings.consent_default)
 
 
 def create_app(
@@ -122,7 +135,10 @@ def create_app(
         )
     post = PostProcessor(capacity=settings.log_capacity, on_dropped=metrics.postprocess_dropped)
     observer = profiler.observe if profiler is not None else None
-    predictor = Predictor(manager, metrics, logger, post=post, observer=observer)
+    consent = consent_rule(settings)
+    predictor = Predictor(
+        manager, metrics, logger, post=post, observer=observer, without_consent=settings.consent_without
+    )
     post.after_burst = predictor.flush
     manager.on_batch = predictor.record_batch
 
@@ -205,8 +221,12 @@ def create_app(
     install_problem_handlers(app)
     _add_ops_routes(app, manager, metrics, dependencies)
     add_docs_routes(app, dependencies)
-    add_rest_routes(app, manager, predictor, max_rows=settings.max_rows, dependencies=dependencies)
-    add_v2_routes(app, manager, predictor, max_rows=settings.max_rows, dependencies=dependencies)
+    add_rest_routes(
+        app, manager, predictor, max_rows=settings.max_rows, dependencies=dependencies, consent=consent
+    )
+    add_v2_routes(
+        app, manager, predictor, max_rows=settings.max_rows, dependencies=dependencies, consent=consent
+    )
     # Feature routes: each module's add_routes(app, registry, metrics, dependencies) adds its own.
     # --- feature routes (one line each) ---
     from modelward.serving import alert_routes
@@ -227,6 +247,9 @@ def create_app(
     from modelward.serving import card_routes
 
     card_routes.add_routes(app, registry, metrics, dependencies)
+    from modelward.serving import erasure_routes
+
+    erasure_routes.add_routes(app, registry, metrics, dependencies)
     # --- end of feature routes ---
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
@@ -253,6 +276,7 @@ def create_app(
             admin_token=_secret(settings.admin_token),
             metrics=metrics,
             on_shed=metrics.request_shed,
+            consent=consent,
         )
         app.fast = FastPredict(lane)
     _typed_openapi(app)

@@ -50,12 +50,15 @@ log = logging.getLogger("modelward.serving")
 
 # (payload, record, request id or None, routing key or None, reply, started)
 _Item = tuple[dict[str, Any], dict[str, Any], str | None, str | None, "Reply", float]
+# Requests with consent and without it are queued apart: each submission's log rows share one.
+_Queues = dict[str, list[_Item]]
 
 
 class HotPath:
     def __init__(self, lane: FastLane) -> None:
         self.lane = lane
-        self._queues: dict[str, list[_Item]] = {}
+        self._queues: _Queues = {}  # with consent
+        self._private: _Queues = {}  # without
 
     def add(
         self,
@@ -67,28 +70,31 @@ class HotPath:
         key: str | None,
         reply: Reply,
         started: float,
+        consent: bool = True,
     ) -> None:
         """Queue one request; it is answered after this turn of the event loop."""
-        queue = self._queues.get(name)
+        queues = self._queues if consent else self._private
+        queue = queues.get(name)
         if queue is None:
-            queue = self._queues[name] = []
+            queue = queues[name] = []
         if not queue:
-            asyncio.get_running_loop().call_soon(self.flush, name, path)
+            asyncio.get_running_loop().call_soon(self.flush, name, path, consent)
         queue.append((payload, record, request_id, key, reply, started))
 
-    def flush(self, name: str, path: str) -> None:
-        items = self._queues.get(name)
+    def flush(self, name: str, path: str, consent: bool = True) -> None:
+        queues = self._queues if consent else self._private
+        items = queues.get(name)
         if not items:
             return
-        self._queues[name] = []
+        queues[name] = []
         try:
-            self._flush(name, path, items)
+            self._flush(name, path, items, consent)
         except Exception as exc:  # a bug: still, no request of the turn is left without an answer
             log.exception("answering a turn's requests for %s failed", name)
             for _, _, rid, _, reply, started in items:  # answered ones ignore a second reply
                 self.lane.fail_one(name, path, rid or new_request_id(), reply, started, exc)
 
-    def _flush(self, name: str, path: str, items: list[_Item]) -> None:
+    def _flush(self, name: str, path: str, items: list[_Item], consent: bool) -> None:
         lane = self.lane
         try:
             routing = lane.manager.routing(name)
@@ -101,13 +107,13 @@ class HotPath:
             taken = records_columns([it[1] for it in items], routing.primary.model.schema)
         if taken is None:
             for payload, _, rid, key, reply, started in items:
-                lane.general(name, path, payload, rid, key, reply, started)
+                lane.general(name, path, payload, rid, key, reply, started, consent=consent)
             return
         columns, odd = taken
         if odd:  # each on its own: a bad record gets its own problem, its neighbours their answers
             for i in odd:
                 payload, _, rid, key, reply, started = items[i]
-                lane.general(name, path, payload, rid, key, reply, started)
+                lane.general(name, path, payload, rid, key, reply, started, consent=consent)
             left = set(odd)
             items = [it for i, it in enumerate(items) if i not in left]
             if not items:
@@ -118,17 +124,19 @@ class HotPath:
             fresh = iter(new_request_ids(missing))
             ids = [i if i is not None else next(fresh) for i in ids]
         if len(routing.arms) == 1:
-            self._submit(name, path, routing, next(iter(routing.arms)), items, columns, ids)
+            self._submit(name, path, routing, next(iter(routing.arms)), items, columns, ids, consent)
             return
         arms = [routing.assign(it[3]) for it in items]
         for arm in dict.fromkeys(arms):
             rows = [i for i, a in enumerate(arms) if a == arm]
             if len(rows) == len(items):
-                self._submit(name, path, routing, arm, items, columns, ids)
+                self._submit(name, path, routing, arm, items, columns, ids, consent)
                 break
             index = np.asarray(rows)
             part = {field: column[index] for field, column in columns.items()}
-            self._submit(name, path, routing, arm, [items[i] for i in rows], part, [ids[i] for i in rows])
+            self._submit(
+                name, path, routing, arm, [items[i] for i in rows], part, [ids[i] for i in rows], consent
+            )
 
     def _submit(
         self,
@@ -139,6 +147,7 @@ class HotPath:
         items: list[_Item],
         columns: dict[str, np.ndarray],
         ids: list[str],
+        consent: bool,
     ) -> None:
         served = routing.arms[arm]
         batcher = served.batcher
@@ -149,14 +158,21 @@ class HotPath:
             for start in range(0, len(items), size):
                 part = {field: column[start : start + size] for field, column in columns.items()}
                 self._submit(
-                    name, path, routing, arm, items[start : start + size], part, ids[start : start + size]
+                    name,
+                    path,
+                    routing,
+                    arm,
+                    items[start : start + size],
+                    part,
+                    ids[start : start + size],
+                    consent,
                 )
             return
         keys: list[str | None] | None = [it[3] for it in items]
         if keys is not None and all(k is None for k in keys):
             keys = None
         started = [it[5] for it in items]
-        tag = Tag(served, arm, ids, keys, started)
+        tag = Tag(served, arm, ids, keys, started, consent=consent)
         group = _Group(self.lane, name, path, served, arm, items, ids, tag)
         group.gauge.inc(len(items))
         try:
@@ -201,7 +217,17 @@ class _Group:
                         self.name, self.path, given, reply, started, exc or RuntimeError("no outputs")
                     )
                 else:  # run alone, on the same arm: one bad record fails only its own request
-                    lane.general(self.name, self.path, payload, rid or given, key, reply, started, self.arm)
+                    lane.general(
+                        self.name,
+                        self.path,
+                        payload,
+                        rid or given,
+                        key,
+                        reply,
+                        started,
+                        self.arm,
+                        consent=self.tag.consent,
+                    )
             return
         try:
             self._answer(out)

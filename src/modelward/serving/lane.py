@@ -38,7 +38,7 @@ from modelward.serving.predict import Outcome, Predictor
 from modelward.serving.problems import PROBLEM_JSON, internal_problem, problem_body, problem_for
 from modelward.serving.render import header_block, prediction_body, prediction_headers
 from modelward.serving.rest import check_json
-from modelward.validation import parse_json, validate_request
+from modelward.validation import ConsentRule, parse_json, validate_request
 
 __all__ = ["FastLane", "Reply", "header_block"]
 
@@ -106,6 +106,7 @@ class FastLane:
         metrics: ServingMetrics,
         on_shed: Callable[[str], None] | None = None,
         hot: bool = True,
+        consent: ConsentRule | None = None,
     ) -> None:
         self.manager = manager
         self.predictor = predictor
@@ -115,6 +116,7 @@ class FastLane:
         self.metrics = metrics
         self.on_shed = on_shed
         self.hot = HotPath(self) if hot else None
+        self.consent = consent or ConsentRule()
         # Answered requests of this turn of the event loop, counted at once when it ends (a
         # client's next request, a scrape included, is read in a later turn).
         self._answered: list[tuple[str, str, str, int, list[float], list[int] | None]] = []
@@ -138,7 +140,9 @@ class FastLane:
     ) -> Pending | None:
         """Validate, route and queue the request; ``reply`` is called once with the answer (maybe
         before this returns). Returns a handle to cancel the prediction if the client goes away."""
-        given = ctype = auth = key = None
+        given = ctype = auth = key = said = None
+        rule = self.consent
+        consent_key = rule.header_key
         for k, v in headers:  # the first of each, as the ASGI path reads them
             if k == b"content-type":
                 ctype = ctype if ctype is not None else v
@@ -148,6 +152,8 @@ class FastLane:
                 auth = auth if auth is not None else v
             elif k == b"x-routing-key":
                 key = key if key is not None else v
+            elif k == consent_key:
+                said = said if said is not None else v
         header_id = safe_request_id(given.decode("latin-1")) if given is not None else None
         try:
             if self.tokens and not bearer_matches(auth, self.tokens):
@@ -166,6 +172,11 @@ class FastLane:
             if ctype is not None and ctype != b"application/json":
                 check_json(ctype.decode("latin-1"))
             payload = parse_json(body)
+            # Consent costs one lookup in the body when the request does not carry it.
+            if said is None and (type(payload) is not dict or rule.field not in payload):
+                consent = rule.default
+            else:
+                consent = rule.take(said, payload)
         except Exception as exc:
             self.fail(_Request(self, name, path, reply, header_id or new_request_id(), started), exc)
             return None
@@ -181,9 +192,11 @@ class FastLane:
                 and (body_key is None or type(body_key) in (str, int))
             ):
                 routing_key = str(body_key) if body_key is not None else header_key
-                hot.add(name, path, payload, record, body_id or header_id, routing_key, reply, started)
+                hot.add(
+                    name, path, payload, record, body_id or header_id, routing_key, reply, started, consent
+                )
                 return None
-        return self.general(name, path, payload, header_id, header_key, reply, started)
+        return self.general(name, path, payload, header_id, header_key, reply, started, consent=consent)
 
     def general(
         self,
@@ -195,8 +208,10 @@ class FastLane:
         reply: Reply,
         started: float,
         arm: str | None = None,
+        consent: bool = True,
     ) -> Pending | None:
-        """A parsed body, validated alone and predicted through the predictor (on ``arm`` if given)."""
+        """A parsed body (its consent member taken out), validated alone and predicted through the
+        predictor (on ``arm`` if given)."""
         request = _Request(self, name, path, reply, header_id or new_request_id(), started)
         try:
             routing = self.manager.routing(name)
@@ -217,6 +232,7 @@ class FastLane:
                 done=request.done,
                 arm=arm,
                 started=started,
+                consent=consent,
             )
         except Exception as exc:
             self.fail(request, exc)

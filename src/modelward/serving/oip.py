@@ -97,6 +97,7 @@ class InferRequest:
     columns: dict[str, list[Any] | np.ndarray]
     outputs: tuple[str, ...] | None  # requested output names, None for all
     binary_outputs: frozenset[str]  # outputs to return with the binary extension
+    parameters: dict[str, Any] | None = None  # the request's own parameters (consent among them)
 
 
 def _invalid(message: str, field: str | None = None, kind: RequestFault = "invalid") -> RequestInvalid:
@@ -208,7 +209,10 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
         isinstance(request_id, str) and 0 < len(request_id) <= MAX_REQUEST_ID_LENGTH
     ):
         raise _invalid(f"'id' must be a string of 1 to {MAX_REQUEST_ID_LENGTH} characters")
-    return InferRequest(request_id, columns, outputs, binary_outputs)
+    params = payload.get("parameters")
+    return InferRequest(
+        request_id, columns, outputs, binary_outputs, params if isinstance(params, dict) else None
+    )
 
 
 def _requested_outputs(payload: dict[str, Any]) -> tuple[tuple[str, ...] | None, frozenset[str]]:

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -55,6 +55,7 @@ class Predictor:
         post: PostProcessor | None = None,
         observer: Observer | None = None,
         shadow_capacity: int = 1000,
+        without_consent: Literal["skip", "redact"] = "skip",
     ) -> None:
         self.manager = manager
         self.metrics = metrics
@@ -62,10 +63,13 @@ class Predictor:
         self.post = post or PostProcessor()
         self.observer = observer
         self.shadow_capacity = shadow_capacity
-        self._shadow: asyncio.Queue[tuple[Served, Batch, list[str], Keys]] | None = None
+        # What the log keeps of a request without consent: no inputs ("skip"), or its inputs through
+        # the logger's redaction ("redact"). Either way the live profiles do not see them.
+        self.without_consent = without_consent
+        self._shadow: asyncio.Queue[tuple[Served, Batch, list[str], Keys, bool]] | None = None
         # What was answered since the post-processing thread's last burst, per served version and
         # arm: metrics, live profiles and log rows are made from it once per burst (flush).
-        self._answered: dict[tuple[int, str], tuple[Served, list[_Answer]]] = {}
+        self._answered: dict[tuple[int, str, bool], tuple[Served, list[_Answer]]] = {}
         self._shadow_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # split requests in flight
 
@@ -79,11 +83,13 @@ class Predictor:
         endpoint: str,
         routing: Routing | None = None,
         direct: Served | None = None,
+        consent: bool = True,
     ) -> Outcome:
         """Answer ``batch`` with the arms the deployment picks. ``direct`` is a loaded version the
         client named (``.../versions/{v}/...``) instead: it answers outside the split, logged under
         :data:`~modelward.routing.DIRECT_ARM` and not mirrored to the shadow, so neither the arms'
-        statistics nor the shadow's agreement count it."""
+        statistics nor the shadow's agreement count it. ``consent``: whether the request consented
+        to keeping its inputs (False: logged without them, or redacted, and not profiled)."""
         routing = routing or self.manager.routing(name)
         ids = row_ids(batch, header_id)
         groups = [(DIRECT_ARM, None)] if direct is not None else _groups(routing, batch, routing_key)
@@ -92,11 +98,18 @@ class Predictor:
         gauge.inc()
         try:
             if len(groups) == 1:
-                parts = [await self._part(name, routing, batch, ids, groups[0], routing_key, started, direct)]
+                parts = [
+                    await self._part(
+                        name, routing, batch, ids, groups[0], routing_key, started, direct, consent
+                    )
+                ]
             else:
                 parts = list(
                     await asyncio.gather(
-                        *(self._part(name, routing, batch, ids, g, routing_key, started) for g in groups)
+                        *(
+                            self._part(name, routing, batch, ids, g, routing_key, started, None, consent)
+                            for g in groups
+                        )
                     )
                 )
         finally:
@@ -105,7 +118,7 @@ class Predictor:
             keys: Keys = (
                 routing_key if routing_key is not None or batch.row_keys is None else list(batch.row_keys)
             )
-            self._mirror(routing.shadow, batch, ids, keys)
+            self._mirror(routing.shadow, batch, ids, keys, consent)
         return Outcome(ids, parts)
 
     def submit(
@@ -119,6 +132,7 @@ class Predictor:
         routing: Routing | None = None,
         arm: str | None = None,
         started: float | None = None,
+        consent: bool = True,
     ) -> Pending | None:
         """:meth:`predict` for the HTTP fast lane, without a task or a future per request: ``done``
         gets the outcome (or the error) on the event loop thread. Returns a handle to cancel the
@@ -129,7 +143,7 @@ class Predictor:
         routing = routing or self.manager.routing(name)
         groups = [(arm, None)] if arm is not None else _groups(routing, batch, routing_key)
         if len(groups) > 1:
-            self._in_task(name, batch, header_id, routing_key, routing, done)
+            self._in_task(name, batch, header_id, routing_key, routing, done, consent)
             return None
         arm = groups[0][0]
         served = routing.arms[arm]
@@ -139,7 +153,7 @@ class Predictor:
         )
         started = time.perf_counter() if started is None else started
         gauge = self.metrics.in_flight_gauge(name)
-        tag = Tag(served, arm, ids, keys, started)
+        tag = Tag(served, arm, ids, keys, started, consent=consent)
 
         def finished(out: Outputs | None, seconds: float, exc: BaseException | None) -> None:
             gauge.dec()
@@ -147,7 +161,7 @@ class Predictor:
             if exc is not None or out is None:
                 if not isinstance(exc, Overloaded):
                     failure = repr(exc)
-                    self._post_failure(served, arm, batch.columns, ids, latency, keys, failure)
+                    self._post_failure(served, arm, batch.columns, ids, latency, keys, failure, consent)
                     failed = ModelFailed(name, served.version, exc or RuntimeError("no outputs"))
                     failed.__cause__ = exc
                     exc = failed
@@ -155,7 +169,7 @@ class Predictor:
                 return
             labels, proba = out
             if routing.shadow is not None and routing.rng.random() < routing.spec.shadow_rate:
-                self._mirror(routing.shadow, batch, ids, keys)
+                self._mirror(routing.shadow, batch, ids, keys, consent)
             if self.logger is not None:  # counted before the answer goes out (a crash may follow)
                 self.logger.announce(len(ids))
                 tag.announced = True
@@ -176,6 +190,7 @@ class Predictor:
         routing_key: str | None,
         routing: Routing,
         done: Callable[[Outcome | None, BaseException | None], None],
+        consent: bool,
     ) -> None:
         async def run() -> None:
             try:
@@ -186,6 +201,7 @@ class Predictor:
                     routing_key=routing_key,
                     endpoint="predict",
                     routing=routing,
+                    consent=consent,
                 )
             except Exception as exc:  # handed to the caller, like every other failure
                 done(None, exc)
@@ -206,6 +222,7 @@ class Predictor:
         key: str | None,
         started: float,
         direct: Served | None = None,
+        consent: bool = True,
     ) -> Part:
         arm, rows = group
         served = direct if direct is not None else routing.arms[arm]
@@ -216,13 +233,13 @@ class Predictor:
         if key is None and batch.row_keys is not None:
             keys = list(batch.row_keys) if rows is None else [batch.row_keys[i] for i in rows.tolist()]
         try:
-            tag = Tag(served, arm, part_ids, keys, started)
+            tag = Tag(served, arm, part_ids, keys, started, consent=consent)
             (labels, proba), _ = await served.batcher.run(columns, n, tag, started=started)
         except Overloaded:
             raise
         except Exception as exc:  # the model's own failure, not the client's
             latency = (time.perf_counter() - started) * 1000
-            self._post_failure(served, arm, columns, part_ids, latency, keys, repr(exc))
+            self._post_failure(served, arm, columns, part_ids, latency, keys, repr(exc), consent)
             raise ModelFailed(name, served.version, exc) from exc
         return Part(served, arm, rows, plain_labels(labels), proba)
 
@@ -243,13 +260,23 @@ class Predictor:
             logger.withdraw(sum(it.rows for it in items if isinstance(it.tag, Tag)))
 
     def _post_failure(
-        self, served: Served, arm: str, columns: Any, ids: list[str], latency_ms: float, key: Keys, error: str
+        self,
+        served: Served,
+        arm: str,
+        columns: Any,
+        ids: list[str],
+        latency_ms: float,
+        key: Keys,
+        error: str,
+        consent: bool = True,
     ) -> None:
         """Hand a failed prediction's log rows to post-processing, announced to the logger."""
         logger = self.logger
         if logger is not None:
             logger.announce(len(ids))
-        queued = self.post.submit(self._record_failure, served, arm, columns, ids, latency_ms, key, error)
+        queued = self.post.submit(
+            self._record_failure, served, arm, columns, ids, latency_ms, key, error, consent
+        )
         if not queued and logger is not None:
             logger.withdraw(len(ids))
 
@@ -257,12 +284,12 @@ class Predictor:
         self, items: list[Pending], columns: Columns, out: Outputs, seconds: float, done: float, ts: float
     ) -> None:
         labels, proba = out
-        groups: dict[tuple[int, str], list[tuple[int, Pending]]] = {}
+        groups: dict[tuple[int, str, bool], list[tuple[int, Pending]]] = {}
         offset = 0
         for it in items:
             tag = it.tag
             if isinstance(tag, Tag):
-                groups.setdefault((id(tag.served), tag.arm), []).append((offset, it))
+                groups.setdefault((id(tag.served), tag.arm, tag.consent), []).append((offset, it))
             offset += it.rows
         for key, group in groups.items():
             if len(group) == len(items):  # every request of the call: its arrays as they are
@@ -295,10 +322,12 @@ class Predictor:
         latency_ms: float,
         key: Keys,
         error: str,
+        consent: bool = True,
     ) -> None:
         if self.logger is not None:
+            columns = columns if consent or self.without_consent == "redact" else {}
             self.logger.submit_batch(
-                _batch(served, arm, columns, ids, None, None, latency_ms, key, error=error)
+                _batch(served, arm, columns, ids, None, None, latency_ms, key, error=error, consent=consent)
             )
 
     def flush(self) -> None:
@@ -307,7 +336,7 @@ class Predictor:
         and one prediction log batch per burst, not one of each per request. Shadow answers are
         logged only."""
         answered, self._answered = self._answered, {}
-        for (_, arm), (served, answers) in answered.items():
+        for (_, arm, consent), (served, answers) in answered.items():
             model, name, version = served.model, served.model.name, served.version
             columns = {n: np.concatenate([a.columns[n] for a in answers]) for n in answers[0].columns}
             labels = np.concatenate([np.asarray(a.labels).reshape(-1) for a in answers])
@@ -315,13 +344,14 @@ class Predictor:
             proba = np.concatenate(probas) if probas and len(probas) == len(answers) else None
             if arm != SHADOW_ARM:
                 self._count(name, version, answers, labels, proba)
-                if self.observer is not None:
+                if self.observer is not None and consent:  # no profile sees inputs without consent
                     kw = {"labels": labels} if model.is_classifier else {"values": labels}
                     if proba is not None:
                         kw["probabilities"] = proba
                     self.observer(name, version, arm, model.profile, columns, **kw)
             if self.logger is not None:
-                self.logger.submit_batch(_log_batch(served, arm, answers, columns, labels, proba))
+                logged = columns if consent or self.without_consent == "redact" else {}
+                self.logger.submit_batch(_log_batch(served, arm, answers, logged, labels, proba, consent))
 
     def _count(
         self, name: str, version: str, answers: list[_Answer], labels: np.ndarray, proba: np.ndarray | None
@@ -338,33 +368,35 @@ class Predictor:
 
     # -- shadow traffic -----------------------------------------------------------------------------
 
-    def _mirror(self, shadow: Served, batch: Batch, ids: list[str], key: Keys) -> None:
+    def _mirror(self, shadow: Served, batch: Batch, ids: list[str], key: Keys, consent: bool) -> None:
         if self._shadow is None:
             self._shadow = asyncio.Queue(self.shadow_capacity)
             self._shadow_task = asyncio.get_running_loop().create_task(self._shadow_worker())
         try:
-            self._shadow.put_nowait((shadow, batch, ids, key))
+            self._shadow.put_nowait((shadow, batch, ids, key, consent))
         except asyncio.QueueFull:
             self.metrics.shadow_dropped(shadow.model.name)
 
     async def _shadow_worker(self) -> None:
         assert self._shadow is not None  # noqa: S101 - created with the task
         while True:
-            shadow, batch, ids, key = await self._shadow.get()
+            shadow, batch, ids, key, consent = await self._shadow.get()
             try:
-                await self._shadow_one(shadow, batch, ids, key)
+                await self._shadow_one(shadow, batch, ids, key, consent)
             finally:
                 self._shadow.task_done()
 
-    async def _shadow_one(self, shadow: Served, batch: Batch, ids: list[str], key: Keys) -> None:
+    async def _shadow_one(
+        self, shadow: Served, batch: Batch, ids: list[str], key: Keys, consent: bool = True
+    ) -> None:
         started = time.perf_counter()
         try:
-            tag = Tag(shadow, SHADOW_ARM, ids, key, started)
+            tag = Tag(shadow, SHADOW_ARM, ids, key, started, consent=consent)
             await shadow.batcher.run(batch.columns, batch.n_rows, tag)  # recorded by record_batch
         except Exception as exc:  # a failing shadow is recorded, never seen by clients
             latency = (time.perf_counter() - started) * 1000
             self.metrics.shadow_failed(shadow.model.name)
-            self._post_failure(shadow, SHADOW_ARM, batch.columns, ids, latency, key, repr(exc))
+            self._post_failure(shadow, SHADOW_ARM, batch.columns, ids, latency, key, repr(exc), consent)
             return
         self.metrics.shadow_served(shadow.model.name)
 
@@ -386,6 +418,7 @@ class Tag:
     keys: Keys
     started: float | list[float]  # when the request (or each request of a hot batch) was taken
     announced: bool = False  # its log rows were announced to the logger when it was answered
+    consent: bool = True  # False: the request did not consent to keeping its inputs
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,6 +442,7 @@ def _log_batch(
     columns: dict[str, np.ndarray],
     labels: np.ndarray,
     proba: np.ndarray | None,
+    consent: bool = True,
 ) -> RecordBatch:
     ids = [rid for a in answers for rid in a.ids]
     keys: Keys = None
@@ -416,7 +450,7 @@ def _log_batch(
         keys = [k for a in answers for k in (a.keys if isinstance(a.keys, list) else [a.keys] * len(a.ids))]
     latencies = [x for a in answers for x in a.latency_ms]
     times = [a.ts for a in answers for _ in a.ids]
-    return _batch(served, arm, columns, ids, labels, proba, latencies, keys, ts=times)
+    return _batch(served, arm, columns, ids, labels, proba, latencies, keys, ts=times, consent=consent)
 
 
 def _batch(
@@ -431,6 +465,7 @@ def _batch(
     *,
     error: str | None = None,
     ts: float | Sequence[float] | None = None,
+    consent: bool = True,
 ) -> RecordBatch:
     model = served.model
     return RecordBatch(
@@ -447,4 +482,5 @@ def _batch(
         classes=[str(c) for c in model.class_values] if proba is not None else (),
         routing_keys=key,
         error=error,
+        consent=consent,
     )

@@ -20,7 +20,7 @@ from modelward.serving.predict import Predictor
 from modelward.serving.problems import ModelNotServed, json_response
 from modelward.serving.render import prediction_body, prediction_headers
 from modelward.serving.versions import loaded_versions, named_version
-from modelward.validation import FieldProblem, RequestInvalid, parse_json, validate_request
+from modelward.validation import ConsentRule, FieldProblem, RequestInvalid, parse_json, validate_request
 
 __all__ = [
     "PredictResult",
@@ -49,7 +49,9 @@ def _camel(name: str) -> str:
     return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", name) if part) or "Model"
 
 
-def request_models(name: str, schema: FeatureSchema) -> tuple[type[BaseModel], type[BaseModel]]:
+def request_models(
+    name: str, schema: FeatureSchema, consent_field: str = "consent"
+) -> tuple[type[BaseModel], type[BaseModel]]:
     """Pydantic models of a model's request and response, for the OpenAPI document only: requests are
     validated by :mod:`modelward.validation`, which names every bad field and row."""
     base = _camel(name)
@@ -99,6 +101,14 @@ def request_models(name: str, schema: FeatureSchema) -> tuple[type[BaseModel], t
         key=(str | int | None, Field(default=None, description="routing key (or the X-Routing-Key header)")),
         request_id=(str | None, Field(default=None, description="id of a single-row request")),
         request_ids=(list[str] | None, Field(default=None, description="one id per row")),
+        consent_=(
+            bool | None,
+            Field(
+                default=None,
+                alias=consent_field,
+                description="whether the inputs may be kept (or a header); never a feature",
+            ),
+        ),
     )
     row = create_model(
         f"{base}Prediction",
@@ -151,6 +161,8 @@ async def predict_rest(
     routing_key: str | None,
     state: Any = None,
     version: str | None = None,
+    consent: ConsentRule | None = None,
+    consent_header: str | None = None,
 ) -> PredictResult:
     """The REST prediction, shared by the FastAPI routes and the raw ASGI fast path: raises the
     errors that serving/problems.py maps to problem+json. ``state`` (if given) learns the version
@@ -164,6 +176,7 @@ async def predict_rest(
     if state is not None:
         state.version = served.version
     payload = parse_json(body)
+    given = (consent or ConsentRule()).take(consent_header, payload)
     batch = validate_request(payload, served.model.schema, max_rows=max_rows, key_field=routing.spec.key)
     if state is not None:
         state.rows = batch.n_rows
@@ -176,6 +189,7 @@ async def predict_rest(
         endpoint="predict",
         routing=routing,
         direct=named,
+        consent=given,
     )
     ids = outcome.request_ids
     headers = prediction_headers(outcome.version, outcome.arm, ids[0] if len(ids) == 1 else None)
@@ -189,7 +203,9 @@ def add_rest_routes(
     *,
     max_rows: int,
     dependencies: dict[Policy, Any],
+    consent: ConsentRule | None = None,
 ) -> None:
+    rule = consent or ConsentRule()
     # Routes go straight onto the app: this FastAPI keeps included routers as opaque entries, and the
     # route-policy check must see every route.
 
@@ -210,6 +226,8 @@ def add_rest_routes(
             routing_key=request.headers.get("x-routing-key"),
             state=state,
             version=version,
+            consent=rule,
+            consent_header=request.headers.get(rule.header),
         )
         if result.version is not None:
             state.version = result.version
@@ -225,7 +243,7 @@ def add_rest_routes(
         return endpoint
 
     for name, slot in manager.slots.items():
-        request_model, response_model = request_models(name, slot.schema)
+        request_model, response_model = request_models(name, slot.schema, rule.field)
         endpoint = endpoint_for(name)
 
         app.add_api_route(

@@ -19,7 +19,7 @@ from modelward.serving.oip import INFER_REQUEST, encode_response, parse_infer_re
 from modelward.serving.predict import Predictor
 from modelward.serving.problems import json_response
 from modelward.serving.versions import loaded_versions, named_version
-from modelward.validation import validate_columns
+from modelward.validation import ConsentRule, validate_columns
 
 __all__ = ["add_v2_routes"]
 
@@ -31,7 +31,9 @@ def add_v2_routes(
     *,
     max_rows: int,
     dependencies: dict[Policy, Any],
+    consent: ConsentRule | None = None,
 ) -> None:
+    rule = consent or ConsentRule()  # the header, or the member of the request's parameters
 
     async def target(name: str, version: str | None) -> tuple[Routing, Served | None]:
         """The routing, and the loaded version the client named (None: the deployment routes)."""
@@ -76,6 +78,7 @@ def add_v2_routes(
         parsed = parse_infer_request(
             await request.body(), request.headers.get("inference-header-content-length")
         )
+        given = rule.take(request.headers.get(rule.header), parsed.parameters)
         batch = validate_columns(parsed.columns, served.model.schema, max_rows=max_rows)
         request.state.rows = batch.n_rows
         outcome = await predictor.predict(
@@ -86,6 +89,7 @@ def add_v2_routes(
             endpoint="v2_infer",
             routing=routing,
             direct=named,
+            consent=given,
         )
         request.state.version = outcome.served.version
         body, header_length = encode_response(

@@ -8,7 +8,19 @@ Every change here needs a migration in ``store/migrations/versions`` (a test com
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    true,
+)
 
 __all__ = [
     "alert_events",
@@ -100,6 +112,9 @@ predictions = Table(
     Column("outputs", Text(), nullable=False),
     Column("latency_ms", Float(), nullable=False),
     Column("error", Text(), nullable=True),
+    # False: the request did not consent to keeping its inputs (logged without them, or redacted);
+    # such rows are never exported for retraining.
+    Column("consent", Boolean(), nullable=False, server_default=true()),
 )
 Index("ix_modelward_predictions_model_ts", predictions.c.model, predictions.c.ts)
 Index("ix_modelward_predictions_request_id", predictions.c.request_id)

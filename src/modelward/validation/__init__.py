@@ -19,6 +19,7 @@ from modelward.validation._columns import (
     parse_json,
     validate_columns,
 )
+from modelward.validation._consent import ConsentRule
 from modelward.validation._records import records_columns, simple_schema
 from modelward.validation._request import validate_request
 
@@ -27,6 +28,7 @@ __all__ = [
     "MAX_REQUEST_ID_LENGTH",
     "MAX_STRING_LENGTH",
     "Batch",
+    "ConsentRule",
     "FieldProblem",
     "RequestInvalid",
     "is_text",
