@@ -41,7 +41,7 @@ def wait_for(probe: Callable[[], T], done: Callable[[T], bool], timeout: float =
 
 
 def _record(row: pd.Series) -> dict[str, Any]:
-    return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+    return {str(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
 
 
 @pytest.fixture
