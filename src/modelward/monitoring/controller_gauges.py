@@ -8,9 +8,9 @@ acts. A lease attempt that succeeds, taken or not, means the lease has a live ho
 or another, such as a ``modelward controller`` process), so
 ``modelward_controller_lease_checked_timestamp_seconds`` (UNIX time of the last attempt that reached
 the store) going stale on every replica means no controller acts: the store is unreachable or no
-controller runs. ``modelward_canary_percent{model,version}`` is the canary's share of traffic now (0 once rolled
-back) and ``modelward_canary_rolled_back{model,version}`` is 1 when the controller rolled the canary
-back; both are set by the lease holder on each tick (``mostrecent``: the value written last by any
+controller runs. ``modelward_canary_percent{model,version}`` is the canary's share of traffic now
+(0 once rolled back) and ``modelward_canary_rolled_back{model,version}`` is 1 when the controller
+rolled the canary back; both are set by the lease holder on each tick (``mostrecent``: the value written last by any
 worker). The registry is passed in, never the global one.
 """
 
