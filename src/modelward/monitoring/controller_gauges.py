@@ -10,8 +10,8 @@ or another, such as a ``modelward controller`` process), so
 the store) going stale on every replica means no controller acts: the store is unreachable or no
 controller runs. ``modelward_canary_percent{model,version}`` is the canary's share of traffic now
 (0 once rolled back) and ``modelward_canary_rolled_back{model,version}`` is 1 when the controller
-rolled the canary back; both are set by the lease holder on each tick (``mostrecent``: the value written last by any
-worker). The registry is passed in, never the global one.
+rolled the canary back; both are set by the lease holder on each tick (``mostrecent``: the value
+written last by any worker). The registry is passed in, never the global one.
 """
 
 from __future__ import annotations
