@@ -1,5 +1,5 @@
-"""A real Prometheus scrapes a real modelward server under traffic (an A/B test with feedback, so
-the controller's drift and performance gauges are set); then every PromQL expression of the rules
+"""A real Prometheus scrapes a real modelward server under traffic (a canary at 50 % with feedback,
+so the controller's canary, drift and performance gauges are set); then every PromQL expression of the rules
 and dashboards runs through Prometheus's HTTP API without error, the request-rate panel's query
 has a result, and every metric name they read is in the server's /metrics."""
 
@@ -46,10 +46,11 @@ def _record(row: pd.Series) -> dict[str, Any]:
 
 @pytest.fixture
 def served(home: Path) -> Iterator[Server]:
-    """churn in an A/B test, its controller ticking fast, with performance and drift rules."""
+    """churn:2 as a canary at 50 % against the champion, its controller ticking fast, with
+    performance and drift rules."""
     settings = Settings(home=home, actor="tester", tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
     with Registry.from_settings(settings).open() as registry:
-        spec = DeploymentSpec.ab("churn", {"champion": 50, "challenger": 50}, key="customer_id")
+        spec = DeploymentSpec.start_canary("churn", 2, steps=(50, 100), step_seconds=3600)
         registry.deployments.put(spec, reason="test")
     (home / "alerts.yaml").write_text(
         "notifiers: []\nrules:\n"
@@ -152,7 +153,7 @@ def test_every_rule_and_dashboard_expression_runs_against_a_prometheus_scraping_
         assert {s["metric"]["model"] for s in found["data"]["result"]} == {"churn"}
         # The controller's gauges reach /metrics (and so Prometheus) once labels have joined.
         wait_for(
-            lambda: query(prometheus, 'modelward_performance{arm="challenger"}'),
+            lambda: query(prometheus, 'modelward_performance{arm="canary"}'),
             lambda b: bool(b["data"]["result"]),
         )
     finally:
@@ -171,5 +172,11 @@ def test_every_rule_and_dashboard_expression_runs_against_a_prometheus_scraping_
     used = set().union(*(metric_names(e) for e in all_exprs().values()))
     assert used - known == set(), f"metrics the rules or dashboards read that /metrics lacks: {used - known}"
     with_data = used & set().union(*exposed.values())
-    for name in ("modelward_controller_lease_held", "modelward_performance", "modelward_requests_total"):
+    for name in (
+        "modelward_controller_lease_held",
+        "modelward_canary_percent",
+        "modelward_performance",
+        "modelward_drift_score",
+        "modelward_requests_total",
+    ):
         assert name in with_data
