@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,7 +10,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy.promql import PROMETHEUS, RULE_FILES, all_exprs, recorded_names, recording_names_used, rules
+from tests.deploy.promql import (
+    DASHBOARDS,
+    DEPLOY,
+    PROMETHEUS,
+    RULE_FILES,
+    all_exprs,
+    metric_names,
+    recorded_names,
+    recording_names_used,
+    rules,
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian's prometheus)")
 ALERT_TESTS = PROMETHEUS / "tests" / "alerts_test.yml"
@@ -52,3 +63,23 @@ def test_a_wrong_expectation_fails_the_rule_unit_tests(tmp_path: Path) -> None:
 def test_every_recorded_series_the_alerts_and_dashboards_read_is_recorded() -> None:
     used = set().union(*(recording_names_used(e) for e in all_exprs().values()))
     assert used and used <= recorded_names(), used - recorded_names()
+
+
+def test_metric_names_are_read_from_expressions_without_labels_functions_or_recorded_series() -> None:
+    expr = (
+        'sum by (model, le) (rate(modelward_a_bucket{model=~"modelward_b", status="5.."}[5m]))'
+        " / on (model) group_left max(model:modelward_c:rate5m) or absent(modelward_d)"
+    )
+    assert metric_names(expr) == {"modelward_a_bucket", "modelward_d"}
+    assert recording_names_used(expr) == {"model:modelward_c:rate5m"}
+
+
+def test_every_dashboard_panel_queries_the_provisioned_datasource() -> None:
+    provisioned = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text())
+    uid = provisioned["datasources"][0]["uid"]
+    for path in DASHBOARDS:
+        board = json.loads(path.read_text())
+        assert board["panels"], path.name
+        for panel in board["panels"]:
+            assert panel["datasource"]["uid"] == uid and panel["targets"], panel["title"]
+            assert all(t["datasource"]["uid"] == uid and t["expr"].strip() for t in panel["targets"])
