@@ -144,6 +144,7 @@ class CanaryTask:
         self.registry = registry
         self.alert = alert
         self.actor = actor
+        self.gauges: Any = None  # a ControllerGauges (the Controller's): each canary's percent
         self._tasks: dict[tuple[str, str], Any] = {}
         self._last_hold: dict[str, tuple[int, Any]] = {}
 
@@ -151,6 +152,8 @@ class CanaryTask:
         out = []
         for dep in self.registry.deployments.all():
             plan = dep.spec.canary
+            if plan is not None and self.gauges is not None:
+                self.gauges.canary(dep.model, plan.version, plan.percent, plan.state == "rolled_back")
             if plan is None or plan.state != "running":
                 continue
             try:
@@ -338,6 +341,7 @@ class Controller:
         alert: AlertSink | None = None,
         canary: bool = True,
         clock: Callable[[], float] = time.time,
+        gauges: Any = None,
     ) -> None:
         if not interval > 0:
             raise ConfigError("the controller's interval must be positive")
@@ -352,17 +356,21 @@ class Controller:
         self.lease_ttl = lease_ttl
         self.alert = alert
         self.clock = clock
-        own: list[ControllerTask] = (
-            [CanaryTask(registry, alert=alert, actor=f"controller:{self.holder}")] if canary else []
-        )
-        self.tasks: list[ControllerTask] = own + list(tasks)
+        own = [CanaryTask(registry, alert=alert, actor=f"controller:{self.holder}")] if canary else []
+        for task in own:
+            task.gauges = gauges
+        self.tasks: list[ControllerTask] = [*own, *tasks]
         self.lease = Lease(registry.store, LEASE_NAME, holder=self.holder, ttl=lease_ttl)
+        self.gauges = gauges  # a ControllerGauges: lease held or not after each attempt, canaries
         self._stop = threading.Event()
 
     def tick(self, now: float | None = None) -> TickReport:
         """Renew (or try to take) the lease; if held, run every task once at ``now``."""
         now = self.clock() if now is None else now
-        if not self.lease.acquire(now):
+        held = self.lease.acquire(now)
+        if self.gauges is not None:
+            self.gauges.lease(held, now)
+        if not held:
             return TickReport(self.holder, False, now)
         results: dict[str, Any] = {}
         errors: dict[str, str] = {}
@@ -431,6 +439,7 @@ def controller_from_settings(
     drift_gauges: Any = None,
     performance_gauges: Any = None,
     log_metrics: Any = None,
+    controller_gauges: Any = None,
 ) -> Controller:
     """The controller ``modelward serve`` and ``modelward controller`` run: the canary task, alerts
     through the :class:`~modelward.monitoring.alerts.AlertCenter` of the alerts file
@@ -439,7 +448,8 @@ def controller_from_settings(
     registered when None), keeping the given drift and performance gauges fresh; and the prediction
     log's retention (:class:`~modelward.monitoring.log_retention.RetentionTask`) when
     ``MODELWARD_LOG_RETENTION`` is set, its deleted counts and the log's size reported to
-    ``log_metrics`` (a :class:`~modelward.monitoring.metrics.ServingMetrics`) when given."""
+    ``log_metrics`` (a :class:`~modelward.monitoring.metrics.ServingMetrics`) when given; the
+    lease and canary gauges to ``controller_gauges`` (a ``ControllerGauges``) when given."""
     from modelward.monitoring.alert_config import load_alert_config
 
     config = load_alert_config(settings.alerts_file, allow_private=settings.alerts_allow_private)
@@ -465,7 +475,13 @@ def controller_from_settings(
     if retention is not None:
         tasks.append(retention)
     return Controller(
-        registry, holder=holder, interval=interval, lease_ttl=lease_ttl, tasks=tasks, alert=center.event
+        registry,
+        holder=holder,
+        interval=interval,
+        lease_ttl=lease_ttl,
+        tasks=tasks,
+        alert=center.event,
+        gauges=controller_gauges,
     )
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from modelward.monitoring.alert_config import AlertConfig, load_alert_config
     from modelward.monitoring.alerts import AlertCenter
+    from modelward.monitoring.controller_gauges import ControllerGauges
     from modelward.monitoring.drift_gauges import DriftGauges
     from modelward.monitoring.live_drift import LiveDriftReport, live_report, load_reference, window_profile
     from modelward.monitoring.live_profiles import LiveProfiler
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AlertCenter",
     "AlertConfig",
+    "ControllerGauges",
     "DriftGauges",
     "LiveDriftReport",
     "LiveProfiler",
@@ -56,6 +58,7 @@ __all__ = [
 _WHERE = {
     "AlertCenter": "modelward.monitoring.alerts",
     "AlertConfig": "modelward.monitoring.alert_config",
+    "ControllerGauges": "modelward.monitoring.controller_gauges",
     "DriftGauges": "modelward.monitoring.drift_gauges",
     "LiveDriftReport": "modelward.monitoring.live_drift",
     "LiveProfiler": "modelward.monitoring.live_profiles",

@@ -291,6 +291,7 @@ def _start_controller(
     workers or replicas, each runs one and only the lease holder acts. Its own registry, so its
     work never shares connections with the request path."""
     from modelward.control.controller import controller_from_settings
+    from modelward.monitoring.controller_gauges import ControllerGauges
     from modelward.monitoring.drift_gauges import DriftGauges
     from modelward.monitoring.performance_gauges import PerformanceGauges
 
@@ -305,6 +306,7 @@ def _start_controller(
             drift_gauges=DriftGauges(metrics.registry),
             performance_gauges=PerformanceGauges(metrics.registry),
             log_metrics=metrics,
+            controller_gauges=ControllerGauges(metrics.registry),
         )
     except Exception as exc:  # a bad alerts file must not stop serving: say so and serve
         log.error("the controller is not running: %s", exc)
