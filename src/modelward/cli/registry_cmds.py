@@ -338,15 +338,44 @@ def promote(
     version: str = typer.Argument(..., help="Version to promote."),
     alias: str = typer.Option("champion", "--alias", "-a", help="Alias to move (champion, challenger, ...)."),
     reason: str | None = typer.Option(None, "--reason", "-r", help="Why; kept in the audit trail."),
+    force: bool = typer.Option(False, "--force", help="Promote despite failing gates (needs --reason)."),
+    data: Path | None = typer.Option(None, "--data", "-d", help="Holdout for the gates (.parquet/.csv)."),
+    label: str | None = typer.Option(None, "--label", help="The holdout's label column."),
+    policy: Path | None = typer.Option(None, "--policy", help="Policy YAML (default: the stored policy)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Point an alias (default champion) at a version."""
+    """Point an alias (default champion) at a version, once it passes its promotion gates."""
+    from modelward.cli.governance_cmds import read_policy_file
+    from modelward.governance.promotion import promote_gated
+
+    cfg = settings()
+    chosen = read_policy_file(policy) if policy is not None else None
     with _registry() as registry:
-        info = registry.promote(name, version, alias, reason=reason)
+        done = promote_gated(
+            registry,
+            name,
+            version,
+            alias,
+            reason=reason,
+            force=force,
+            data=data,
+            label=label,
+            policy=chosen,
+            compile=cfg.compile,
+            cache_dir=cfg.home / "compiled",
+        )
+    info = done.raise_if_refused()
     if as_json:
-        emit_json(info.to_dict())
-    else:
-        _console().print(f"{info.name}@{alias} → version {info.version}")
+        emit_json({**info.to_dict(), "forced": done.forced, "validation": done.validation.to_dict()})
+        return
+    console = _console()
+    skipped = ", ".join(g.name for g in done.validation.skipped)
+    if done.forced:
+        failing = ", ".join(g.name for g in done.validation.failing)
+        console.print(f"forced past failing gates ({failing}); the override is in the audit trail")
+    if skipped:
+        console.print(f"gates skipped: {skipped} (see `modelward validate {info.name}:{info.version}`)")
+    console.print(f"{info.name}@{alias} → version {info.version}")
 
 
 def rollback(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelward.errors import ConfigError, IntegrityError
-from modelward.governance.gate_result import REPORT_KIND, GateResult, Validation
+from modelward.governance.gate_result import REPORT_KIND, GateResult, Validation, Verdict
 from modelward.governance.holdout import Scored, primary_metric, score_holdout
 from modelward.governance.policy import (
     LOWER_IS_BETTER,
@@ -34,7 +34,10 @@ if TYPE_CHECKING:
 
 __all__ = ["effective_policy", "latest_validation", "validate"]
 
-def effective_policy(registry: Registry, name: str, policy: GatePolicy | None = None) -> tuple[GatePolicy, str]:
+
+def effective_policy(
+    registry: Registry, name: str, policy: GatePolicy | None = None
+) -> tuple[GatePolicy, str]:
     """The policy that applies to ``name`` and where it came from: the one given, else the stored one,
     else the defaults."""
     if policy is not None:
@@ -94,11 +97,13 @@ def validate(
     for metric, bound in chosen.metrics.items():
         gates.extend(_floor(metric, bound.min, bound.max, scored, why_no_holdout))
     if chosen.regression is not None:
-        gates.append(_regression(registry, champion, chosen.regression, scored, frame, target, why_no_holdout))
+        gates.append(
+            _regression(registry, champion, chosen.regression, scored, frame, target, why_no_holdout)
+        )
     if chosen.fairness is not None:
-        from modelward.governance.fairness_gate import fairness_gate
+        from modelward.governance.fairness_gate import fairness_gates
 
-        gates.append(fairness_gate(chosen.fairness, scored, frame, why_no_holdout))
+        gates.extend(fairness_gates(chosen.fairness, scored, frame, why_no_holdout))
     if chosen.latency is not None:
         gates.append(_latency(registry, model, frame, chosen.latency, compile=compile, cache_dir=cache_dir))
     if chosen.calibration is not None:
@@ -156,10 +161,14 @@ def _integrity(registry: Registry, info: VersionInfo) -> tuple[GateResult, Loade
         pins = registry.verified_manifest(info.name, info.version).pins
         model = load_version(registry, info)
     except IntegrityError as exc:
-        return GateResult("integrity", "fail", reason="; ".join(exc.problems), detail={"problems": list(exc.problems)}), None
+        return GateResult(
+            "integrity", "fail", reason="; ".join(exc.problems), detail={"problems": list(exc.problems)}
+        ), None
     files = len(pins)
     detail = {"pinned_files": files}
-    return GateResult("integrity", "pass", value=0, threshold=0, op="==", unit="changed files", detail=detail), model
+    return GateResult(
+        "integrity", "pass", value=0, threshold=0, op="==", unit="changed files", detail=detail
+    ), model
 
 
 def _schema_gate(
@@ -181,8 +190,19 @@ def _schema_gate(
     problems = [f"removed {n}" for n in bad_removed] + [f"retyped {n} ({retyped[n]})" for n in bad_retyped]
     if problems:
         reason = f"against {champion.ref}: " + ", ".join(problems)
-        return GateResult("schema", "fail", value=len(problems), threshold=0, op="==", unit="incompatible features", reason=reason, detail=detail)
-    return GateResult("schema", "pass", value=0, threshold=0, op="==", unit="incompatible features", detail=detail)
+        return GateResult(
+            "schema",
+            "fail",
+            value=len(problems),
+            threshold=0,
+            op="==",
+            unit="incompatible features",
+            reason=reason,
+            detail=detail,
+        )
+    return GateResult(
+        "schema", "pass", value=0, threshold=0, op="==", unit="incompatible features", detail=detail
+    )
 
 
 def _schema_changes(old: FeatureSchema, new: FeatureSchema) -> tuple[list[str], dict[str, str], list[str]]:
@@ -194,7 +214,9 @@ def _schema_changes(old: FeatureSchema, new: FeatureSchema) -> tuple[list[str], 
     return removed, retyped, added
 
 
-def _floor(metric: str, low: float | None, high: float | None, scored: Scored | None, why: str) -> list[GateResult]:
+def _floor(
+    metric: str, low: float | None, high: float | None, scored: Scored | None, why: str
+) -> list[GateResult]:
     name = f"metric:{metric}"
     if scored is None:
         return [GateResult(name, "skipped", reason=why)]
@@ -202,12 +224,23 @@ def _floor(metric: str, low: float | None, high: float | None, scored: Scored | 
     if value is None:
         return [GateResult(name, "skipped", reason=f"{metric} does not apply to this model or holdout")]
     out: list[GateResult] = []
-    for bound, op, ok in ((low, ">=", lambda v, b: v >= b), (high, "<=", lambda v, b: v <= b)):
+    for bound, op in ((low, ">="), (high, "<=")):
         if bound is None:
             continue
-        verdict = "pass" if ok(value, bound) else "fail"
+        ok = value >= bound if op == ">=" else value <= bound
+        verdict: Verdict = "pass" if ok else "fail"
         reason = None if verdict == "pass" else f"{metric} {value:.4g} is not {op} {bound:.4g}"
-        out.append(GateResult(name, verdict, value=value, threshold=bound, op=op, reason=reason, detail={"rows": scored.rows}))
+        out.append(
+            GateResult(
+                name,
+                verdict,
+                value=value,
+                threshold=bound,
+                op=op,
+                reason=reason,
+                detail={"rows": scored.rows},
+            )
+        )
     return out
 
 
@@ -236,11 +269,26 @@ def _regression(
     threshold = theirs + margin if lower else theirs - margin
     ok = mine <= threshold if lower else mine >= threshold
     op = "<=" if lower else ">="
-    detail = {"metric": metric, "candidate": mine, "champion": theirs, "champion_version": champion.version, "margin": margin, "rows": scored.rows}
+    detail = {
+        "metric": metric,
+        "candidate": mine,
+        "champion": theirs,
+        "champion_version": champion.version,
+        "margin": margin,
+        "rows": scored.rows,
+    }
     reason = None
     if not ok:
         reason = f"{metric} {mine:.4g} vs champion {champion.ref} {theirs:.4g}: worse by more than {margin:g}"
-    return GateResult("regression", "pass" if ok else "fail", value=mine, threshold=threshold, op=op, reason=reason, detail=detail)
+    return GateResult(
+        "regression",
+        "pass" if ok else "fail",
+        value=mine,
+        threshold=threshold,
+        op=op,
+        reason=reason,
+        detail=detail,
+    )
 
 
 def _latency(
@@ -258,13 +306,29 @@ def _latency(
     if model is None:
         return GateResult("latency", "skipped", reason="the candidate failed the integrity gate")
     digest = model_digest(registry.manifest(model.name, model.version))
-    sample = single_row_latency(model, frame, sample=policy.sample, compile=compile, cache_dir=cache_dir, digest=digest)
+    sample = single_row_latency(
+        model, frame, sample=policy.sample, compile=compile, cache_dir=cache_dir, digest=digest
+    )
     p95 = sample.percentile_ms(95)
     budget = policy.p95_ms
-    detail = {"runtime": sample.runtime, "rows": sample.rows, "p50_ms": sample.percentile_ms(50), "p99_ms": sample.percentile_ms(99)}
+    detail = {
+        "runtime": sample.runtime,
+        "rows": sample.rows,
+        "p50_ms": sample.percentile_ms(50),
+        "p99_ms": sample.percentile_ms(99),
+    }
     ok = p95 <= budget
     reason = None if ok else f"p95 {p95:.4g} ms on {sample.runtime} is over the {budget:g} ms budget"
-    return GateResult("latency", "pass" if ok else "fail", value=p95, threshold=budget, op="<=", unit="ms", reason=reason, detail=detail)
+    return GateResult(
+        "latency",
+        "pass" if ok else "fail",
+        value=p95,
+        threshold=budget,
+        op="<=",
+        unit="ms",
+        reason=reason,
+        detail=detail,
+    )
 
 
 def _calibration(registry: Registry, info: VersionInfo, max_ece: float) -> GateResult:
@@ -277,4 +341,12 @@ def _calibration(registry: Registry, info: VersionInfo, max_ece: float) -> GateR
     ok = calibration.ece <= max_ece
     detail = {"source": calibration.source, "rows": calibration.n}
     reason = None if ok else f"ECE {calibration.ece:.4g} ({calibration.source}) is over {max_ece:g}"
-    return GateResult("calibration", "pass" if ok else "fail", value=calibration.ece, threshold=max_ece, op="<=", reason=reason, detail=detail)
+    return GateResult(
+        "calibration",
+        "pass" if ok else "fail",
+        value=calibration.ece,
+        threshold=max_ece,
+        op="<=",
+        reason=reason,
+        detail=detail,
+    )

@@ -36,13 +36,16 @@ class Scored:
     y_pred: np.ndarray
     proba: np.ndarray | None  # rows x classes, classifiers with predict_proba
     rows: int
+    keep: np.ndarray  # which holdout rows these are (a boolean mask)
 
     def metric(self, name: str) -> float | None:
         """The metric on these rows; None when it does not apply to the model or cannot be measured."""
         from sklearn import metrics
 
         m = self.model
-        if m.is_classifier != (name in CLASSIFIER_METRICS) or (not m.is_classifier and name not in REGRESSOR_METRICS):
+        if m.is_classifier != (name in CLASSIFIER_METRICS) or (
+            not m.is_classifier and name not in REGRESSOR_METRICS
+        ):
             return None
         if self.rows == 0:
             return None
@@ -60,7 +63,11 @@ class Scored:
         if name == "accuracy":
             return float(metrics.accuracy_score(truth, predicted))
         if name in {"f1", "precision", "recall"}:
-            scorer = {"f1": metrics.f1_score, "precision": metrics.precision_score, "recall": metrics.recall_score}
+            scorer = {
+                "f1": metrics.f1_score,
+                "precision": metrics.precision_score,
+                "recall": metrics.recall_score,
+            }
             kwargs: dict[str, Any] = {"pos_label": 1} if binary else {"average": "macro"}
             return float(scorer[name](truth, predicted, zero_division=0, **kwargs))
         if self.proba is None or len(np.unique(truth)) < 2:
@@ -92,11 +99,11 @@ def score_holdout(model: LoadedModel, frame: pd.DataFrame, label: str) -> Scored
         keep = idx >= 0
         values = np.asarray(model.class_values, dtype=object)
         y_true = values[idx[keep]]
-        columns = [f"probability_{c}" for c in model.classes]
-        if all(c in scored.columns for c in columns):
-            proba = scored[columns].to_numpy(dtype=np.float64)[keep]
+        wanted = [f"probability_{c}" for c in model.classes]
+        if all(c in scored.columns for c in wanted):
+            proba = scored[wanted].to_numpy(dtype=np.float64)[keep]
     else:
         numeric = np.asarray(frame[label].astype("float64"))
         keep = np.isfinite(numeric)
         y_true = numeric[keep]
-    return Scored(model, y_true, pred[keep], proba, int(keep.sum()))
+    return Scored(model, y_true, pred[keep], proba, int(keep.sum()), keep)

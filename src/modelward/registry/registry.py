@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -288,9 +288,18 @@ class Registry:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def promote(
-        self, name: str, version: str | int, alias: str = DEFAULT_ALIAS, *, reason: str | None = None
+        self,
+        name: str,
+        version: str | int,
+        alias: str = DEFAULT_ALIAS,
+        *,
+        reason: str | None = None,
+        detail: Mapping[str, Any] | None = None,
     ) -> VersionInfo:
-        """Point ``alias`` at ``version``; the previous holder is remembered for :meth:`rollback`."""
+        """Point ``alias`` at ``version``; the previous holder is remembered for :meth:`rollback`.
+
+        This is the raw move: the promotion gates run above it (:mod:`modelward.governance.promotion`),
+        which passes their results as ``detail``, kept in the promote event of the audit chain."""
         validate_alias(f"{name}@{alias}", alias)
         with self._alias_move(name) as conn:
             # Read under the lock: a holder read before it may be moved by another process meanwhile.
@@ -304,7 +313,13 @@ class Registry:
                 log.info("%s already holds %s", target.ref, alias)
                 return target
             self._record_alias_event(conn, name, alias, "promote", target.version, current, reason)
-            payload = {"alias": alias, "from": current, "to": target.version, "reason": reason}
+            payload = {
+                **(detail or {}),
+                "alias": alias,
+                "from": current,
+                "to": target.version,
+                "reason": reason,
+            }
             self.audit.append("promote", target.ref, payload, actor=self.actor, conn=conn)
             self.client.set_registered_model_alias(name, alias, target.version)
         return self.version(name, target.version)
