@@ -24,7 +24,6 @@ them without parsing messages. HTTP status mapping lives only in ``modelward.ser
     ├── RegistrationError (ValueError)
     │   └── UntrustedTypes
     ├── LifecycleError (RuntimeError)      promote / rollback / archive refused
-    │   ├── PromotionRefused               a candidate failed its promotion gates
     │   ├── StaleDeployment                a deployment changed since it was read
     │   └── SameVersionTargets             a deployment would serve a version against itself
     ├── IntegrityError (RuntimeError)      an artifact's bytes changed since registration
@@ -87,7 +86,6 @@ __all__ = [
     "Overloaded",
     "ProfileError",
     "ProfileMismatch",
-    "PromotionRefused",
     "RegistrationError",
     "RequestFault",
     "RequestInvalid",
@@ -197,20 +195,6 @@ class UntrustedTypes(RegistrationError):
 
 class LifecycleError(ModelwardError, RuntimeError):
     """A promote, rollback or archive was refused."""
-
-
-class PromotionRefused(LifecycleError):
-    """A promotion failed its gates (``failing``: each failing gate's name and why); ``--force`` with a
-    reason overrides it, audited."""
-
-    def __init__(self, ref: str, failing: Sequence[tuple[str, str]]) -> None:
-        self.ref = ref
-        self.failing = tuple(failing)
-        gates = "; ".join(f"{name}: {why}" for name, why in self.failing)
-        super().__init__(
-            f"refusing to promote {ref}: it failed {len(self.failing)} gate(s): {gates} "
-            "(--force --reason '...' overrides, audited)"
-        )
 
 
 class SameVersionTargets(LifecycleError):
