@@ -19,6 +19,7 @@ __all__ = [
     "register",
     "register_mlflow_model",
     "rollback",
+    "validate",
 ]
 
 if TYPE_CHECKING:
@@ -30,10 +31,20 @@ if TYPE_CHECKING:
         register,
         register_mlflow_model,
         rollback,
+        validate,
     )
     from modelward.config import Settings
 
-_API = {"archive", "load", "open_registry", "promote", "register", "register_mlflow_model", "rollback"}
+_API = {
+    "archive",
+    "load",
+    "open_registry",
+    "promote",
+    "register",
+    "register_mlflow_model",
+    "rollback",
+    "validate",
+}
 
 
 def __getattr__(name: str) -> Any:

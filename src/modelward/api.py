@@ -12,10 +12,20 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from modelward.config import Settings
+    from modelward.governance.gate_result import Validation
     from modelward.registry import Registry, VersionInfo
     from modelward.runtime import LoadedModel
 
-__all__ = ["archive", "load", "open_registry", "promote", "register", "register_mlflow_model", "rollback"]
+__all__ = [
+    "archive",
+    "load",
+    "open_registry",
+    "promote",
+    "register",
+    "register_mlflow_model",
+    "rollback",
+    "validate",
+]
 
 
 @contextmanager
@@ -131,10 +141,64 @@ def promote(
     alias: str = "champion",
     *,
     reason: str | None = None,
+    force: bool = False,
+    data: pd.DataFrame | str | os.PathLike[str] | None = None,
+    label: str | None = None,
     settings: Settings | None = None,
 ) -> VersionInfo:
-    with open_registry(settings) as registry:
-        return registry.promote(name, version, alias, reason=reason)
+    """Point ``alias`` at ``version`` once it passes the model's promotion gates (the stored policy,
+    else the defaults; ``data`` is the holdout they score). A failing gate raises LifecycleError naming
+    it; ``force=True`` with a ``reason`` promotes anyway and the override is audited with the results."""
+    from modelward.config import Settings
+    from modelward.governance.promotion import promote_gated
+
+    cfg = settings or Settings()
+    with open_registry(cfg) as registry:
+        done = promote_gated(
+            registry,
+            name,
+            version,
+            alias,
+            reason=reason,
+            force=force,
+            data=data,
+            label=label,
+            compile=cfg.compile,
+            cache_dir=cfg.home / "compiled",
+        )
+        return done.raise_if_refused()
+
+
+def validate(
+    ref: str,
+    *,
+    against: str = "champion",
+    data: pd.DataFrame | str | os.PathLike[str] | None = None,
+    label: str | None = None,
+    policy: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
+) -> Validation:
+    """Run the promotion gates of ``ref`` against ``against`` (``modelward validate``): the policy
+    file given, else the model's stored policy, else the defaults; ``data`` is the labelled holdout.
+    The result (``.passed``, ``.gates``, ``.failing``) is stored with the version."""
+    from modelward.config import Settings
+    from modelward.governance.gates import validate as run_gates
+    from modelward.governance.policy import read_policy_file
+
+    chosen = read_policy_file(policy) if policy is not None else None
+    cfg = settings or Settings()
+    with open_registry(cfg) as registry:
+        return run_gates(
+            registry,
+            ref,
+            against=against,
+            data=data,
+            label=label,
+            policy=chosen,
+            policy_source=str(policy) if policy is not None else None,
+            compile=cfg.compile,
+            cache_dir=cfg.home / "compiled",
+        )
 
 
 def rollback(

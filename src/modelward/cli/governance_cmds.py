@@ -16,9 +16,8 @@ from modelward.cli.app import emit_json, print_error, settings
 
 if TYPE_CHECKING:
     from modelward.governance.gate_result import Validation
-    from modelward.governance.policy import GatePolicy
 
-__all__ = ["policy_app", "print_validation", "read_policy_file", "register", "write_junit"]
+__all__ = ["policy_app", "print_validation", "register", "write_junit"]
 
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
 EXIT_FAILED = 1
@@ -27,15 +26,6 @@ EXIT_CANNOT_EVALUATE = 2
 policy_app = typer.Typer(
     help="A model's promotion policy (the gates `validate` and `promote` run).", no_args_is_help=True
 )
-
-
-def read_policy_file(path: Path) -> GatePolicy:
-    from modelward.errors import ConfigError
-    from modelward.governance.policy import parse_policy
-
-    if not path.is_file():
-        raise ConfigError(f"policy file {path} does not exist")
-    return parse_policy(path.read_text("utf-8"), source=str(path))
 
 
 def _cell(value: float | None, unit: str) -> str:
@@ -118,6 +108,7 @@ def validate_cmd(
     from modelward.api import open_registry
     from modelward.errors import ModelwardError
     from modelward.governance.gates import validate
+    from modelward.governance.policy import read_policy_file
 
     try:
         cfg = settings()
@@ -157,6 +148,7 @@ def policy_set(
 ) -> None:
     """Store a model's promotion policy (checked first; audited)."""
     from modelward.api import open_registry
+    from modelward.governance.policy import read_policy_file
     from modelward.governance.reports import VersionReports
 
     cfg = settings()

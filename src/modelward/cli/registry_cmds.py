@@ -345,7 +345,7 @@ def promote(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Point an alias (default champion) at a version, once it passes its promotion gates."""
-    from modelward.cli.governance_cmds import read_policy_file
+    from modelward.governance.policy import read_policy_file
     from modelward.governance.promotion import promote_gated
 
     cfg = settings()

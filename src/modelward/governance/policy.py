@@ -19,6 +19,8 @@ key, wrong type) raises :class:`~modelward.errors.ConfigError` naming the field 
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -37,6 +39,7 @@ __all__ = [
     "RegressionPolicy",
     "SchemaPolicy",
     "parse_policy",
+    "read_policy_file",
 ]
 
 CLASSIFIER_METRICS = frozenset({"auc", "accuracy", "f1", "precision", "recall", "log_loss"})
@@ -150,6 +153,14 @@ def parse_policy(text: str, *, source: str = "policy") -> GatePolicy:
         if first["type"] == "extra_forbidden":
             message = "unknown key"
         raise ConfigError(f"{source}: {field}{at}: {message}") from exc
+
+
+def read_policy_file(path: str | os.PathLike[str]) -> GatePolicy:
+    """The policy in a YAML file; ConfigError when it is missing or bad."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ConfigError(f"policy file {file} does not exist")
+    return parse_policy(file.read_text("utf-8"), source=str(file))
 
 
 def _line_of(text: str, loc: list[str]) -> int | None:
