@@ -28,11 +28,13 @@ def test_admin_promote_runs_the_gates_and_validations_are_served(home: Path) -> 
     try:
         with server.client() as c:
             admin = server.admin_headers()
-            none = c.get("/models/churn/versions/2/validation")
-            assert none.status_code == 404
-            assert none.headers["content-type"] == "application/problem+json"
-            assert "never validated" in none.json()["detail"]
-            assert c.get("/models/nope/versions/1/validation").status_code == 404
+            # The home's promotion of churn:2 to challenger ran (and stored) its gates, before the policy.
+            before = c.get("/models/churn/versions/2/validation")
+            assert before.status_code == 200 and before.json()["verdict"] == "pass"
+            for path in ("/models/nope/versions/1/validation", "/models/churn/versions/9/validation"):
+                missing = c.get(path)
+                assert missing.status_code == 404
+                assert missing.headers["content-type"] == "application/problem+json"
 
             assert c.post("/admin/models/churn/promote", json={"version": "2"}).status_code == 401
             bad = c.post("/admin/models/churn/promote", json={"versoin": "2"}, headers=admin)

@@ -129,7 +129,7 @@ def validate_cmd(
                 actor=cfg.resolved_actor,
             )
     except ModelwardError as exc:
-        print_error(f"cannot validate {ref}: {exc}")
+        print_error(str(exc))
         raise typer.Exit(EXIT_CANNOT_EVALUATE) from exc
     if junit is not None:
         write_junit(result, junit)

@@ -106,4 +106,11 @@ def score_holdout(model: LoadedModel, frame: pd.DataFrame, label: str) -> Scored
         numeric = np.asarray(frame[label].astype("float64"))
         keep = np.isfinite(numeric)
         y_true = numeric[keep]
+    if not keep.any():
+        what = (
+            f"a label among the classes {list(model.class_values)}"
+            if model.is_classifier
+            else "a numeric label"
+        )
+        raise ConfigError(f"no row of the holdout has {what} in '{label}'")
     return Scored(model, y_true, pred[keep], proba, int(keep.sum()), keep)
