@@ -75,6 +75,9 @@ def promote_gated(
     is returned, not raised: see :meth:`GatedPromotion.raise_if_refused`."""
     if force and not (reason and reason.strip()):
         raise ConfigError("--force needs --reason: an override is kept in the audit trail with its reason")
+    refusal = registry.promotion_refusal(name, version)
+    if refusal is not None:  # archived, or not pinned in this home: no gate could change that
+        raise LifecycleError(refusal)
     validation = validate(
         registry,
         f"{name}:{version}",
