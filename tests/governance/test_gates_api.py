@@ -42,7 +42,10 @@ def test_a_regressor_is_held_to_its_rmse_and_to_the_floors_of_its_policy(
     result = modelward.validate("prices:1", data=prices, policy=policy, settings=settings)
     assert result.passed
     assert [g.name for g in result.gates] == ["integrity", "schema", "metric:r2", "metric:mae"]
-    assert result.gates[1].verdict == "skipped"  # prices:1 is the champion: nothing to compare with
+    assert (result.gates[1].verdict, result.gates[1].reason) == (
+        "skipped",
+        "nothing to compare with: prices:1 holds champion",
+    )
     result = modelward.validate("prices:2", data=prices, policy=policy, settings=settings)
     assert {g.name for g in result.failing} == {"metric:r2", "metric:mae"}
 

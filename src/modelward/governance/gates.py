@@ -75,13 +75,14 @@ def validate(
     chosen, source = effective_policy(registry, info.name, policy)
     source = policy_source or source
     champion = _champion(registry, info, against)
+    alone = f"{info.ref} holds {against}" if champion is None and _holds(info, against) else f"no {against}"
     frame, holdout_name = _holdout(data if data is not None else chosen.holdout)
 
     gates: list[GateResult] = []
     model: LoadedModel | None = None
     integrity, model = _integrity(registry, info)
     gates.append(integrity)
-    gates.append(_schema_gate(registry, info, model, champion, chosen))
+    gates.append(_schema_gate(registry, info, model, champion, chosen, alone))
 
     scored: Scored | None = None
     target: str | None = None
@@ -98,7 +99,7 @@ def validate(
         gates.extend(_floor(metric, bound.min, bound.max, scored, why_no_holdout))
     if chosen.regression is not None:
         gates.append(
-            _regression(registry, champion, chosen.regression, scored, frame, target, why_no_holdout)
+            _regression(registry, champion, chosen.regression, scored, frame, target, why_no_holdout, alone)
         )
     if chosen.fairness is not None:
         from modelward.governance.fairness_gate import fairness_gates
@@ -139,6 +140,10 @@ def _champion(registry: Registry, info: VersionInfo, against: str) -> VersionInf
     return None if found.version == info.version else found
 
 
+def _holds(info: VersionInfo, against: str) -> bool:
+    return against == info.version or against.lstrip("@") in info.aliases
+
+
 def _holdout(data: Any) -> tuple[pd.DataFrame | None, str | None]:
     import pandas as pd
 
@@ -177,9 +182,10 @@ def _schema_gate(
     model: LoadedModel | None,
     champion: VersionInfo | None,
     policy: GatePolicy,
+    alone: str,
 ) -> GateResult:
     if champion is None:
-        return GateResult("schema", "skipped", reason="no champion to compare with")
+        return GateResult("schema", "skipped", reason=f"nothing to compare with: {alone}")
     mine = model.schema if model is not None else registry.signature(info)
     theirs = registry.signature(champion)
     removed, retyped, added = _schema_changes(theirs, mine)
@@ -252,13 +258,14 @@ def _regression(
     frame: pd.DataFrame | None,
     target: str | None,
     why: str,
+    alone: str,
 ) -> GateResult:
     from modelward.runtime import load_version
 
     if scored is None or frame is None or target is None:
         return GateResult("regression", "skipped", reason=why)
     if champion is None:
-        return GateResult("regression", "skipped", reason="no champion to compare with")
+        return GateResult("regression", "skipped", reason=f"nothing to compare with: {alone}")
     metric = policy.metric or primary_metric(scored.model)
     margin = policy.margin
     mine = scored.metric(metric)
