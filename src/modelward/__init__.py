@@ -13,6 +13,7 @@ __all__ = [
     "Settings",
     "__version__",
     "archive",
+    "fairness",
     "load",
     "open_registry",
     "promote",
@@ -25,6 +26,7 @@ __all__ = [
 if TYPE_CHECKING:
     from modelward.api import (
         archive,
+        fairness,
         load,
         open_registry,
         promote,
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 
 _API = {
     "archive",
+    "fairness",
     "load",
     "open_registry",
     "promote",

@@ -12,12 +12,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from modelward.config import Settings
+    from modelward.governance.fairness_data import FairnessRun
     from modelward.governance.gate_result import Validation
     from modelward.registry import Registry, VersionInfo
     from modelward.runtime import LoadedModel
 
 __all__ = [
     "archive",
+    "fairness",
     "load",
     "open_registry",
     "promote",
@@ -213,3 +215,57 @@ def archive(
 ) -> VersionInfo:
     with open_registry(settings) as registry:
         return registry.archive(name, version, reason=reason)
+
+
+def fairness(
+    ref: str,
+    *,
+    sensitive: str | Sequence[str],
+    data: str | os.PathLike[str] | None = None,
+    label: str | None = None,
+    window: str | None = None,
+    version: str | None = None,
+    groups: str | os.PathLike[str] | None = None,
+    bins: int = 4,
+    min_group: int = 30,
+    save: bool = True,
+    settings: Settings | None = None,
+) -> FairnessRun:
+    """Audit how the version ``ref`` treats the groups of the ``sensitive`` columns, with Fairlearn.
+
+    With ``data`` (a .csv or .parquet file; ``label`` names its label column, if any) the version
+    scores the file; with ``window`` ("7d") the audit reads the live traffic of the model ``ref``
+    (one ``version``; group columns from the logged inputs, or ``groups``: a file of request_id
+    plus the columns) joined with its feedback labels. The report is stored with the version
+    unless ``save=False`` (docs/governance.md, "Fairness").
+    """
+    from modelward.config import Settings
+    from modelward.errors import ConfigError
+    from modelward.governance.fairness_data import audit_file, audit_live, save_run
+
+    cfg = settings or Settings()
+    columns = [sensitive] if isinstance(sensitive, str) else list(sensitive)
+    names = [c.strip() for part in columns for c in part.split(",") if c.strip()]
+    if (data is None) == (window is None):
+        raise ConfigError("give either data (a file to score) or window (live traffic)")
+    with open_registry(cfg) as registry:
+        if data is not None:
+            run = audit_file(registry, ref, data, names, label=label, min_group=min_group, bins=bins)
+        else:
+            from modelward.feedback.performance import parse_window
+
+            seconds = parse_window(window or "")
+            run = audit_live(
+                registry,
+                ref,
+                seconds,
+                names,
+                version=version,
+                groups_path=groups,
+                min_group=min_group,
+                bins=bins,
+            )
+            run = type(run)(run.model, run.version, run.report, run.data | {"window": window})
+        if save:
+            save_run(registry.store, run, actor=cfg.resolved_actor)
+    return run

@@ -41,6 +41,7 @@ CALLS: dict[str, list[str]] = {
     "performance": ["performance", TYPO],
     "calibrate": ["calibrate", TYPO, "--data", "{rows}", "--target", "churn"],
     "drift": ["drift", TYPO],
+    "fairness": ["fairness", TYPO, "--data", "{rows}", "--sensitive", "gender"],
     "deploy apply": ["deploy", TYPO, "--ab", "champion=50", "challenger=50"],  # `deploy NAME ...`
     "deploy status": ["deploy", "status", TYPO],
     "deploy history": ["deploy", "history", TYPO],
@@ -63,7 +64,11 @@ CALLS: dict[str, list[str]] = {
 # `validate` is for CI/CD: a model it cannot find is "could not evaluate", exit 2, with the same line.
 EXIT_CODES = {"validate": 2}
 # Variants of the same commands, checked too.
-MORE_CALLS = [["alerts", "--all", "--model", TYPO], ["predictions", "tail", TYPO, "--json"]]
+MORE_CALLS = [
+    ["alerts", "--all", "--model", TYPO],
+    ["predictions", "tail", TYPO, "--json"],
+    ["fairness", TYPO, "--window", "1h", "--sensitive", "gender"],
+]
 NOT_LOOKUPS = {"register": "--name names the model it creates"}
 
 MODEL_ARGUMENTS = {"name", "ref", "models"}

@@ -54,6 +54,7 @@ def test_top_level_exports_are_exactly_the_public_api() -> None:
         "Settings",
         "__version__",
         "archive",
+        "fairness",
         "load",
         "open_registry",
         "promote",

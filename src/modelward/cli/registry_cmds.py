@@ -118,6 +118,7 @@ def show(
 
     The runtime is found by the server's own check: compiled to ONNX when it agrees with the native
     model on the reference sample, else the native model (with the reason)."""
+    from modelward.cli import fairness_cmds
     from modelward.drift.profile import DatasetProfile
     from modelward.registry.register import PROFILE_FILE
 
@@ -153,6 +154,7 @@ def show(
         else:
             profile = _profile(registry, info, PROFILE_FILE)
             schema = registry.signature(info).to_dict()
+        fairness = fairness_cmds.show_section(registry.store, info.name, info.version)
     summary = {
         **info.to_dict(),
         "signature": schema,
@@ -165,6 +167,7 @@ def show(
         "schema_source": (loaded.record.get("schema_source") or "signature") if loaded is not None else None,
         "task_source": loaded.record.get("task_source") if loaded is not None else None,
         "profile": _profile_summary(profile),
+        "fairness": fairness,
     }
     if as_json:
         emit_json(summary)
@@ -243,6 +246,9 @@ def _print_show(summary: dict[str, Any], pins: dict[str, Any]) -> None:
     lines.append(Text(f"  pinned files {len(pins)} (sha256)"))
     for line in lines:  # Text, not markup: a description or a reason may hold brackets ("[onnx]")
         console.print(line, soft_wrap=True)  # hashes and paths stay whole, for copying
+    from modelward.cli.fairness_cmds import print_show_section
+
+    print_show_section(summary["fairness"], console)
     profile = summary["profile"]
     kinds = profile["features"] if profile else {}
     rows = []

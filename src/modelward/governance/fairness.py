@@ -2,8 +2,10 @@
 
 Per sensitive feature and group: count, selection rate, accuracy, true and false positive rates and
 (where scores exist) AUC, through ``fairlearn.metrics.MetricFrame``; per feature the demographic
-parity difference and ratio and the equalized odds difference from Fairlearn's own functions, and the
-four-fifths rule (the lowest group selection rate is at least 80 % of the highest).
+parity difference and ratio and the equalized odds difference as Fairlearn's functions of those names
+compute them (the between-groups difference and ratio of the same MetricFrames; the tests check the
+figures against the functions), and the four-fifths rule (the lowest group selection rate is at
+least 80 % of the highest).
 
 Groups smaller than ``min_group`` rows are listed and flagged ``small`` but left out of the verdicts
 (the parity figures and the four-fifths rule are computed over the other groups), because a rate from
@@ -15,15 +17,23 @@ is missing count for the selection rates and not for the label metrics.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from modelward.errors import ConfigError
+from modelward.governance.fairness_report import (
+    FOUR_FIFTHS,
+    MISSING_GROUP,
+    FairnessReport,
+    FeatureFairness,
+    FourFifths,
+    GroupMetrics,
+    WorstGap,
+)
+from modelward.governance.fairness_report import finite as _num
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,196 +47,6 @@ __all__ = [
     "WorstGap",
     "audit_fairness",
 ]
-
-FOUR_FIFTHS = 0.8
-MISSING_GROUP = "(missing)"
-Measure = Literal["demographic_parity", "equalized_odds"]
-
-
-def _num(value: Any) -> float | None:
-    """A finite float, or None (JSON has no NaN)."""
-    if value is None:
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-@dataclass(frozen=True, slots=True)
-class GroupMetrics:
-    group: str
-    count: int
-    selection_rate: float | None
-    labelled: int = 0
-    accuracy: float | None = None
-    tpr: float | None = None
-    fpr: float | None = None
-    auc: float | None = None
-    small: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "group": self.group,
-            "count": self.count,
-            "labelled": self.labelled,
-            "selection_rate": self.selection_rate,
-            "accuracy": self.accuracy,
-            "tpr": self.tpr,
-            "fpr": self.fpr,
-            "auc": self.auc,
-            "small": self.small,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class FourFifths:
-    """The four-fifths rule over the judged groups: lowest selection rate / highest >= 0.8."""
-
-    passed: bool | None  # None: fewer than two groups to compare
-    worst_group: str | None
-    best_group: str | None
-    ratio: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "passed": self.passed,
-            "worst_group": self.worst_group,
-            "best_group": self.best_group,
-            "ratio": self.ratio,
-            "threshold": FOUR_FIFTHS,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class WorstGap:
-    """Which group fares worst on a measure, against which, and by how much."""
-
-    feature: str
-    measure: str  # demographic_parity | equalized_odds
-    metric: str  # the per-group rate compared: selection_rate | tpr | fpr
-    group: str
-    reference: str
-    difference: float
-    ratio: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "feature": self.feature,
-            "measure": self.measure,
-            "metric": self.metric,
-            "group": self.group,
-            "reference": self.reference,
-            "difference": self.difference,
-            "ratio": self.ratio,
-        }
-
-    def describe(self) -> str:
-        return (
-            f"{self.feature}={self.group} differs from {self.feature}={self.reference} "
-            f"by {self.difference:.4f} in {self.metric.replace('_', ' ')}"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureFairness:
-    feature: str
-    groups: tuple[GroupMetrics, ...]
-    demographic_parity_difference: float | None
-    demographic_parity_ratio: float | None
-    equalized_odds_difference: float | None  # None without labels
-    four_fifths: FourFifths
-    banded: bool = False
-    notes: tuple[str, ...] = ()
-
-    @property
-    def judged(self) -> tuple[GroupMetrics, ...]:
-        return tuple(g for g in self.groups if not g.small)
-
-    @property
-    def small_groups(self) -> tuple[str, ...]:
-        return tuple(g.group for g in self.groups if g.small)
-
-    def worst_gap(self, measure: Measure = "demographic_parity") -> WorstGap | None:
-        """The judged group furthest from the best one on ``measure`` (None when it cannot be told)."""
-        judged = self.judged
-        if measure == "demographic_parity":
-            rated = [(g.selection_rate, g.group) for g in judged if g.selection_rate is not None]
-            if len(rated) < 2:
-                return None
-            low, high = min(rated), max(rated)
-            ratio = low[0] / high[0] if high[0] > 0 else None
-            return WorstGap(self.feature, measure, "selection_rate", low[1], high[1], high[0] - low[0], ratio)
-        best: WorstGap | None = None
-        for metric in ("tpr", "fpr"):
-            rates = [(getattr(g, metric), g.group) for g in judged if getattr(g, metric) is not None]
-            if len(rates) < 2:
-                continue
-            low, high = min(rates), max(rates)
-            # A low TPR hurts a group (missed positives); a high FPR does (false alarms).
-            group, reference = (low[1], high[1]) if metric == "tpr" else (high[1], low[1])
-            gap = WorstGap(self.feature, measure, metric, group, reference, high[0] - low[0], None)
-            if best is None or gap.difference > best.difference:
-                best = gap
-        return best
-
-    def to_dict(self) -> dict[str, Any]:
-        gap = self.worst_gap()
-        return {
-            "feature": self.feature,
-            "banded": self.banded,
-            "groups": [g.to_dict() for g in self.groups],
-            "small_groups": list(self.small_groups),
-            "demographic_parity_difference": self.demographic_parity_difference,
-            "demographic_parity_ratio": self.demographic_parity_ratio,
-            "equalized_odds_difference": self.equalized_odds_difference,
-            "four_fifths": self.four_fifths.to_dict(),
-            "worst_gap": None if gap is None else gap.to_dict(),
-            "notes": list(self.notes),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class FairnessReport:
-    features: tuple[FeatureFairness, ...]
-    rows: int
-    labelled: int  # rows with a label
-    positive_label: Any
-    min_group: int
-    bins: int
-    has_scores: bool
-    notes: tuple[str, ...] = field(default=())
-
-    @property
-    def has_labels(self) -> bool:
-        return self.labelled > 0
-
-    def feature(self, name: str) -> FeatureFairness:
-        for f in self.features:
-            if f.feature == name:
-                return f
-        raise KeyError(name)
-
-    def worst_gap(self, measure: Measure = "demographic_parity") -> WorstGap | None:
-        """The largest gap on ``measure`` over every sensitive feature."""
-        gaps = [g for g in (f.worst_gap(measure) for f in self.features) if g is not None]
-        return max(gaps, key=lambda g: g.difference) if gaps else None
-
-    def to_dict(self) -> dict[str, Any]:
-        gap = self.worst_gap()
-        positive = self.positive_label
-        if hasattr(positive, "item"):
-            positive = positive.item()
-        return {
-            "rows": self.rows,
-            "labelled": self.labelled,
-            "positive_label": positive if isinstance(positive, (int, float, str, bool)) else str(positive),
-            "min_group": self.min_group,
-            "bins": self.bins,
-            "has_labels": self.has_labels,
-            "has_scores": self.has_scores,
-            "features": [f.to_dict() for f in self.features],
-            "worst_gap": None if gap is None else gap.to_dict(),
-            "notes": list(self.notes),
-        }
 
 
 # -- grouping ------------------------------------------------------------------------------------------
@@ -277,6 +97,30 @@ def _quiet(call: Any, *args: Any, **kwargs: Any) -> Any:
         return call(*args, **kwargs)
 
 
+def _selection_frame(pred: np.ndarray, groups: np.ndarray) -> Any:
+    from fairlearn.metrics import MetricFrame, selection_rate
+
+    return MetricFrame(metrics=selection_rate, y_true=pred, y_pred=pred, sensitive_features=groups)
+
+
+def _label_frame(
+    truth: np.ndarray, pred: np.ndarray, groups: np.ndarray, rows: np.ndarray, accuracy: Any
+) -> Any:
+    """TPR and FPR (and accuracy, when given) per group over ``rows``."""
+    from fairlearn.metrics import MetricFrame, false_positive_rate, true_positive_rate
+
+    metrics: dict[str, Any] = {"tpr": true_positive_rate, "fpr": false_positive_rate}
+    if accuracy is not None:
+        metrics["accuracy"] = accuracy
+    return _quiet(
+        MetricFrame,
+        metrics=metrics,
+        y_true=truth[rows],
+        y_pred=pred[rows],
+        sensitive_features=groups[rows],
+    )
+
+
 def _feature(
     name: str,
     column: pd.Series,
@@ -288,28 +132,16 @@ def _feature(
     min_group: int,
     bins: int,
 ) -> FeatureFairness:
-    from fairlearn.metrics import (
-        MetricFrame,
-        demographic_parity_difference,
-        demographic_parity_ratio,
-        equalized_odds_difference,
-        false_positive_rate,
-        selection_rate,
-        true_positive_rate,
-    )
     from sklearn.metrics import accuracy_score
 
     groups, order, banded = _groups(column, bins)
-    rates = MetricFrame(metrics=selection_rate, y_true=pred, y_pred=pred, sensitive_features=groups).by_group
+    selection = _selection_frame(pred, groups)
+    rates = selection.by_group
     label_frame: Any = None
+    label_metrics: Any = None
     if truth is not None and labelled.any():
-        label_frame = _quiet(
-            MetricFrame,
-            metrics={"accuracy": accuracy_score, "tpr": true_positive_rate, "fpr": false_positive_rate},
-            y_true=truth[labelled],
-            y_pred=pred[labelled],
-            sensitive_features=groups[labelled],
-        ).by_group
+        label_metrics = _label_frame(truth, pred, groups, labelled, accuracy_score)
+        label_frame = label_metrics.by_group
     rows: list[GroupMetrics] = []
     for group in order:
         inside = groups == group
@@ -344,13 +176,19 @@ def _feature(
         notes.append(f"numeric column cut into {len(order)} quantile band(s)")
     dp_diff = dp_ratio = eo = None
     if len(judged_names) >= 2:
-        dp_diff = _num(demographic_parity_difference(pred[keep], pred[keep], sensitive_features=groups[keep]))
-        dp_ratio = _num(demographic_parity_ratio(pred[keep], pred[keep], sensitive_features=groups[keep]))
+        # Fairlearn's demographic_parity_difference / _ratio and equalized_odds_difference are the
+        # between-groups difference (ratio) of a MetricFrame of selection rates (of TPR and FPR, the
+        # larger). The frames above already hold them: reading them there, rather than calling the
+        # functions (each builds its frame again), halves the audit's time, with the same figures.
+        judged_selection = selection if not small else _selection_frame(pred[keep], groups[keep])
+        dp_diff = _num(judged_selection.difference(method="between_groups"))
+        dp_ratio = _num(judged_selection.ratio(method="between_groups"))
         both = keep & labelled
         if truth is not None and both.any():
-            eo = _num(
-                _quiet(equalized_odds_difference, truth[both], pred[both], sensitive_features=groups[both])
-            )
+            odds = label_metrics if not small else _label_frame(truth, pred, groups, both, None)
+            gaps = odds.difference(method="between_groups")
+            both_gaps = [_num(gaps["tpr"]), _num(gaps["fpr"])]
+            eo = None if None in both_gaps else max(g for g in both_gaps if g is not None)
             if eo is None:
                 notes.append(
                     "equalized odds cannot be computed: some judged group lacks a positive or negative label"

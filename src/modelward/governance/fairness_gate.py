@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from modelward.errors import ConfigError
-from modelward.governance.fairness import FairnessReport, FeatureFairness, Measure, audit_fairness
+from modelward.governance.fairness import audit_fairness
+from modelward.governance.fairness_report import FairnessReport, FeatureFairness, Measure
 from modelward.governance.gate_result import GateResult
 from modelward.governance.holdout import Scored
 from modelward.governance.policy import FairnessPolicy
@@ -52,8 +53,11 @@ def fairness_gates(
 
 def _audit(policy: FairnessPolicy, scored: Scored, frame: pd.DataFrame) -> FairnessReport:
     classes = scored.model.class_values
-    positive = classes[1] if len(classes) == 2 else None
-    score = scored.proba[:, 1] if scored.proba is not None and len(classes) == 2 else None
+    # The selected class: the one registered as the answer's probability, else the second (as sklearn).
+    named = scored.model.named_probability
+    column = named[1] if named is not None else 1
+    positive = classes[column] if len(classes) == 2 else None
+    score = scored.proba[:, column] if scored.proba is not None and len(classes) == 2 else None
     sensitive = frame.loc[scored.keep, list(policy.sensitive)]
     return audit_fairness(
         list(scored.y_true),
