@@ -82,6 +82,11 @@ def test_a_removed_feature_fails_schema_compatibility_unless_the_policy_allows_i
     assert schema["verdict"] == "fail"
     assert "estimated_salary" in schema["reason"]
     assert gates(out)["regression"]["verdict"] == "skipped"
+    code, out, _ = run(capsys, "validate", "churn:2")  # the table, at the tests' 80 columns
+    assert code == 1
+    (row,) = [line for line in out.splitlines() if line.startswith("│ schema")]
+    assert "fail" in row
+    assert "schema fail: against churn:1: removed estimated_salary" in out
     policy = tmp_path / "policy.yaml"
     policy.write_text("schema:\n  allow_removed: [estimated_salary]\n")
     code, out, _ = run(capsys, "validate", "churn:2", "--policy", str(policy), "--json")

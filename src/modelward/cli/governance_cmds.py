@@ -45,14 +45,15 @@ def print_validation(validation: Validation) -> None:
     rows: list[list[str | Text]] = []
     for g in validation.gates:
         threshold = f"{g.op} {_cell(g.threshold, g.unit)}" if g.threshold is not None and g.op else ""
-        rows.append([g.name, _cell(g.value, g.unit), threshold, Text(g.verdict, style=colours[g.verdict])])
+        rows.append([g.name, Text(g.verdict, style=colours[g.verdict]), _cell(g.value, g.unit), threshold])
     against = f"champion {validation.model}:{validation.against}" if validation.against else "no champion"
     console = Console()
     console.print(
         Text(f"{validation.ref} against {against}, policy: {validation.policy_source}"), highlight=False
     )
     console.print(Text(f"holdout: {validation.holdout or 'none'}"), highlight=False)
-    columns = [Column("gate"), Column("value"), Column("threshold"), Column("verdict")]
+    # The verdict never wraps; the figures do, when a long gate name leaves them little room.
+    columns = [Column("gate"), Column("verdict"), Column("value", wrap=True), Column("threshold", wrap=True)]
     print_table(columns, rows, console=console)
     # Reasons are sentences: printed whole below the table, never squeezed into a column.
     for g in validation.gates:

@@ -172,7 +172,7 @@ def _integrity(registry: Registry, info: VersionInfo) -> tuple[GateResult, Loade
     files = len(pins)
     detail = {"pinned_files": files}
     return GateResult(
-        "integrity", "pass", value=0, threshold=0, op="==", unit="changed files", detail=detail
+        "integrity", "pass", value=0, threshold=0, op="==", unit="changed", detail=detail
     ), model
 
 
@@ -202,13 +202,11 @@ def _schema_gate(
             value=len(problems),
             threshold=0,
             op="==",
-            unit="incompatible features",
+            unit="breaking",
             reason=reason,
             detail=detail,
         )
-    return GateResult(
-        "schema", "pass", value=0, threshold=0, op="==", unit="incompatible features", detail=detail
-    )
+    return GateResult("schema", "pass", value=0, threshold=0, op="==", unit="breaking", detail=detail)
 
 
 def _schema_changes(old: FeatureSchema, new: FeatureSchema) -> tuple[list[str], dict[str, str], list[str]]:
