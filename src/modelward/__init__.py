@@ -20,6 +20,7 @@ __all__ = [
     "register",
     "register_mlflow_model",
     "rollback",
+    "validate",
 ]
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
         register,
         register_mlflow_model,
         rollback,
+        validate,
     )
     from modelward.config import Settings
 
@@ -44,6 +46,7 @@ _API = {
     "register",
     "register_mlflow_model",
     "rollback",
+    "validate",
 }
 
 

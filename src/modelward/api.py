@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from modelward.config import Settings
     from modelward.governance.fairness_data import FairnessRun
+    from modelward.governance.gate_result import Validation
     from modelward.registry import Registry, VersionInfo
     from modelward.runtime import LoadedModel
 
@@ -25,6 +26,7 @@ __all__ = [
     "register",
     "register_mlflow_model",
     "rollback",
+    "validate",
 ]
 
 
@@ -144,43 +146,80 @@ def load(ref: str, *, settings: Settings | None = None) -> LoadedModel:
         return load_version(registry, registry.resolve(ref))
 
 
-def _refresh(registry: Registry, info: VersionInfo, refresh: Any) -> None:
-    """Regenerate the model card of the version an alias now points at; the alias has moved, so a
-    card that cannot be built is logged, not raised."""
-    import logging
-
-    from modelward.errors import ModelwardError
-
-    try:
-        refresh(registry, registry.store, info.name, info.version, registry.actor)
-    except ModelwardError as exc:
-        logging.getLogger(__name__).warning("the model card of %s was not refreshed: %s", info.ref, exc)
-
-
 def promote(
     name: str,
     version: str | int,
     alias: str = "champion",
     *,
     reason: str | None = None,
+    force: bool = False,
+    data: pd.DataFrame | str | os.PathLike[str] | None = None,
+    label: str | None = None,
     settings: Settings | None = None,
 ) -> VersionInfo:
-    from modelward.governance.card import refresh_card
+    """Point ``alias`` at ``version`` once it passes the model's promotion gates (the stored policy,
+    else the defaults; ``data`` is the holdout they score). A failing gate raises LifecycleError naming
+    it; ``force=True`` with a ``reason`` promotes anyway and the override is audited with the results."""
+    from modelward.config import Settings
+    from modelward.governance.promotion import promote_gated
 
-    with open_registry(settings) as registry:
-        info = registry.promote(name, version, alias, reason=reason)
-        _refresh(registry, info, refresh_card)
-        return info
+    cfg = settings or Settings()
+    with open_registry(cfg) as registry:
+        done = promote_gated(
+            registry,
+            name,
+            version,
+            alias,
+            reason=reason,
+            force=force,
+            data=data,
+            label=label,
+            compile=cfg.compile,
+            cache_dir=cfg.home / "compiled",
+        )
+        return done.raise_if_refused()
+
+
+def validate(
+    ref: str,
+    *,
+    against: str = "champion",
+    data: pd.DataFrame | str | os.PathLike[str] | None = None,
+    label: str | None = None,
+    policy: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
+) -> Validation:
+    """Run the promotion gates of ``ref`` against ``against`` (``modelward validate``): the policy
+    file given, else the model's stored policy, else the defaults; ``data`` is the labelled holdout.
+    The result (``.passed``, ``.gates``, ``.failing``) is stored with the version."""
+    from modelward.config import Settings
+    from modelward.governance.gates import validate as run_gates
+    from modelward.governance.policy import read_policy_file
+
+    chosen = read_policy_file(policy) if policy is not None else None
+    cfg = settings or Settings()
+    with open_registry(cfg) as registry:
+        return run_gates(
+            registry,
+            ref,
+            against=against,
+            data=data,
+            label=label,
+            policy=chosen,
+            policy_source=str(policy) if policy is not None else None,
+            compile=cfg.compile,
+            cache_dir=cfg.home / "compiled",
+        )
 
 
 def rollback(
     name: str, alias: str = "champion", *, reason: str | None = None, settings: Settings | None = None
 ) -> VersionInfo:
-    from modelward.governance.card import refresh_card
+    from modelward.governance.promotion import refresh_card_after
 
     with open_registry(settings) as registry:
         info = registry.rollback(name, alias, reason=reason)
-        _refresh(registry, info, refresh_card)
+        refresh_card_after(registry, info)
         return info
 
 

@@ -57,7 +57,13 @@ CALLS: dict[str, list[str]] = {
         "--model",
         TYPO,
     ],
+    "validate": ["validate", TYPO],
+    "policy set": ["policy", "set", TYPO, "{policy}"],
+    "policy show": ["policy", "show", TYPO],
+    "policy delete": ["policy", "delete", TYPO],
 }
+# `validate` is for CI/CD: a model it cannot find is "could not evaluate", exit 2, with the same line.
+EXIT_CODES = {"validate": 2}
 # Variants of the same commands, checked too.
 MORE_CALLS = [
     ["alerts", "--all", "--model", TYPO],
@@ -102,7 +108,9 @@ def test_an_unregistered_name_is_refused_alike_everywhere(
 ) -> None:
     rows = tmp_path / "rows.csv"
     churn_frame.head(20).to_csv(rows, index=False)
-    fill = {"{rows}": str(rows), "{out}": str(tmp_path / "out.csv")}
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("metrics: {auc: {min: 0.5}}\n")
+    fill = {"{rows}": str(rows), "{out}": str(tmp_path / "out.csv"), "{policy}": str(policy)}
     answers = {}
     for command, argv in [*CALLS.items(), *((" ".join(a[:2]), a) for a in MORE_CALLS)]:
         argv = [fill.get(a, a) for a in argv]
@@ -118,6 +126,6 @@ def test_an_unregistered_name_is_refused_alike_everywhere(
         else:
             code = main(argv)
             out, err = capsys.readouterr()
-        answers[" ".join(argv)] = (code, err.strip().splitlines()[-1:], out)
-    expected = (1, [EXPECTED], "")
-    assert {k: v for k, v in answers.items() if v != expected} == {}
+        answers[" ".join(argv)] = (command, code, err.strip().splitlines()[-1:], out)
+    wrong = {k: v[1:] for k, v in answers.items() if v[1:] != (EXIT_CODES.get(v[0], 1), [EXPECTED], "")}
+    assert wrong == {}

@@ -45,6 +45,8 @@ EXPECTED = {
     "GET /admin/deployments/{name}": "admin",
     "PUT /admin/deployments/{name}": "admin",
     "GET /admin/deployments/{name}/status": "admin",
+    "GET /models/{name}/versions/{version}/validation": "predict",
+    "POST /admin/models/{name}/promote": "admin",
 }
 
 

@@ -167,6 +167,9 @@ def _register_commands() -> None:
     from modelward.cli import deploy_cmds
 
     deploy_cmds.register(app)
+    from modelward.cli import governance_cmds
+
+    governance_cmds.register(app)
     from modelward.cli import fairness_cmds
 
     fairness_cmds.register(app)

@@ -10,23 +10,24 @@ import typer
 
 from modelward.cli.app import emit_json, error_console, settings
 
-__all__ = ["refresh_after_move", "register"]
+__all__ = ["refresh_after_move", "register", "warn_card"]
 
 EDIT = "edit"
 
 
-def refresh_after_move(registry: Any, name: str, version: str) -> None:
+def refresh_after_move(registry: Any, info: Any) -> None:
     """Regenerate the card of a version an alias now points at. The alias has moved already, so a card
     that cannot be built is a warning on stderr, not a failed promotion."""
-    from modelward.errors import ModelwardError
-    from modelward.governance.card import refresh_card
+    from modelward.governance.promotion import refresh_card_after
 
-    try:
-        refresh_card(registry, registry.store, name, version, settings().resolved_actor)
-    except ModelwardError as exc:
+    warn_card(info.ref, refresh_card_after(registry, info))
+
+
+def warn_card(ref: str, error: str | None) -> None:
+    if error is not None:
         from rich.text import Text
 
-        error_console().print(Text(f"warning: the model card of {name}:{version} was not refreshed: {exc}"))
+        error_console().print(Text(f"warning: the model card of {ref} was not refreshed: {error}"))
 
 
 def _edit(ref: str | None, intended_use: str | None, limitations: str | None, as_json: bool) -> None:

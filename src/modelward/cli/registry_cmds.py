@@ -337,18 +337,47 @@ def promote(
     version: str = typer.Argument(..., help="Version to promote."),
     alias: str = typer.Option("champion", "--alias", "-a", help="Alias to move (champion, challenger, ...)."),
     reason: str | None = typer.Option(None, "--reason", "-r", help="Why; kept in the audit trail."),
+    force: bool = typer.Option(False, "--force", help="Promote despite failing gates (needs --reason)."),
+    data: Path | None = typer.Option(None, "--data", "-d", help="Holdout for the gates (.parquet/.csv)."),
+    label: str | None = typer.Option(None, "--label", help="The holdout's label column."),
+    policy: Path | None = typer.Option(None, "--policy", help="Policy YAML (default: the stored policy)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Point an alias (default champion) at a version."""
-    with _registry() as registry:
-        info = registry.promote(name, version, alias, reason=reason)
-        from modelward.cli.card_cmds import refresh_after_move
+    """Point an alias (default champion) at a version, once it passes its promotion gates."""
+    from modelward.governance.policy import read_policy_file
+    from modelward.governance.promotion import promote_gated
 
-        refresh_after_move(registry, info.name, info.version)
+    cfg = settings()
+    chosen = read_policy_file(policy) if policy is not None else None
+    with _registry() as registry:
+        done = promote_gated(
+            registry,
+            name,
+            version,
+            alias,
+            reason=reason,
+            force=force,
+            data=data,
+            label=label,
+            policy=chosen,
+            compile=cfg.compile,
+            cache_dir=cfg.home / "compiled",
+        )
+    info = done.raise_if_refused()
     if as_json:
-        emit_json(info.to_dict())
-    else:
-        _console().print(f"{info.name}@{alias} → version {info.version}")
+        emit_json({**info.to_dict(), "forced": done.forced, "validation": done.validation.to_dict()})
+        return
+    console = _console()
+    skipped = ", ".join(g.name for g in done.validation.skipped)
+    if done.forced:
+        failing = ", ".join(g.name for g in done.validation.failing)
+        console.print(f"forced past failing gates ({failing}); the override is in the audit trail")
+    if skipped:
+        console.print(f"gates skipped: {skipped} (see `modelward validate {info.name}:{info.version}`)")
+    console.print(f"{info.name}@{alias} → version {info.version}")
+    from modelward.cli.card_cmds import warn_card
+
+    warn_card(info.ref, done.card_error)
 
 
 def rollback(
@@ -362,7 +391,7 @@ def rollback(
         info = registry.rollback(name, alias, reason=reason)
         from modelward.cli.card_cmds import refresh_after_move
 
-        refresh_after_move(registry, info.name, info.version)
+        refresh_after_move(registry, info)
     if as_json:
         emit_json(info.to_dict())
     else:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from modelward.control.canary import CanaryDecision, decide
 from modelward.errors import ConfigError
+from modelward.governance.promotion import promote_gated
 from modelward.monitoring.arm_performance import COUNTED_METRICS, ArmPerformance, arm_performance
 from modelward.monitoring.window_stats import ArmWindow, window_stats
 from modelward.registry.deployments import Deployment, StaleDeployment
@@ -307,7 +308,14 @@ class CanaryTask:
         alias = plan.baseline[1:] if plan.baseline.startswith("@") else DEFAULT_ALIAS
         why = f"canary passed every step ({', '.join(f'{s:g}%' for s in plan.steps)}): {reason}"
         previous = self.registry.model(dep.model).aliases.get(alias)
-        self.registry.promote(dep.model, plan.version, alias, reason=why)
+        # The gates run here too (the model's stored policy; its holdout when it names one). A version
+        # that fails them is rolled back like a failing step, and the refusal is in the audit chain.
+        done = promote_gated(self.registry, dep.model, plan.version, alias, reason=why)
+        if done.refused:
+            refusal = done.refusal()
+            refused = CanaryDecision("rollback", [refusal], step=plan.step, percent=plan.percent)
+            gated = {**extra, "validation": done.validation.summary()}
+            return self._rollback(dep, plan, refused, refusal, gated)
         spec = dep.spec
         shadow = spec.shadow if spec.shadow not in (plan.version, f"@{alias}") else None
         single = DeploymentSpec.single(

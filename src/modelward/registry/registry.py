@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -288,26 +288,51 @@ class Registry:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def promote(
-        self, name: str, version: str | int, alias: str = DEFAULT_ALIAS, *, reason: str | None = None
+        self,
+        name: str,
+        version: str | int,
+        alias: str = DEFAULT_ALIAS,
+        *,
+        reason: str | None = None,
+        detail: Mapping[str, Any] | None = None,
     ) -> VersionInfo:
-        """Point ``alias`` at ``version``; the previous holder is remembered for :meth:`rollback`."""
+        """Point ``alias`` at ``version``; the previous holder is remembered for :meth:`rollback`. The raw
+        move: the gates run above it (governance.promotion), their results passed as ``detail``."""
         validate_alias(f"{name}@{alias}", alias)
         with self._alias_move(name) as conn:
             # Read under the lock: a holder read before it may be moved by another process meanwhile.
             target, aliases = self._version_and_aliases(name, version)
-            if target.archived:
-                raise LifecycleError(f"{target.ref} is archived; unarchive it before promoting it")
-            if not self._manifest(conn, name, target.version):
-                raise LifecycleError(self._unpinned(target))
+            refusal = self._refusal(conn, target)
+            if refusal is not None:
+                raise LifecycleError(refusal)
             current = aliases.get(alias)
             if current == target.version:
                 log.info("%s already holds %s", target.ref, alias)
                 return target
             self._record_alias_event(conn, name, alias, "promote", target.version, current, reason)
-            payload = {"alias": alias, "from": current, "to": target.version, "reason": reason}
+            payload = {
+                **(detail or {}),
+                "alias": alias,
+                "from": current,
+                "to": target.version,
+                "reason": reason,
+            }
             self.audit.append("promote", target.ref, payload, actor=self.actor, conn=conn)
             self.client.set_registered_model_alias(name, alias, target.version)
         return self.version(name, target.version)
+
+    def promotion_refusal(self, name: str, version: str | int) -> str | None:
+        """Why :meth:`promote` would refuse this version whatever its gates say (archived, unpinned)."""
+        target = self.version(name, version)
+        with self.store.read() as conn:
+            return self._refusal(conn, target)
+
+    def _refusal(self, conn: Connection, target: VersionInfo) -> str | None:
+        if target.archived:
+            return f"{target.ref} is archived; unarchive it before promoting it"
+        if not self._manifest(conn, target.name, target.version):
+            return self._unpinned(target)
+        return None
 
     def _unpinned(self, target: VersionInfo) -> str:
         """Why a version without pins here cannot be promoted: it would never load from this home."""

@@ -19,7 +19,7 @@ from modelward.validation import FieldProblem, RequestInvalid, validate_columns
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["count_rows", "score_file"]
+__all__ = ["count_rows", "score_file", "score_frame"]
 
 
 def _format(path: Path) -> str:
@@ -115,6 +115,13 @@ def _score(model: LoadedModel, chunk: pd.DataFrame, start: int, keep: Sequence[s
     else:
         out["prediction"] = model.predict(frame)
     return out
+
+
+def score_frame(model: LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """Score a DataFrame as :func:`score_file` scores each chunk (the server's validation first):
+    ``prediction``, and ``probability_<class>`` per class for classifiers; columns beyond the
+    model's schema are ignored. SchemaError names the rows that do not validate."""
+    return _score(model, frame, 0, ())
 
 
 def _as_json_text(frame: pd.DataFrame) -> pd.DataFrame:

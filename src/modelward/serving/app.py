@@ -250,6 +250,9 @@ def create_app(
     from modelward.serving import erasure_routes
 
     erasure_routes.add_routes(app, registry, metrics, dependencies)
+    from modelward.serving import governance_routes
+
+    governance_routes.add_routes(app, registry, metrics, dependencies)
     # --- end of feature routes ---
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
