@@ -39,6 +39,7 @@ EXPECTED = {
     "GET /models/{name}/performance": "predict",
     "GET /models/{name}/abtest": "predict",
     "GET /models/{name}/drift": "predict",
+    "POST /models/{name}/explain": "predict",
     "GET /admin/deployments": "admin",
     "GET /admin/deployments/{name}": "admin",
     "PUT /admin/deployments/{name}": "admin",

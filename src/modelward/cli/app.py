@@ -167,6 +167,9 @@ def _register_commands() -> None:
     from modelward.cli import deploy_cmds
 
     deploy_cmds.register(app)
+    from modelward.cli import explain_cmds
+
+    explain_cmds.register(app)
 
 
 _register_commands()
