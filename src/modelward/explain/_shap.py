@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from modelward.errors import MissingDependency
@@ -11,7 +12,11 @@ __all__ = ["import_shap"]
 
 def import_shap() -> Any:
     try:
-        import shap  # type: ignore[import-untyped]
+        with warnings.catch_warnings():
+            # SHAP's plotting module, imported with the package, calls a matplotlib function that
+            # matplotlib has marked for deprecation: nothing a user of explanations can act on.
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            import shap  # type: ignore[import-untyped]
     except ImportError as exc:
         raise MissingDependency("shap", "explain", "explaining predictions") from exc
     return shap
