@@ -53,28 +53,31 @@ def _models(frame: pd.DataFrame) -> dict[str, tuple[object, pd.DataFrame]]:
             numeric,
         ),
     }
+    # Multi-class: which of three countries, from the rest.
+    multi_x = frame.drop(columns=["churn", "geography"])
+    multi = make_pipeline_without(HistGradientBoostingClassifier(max_iter=20, random_state=0), "geography")
+    fitted["multi"] = (multi.fit(multi_x, frame["geography"]), frame.drop(columns=["churn"]))  # type: ignore[attr-defined]
     regressor = GradientBoostingRegressor(n_estimators=20, random_state=0)
-    reg_pipe = make_pipeline_without_balance(regressor).fit(reg_x, frame["balance"])
+    reg_pipe = make_pipeline_without(regressor, "balance").fit(reg_x, frame["balance"])
     fitted["gbreg"] = (reg_pipe, frame.drop(columns=["churn"]))
     return fitted
 
 
-def make_pipeline_without_balance(estimator: object) -> object:
+def make_pipeline_without(estimator: object, left_out: str) -> object:
+    """The churn pipeline of tests/conftest.py without one input (the one to predict)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    numeric = [c for c in NUMERIC if c != "balance"]
+    numeric = [c for c in NUMERIC if c != left_out]
+    categorical = [c for c in ("geography", "gender") if c != left_out]
     pre = ColumnTransformer(
-        [
-            ("num", StandardScaler(), numeric),
-            ("cat", OneHotEncoder(handle_unknown="ignore"), ["geography", "gender"]),
-        ]
+        [("num", StandardScaler(), numeric), ("cat", OneHotEncoder(handle_unknown="ignore"), categorical)]
     )
     return Pipeline([("pre", pre), ("model", estimator)])
 
 
-TARGETS = {"gbreg": "balance"}
+TARGETS = {"gbreg": "balance", "multi": "geography"}
 
 
 @pytest.fixture(scope="session")

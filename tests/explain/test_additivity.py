@@ -86,3 +86,20 @@ def test_top_k_ranks_contributions_by_magnitude(
     top = row.top(3)
     magnitudes = sorted((abs(v) for v in row.contributions.values()), reverse=True)
     assert [abs(t["contribution"]) for t in top] == magnitudes[:3]
+
+
+def test_a_multi_class_model_explains_each_rows_predicted_class(
+    loaded: dict[str, LoadedModel], churn_frame: pd.DataFrame
+) -> None:
+    model = loaded["multi"]
+    frame = churn_frame[list(model.schema.names)].head(30)
+    explanation = Explainer(model).explain(frame)
+
+    predicted = model.native.predict(frame)
+    margins = model.native.decision_function(frame)
+    classes = list(model.native.classes_)
+    assert explanation.output_space == "log_odds"
+    for i, row in enumerate(explanation.rows):
+        assert row.label == predicted[i]
+        assert row.output == pytest.approx(margins[i, classes.index(predicted[i])], abs=TOLERANCE)
+        assert row.base_value + sum(row.contributions.values()) == pytest.approx(row.output, abs=TOLERANCE)
