@@ -53,6 +53,12 @@ def _models(frame: pd.DataFrame) -> dict[str, tuple[object, pd.DataFrame]]:
             numeric,
         ),
     }
+    # Columns that mix every input (PCA): no single source each, so the permutation explainer.
+    from sklearn.decomposition import PCA
+
+    mixed = make_pipeline(LogisticRegression(max_iter=500))
+    mixed.steps.insert(1, ("pca", PCA(n_components=5, random_state=0)))  # type: ignore[attr-defined]
+    fitted["mixed"] = (mixed.fit(x, y), frame)  # type: ignore[attr-defined]
     # Multi-class: which of three countries, from the rest.
     multi_x = frame.drop(columns=["churn", "geography"])
     multi = make_pipeline_without(HistGradientBoostingClassifier(max_iter=20, random_state=0), "geography")

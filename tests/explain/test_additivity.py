@@ -32,6 +32,7 @@ CASES: dict[str, tuple[str, str, Callable[[Any, pd.DataFrame], np.ndarray]]] = {
     "gbreg": ("tree", "value", lambda m, x: np.asarray(m.predict(x))),
     "logreg": ("linear", "log_odds", _margin),
     "knn": ("permutation", "probability", _positive),
+    "mixed": ("permutation", "probability", _positive),  # a PCA between the one-hot columns and the model
 }
 
 

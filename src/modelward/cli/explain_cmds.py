@@ -118,7 +118,7 @@ def explain(
     explainer = explainer_for(ref, settings=settings())
     explanation = explainer.explain(rows_frame(payload, explainer.model.schema))
     if as_json:
-        emit_json(explanation.to_dict(top_k))
+        emit_json(explanation.to_dict(top_k or len(explainer.features)))
     else:
         _print_rows(explanation, top_k)
 

@@ -61,6 +61,14 @@ class Explainer:
 
     def __init__(self, model: LoadedModel, *, background_rows: int = 100, seed: int = 0) -> None:
         shap = import_shap()
+        nested = model.schema.nested_names()
+        if nested:
+            from modelward.errors import SchemaError
+
+            raise SchemaError(
+                f"{model.info.ref} takes list, object or tensor inputs ({', '.join(nested)}): "
+                "explanations cover models whose inputs are all scalars"
+            )
         self.model = model
         self.features = list(model.schema.names)
         self.background = background_sample(

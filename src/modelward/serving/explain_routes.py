@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from modelward.errors import MissingDependency
+from modelward.errors import MissingDependency, SchemaError
 from modelward.monitoring.metrics import ServingMetrics
 from modelward.registry import Registry
 from modelward.serving.auth import AUTH_KEY, Policy
@@ -114,6 +114,8 @@ def add_routes(
         started = time.perf_counter()
         try:
             explanation = await run_in_threadpool(lambda: cache.get(served.model).explain(frame))
+        except SchemaError as exc:  # inputs SHAP's explainers cannot take (lists, tensors)
+            return problem_response(501, "not explainable", str(exc), kind="not-explainable", instance=path)
         except MissingDependency as exc:
             return problem_response(
                 501,
