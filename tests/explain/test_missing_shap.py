@@ -36,3 +36,28 @@ def test_explaining_without_shap_names_the_extra(tmp_path: Path) -> None:
     ).stdout
     assert out.startswith("explain |")
     assert "pip install 'modelward[explain]'" in out
+
+
+def test_the_cli_says_which_extra_to_install_in_one_line(explain_home: Path, tmp_path: Path) -> None:
+    import json
+    import os
+
+    row = tmp_path / "row.json"
+    row.write_text(json.dumps({"age": 40, "tenure": 3, "balance": 0.0, "num_products": 2, "has_cr_card": 1}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELWARD_", "MLFLOW_"))}
+    env.update(
+        MODELWARD_HOME=str(explain_home),
+        PYTHONPATH=f"{hide_shap(tmp_path / 'noshap')}:{SRC}",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "modelward", "explain", "xgb", "--input", str(row)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        "error: explaining predictions needs the 'shap' package: pip install 'modelward[explain]'"
+    ]
