@@ -5,22 +5,23 @@ The body takes every form the predict route takes (the same parser and validator
 input feature, the base value, the model's output in the stated ``output_space`` (base value plus
 contributions equal it) and the ``top_k`` contributions by magnitude. The version is the primary
 arm's, or ``version=`` (a version this server has loaded). The explainer is built on the version's
-first explanation, in a worker thread, and kept (:class:`~modelward.explain.ExplainerCache`).
+first explanation, in that thread, and kept (:class:`~modelward.explain.ExplainerCache`).
 
 Nothing here touches the prediction path: the route is an ordinary FastAPI route, its work runs in
-the thread pool, and its latency has its own histogram, ``modelward_explain_seconds``; explainers
-built are counted in ``modelward_explainer_builds_total``. Without SHAP the answer is a 501 problem
-naming the ``[explain]`` extra. Policy ``predict``.
+a thread of its own (one explanation at a time), and its latency has its own histogram,
+``modelward_explain_seconds``; explainers built are counted in ``modelward_explainer_builds_total``.
+Without SHAP the answer is a 501 problem naming the ``[explain]`` extra. Policy ``predict``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from modelward.errors import MissingDependency, SchemaError
@@ -84,6 +85,9 @@ def add_routes(
     series = ExplainMetrics(metrics.registry)
     cache = ExplainerCache(on_build=series.built)
     app.state.explainers = cache
+    # One thread of its own: explanations queue behind each other instead of taking the shared
+    # thread pool's threads (and a scikit-learn OpenMP team per thread) from the rest of the server.
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelward-explain")
 
     async def explain(request: Request, name: str) -> Response:
         state = request.state
@@ -113,7 +117,9 @@ def add_routes(
         frame = batch.to_frame()
         started = time.perf_counter()
         try:
-            explanation = await run_in_threadpool(lambda: cache.get(served.model).explain(frame))
+            explanation = await asyncio.get_running_loop().run_in_executor(
+                worker, lambda: cache.get(served.model).explain(frame)
+            )
         except SchemaError as exc:  # inputs SHAP's explainers cannot take (lists, tensors)
             return problem_response(501, "not explainable", str(exc), kind="not-explainable", instance=path)
         except MissingDependency as exc:
