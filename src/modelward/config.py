@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="larger bodies get 413")
     max_rows: int = Field(default=10_000, ge=1, description="rows per prediction request")
+    explain_max_rows: int = Field(default=100, ge=1, description="rows per explain request (413 beyond)")
     reload_interval: float = Field(
         default=5.0, ge=0, description="seconds between alias checks for hot reload; 0 turns polling off"
     )

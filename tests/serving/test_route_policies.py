@@ -41,6 +41,7 @@ EXPECTED = {
     "GET /models/{name}/abtest": "predict",
     "GET /models/{name}/drift": "predict",
     "GET /models/{name}/card": "predict",
+    "POST /models/{name}/explain": "predict",
     "GET /admin/deployments": "admin",
     "GET /admin/deployments/{name}": "admin",
     "PUT /admin/deployments/{name}": "admin",

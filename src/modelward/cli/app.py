@@ -179,6 +179,9 @@ def _register_commands() -> None:
     from modelward.cli import forget_cmds
 
     forget_cmds.register(app)
+    from modelward.cli import explain_cmds
+
+    explain_cmds.register(app)
 
 
 _register_commands()
