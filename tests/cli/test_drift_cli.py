@@ -69,6 +69,7 @@ def test_live_drift_of_a_registered_model_from_rows_the_profiler_wrote(
     model = churn_models["logreg"]
     # The reference the CLI reads (profile artifact only, checked) is the one the loader serves.
     assert load_reference(churn, "churn", "1") == load_version(churn, churn.version("churn", "1")).profile
+    capsys.readouterr()  # MLflow's download progress of the loads above, not the command's output
 
     code, _, err = run(capsys, "drift", "churn", "--window", "1h")
     assert code == 1 and "no live data" in err and len(err.strip().splitlines()) == 1

@@ -43,6 +43,7 @@ CALLS: dict[str, list[str]] = {
     "drift": ["drift", TYPO],
     "fairness": ["fairness", TYPO, "--data", "{rows}", "--sensitive", "gender"],
     "card": ["card", TYPO],
+    "explain": ["explain", TYPO, "--input", "{row}"],
     "deploy apply": ["deploy", TYPO, "--ab", "champion=50", "challenger=50"],  # `deploy NAME ...`
     "deploy status": ["deploy", "status", TYPO],
     "deploy history": ["deploy", "history", TYPO],
@@ -71,7 +72,10 @@ MORE_CALLS = [
     ["fairness", TYPO, "--window", "1h", "--sensitive", "gender"],
     ["card", "edit", TYPO, "--intended-use", "x"],
 ]
-NOT_LOOKUPS = {"register": "--name names the model it creates"}
+NOT_LOOKUPS = {
+    "register": "--name names the model it creates",
+    "forget": "erasure must reach the logged rows of a model no longer registered",
+}
 
 MODEL_ARGUMENTS = {"name", "ref", "models"}
 MODEL_OPTIONS = {"--model", "--name"}
@@ -110,7 +114,14 @@ def test_an_unregistered_name_is_refused_alike_everywhere(
     churn_frame.head(20).to_csv(rows, index=False)
     policy = tmp_path / "policy.yaml"
     policy.write_text("metrics: {auc: {min: 0.5}}\n")
-    fill = {"{rows}": str(rows), "{out}": str(tmp_path / "out.csv"), "{policy}": str(policy)}
+    row = tmp_path / "row.json"
+    row.write_text(churn_frame.drop(columns=["churn"]).head(1).to_json(orient="records", lines=True))
+    fill = {
+        "{rows}": str(rows),
+        "{out}": str(tmp_path / "out.csv"),
+        "{policy}": str(policy),
+        "{row}": str(row),
+    }
     answers = {}
     for command, argv in [*CALLS.items(), *((" ".join(a[:2]), a) for a in MORE_CALLS)]:
         argv = [fill.get(a, a) for a in argv]

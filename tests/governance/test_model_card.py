@@ -102,7 +102,7 @@ def _fairness_body(model: Any, holdout: pd.DataFrame) -> dict[str, Any]:
 
 @pytest.fixture
 def carded(
-    registry: Registry, churn_frame: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+    registry: Registry, churn_frame: pd.DataFrame, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> dict[str, Any]:
     """churn:1 trained on 1,500 rows with its holdout AUC and accuracy logged, notes, a fairness and a
     validation report stored, promoted through the CLI with a reason; churn:2 registered bare."""
@@ -128,28 +128,24 @@ def carded(
     reports = VersionReports(registry.store)
     fairness = _fairness_body(model, holdout)
     reports.save("churn", "1", "fairness", fairness, actor="auditor")
-    validation = {
-        "passed": True,
-        "against": {"version": None, "reason": "no champion yet"},
-        "gates": [
-            {
-                "name": "integrity",
-                "value": 0,
-                "threshold": 0,
-                "verdict": "pass",
-                "detail": "every pin matches",
-            },
-            {
-                "name": "min_auc",
-                "value": metrics["roc_auc"],
-                "threshold": 0.7,
-                "verdict": "pass",
-                "detail": "holdout AUC",
-            },
-        ],
-    }
-    reports.save("churn", "1", "validation", validation, actor="ci")
-    code, _, err = run(capsys, "promote", "churn", "1", "--reason", "first release after review")
+    # The gates of the promotion itself: a stored policy with an AUC floor, scored on the holdout.
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("metrics: {auc: {min: 0.6}}\n")
+    holdout_file = tmp_path / "holdout.csv"
+    holdout.to_csv(holdout_file, index=False)
+    assert run(capsys, "policy", "set", "churn", str(policy))[0] == 0
+    code, _, err = run(
+        capsys,
+        "promote",
+        "churn",
+        "1",
+        "--reason",
+        "first release after review",
+        "--data",
+        str(holdout_file),
+        "--label",
+        "churn",
+    )
     assert code == 0, err
     return {
         "registry": registry,
@@ -244,7 +240,14 @@ def test_the_html_card_of_the_champion_carries_the_registry_fairness_and_audit_f
     for group in stored["groups"]:
         key = f"fairness.gender.{group['group']}.selection_rate"
         assert json.loads(card.values[key]) == group["selection_rate"]
-    assert json.loads(card.values["gates.min_auc.value"]) == carded["metrics"]["roc_auc"]
+    validation = VersionReports(registry.store).latest("churn", "1", "validation")
+    assert validation is not None
+    for gate in validation.body["gates"]:
+        assert card.texts[f"gates.{gate['name']}.verdict"] == gate["verdict"]
+        if gate["value"] is not None:
+            assert json.loads(card.values[f"gates.{gate['name']}.value"]) == gate["value"]
+    auc = next(g for g in validation.body["gates"] if g["name"] == "metric:auc")
+    assert auc["value"] == pytest.approx(carded["metrics"]["roc_auc"], abs=1e-9)
 
     promotion = next(e for e in registry.audit.events(subject="churn") if e.action == "promote")
     assert card.texts[f"history.{promotion.seq}.actor"] == promotion.actor == "tester"

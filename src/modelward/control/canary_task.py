@@ -10,7 +10,6 @@ from dataclasses import replace
 from typing import Any
 
 from modelward.control.canary import CanaryDecision, decide
-from modelward.governance.promotion import promote_gated
 from modelward.monitoring.arm_performance import COUNTED_METRICS, ArmPerformance, arm_performance
 from modelward.monitoring.window_stats import ArmWindow, window_stats
 from modelward.registry.deployments import Deployment, StaleDeployment
@@ -227,6 +226,9 @@ class CanaryTask:
         previous = self.registry.model(dep.model).aliases.get(alias)
         # The gates run here too (the model's stored policy; its holdout when it names one). A version
         # that fails them is rolled back like a failing step, and the refusal is in the audit chain.
+        # Imported here: the gates load models (the runtime); `deploy status` reads CANARY_ACTIONS only.
+        from modelward.governance.promotion import promote_gated
+
         done = promote_gated(self.registry, dep.model, plan.version, alias, reason=why)
         if done.refused:
             refusal = done.refusal()

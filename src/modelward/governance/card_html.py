@@ -165,7 +165,7 @@ def _gates(d: dict[str, Any]) -> str:
     ]
     against = d.get("against")
     head = f'<p>overall: <span data-key="gates.passed">{_verdict(d.get("passed"))}</span>'
-    head += f" (against {_e(json.dumps(against))})" if against else ""
+    head += f" (against version {_e(against)})" if against else " (no champion to compare with)"
     head += f"; run {_e(d.get('created_at'))} by {_e(d.get('actor'))}</p>"
     return head + _table(["gate", "value", "threshold", "verdict", "detail"], rows)
 

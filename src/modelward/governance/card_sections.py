@@ -140,17 +140,31 @@ def _stored(report: StoredReport) -> dict[str, Any]:
 
 
 def gates_section(inputs: SectionInputs) -> Made:
+    from modelward.governance.gate_result import Validation
+
     info = inputs.info
     report = inputs.reports.latest(info.name, info.version, "validation")
     if report is None:
         return None, f"the promotion gates were not run on this version (`modelward validate {info.ref}`)"
-    body = report.body
-    gates = [g for g in body.get("gates") or [] if isinstance(g, dict)]
+    try:
+        validation = Validation.from_dict(report.body)
+    except (KeyError, TypeError, ValueError) as exc:
+        return None, f"its newest validation report cannot be read ({exc}): `modelward validate {info.ref}`"
     return {
         **_stored(report),
-        "passed": body.get("passed"),
-        "against": body.get("against"),
-        "gates": [{k: g.get(k) for k in ("name", "value", "threshold", "verdict", "detail")} for g in gates],
+        "passed": validation.passed,
+        "against": validation.against,
+        "holdout_rows": validation.holdout_rows,
+        "gates": [
+            {
+                "name": g.name,
+                "value": g.value,
+                "threshold": g.threshold,
+                "verdict": g.verdict,
+                "detail": g.reason or g.detail or None,
+            }
+            for g in validation.gates
+        ],
     }, None
 
 
