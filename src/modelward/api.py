@@ -61,7 +61,8 @@ def register(
 
     tags = {**(tags or {}), **response_tags(response)}
     with open_registry(settings) as registry:
-        return register_model(
+        check = _pii_check(registry, name, train_data, settings)
+        info = register_model(
             registry,
             model,
             name,
@@ -74,6 +75,26 @@ def register(
             trusted_types=trusted_types,
             task=task,
         )
+        _pii_record(registry, info, check, settings)
+        return info
+
+
+def _pii_check(registry: Registry, name: str, data: Any, settings: Settings | None) -> Any:
+    """The training data's PII check (docs/privacy.md): refuses, warns, or returns the scan to keep."""
+    from modelward.config import Settings
+    from modelward.governance.pii_register import check_training_data
+
+    cfg = settings or Settings()
+    return check_training_data(registry.store, name, data, setting=cfg.pii_on_register)
+
+
+def _pii_record(registry: Registry, info: VersionInfo, check: Any, settings: Settings | None) -> None:
+    from modelward.config import Settings
+    from modelward.governance.pii_register import record_check
+
+    if check is not None:
+        cfg = settings or Settings()
+        record_check(registry.store, info.name, info.version, check, actor=cfg.resolved_actor)
 
 
 def register_mlflow_model(
@@ -103,7 +124,8 @@ def register_mlflow_model(
     tags = {**(tags or {}), **response_tags(response)}
 
     with open_registry(settings) as registry:
-        return _register(
+        check = _pii_check(registry, name, reference_data, settings)
+        info = _register(
             registry,
             model_uri,
             name,
@@ -115,6 +137,8 @@ def register_mlflow_model(
             allow_pickle=allow_pickle,
             task=task,
         )
+        _pii_record(registry, info, check, settings)
+        return info
 
 
 def load(ref: str, *, settings: Settings | None = None) -> LoadedModel:

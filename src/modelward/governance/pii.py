@@ -21,6 +21,8 @@ from modelward.governance.pii_detectors import KINDS, column_hint, find, mask
 if TYPE_CHECKING:
     import pandas as pd
 
+    from modelward.store import Store
+
 __all__ = [
     "ColumnFindings",
     "PiiScanner",
@@ -28,6 +30,7 @@ __all__ = [
     "iter_file",
     "scan_file",
     "scan_frame",
+    "scan_predictions",
 ]
 
 EXAMPLES_PER_KIND = 3
@@ -203,12 +206,45 @@ def scan_file(
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"cannot scan {p}: no such file")
-    total = _rows_in(p)
-    if total is not None and sample is not None:
-        total = min(total, sample)
+    chunks = iter_file(p, chunk_rows=chunk_rows, sample=sample)
+    try:
+        total = _rows_in(p)
+        if total is not None and sample is not None:
+            total = min(total, sample)
+        first = next(chunks, None)
+    except ConfigError:
+        raise
+    except (OSError, ValueError) as exc:  # pandas' and pyarrow's parse errors are ValueErrors
+        raise ConfigError(f"cannot read {p}: {exc}") from exc
     scanner = PiiScanner(str(p), region=region)
-    for frame in iter_file(p, chunk_rows=chunk_rows, sample=sample):
+    frame = first
+    while frame is not None:
         scanner.update(frame)
         if on_chunk is not None:
             on_chunk(scanner.rows, total)
+        try:
+            frame = next(chunks, None)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read {p} after {scanner.rows} rows: {exc}") from exc
+    return scanner.report()
+
+
+def scan_predictions(
+    store: Store,
+    model: str,
+    *,
+    since: float | None = None,
+    region: str = "US",
+    on_chunk: Progress | None = None,
+) -> ScanReport:
+    """Scan the inputs the prediction log holds for ``model`` since ``since`` (epoch seconds), in
+    chunks; columns are the input field names (nested values are scanned as their JSON text)."""
+    from modelward.monitoring.prediction_query import iter_predictions
+
+    scanner = PiiScanner(f"prediction log of {model}", region=region)
+    for frame in iter_predictions(store, model, since=since):
+        inputs = frame[[c for c in frame.columns if str(c).startswith("input.")]]
+        scanner.update(inputs.rename(columns=lambda c: str(c).removeprefix("input.")))
+        if on_chunk is not None:
+            on_chunk(scanner.rows, None)
     return scanner.report()
