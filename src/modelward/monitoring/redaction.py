@@ -117,7 +117,8 @@ class Redactor:
     Field rules (``{"email": "drop"}``) act on a field by name: ``"drop"`` removes it, ``"hash"``
     replaces its value by a token, ``"hmac:"`` and the first 32 hex digits of
     ``HMAC-SHA256(secret, canonical_json(value))``. Kind rules (``{"card": "drop"}``) act on any other
-    field whose text holds that kind of personal data: ``"drop"`` removes the field, ``"hash"``
+    field whose text holds that kind of personal data: ``"drop"`` removes the field (in a batch of
+    rows, whose columns cannot lose rows, the value becomes null), ``"hash"``
     replaces each occurrence in the text by its token (a field that is only an e-mail address becomes
     the token of the address). Equal values get equal tokens, so joins and distinct counts still
     work; without the secret a token cannot be checked against a guess.
