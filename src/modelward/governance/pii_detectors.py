@@ -40,6 +40,9 @@ _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
 _SSN = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])")
 _SSN_PLAIN = re.compile(r"^\d{9}$")
+# A run of digits and separators standing on its own: what the phone matcher could take (it costs
+# tens of microseconds a value, so an id such as "C69427896" is not handed to it).
+_PHONE_RUN = re.compile(r"(?<![A-Za-z0-9])\+?\(?\d[\d\s().\-/]{5,}\d(?![A-Za-z0-9])")
 _DECIMAL = re.compile(r"^\s*[+-]?\d*\.\d+(?:[eE][+-]?\d+)?\s*$")  # an amount, never PII on its own
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 _IPV6 = re.compile(
@@ -180,7 +183,7 @@ def find(text: str, *, hint: str | None = None, region: str = "US") -> list[Matc
         for m in _DATE.finditer(text):
             if _dob(m) and (hint == "dob" or _DOB_LABEL.search(text, max(0, m.start() - 40), m.start())):
                 found.append(Match("dob", m.start(), m.end(), m.group()))
-    if digits >= 7:
+    if digits >= 7 and _PHONE_RUN.search(text):
         _phones(text, region, found)
     return _without_overlaps(found)
 
