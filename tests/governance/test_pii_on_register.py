@@ -13,7 +13,6 @@ import modelward
 from modelward.cli import main
 from modelward.config import Settings
 from modelward.errors import RegistrationError
-from modelward.governance.pii_register import PiiWarning
 from modelward.governance.reports import VersionReports
 from modelward.store import Store
 
@@ -41,7 +40,7 @@ def test_register_warns_and_keeps_the_scan_with_the_version(
 ) -> None:
     data = _with_emails(churn_frame[["age", "tenure", "churn"]])
     with pytest.warns(
-        PiiWarning, match=r"training data of churn holds personal data: email 2000 \(column contact\)"
+        UserWarning, match=r"training data of churn holds personal data: email 2000 \(column contact\)"
     ):
         info = modelward.register(_model(data), "churn", train_data=data, target="churn", settings=settings)
     stored = _reports(settings).latest("churn", info.version, "pii")
@@ -86,5 +85,5 @@ def test_a_policy_saying_pii_refuse_refuses(
     with pytest.raises(RegistrationError, match="its policy says pii: refuse"):
         modelward.register(_model(data), "churn", train_data=path, target="churn", settings=settings)
     _reports(settings).set_policy("other", "pii: off\n", actor="tester")
-    with pytest.warns(PiiWarning):  # a policy cannot loosen the setting
+    with pytest.warns(UserWarning, match="holds personal data"):  # a policy cannot loosen the setting
         modelward.register(_model(data), "other", train_data=path, target="churn", settings=settings)

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PiiCheck",
-    "PiiWarning",
     "check_training_data",
     "pii_mode",
     "record_check",
@@ -39,10 +38,6 @@ __all__ = [
 PiiMode = Literal["warn", "refuse", "off"]
 _STRICTNESS: dict[str, int] = {"off": 0, "warn": 1, "refuse": 2}
 REPORT_KIND = "pii"
-
-
-class PiiWarning(UserWarning):
-    """Registered training data holds personal data (the check's mode is ``warn``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +99,7 @@ def check_training_data(
     """Scan ``data`` as registering ``model`` asks; None when the check is off.
 
     Raises :class:`RegistrationError` when PII is found and the mode is ``refuse``; issues a
-    :class:`PiiWarning` when found in ``warn`` mode (unless ``warn=False``: the CLI prints it)."""
+    ``UserWarning`` when found in ``warn`` mode (unless ``warn=False``: the CLI prints it)."""
     import pandas as pd
 
     mode, decided_by = pii_mode(store, model, setting)
@@ -125,7 +120,7 @@ def check_training_data(
             "remove or redact it (`modelward pii scan FILE` shows where)"
         )
     if report.found and warn:
-        warnings.warn(warning_text(model, check), PiiWarning, stacklevel=2)
+        warnings.warn(warning_text(model, check), UserWarning, stacklevel=2)
     return check
 
 
