@@ -4,6 +4,7 @@ logged: per field, and per kind of personal data found in any field (the PII det
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -96,18 +97,22 @@ def redaction_secret(settings: Settings) -> bytes:
     if settings.log_salt:
         return settings.log_salt.encode()
     path = Path(settings.ensure_home()) / SECRET_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = path.read_bytes().strip()
-        if len(key) < 32:
-            raise ConfigError(
-                f"{path} holds no usable key: delete it or set MODELWARD_LOG_REDACT_SECRET"
-            ) from None
-        return key
-    with os.fdopen(fd, "wb") as f:
-        f.write(secrets.token_hex(32).encode())
-    return path.read_bytes().strip()
+    if not path.exists():
+        # Written whole under a private name, then linked into place: link never replaces a file, so
+        # the workers of one home that start together all end up reading the one key that won.
+        tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(secrets.token_hex(32).encode())
+            with contextlib.suppress(FileExistsError):  # another worker's key won
+                os.link(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    key = path.read_bytes().strip()
+    if len(key) < 32:
+        raise ConfigError(f"{path} holds no usable key: delete it or set MODELWARD_LOG_REDACT_SECRET")
+    return key
 
 
 class Redactor:
@@ -210,7 +215,8 @@ class Redactor:
                 last = m.end
             out.append(value[last:])
             return True, "".join(out)
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 100_000_000:
+        if isinstance(value, int) and not isinstance(value, bool) and hint is not None:
+            # A number is read as PII only where the field's name says it may be (as the scanner does).
             keep, scrubbed = self._scrub(field, str(value), hint)
             return keep, value if scrubbed == str(value) else scrubbed
         if isinstance(value, Mapping):
@@ -263,14 +269,18 @@ class Redactor:
         return out
 
     def _scrub_column(self, field: str, values: Sequence[Any]) -> Sequence[Any]:
-        dtype = getattr(values, "dtype", None)
-        if dtype is not None and dtype.kind in "fbc":  # floats, bools: never PII here
-            return values
         hint = column_hint(field)
-        scrubbed = [self._scrub(field, v, hint) for v in values]
-        if all(keep and v is orig for (keep, v), orig in zip(scrubbed, values, strict=True)):
+        kind = getattr(getattr(values, "dtype", None), "kind", "O")
+        if kind in "fbc" or (kind in "iu" and hint is None):  # numbers are read as PII by name only
             return values
-        return [v if keep else None for keep, v in scrubbed]
+        out: list[Any] = []
+        changed = False
+        for value in values:
+            keep, scrubbed = self._scrub(field, value, hint)
+            scrubbed = scrubbed if keep else None
+            changed = changed or scrubbed is not value
+            out.append(scrubbed)
+        return out if changed else values
 
     def __repr__(self) -> str:  # never shows the secret
         return f"Redactor({self.rules!r}, kinds={self.kinds!r})"
