@@ -7,11 +7,13 @@ import json
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from tests.governance.test_pii_scan import planted
 
 from modelward.cli import main
 from modelward.config import Settings
+from modelward.registry import Registry
 from modelward.store import Store
 from modelward.store.tables import predictions
 
@@ -97,3 +99,37 @@ def test_scan_of_the_prediction_log_reads_logged_inputs_in_the_window(
 def test_scan_needs_a_file_or_a_model(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "pii", "scan")
     assert code == 1 and "give either a FILE or --predictions NAME" in err
+
+
+def test_register_from_mlflow_warns_or_refuses_on_pii_in_the_reference(
+    registry: Registry,
+    churn_models: dict,
+    churn_frame: pd.DataFrame,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import mlflow
+    import mlflow.sklearn
+
+    ref = tmp_path / "ref.csv"
+    churn_frame.assign(email=[f"u{i}@example.com" for i in range(len(churn_frame))]).to_csv(ref, index=False)
+    with registry.mlflow_context(), mlflow.start_run() as r:
+        mlflow.sklearn.log_model(
+            churn_models["logreg"],
+            name="model",
+            serialization_format="skops",
+            skops_trusted_types=[],
+        )
+    argv = ["register", "--from-mlflow", f"runs:/{r.info.run_id}/model", "--name", "imported"]
+    argv += ["--reference", str(ref), "--target", "churn"]
+    monkeypatch.setenv("MODELWARD_PII_ON_REGISTER", "refuse")
+    code, out, err = run(capsys, *argv)
+    assert code == 1 and "not registering imported" in err and "MODELWARD_PII_ON_REGISTER=refuse" in err
+    monkeypatch.delenv("MODELWARD_PII_ON_REGISTER")
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0, err
+    assert json.loads(out)["version"] == "1"  # the refused attempt made no version
+    assert "warning: the training data of imported holds personal data: email 2000 (column email)" in err
+    code, out, _ = run(capsys, "show", "imported:1", "--quick", "--json")
+    assert json.loads(out)["pii"]["totals"] == {"email": 2000}

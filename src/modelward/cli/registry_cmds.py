@@ -324,7 +324,8 @@ def register_cmd(
     with _registry() as registry, error_console().status(f"registering {from_mlflow} as {name}..."):
         check = check_training_data(registry.store, name, reference, setting=cfg.pii_on_register, warn=False)
         if check is not None and check.report.found:
-            error_console().print(f"warning: {warning_text(name, check)}", highlight=False, markup=False)
+            warning = f"warning: {warning_text(name, check)}"
+            error_console().print(warning, highlight=False, markup=False, soft_wrap=True)
         info = register_mlflow_model(
             registry,
             from_mlflow,
