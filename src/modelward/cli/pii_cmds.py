@@ -75,7 +75,9 @@ def scan(
     window: str = typer.Option(
         "1d", "--window", help="With --predictions: how far back (30m, 12h, 7d, or a date)."
     ),
-    sample: int | None = typer.Option(None, "--sample", min=1, help="Scan the first N rows only."),
+    sample: int | None = typer.Option(
+        None, "--sample", min=1, help="Scan the first N rows of the file only."
+    ),
     region: str = typer.Option(
         "US", "--region", help="Country whose national phone numbers (without +) are recognised."
     ),
@@ -84,10 +86,11 @@ def scan(
     """Count e-mail addresses, phone numbers, card numbers, IBANs, SSNs, IP addresses and dates of
     birth per column, with masked examples. Exits 1 when something is found, 0 when clean, 2 when
     the file cannot be read."""
-    from modelward.governance.pii import scan_file, scan_predictions
+    from modelward.governance.pii import PiiScanner, scan_file, scan_predictions
 
     if (file is None) == (predictions is None):
         raise ConfigError("give either a FILE or --predictions NAME")
+    PiiScanner(region=region)  # a bad --region is a usage error (exit 1), not an unreadable file
     with _progress() as progress:
         task = progress.add_task("scan", total=None)
 

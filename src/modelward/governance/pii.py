@@ -89,8 +89,12 @@ class PiiScanner:
     """Streaming scan: :meth:`update` with each chunk, then :meth:`report`."""
 
     def __init__(self, source: str = "<frame>", *, region: str = "US") -> None:
+        import phonenumbers
+
+        if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ConfigError(f"unknown region {region!r}: use a country code such as US, GB or FR")
         self.source = source
-        self.region = region
+        self.region = region.upper()
         self.rows = 0
         self._columns: dict[str, ColumnFindings] = {}
 
