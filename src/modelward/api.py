@@ -76,7 +76,8 @@ def register(
 
     tags = {**(tags or {}), **response_tags(response)}
     with open_registry(settings) as registry:
-        return register_model(
+        check = _pii_check(registry, name, train_data, settings)
+        info = register_model(
             registry,
             model,
             name,
@@ -91,6 +92,26 @@ def register(
             intended_use=intended_use,
             limitations=limitations,
         )
+        _pii_record(registry, info, check, settings)
+        return info
+
+
+def _pii_check(registry: Registry, name: str, data: Any, settings: Settings | None) -> Any:
+    """The training data's PII check (docs/privacy.md): refuses, warns, or returns the scan to keep."""
+    from modelward.config import Settings
+    from modelward.governance.pii_register import check_training_data
+
+    cfg = settings or Settings()
+    return check_training_data(registry.store, name, data, setting=cfg.pii_on_register)
+
+
+def _pii_record(registry: Registry, info: VersionInfo, check: Any, settings: Settings | None) -> None:
+    from modelward.config import Settings
+    from modelward.governance.pii_register import record_check
+
+    if check is not None:
+        cfg = settings or Settings()
+        record_check(registry.store, info.name, info.version, check, actor=cfg.resolved_actor)
 
 
 def register_mlflow_model(
@@ -122,7 +143,8 @@ def register_mlflow_model(
     tags = {**(tags or {}), **response_tags(response)}
 
     with open_registry(settings) as registry:
-        return _register(
+        check = _pii_check(registry, name, reference_data, settings)
+        info = _register(
             registry,
             model_uri,
             name,
@@ -136,6 +158,8 @@ def register_mlflow_model(
             intended_use=intended_use,
             limitations=limitations,
         )
+        _pii_record(registry, info, check, settings)
+        return info
 
 
 def load(ref: str, *, settings: Settings | None = None) -> LoadedModel:

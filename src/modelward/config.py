@@ -103,8 +103,21 @@ class Settings(BaseSettings):
     )
     prediction_log: bool = Field(default=True, description="log every prediction to the store")
     log_sample_rate: float = Field(default=1.0, ge=0.0, le=1.0, description="share of predictions logged")
-    log_redact: str = Field(default="", description='per-field redaction, e.g. "email=drop,phone=hash"')
-    log_salt: str = Field(default="", description="salt for hashed fields in the prediction log")
+    log_redact: str = Field(
+        default="",
+        description='redaction of logged inputs by field and by PII kind, e.g. "email=drop,phone=hash,'
+        'kind:card=drop,kind:email=hash" (docs/privacy.md)',
+    )
+    log_redact_secret: SecretStr | None = Field(
+        default=None,
+        description="key of hashed redaction (HMAC-SHA256); unset: a random key kept in <home>/redact-secret",
+    )
+    log_salt: str = Field(default="", description="older name of log_redact_secret, used when that is unset")
+    pii_on_register: Literal["warn", "refuse", "off"] = Field(
+        default="warn",
+        description="what `register` does when its training data holds PII: warn, refuse, or off (no scan); "
+        "a model's policy `pii: refuse` refuses too",
+    )
     log_capacity: int = Field(default=10_000, ge=1, description="prediction log queue; beyond it, drops")
     log_process: bool = Field(
         default=True,
@@ -177,7 +190,7 @@ class Settings(BaseSettings):
         "for seconds)",
     )
 
-    @field_validator("admin_token", "predict_token", mode="after")
+    @field_validator("admin_token", "predict_token", "log_redact_secret", mode="after")
     @classmethod
     def _no_empty_token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         # An empty token would pass "is a token set?" checks while matching no client (or every one):

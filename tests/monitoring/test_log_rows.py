@@ -40,10 +40,10 @@ def test_batch_rows_equal_the_rows_of_one_record_each() -> None:
 
 
 def test_subsets_and_redaction_keep_rows_aligned() -> None:
-    batch = _batch().subset([1]).redacted(Redactor.from_spec("alpha=drop,zeta=hash", salt="s"))
+    batch = _batch().subset([1]).redacted(Redactor.from_spec("alpha=drop,zeta=hash", secret="s"))
     (row,) = batch.rows()
     assert row[0] == "b" and row[1] == 101.5 and row[5] is None and row[8] == 2.5
-    assert '"alpha"' not in row[6] and '"zeta":"sha256:' in row[6] and '"mid":null' in row[6]
+    assert '"alpha"' not in row[6] and '"zeta":"hmac:' in row[6] and '"mid":null' in row[6]
 
 
 def test_a_failed_prediction_stores_empty_outputs_and_the_error() -> None:
@@ -153,7 +153,7 @@ def test_a_batch_of_arrays_is_stored_exactly_as_its_plain_values() -> None:
     assert arrays.rows() == plain.rows()
     assert '"x":0.10000000149011612' in arrays.rows()[0][6]  # float32 widened as tolist() does, not "0.1"
     assert arrays.subset([2, 0]).rows() == plain.subset([2, 0]).rows()
-    redactor = Redactor.from_spec("n=hash", salt="s")
+    redactor = Redactor.from_spec("n=hash", secret="s")
     assert arrays.redacted(redactor).rows() == plain.redacted(redactor).rows()
     narrow = RecordBatch(
         "m", "1", "p", 1.0, 2.0, ["a", "b"], {"x": inputs["x"][:2]}, predictions=proba[:2, 0]

@@ -196,7 +196,7 @@ def test_a_row_whose_values_cannot_be_converted_is_dropped_alone_and_counted(sto
 
 
 def test_redacting_an_unencodable_value_hashes_its_escaped_form(store: Store) -> None:
-    redactor = Redactor.from_spec("plan=hash", salt="s")
+    redactor = Redactor.from_spec("plan=hash", secret="s")
     logger = PredictionLogger(store, flush_interval=0.02, redactor=redactor).start()
     logger.submit([_record("red", i, "input") for i in range(N)])
     logger.submit_batch(_batch("redb", "input"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import threading
@@ -250,32 +251,46 @@ def test_sample_rate_outside_zero_to_one_is_refused(store: Store, rate: float) -
         PredictionLogger(store, sample_rate=rate)
 
 
-def test_redaction_drops_and_hashes_with_a_stable_salted_hash() -> None:
-    redactor = Redactor({"email": "drop", "phone": "hash"}, salt="pepper")
+def test_redaction_drops_and_hashes_with_a_keyed_hmac() -> None:
+    redactor = Redactor({"email": "drop", "phone": "hash"}, secret="pepper")
     original = {"email": "a@b.c", "phone": "+33 1 23", "age": 41}
     out = redactor.apply(original)
-    expected = "sha256:" + hashlib.sha256(b'pepper"+33 1 23"').hexdigest()[:16]
+    expected = "hmac:" + hmac.new(b"pepper", b'"+33 1 23"', hashlib.sha256).hexdigest()[:32]
     assert out == {"phone": expected, "age": 41}
     assert original == {"email": "a@b.c", "phone": "+33 1 23", "age": 41}  # untouched
     assert redactor.apply({"phone": "+33 1 23"})["phone"] == expected
-    assert Redactor({"phone": "hash"}, salt="other").apply(original)["phone"] != expected
-    assert Redactor({"phone": "hash"}).apply({"phone": 5})["phone"] != expected
+    assert Redactor({"phone": "hash"}, secret="other").apply(original)["phone"] != expected
+    assert Redactor({"phone": "hash"}, secret="pepper").apply({"phone": 5})["phone"] != expected
     assert "pepper" not in repr(redactor)
 
 
+def test_hash_redaction_without_a_secret_is_refused() -> None:
+    with pytest.raises(ConfigError, match="hash redaction needs a secret"):
+        Redactor({"phone": "hash"})
+    with pytest.raises(ConfigError, match="hash redaction needs a secret"):
+        Redactor.from_spec("kind:email=hash")
+    assert Redactor.from_spec("email=drop").rules == {"email": "drop"}  # dropping needs no key
+
+
 def test_redaction_spec_parses_the_settings_form() -> None:
-    assert Redactor.from_spec("email=drop, phone=hash").rules == {"email": "drop", "phone": "hash"}
+    spec = "email=drop, phone=hash, kind:card=drop, kind:email=hash"
+    parsed = Redactor.from_spec(spec, secret="k")
+    assert parsed.rules == {"email": "drop", "phone": "hash"}
+    assert parsed.kinds == {"card": "drop", "email": "hash"}
     assert Redactor.from_spec("").rules == {}
-    with pytest.raises(ConfigError, match="unknown redaction 'mask' for field 'email'"):
+    assert not Redactor.from_spec("").active
+    with pytest.raises(ConfigError, match="unknown redaction 'mask' for 'email'"):
         Redactor.from_spec("email=mask")
-    with pytest.raises(ConfigError, match="expected FIELD=drop or FIELD=hash"):
+    with pytest.raises(ConfigError, match=r"expected FIELD=drop\|hash or kind:KIND=drop\|hash"):
         Redactor.from_spec("email")
+    with pytest.raises(ConfigError, match="unknown PII kind 'passport'"):
+        Redactor.from_spec("kind:passport=drop")
     with pytest.raises(ValueError, match="use 'drop' or 'hash'"):
         Redactor({"email": "mask"})  # type: ignore[dict-item]
 
 
 def test_records_are_redacted_before_they_are_stored(store: Store) -> None:
-    redactor = Redactor.from_spec("email=hash", salt="s")
+    redactor = Redactor.from_spec("email=hash", secret="s")
     with PredictionLogger(store, redactor=redactor, flush_interval=0.02).start() as logger:
         logger.submit(records(3))
     inputs = [json.loads(r.inputs) for r in stored(store)]

@@ -182,6 +182,9 @@ def _register_commands() -> None:
     from modelward.cli import explain_cmds
 
     explain_cmds.register(app)
+    from modelward.cli import pii_cmds
+
+    app.add_typer(pii_cmds.pii_app, name="pii")
 
 
 _register_commands()

@@ -155,6 +155,9 @@ def show(
             profile = _profile(registry, info, PROFILE_FILE)
             schema = registry.signature(info).to_dict()
         fairness = fairness_cmds.show_section(registry.store, info.name, info.version)
+        from modelward.governance.pii_register import stored_check
+
+        pii = stored_check(registry.store, info.name, info.version)
     summary = {
         **info.to_dict(),
         "signature": schema,
@@ -168,6 +171,7 @@ def show(
         "task_source": loaded.record.get("task_source") if loaded is not None else None,
         "profile": _profile_summary(profile),
         "fairness": fairness,
+        "pii": pii,
     }
     if as_json:
         emit_json(summary)
@@ -229,6 +233,9 @@ def _print_show(summary: dict[str, Any], pins: dict[str, Any]) -> None:
         dirty = " (dirty)" if tags.get("modelward.git.dirty") == "true" else ""
         lines.append(Text(f"  git          {tags['modelward.git.commit']}{dirty}"))
     lines.append(Text(f"  pinned files {len(pins)} (sha256)"))
+    from modelward.governance.pii_register import show_line
+
+    lines.append(Text(f"  pii          {show_line(summary['pii'])}"))
     for line in lines:  # Text, not markup: a description or a reason may hold brackets ("[onnx]")
         console.print(line, soft_wrap=True)  # hashes and paths stay whole, for copying
     from modelward.cli.fairness_cmds import print_show_section
@@ -308,8 +315,14 @@ def register_cmd(
     response = {"probability_name": probability_name, "positive_class": positive_class}
     tags.update(response_tags({k: v for k, v in response.items() if v is not None}))
     from modelward.cli.app import error_console
+    from modelward.governance.pii_register import check_training_data, record_check, warning_text
 
+    cfg = settings()
     with _registry() as registry, error_console().status(f"registering {from_mlflow} as {name}..."):
+        check = check_training_data(registry.store, name, reference, setting=cfg.pii_on_register, warn=False)
+        if check is not None and check.report.found:
+            warning = f"warning: {warning_text(name, check)}"
+            error_console().print(warning, highlight=False, markup=False, soft_wrap=True)
         info = register_mlflow_model(
             registry,
             from_mlflow,
@@ -324,6 +337,8 @@ def register_cmd(
             intended_use=intended_use,
             limitations=limitations,
         )
+        if check is not None:
+            record_check(registry.store, info.name, info.version, check, actor=cfg.resolved_actor)
     if as_json:
         emit_json(info.to_dict())
     else:

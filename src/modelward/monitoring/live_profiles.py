@@ -26,15 +26,16 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from modelward.drift.profile import DatasetProfile, ProfileMismatch
 from modelward.errors import ConfigError
 from modelward.monitoring._live_counts import Counts, Plan
+from modelward.monitoring.redaction import Redactor
 from modelward.store.store import Store
 from modelward.store.tables import live_profiles
 
@@ -97,6 +98,7 @@ class LiveProfiler:
         flush_interval: float = 5.0,
         max_buckets: int = 2_000,
         on_unseen: Callable[[str, str, Mapping[str, int]], None] | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         if not bucket_seconds > 0 or not flush_interval > 0:
             raise ConfigError("live profiles need bucket_seconds > 0 and flush_interval > 0")
@@ -109,6 +111,7 @@ class LiveProfiler:
         self.flush_interval = flush_interval
         self.max_buckets = max_buckets
         self.on_unseen = on_unseen  # (model, version, {feature: values unseen in training})
+        self.redactor = redactor  # the prediction log's: profiles count what the log may keep, no more
         self._lock = threading.Lock()  # guards the state below; held for additions only
         self._flushing = threading.Lock()  # one flush at a time
         self._plans: dict[tuple[str, str], tuple[DatasetProfile, Plan, int]] = {}
@@ -168,6 +171,11 @@ class LiveProfiler:
         probabilities: np.ndarray | None,
         values: np.ndarray | None,
     ) -> None:
+        if self.redactor is not None and self.redactor.active:
+            columns = {
+                k: v if isinstance(v, np.ndarray) else np.asarray(v, dtype=object)
+                for k, v in self.redactor.apply_columns(cast(Mapping[str, Sequence[Any]], columns)).items()
+            }
         plan, serial = self._plan(model, version, reference)
         counts = plan.count(columns, labels, probabilities, values)  # outside the lock: pure numpy
         if not counts.rows:

@@ -170,7 +170,7 @@ class RecordBatch:
         )
 
     def redacted(self, redactor: Redactor | None) -> RecordBatch:
-        if redactor is None or not redactor.rules:
+        if redactor is None or not redactor.active:
             return self
         plain = self.plain()
         # plain() made every column a list

@@ -112,18 +112,21 @@ def create_app(
     profiler: LiveProfiler | None = None
     # Monitoring writes (prediction log, live profiles) share one store that syncs at checkpoints.
     store = Store(settings.resolved_database_url, busy_timeout_ms=1000, power_safe=False)
+    # Built before the log and the live profiles: both see inputs only after redaction.
+    redactor = Redactor.from_settings(settings)
     if settings.live_profiles:
         profiler = LiveProfiler(
             store,
             bucket_seconds=settings.profile_bucket_seconds,
             on_unseen=UnseenCategories(metrics.registry),
+            redactor=redactor if redactor.active else None,
         )
     if settings.prediction_log:
         logger = PredictionLogger(
             store,
             capacity=settings.log_capacity,
             sample_rate=settings.log_sample_rate,
-            redactor=Redactor.from_spec(settings.log_redact, salt=settings.log_salt),
+            redactor=redactor,
             on_produced=metrics.log_produced,
             on_written=metrics.log_written,
             on_dropped=metrics.log_dropped,
