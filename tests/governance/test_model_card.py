@@ -315,6 +315,25 @@ def test_model_importance_is_the_models_own_and_permutation_importance_matches_s
         assert row["importance"] == pytest.approx(by_name[row["feature"]], abs=1e-12)
 
 
+def test_a_stored_shap_importance_is_what_the_card_ranks_features_by(
+    carded: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "holdout.parquet"
+    carded["holdout"].to_parquet(path)
+    code, _, err = run(
+        capsys, "explain", "churn:1", "--global", "--data", str(path), "--rows", "200", "--json"
+    )
+    assert code == 0, err
+    stored = VersionReports(carded["registry"].store).latest("churn", "1", "importance")
+    assert stored is not None and stored.body["method"] == "mean_abs_shap"
+    code, out, _ = run(capsys, "card", "churn:1", "--json")
+    importance = next(s for s in json.loads(out)["sections"] if s["key"] == "importance")["data"]
+    assert importance["method"] == "mean_abs_shap"
+    assert {r["feature"]: r["importance"] for r in importance["features"]} == pytest.approx(
+        stored.body["features"]
+    )
+
+
 def test_card_edit_changes_the_notes_keeps_the_rest_and_is_audited(
     carded: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -192,7 +192,7 @@ def test_redact_mode_logs_inputs_of_requests_without_consent_through_the_rules(h
     finally:
         server.stop()
     assert not consent
-    assert "age" not in inputs and str(inputs["geography"]).startswith("sha256:")
+    assert "age" not in inputs and str(inputs["geography"]).startswith("hmac:")
     assert inputs["tenure"] == ROW["tenure"]
 
 

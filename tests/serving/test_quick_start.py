@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -75,6 +76,8 @@ def test_a_second_start_serves_from_the_cache_and_settles_to_the_native_model(
     asyncio.run(second.settle())
     settled = second.get("churn")
     assert not settled.provisional and not isinstance(settled.model.native, CompiledModel)
+    assert settled.batcher is quick.batcher  # its queue and statistics go on with the loaded predictor
+    assert settled.batcher.predict == settled.predictor.predict
     assert settled.runtime == "onnxruntime" and settled.version == quick.version
     first.close()
     second.close()
@@ -140,5 +143,6 @@ def test_a_served_model_restarted_answers_ready_then_logs_that_it_checked_the_co
             answer = client.post("/models/churn/predict", json={"features": ROW})
             assert answer.status_code == 200, answer.text
         wait_until(lambda: "checked the compiled one against it" in server.log(), timeout=60)
+        wait_until(lambda: not httpx.get(server.url + "/ready").json()["models"]["churn"]["provisional"])
     finally:
         server.stop()

@@ -2,9 +2,10 @@
 
 1. permutation importance on a labelled holdout (scikit-learn's ``permutation_importance``), when
    one is given: the drop of the score when a feature's values are shuffled, on the raw features;
-2. the model's own importances (``feature_importances_`` of trees and boosting, ``|coef_|`` of linear
-   models; for a pipeline, its last step over the features its earlier steps produce);
-3. a stored ``importance`` report (mean |SHAP| per feature, written by the explanations).
+2. a stored ``importance`` report (mean |SHAP| per input feature on a sample, written by
+   ``modelward explain --global``): measured on the model's inputs, so it comes before
+3. the model's own importances (``feature_importances_`` of trees and boosting, ``|coef_|`` of linear
+   models; for a pipeline, its last step over the features its earlier steps produce).
 """
 
 from __future__ import annotations
@@ -131,8 +132,6 @@ def _stored_importance(body: dict[str, Any]) -> list[dict[str, Any]]:
 def importance_section(inputs: SectionInputs, data: pd.DataFrame | None, label: str | None) -> Made:
     if data is not None and label is not None:
         return permutation_ranking(inputs, data, label), None
-    if inputs.native is not None and (own := model_importance(inputs.native)) is not None:
-        return own, None
     info = inputs.info
     stored = inputs.reports.latest(info.name, info.version, "importance")
     if stored is not None and (rows := _stored_importance(stored.body)):
@@ -143,6 +142,8 @@ def importance_section(inputs: SectionInputs, data: pd.DataFrame | None, label: 
             "metric": "mean |SHAP|",
             "features": rows,
         }, None
+    if inputs.native is not None and (own := model_importance(inputs.native)) is not None:
+        return own, None
     return None, (
         "no importance: the model has no importances of its own and none was stored; "
         "give a labelled holdout (`--data FILE --label COLUMN`) for permutation importance"

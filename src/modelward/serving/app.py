@@ -354,6 +354,8 @@ def _add_ops_routes(
             name: {
                 "ready": slot.current is not None,
                 "version": slot.current.version if slot.current else None,
+                # started from the compiled cache, its native model not loaded and checked yet
+                "provisional": slot.routing is not None and slot.routing.provisional,
                 **({"error": slot.error} if slot.error is not None and slot.current is None else {}),
             }
             for name, slot in manager.slots.items()

@@ -249,8 +249,12 @@ class ModelManager:
 
     # -- loading ----------------------------------------------------------------------------------
 
-    def _load_and_warm(self, info: VersionInfo, alias: str | None, *, quick: bool = False) -> Served:
-        """Load, check and warm a version; ``quick``: from the compiled cache when it can (provisional)."""
+    def _load_and_warm(
+        self, info: VersionInfo, alias: str | None, *, quick: bool = False, adopt: Batcher | None = None
+    ) -> Served:
+        """Load, check and warm a version; ``quick``: from the compiled cache when it can (provisional);
+        ``adopt``: the batcher of the version as it started from the cache, which goes on (its queue,
+        its statistics) with the predictor loaded now."""
         started = time.perf_counter()
         b = self.batching
         predictor: ArrayPredictor | None = None
@@ -265,6 +269,10 @@ class ModelManager:
         else:
             model = predictor.model
             model.warm()
+        if adopt is not None:
+            adopt.predict = predictor.predict  # read at each call: the running one finishes as it began
+            self.metrics.observe_load(info.name, time.perf_counter() - started)
+            return Served(model, alias, time.time(), predictor, adopt, provisional)
         batcher = Batcher(
             f"{info.name}:{info.version}",
             predictor.predict,
@@ -369,6 +377,7 @@ class ModelManager:
     ) -> Routing:
         served = current.served_versions() if current is not None else []
         loaded = {s.version: s for s in served if not s.provisional or quick}
+        started = {s.version: s.batcher for s in served if s.provisional and not quick}
         by_target: dict[str, Served] = {}
         for target, info in plan.versions.items():
             alias = target[1:] if target.startswith("@") else plan.default_alias
@@ -380,7 +389,9 @@ class ModelManager:
                     )
                 else:
                     try:
-                        have = await run_in_threadpool(self._load_and_warm, info, alias, quick=quick)
+                        have = await run_in_threadpool(
+                            self._load_and_warm, info, alias, quick=quick, adopt=started.get(info.version)
+                        )
                     except Exception as exc:
                         raise _LoadFailed(info.ref, str(exc)) from exc
                 loaded[info.version] = have
