@@ -78,14 +78,16 @@ def in_process(home: Path, ref: str, requests: int) -> tuple[dict[str, Any], dic
         t = time.perf_counter()
         model.predict_proba(frame)
         predict.append(time.perf_counter() - t)
-    row = frame.iloc[0].to_dict()
+    row: dict[str, Any] = {
+        str(k): v.item() if hasattr(v, "item") else v for k, v in frame.iloc[0].to_dict().items()
+    }
     info = {
         "method": explanation.method,
         "output_space": explanation.output_space,
         "build_s": build,
-        "row": {k: v.item() if hasattr(v, "item") else v for k, v in row.items()},
+        "row": row,
     }
-    return {"explain": percentiles(explain), "predict_proba": percentiles(predict), **info}, info["row"]
+    return {"explain": percentiles(explain), "predict_proba": percentiles(predict), **info}, row
 
 
 def _free_port() -> int:

@@ -146,3 +146,35 @@ def test_a_served_model_restarted_answers_ready_then_logs_that_it_checked_the_co
         wait_until(lambda: not httpx.get(server.url + "/ready").json()["models"]["churn"]["provisional"])
     finally:
         server.stop()
+
+
+def test_explanations_of_a_version_started_from_the_cache_wait_for_its_native_model(
+    home: Path, served: Registry
+) -> None:
+    settings = Settings(home=home, actor="tester", tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    first = _manager(served, settings.home / "compiled")
+    asyncio.run(first.load_all())  # the long way: writes the start record
+    first.close()
+
+    from modelward.serving import create_app
+
+    app = create_app(settings, ["churn"], registry=served)
+    app.state.draining = False
+    manager: ModelManager = app.state.manager
+
+    async def explain() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post("/models/churn/explain", json={"features": ROW})
+
+    asyncio.run(manager.load_all(quick=True))
+    assert manager.get("churn").provisional
+    early = asyncio.run(explain())
+    assert early.status_code == 503 and early.headers["retry-after"]
+    assert early.headers["content-type"].startswith("application/problem+json")
+    asyncio.run(manager.settle())
+    answer = asyncio.run(explain())
+    assert answer.status_code == 200, answer.text
+    body = answer.json()  # churn:1 is a logistic regression: explained by its coefficients, not the ONNX file
+    assert (body["method"], body["output_space"]) == ("linear", "log_odds")
+    manager.close()

@@ -29,7 +29,7 @@ from modelward.monitoring.metrics import ServingMetrics
 from modelward.registry import Registry
 from modelward.serving.auth import AUTH_KEY, Policy
 from modelward.serving.models import ModelManager
-from modelward.serving.problems import ModelNotServed, json_response, problem_response
+from modelward.serving.problems import ModelLoading, ModelNotServed, json_response, problem_response
 from modelward.serving.rest import check_json
 from modelward.serving.versions import named_version
 from modelward.validation import parse_json, validate_request
@@ -112,6 +112,8 @@ def add_routes(
         else:
             routing, served = await named_version(manager, name, version)
         state.version = served.version
+        if served.provisional:  # started from the compiled cache: SHAP needs the native model, loading now
+            raise ModelLoading(name, failure=manager.settle_failures.get(name))
         payload = parse_json(await request.body())
         batch = validate_request(payload, served.model.schema, max_rows=max_rows, key_field=routing.spec.key)
         frame = batch.to_frame()

@@ -192,6 +192,7 @@ class ModelManager:
         self.batching = batching or BatchSettings()
         self.slots: dict[str, ModelSlot] = {}
         self.on_batch: OnBatch | None = None  # what each model call answered, for recording (the server's)
+        self.settle_failures: dict[str, str] = {}  # a provisional version whose full load failed: why
         self._executor = ThreadPoolExecutor(2, thread_name_prefix="modelward-model")
         for ref in refs:
             parsed = parse_ref(ref)
@@ -318,6 +319,7 @@ class ModelManager:
             if slot.routing is not None and slot.routing.provisional:
                 result = await self.refresh(name, settle=True)
                 if result.error is not None:
+                    self.settle_failures[name] = result.error
                     log.error("%s keeps serving its compiled model unchecked: %s", name, result.error)
 
     async def refresh(
