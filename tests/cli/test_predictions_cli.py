@@ -167,6 +167,7 @@ def test_export_csv_with_json_summary_and_an_until_bound(
         "format": "csv",
         "rows": 8,
         "excluded_without_consent": 0,
+        "labeled": False,
     }
     assert pd.read_csv(target)["request_id"].tolist() == [f"req-{i}" for i in range(8)]
 

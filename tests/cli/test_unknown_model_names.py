@@ -35,6 +35,7 @@ CALLS: dict[str, list[str]] = {
     "predict": ["predict", TYPO, "--input", "{rows}", "--output", "{out}"],
     "predictions tail": ["predictions", "tail", TYPO],
     "predictions export": ["predictions", "export", TYPO, "--output", "{out}"],
+    "export": ["export", TYPO, "--labeled", "--output", "{out}"],
     "abtest report": ["abtest", "report", TYPO],
     "alerts": ["alerts", "--model", TYPO],
     "audit log": ["audit", "log", "--model", TYPO],

@@ -152,6 +152,10 @@ def _register_commands() -> None:
     serve_cmds.register(app)
     app.add_typer(audit_cmds.audit_app, name="audit")
     app.add_typer(predictions_cmds.predictions_app, name="predictions")
+    # `modelward export NAME --labeled ...`: the prediction log's export, where retraining looks for it.
+    app.command("export", help="Export logged predictions (--labeled: with their labels) to Parquet or CSV.")(
+        predictions_cmds.export_cmd
+    )
     from modelward.cli import abtest_cmds
 
     app.add_typer(abtest_cmds.abtest_app, name="abtest")

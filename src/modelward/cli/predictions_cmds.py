@@ -135,9 +135,18 @@ def export_cmd(
     until: str | None = typer.Option(
         None, "--until", help="Only predictions before then (same forms as --since)."
     ),
+    labeled: bool = typer.Option(
+        False,
+        "--labeled",
+        help="Only predictions with a label (feedback), with label columns: training data.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary for scripts."),
 ) -> None:
-    """Export logged predictions to Parquet or CSV, one column per input field and output member."""
+    """Export logged predictions to Parquet or CSV, one column per input field and output member.
+
+    With `--labeled`, the rows that have a label (joined by request id), each request once (shadow
+    copies left out), with `label` and `label_value` columns: data to retrain on. Requests without
+    consent are never exported."""
     from modelward.errors import ConfigError, NotFound
     from modelward.monitoring.prediction_query import count_predictions, export, parse_since, resolve_format
 
@@ -152,13 +161,18 @@ def export_cmd(
     if start is not None and end is not None and end <= start:
         raise ConfigError("--until must be later than --since")
     with open_store() as store:
-        logged = count_predictions(store, name, since=start, until=end)
-        total = count_predictions(store, name, since=start, until=end, consented_only=True)
+        logged = count_predictions(store, name, since=start, until=end, labeled=labeled)
+        total = count_predictions(store, name, since=start, until=end, consented_only=True, labeled=labeled)
         excluded = logged - total  # requests without consent: never exported for retraining
         if logged == 0:
+            window = "" if since is None and until is None else " in that time window"
+            if labeled and count_predictions(store, name, since=start, until=end):
+                raise NotFound(
+                    f"nothing to export: no prediction of '{name}'{window} has a label yet "
+                    "(post them to /feedback or `modelward feedback import`)"
+                )
             if (start is None and end is None) or count_predictions(store, name) == 0:
                 require_model(name)  # a typo is an error, not an empty log
-            window = "" if since is None and until is None else " in that time window"
             raise NotFound(f"nothing to export: no predictions of '{name}' are logged{window}")
         if total == 0:
             where = " in that time window" if since is not None or until is not None else ""
@@ -185,6 +199,7 @@ def export_cmd(
                 since=start,
                 until=end,
                 progress=lambda n: bar.advance(task, n),
+                labeled=labeled,
             )
     if as_json:
         emit_json(
@@ -194,11 +209,13 @@ def export_cmd(
                 "format": kind,
                 "rows": rows,
                 "excluded_without_consent": excluded,
+                "labeled": labeled,
             }
         )
     else:
         left_out = f" ({excluded} without consent left out)" if excluded else ""
-        typer.echo(f"exported {rows} predictions of {name} to {output}{left_out}")
+        what = "labelled predictions" if labeled else "predictions"
+        typer.echo(f"exported {rows} {what} of {name} to {output}{left_out}")
 
 
 def _bytes(n: int | None) -> str:

@@ -17,13 +17,13 @@ from typing import Any, BinaryIO, Literal
 
 import orjson
 import pandas as pd
-from sqlalchemy import func, select, true
+from sqlalchemy import func, or_, select, true
 
 from modelward import files
 from modelward.errors import ConfigError
 from modelward.monitoring.prediction_log import canonical_json
 from modelward.store.store import Store
-from modelward.store.tables import log_writers, predictions
+from modelward.store.tables import feedback, log_writers, predictions
 
 __all__ = [
     "BASE_COLUMNS",
@@ -80,6 +80,8 @@ _COLUMNS = (
     predictions.c.latency_ms,
     predictions.c.consent,
 )
+# A labelled export's columns besides: the label as sent (JSON) and its numeric form.
+_LABEL_COLUMNS = (feedback.c.label.label("label_json"), feedback.c.value.label("label_value"))
 
 
 def tail(store: Store, model: str, *, limit: int = 20, after_id: int | None = None) -> list[dict[str, Any]]:
@@ -113,8 +115,17 @@ def tail(store: Store, model: str, *, limit: int = 20, after_id: int | None = No
 
 
 def _window(
-    query: Any, model: str, since: float | None, until: float | None, consented_only: bool = False
+    query: Any,
+    model: str,
+    since: float | None,
+    until: float | None,
+    consented_only: bool = False,
+    labeled: bool = False,
 ) -> Any:
+    if labeled:  # the rows with a label, each request once: a shadow's copy answered no client
+        query = query.select_from(
+            predictions.join(feedback, feedback.c.request_id == predictions.c.request_id)
+        ).where(or_(predictions.c.arm.is_(None), predictions.c.arm != "shadow"))
     query = query.where(predictions.c.model == model)
     if consented_only:  # rows of requests without consent are never exported for retraining
         query = query.where(predictions.c.consent.is_(true()))
@@ -132,9 +143,11 @@ def count_predictions(
     since: float | None = None,
     until: float | None = None,
     consented_only: bool = False,
+    labeled: bool = False,
 ) -> int:
-    """How many rows of ``model`` fall in ``[since, until)`` (only those with consent, if asked)."""
-    query = _window(select(func.count()), model, since, until, consented_only)
+    """How many rows of ``model`` fall in ``[since, until)`` (only those with consent, if asked; only
+    those with a label and not a shadow's, if ``labeled``)."""
+    query = _window(select(func.count()), model, since, until, consented_only, labeled)
     with store.read() as conn:
         return int(conn.execute(query).scalar_one())
 
@@ -167,6 +180,9 @@ def _flat_row(r: Any) -> dict[str, Any]:
     outputs: dict[str, Any] = {}
     _flatten_outputs("output", orjson.loads(r.outputs), outputs)
     row.update(outputs)
+    if "label_json" in r._fields:
+        row["label"] = _scalar(orjson.loads(r.label_json))
+        row["label_value"] = r.label_value
     return row
 
 
@@ -177,9 +193,12 @@ def iter_predictions(
     since: float | None = None,
     until: float | None = None,
     chunk_size: int = 10_000,
+    labeled: bool = False,
 ) -> Iterator[pd.DataFrame]:
     """The rows of ``model`` in ``[since, until)`` in id order, ``chunk_size`` rows per DataFrame;
     rows of requests without consent are left out (they are never exported for retraining).
+    ``labeled``: only the rows with a label (feedback, joined by request id), shadow copies left out,
+    with the columns ``label`` (as sent) and ``label_value`` (its numeric form, if any) at the end.
 
     Rows written after the first chunk was read are left out, so one call sees one consistent set.
     Columns: :data:`BASE_COLUMNS` (``ts`` as ``datetime64[ns, UTC]``), then ``input.<field>``, then
@@ -190,14 +209,16 @@ def iter_predictions(
         raise ConfigError("chunk_size must be at least 1")
     with store.read() as conn:
         last_id = conn.execute(
-            _window(select(func.max(predictions.c.id)), model, since, until, True)
+            _window(select(func.max(predictions.c.id)), model, since, until, True, labeled)
         ).scalar()
     if last_id is None:
         return
     after = 0
     while True:
         query = (
-            _window(select(*_COLUMNS), model, since, until, True)
+            _window(
+                select(*_COLUMNS, *(_LABEL_COLUMNS if labeled else ())), model, since, until, True, labeled
+            )
             .where(predictions.c.id > after, predictions.c.id <= last_id)
             .order_by(predictions.c.id)
             .limit(chunk_size)
@@ -239,6 +260,7 @@ def export(
     until: float | None = None,
     chunk_size: int = 10_000,
     progress: Callable[[int], None] | None = None,
+    labeled: bool = False,
 ) -> int:
     """Stream the rows of ``model`` in ``[since, until)`` to a Parquet or CSV file; returns the row count.
     Rows of requests without consent are not exported (:func:`iter_predictions`).
@@ -248,6 +270,7 @@ def export(
     in a later chunk are left out with a warning. In Parquet, numbers are float64 (JSON does not tell
     ``1`` from ``1.0``). The file appears complete or not at all (written aside, then renamed); with no
     rows nothing is written and 0 is returned. ``progress`` is called with each chunk's row count.
+    ``labeled``: only labelled rows, with their labels (:func:`iter_predictions`).
     """
     target = files.output_path(path)
     kind = resolve_format(target, fmt)
@@ -255,7 +278,10 @@ def export(
     with files.atomic_output(target) as out:
         writer = (_ParquetSink if kind == "parquet" else _CsvSink)(out.stream, target.name)
         try:
-            for frame in iter_predictions(store, model, since=since, until=until, chunk_size=chunk_size):
+            chunks = iter_predictions(
+                store, model, since=since, until=until, chunk_size=chunk_size, labeled=labeled
+            )
+            for frame in chunks:
                 writer.write(frame)
                 total += len(frame)
                 if progress is not None:
