@@ -29,7 +29,7 @@ _CSS = (
     " table{border-collapse:collapse;margin:.4em 0}"
     "td,th{border:1px solid #ddd;padding:2px 8px;text-align:left;vertical-align:top}"
     " th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}"
-    ".pass{color:#1b7f3b}.fail{color:#b42318;font-weight:600} .flag{color:#b42318}"
+    ".pass{color:#1b7f3b}.fail{color:#b42318;font-weight:600}.skip{color:#667085} .flag{color:#b42318}"
     "code{font-size:.92em;word-break:break-all}"
     ".chart text.axis,.chart .axis{font:10px sans-serif;fill:#444}"
     " .hists{display:flex;flex-wrap:wrap;gap:.4em 1.2em}.hists figure{margin:0}"
@@ -152,7 +152,8 @@ def _metrics(d: dict[str, Any]) -> str:
 def _verdict(v: Any) -> str:
     text = {True: "passed", False: "failed"}.get(v, _fmt(v)) if isinstance(v, bool) else _fmt(v)
     good = v is True or str(v).lower() in {"pass", "passed", "ok"}
-    return f'<span class="{"pass" if good else "fail"}">{_e(text)}</span>'
+    kind = "pass" if good else "skip" if str(v).lower() in {"skipped", "n/a"} else "fail"
+    return f'<span class="{kind}">{_e(text)}</span>'
 
 
 def _gates(d: dict[str, Any]) -> str:

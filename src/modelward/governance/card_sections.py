@@ -8,6 +8,7 @@ never fails the card.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -139,6 +140,15 @@ def _stored(report: StoredReport) -> dict[str, Any]:
     return {"created_at": iso(report.created_at), "actor": report.actor, "report_id": report.id}
 
 
+def _readable(detail: dict[str, Any]) -> str | None:
+    """A gate's detail as a reader wants it: ``key: value`` pairs, not a mapping's repr."""
+    if not detail:
+        return None
+    return "; ".join(
+        f"{k}: {v if isinstance(v, str | int | float) else json.dumps(v)}" for k, v in detail.items()
+    )
+
+
 def gates_section(inputs: SectionInputs) -> Made:
     from modelward.governance.gate_result import Validation
 
@@ -161,7 +171,7 @@ def gates_section(inputs: SectionInputs) -> Made:
                 "value": g.value,
                 "threshold": g.threshold,
                 "verdict": g.verdict,
-                "detail": g.reason or g.detail or None,
+                "detail": g.reason or _readable(g.detail),
             }
             for g in validation.gates
         ],
