@@ -106,29 +106,14 @@ def validate_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Run the promotion gates of a version; exit 0 all pass, 1 a gate failed, 2 cannot evaluate."""
-    from modelward.api import open_registry
+    from modelward.api import validate
     from modelward.errors import ModelwardError
-    from modelward.governance.gates import validate
-    from modelward.governance.policy import read_policy_file
 
     try:
         cfg = settings()
-        chosen = read_policy_file(policy) if policy is not None else None
         if data is not None and not data.is_file():
             raise ModelwardError(f"holdout file {data} does not exist")
-        with open_registry(cfg) as registry:
-            result = validate(
-                registry,
-                ref,
-                against=against,
-                data=data,
-                label=label,
-                policy=chosen,
-                policy_source=str(policy) if policy is not None else None,
-                compile=cfg.compile,
-                cache_dir=cfg.home / "compiled",
-                actor=cfg.resolved_actor,
-            )
+        result = validate(ref, against=against, data=data, label=label, policy=policy, settings=cfg)
     except ModelwardError as exc:
         print_error(str(exc))
         raise typer.Exit(EXIT_CANNOT_EVALUATE) from exc
