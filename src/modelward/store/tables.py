@@ -38,6 +38,8 @@ __all__ = [
     "metadata",
     "model_policies",
     "predictions",
+    "retrain_runs",
+    "rollouts",
     "version_notes",
     "version_reports",
 ]
@@ -298,4 +300,41 @@ version_notes = Table(
     Column("limitations", Text(), nullable=True),
     Column("updated_at", Float(), nullable=False),
     Column("actor", String(200), nullable=False),
+)
+
+# Retraining runs (``modelward.control`` retraining): one row per trigger acted on, its outcome and
+# duration. ``running`` holds the model's name while the run is in progress and NULL once it ends: the
+# unique constraint lets only one run per model be in progress, across replicas and backends.
+retrain_runs = Table(
+    "modelward_retrain_runs",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("model", String(256), nullable=False),
+    Column("trigger", String(32), nullable=False),  # drift, performance, estimated, schedule, manual
+    Column("reason", Text(), nullable=False),
+    Column("figures", Text(), nullable=False),  # JSON: what the trigger saw
+    Column("status", String(16), nullable=False),  # running, succeeded, failed, timed_out
+    Column("holder", String(200), nullable=False),
+    Column("started_at", Float(), nullable=False),
+    Column("finished_at", Float(), nullable=True),
+    Column("exit_code", Integer(), nullable=True),
+    Column("output", Text(), nullable=True),  # the action's output, its tail when long
+    Column("detail", Text(), nullable=True),  # JSON: export path, webhook status, error
+    Column("running", String(256), nullable=True, unique=True),
+)
+Index("ix_modelward_retrain_runs_model_started_at", retrain_runs.c.model, retrain_runs.c.started_at)
+
+# The automatic rollout of a new version (policy ``rollout:``): one row per version, inserted by the
+# controller that takes it up (the primary key makes that once across replicas) and updated as it goes
+# (validating, rejected, canary, promoted, rolled_back, failed).
+rollouts = Table(
+    "modelward_rollouts",
+    metadata,
+    Column("model", String(256), primary_key=True),
+    Column("version", String(32), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("detail", Text(), nullable=True),  # JSON
+    Column("created_at", Float(), nullable=False),
+    Column("updated_at", Float(), nullable=False),
+    Column("holder", String(200), nullable=False),
 )

@@ -14,7 +14,7 @@ __all__ = ["HEAD_REVISION", "MIGRATIONS_DIR", "upgrade"]
 
 # Checked against Alembic's own idea of the head by a test; lets migrate() skip importing Alembic
 # when the schema is already current (every CLI call opens the store).
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 
