@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import pickle
-import time
 from datetime import datetime
 from typing import Any
 
@@ -413,15 +412,13 @@ def test_malformed_json_is_a_400_with_the_parser_message() -> None:
     assert info.value.field_problems[0].message.startswith("malformed JSON: unexpected character")
 
 
-def test_too_many_rows_is_413_and_cheap() -> None:
+def test_too_many_rows_is_413_without_reading_a_row() -> None:
     class Untouchable(list[Any]):
         def __iter__(self) -> Any:
             raise AssertionError("rows were read")
 
     rows = Untouchable(range(1_000_001))
-    started = time.perf_counter()
     exc = problems_of({"instances": rows}, SCHEMA)
-    assert time.perf_counter() - started < 0.5
     assert exc.kind == "too-large"
     assert exc.field_problems[0].message == "1000001 rows, more than the limit of 10000"
     columns = {"age": Untouchable(range(20_001)), "bogus": 1}
@@ -584,15 +581,11 @@ def test_request_invalid_is_a_schema_error_and_pickles() -> None:
     assert (default.kind, default.title) == ("invalid", "invalid prediction request")
 
 
-# -- speed ---------------------------------------------------------------------------------------
+# -- size ----------------------------------------------------------------------------------------
 
 
-def test_ten_thousand_rows_validate_quickly() -> None:
+def test_ten_thousand_rows_validate_in_order() -> None:
     rows = [record(age=i, balance=i * 1.5, note=None if i % 3 else "n") for i in range(10_000)]
-    validate_request({"instances": rows}, SCHEMA)  # warm up
-    started = time.perf_counter()
     batch = validate_request({"instances": rows}, SCHEMA)
-    elapsed = time.perf_counter() - started
     assert batch.n_rows == 10_000
     assert batch.columns["age"][-1] == 9_999
-    assert elapsed < 1.0, f"10,000 rows took {elapsed:.3f} s"

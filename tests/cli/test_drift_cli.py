@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +143,4 @@ def test_drift_between_two_files_with_json_html_and_exit_codes(
     assert code == 1 and "both --reference and --current" in err
     code, _, err = run(capsys, "drift", "--reference", str(tmp_path / "missing.csv"), "--current", str(same))
     assert code == 1 and "does not exist" in err
-    started = time.perf_counter()
     assert run(capsys, "drift", "--help")[0] == 0
-    assert time.perf_counter() - started < 5

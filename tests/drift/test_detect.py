@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import numpy as np
 import pandas as pd
@@ -131,14 +130,12 @@ def test_samples_and_profiles_bin_numeric_features_alike() -> None:
     assert from_profiles["ks"] <= from_samples["ks"] <= from_profiles["ks"] + from_profiles["ks_bound"]
 
 
-@pytest.mark.slow
-def test_compare_samples_on_a_million_rows_by_ten_columns_is_fast() -> None:
+def test_compare_samples_of_one_distribution_on_many_rows_by_ten_columns_finds_no_drift() -> None:
+    # Its time and memory at 100k to 5M rows are measured by benchmarks/drift_vs_evidently.py.
     rng = np.random.default_rng(106)
-    reference = pd.DataFrame({f"c{i}": rng.normal(size=MILLION) for i in range(10)})
-    current = pd.DataFrame({f"c{i}": rng.normal(size=MILLION) for i in range(10)})
-    start = time.perf_counter()
+    reference = pd.DataFrame({f"c{i}": rng.normal(size=200_000) for i in range(10)})
+    current = pd.DataFrame({f"c{i}": rng.normal(size=200_000) for i in range(10)})
     report = compare_samples(reference, current)
-    assert time.perf_counter() - start < 10.0
     assert len(report.features) == 10
     assert not report.dataset_drift
 

@@ -138,11 +138,9 @@ def test_submit_never_blocks_when_the_queue_is_full_and_counts_drops(tmp_path: A
         store, capacity=10, batch_size=5, flush_interval=0.01, on_dropped=dropped.append
     ).start()
     wanted = records(10_000)
-    started = time.perf_counter()
+    # The writer is stuck until `release` is set: a submit that waited for it would never return.
     for record in wanted:
         logger.submit([record])
-    elapsed = time.perf_counter() - started
-    assert elapsed < 0.5, f"10,000 submits took {elapsed:.3f}s"
     stats = logger.stats
     assert stats.produced == 10_000
     assert stats.queued <= 10 + 5  # the queue plus the batch the writer holds

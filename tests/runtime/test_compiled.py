@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,16 +61,6 @@ def _assert_same(compiled: Any, native: Any, rows: pd.DataFrame, tolerance: floa
         assert np.max(np.abs(proba - native.predict_proba(rows))) <= tolerance
 
 
-def _median_us(call: Callable[[], object], n: int = 200) -> float:
-    call()
-    times = []
-    for _ in range(n):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1e6
-
-
 def _fresh(frame: pd.DataFrame, seed: int = 7) -> pd.DataFrame:
     """Rows the model never saw: resampled and jittered numbers, and an unseen category."""
     rows = frame.sample(300, random_state=seed, replace=True).reset_index(drop=True)
@@ -108,7 +95,7 @@ def test_logistic_regression_pipeline_with_categorical_columns_compiles_and_matc
     assert proba is not None and np.allclose(proba, native.predict_proba(rows), atol=1e-5, rtol=0)
 
 
-def test_random_forest_compiles_matches_and_is_ten_times_faster_on_one_row(churn_frame: pd.DataFrame) -> None:
+def test_random_forest_compiles_and_matches_scikit_learn(churn_frame: pd.DataFrame) -> None:
     pytest.importorskip("onnxruntime")
     from sklearn.ensemble import RandomForestClassifier
 
@@ -119,12 +106,7 @@ def test_random_forest_compiles_matches_and_is_ten_times_faster_on_one_row(churn
     assert (result.runtime, result.compiled) == ("onnxruntime", True)
     assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-5
     _assert_same(compiled, native, _fresh(x))
-
-    row = x.iloc[[3]]
-    native_us = _median_us(lambda: native.predict_proba(row))
-    compiled_us = _median_us(lambda: compiled.predict_proba(row))
-    # About 100x here; a loose bound, since CI machines are noisy.
-    assert native_us >= 10 * compiled_us, f"scikit-learn {native_us:.0f} us, onnxruntime {compiled_us:.0f} us"
+    # Its speed against scikit-learn per row is measured by benchmarks/latency.py, not asserted here.
 
 
 def test_hist_gradient_boosting_pipeline_compiles_with_protobuf_below_7(churn_frame: pd.DataFrame) -> None:
