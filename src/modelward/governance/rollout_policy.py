@@ -2,7 +2,7 @@
 happens when the champion's live performance falls below a floor (``live:``).
 
 ```yaml
-rollout: canary                     # shorthand for {strategy: canary} with `modelward deploy --canary`'s defaults
+rollout: canary                     # shorthand: {strategy: canary}, `deploy --canary`'s defaults
 rollout:                            # or with the settings `modelward deploy --canary` takes
   strategy: canary
   steps: [5, 25, 50, 100]
@@ -10,9 +10,9 @@ rollout:                            # or with the settings `modelward deploy --c
   max_error_rate: 0.05
   metric: roc_auc
 live:                               # the champion's live metric from feedback
-  metric: auc                       # auc (roc_auc), accuracy, f1, precision, recall, log_loss, brier, mae, rmse, r2
+  metric: auc                       # auc, accuracy, f1, precision, recall, log_loss, brier, mae, rmse, r2
   min: 0.80                         # its floor (`max:` for a ceiling on log_loss, rmse, ...)
-  window: 1h                        # labelled predictions of the last hour (since the champion took its alias)
+  window: 1h                        # labelled predictions of the last hour (since the alias moved)
   sustain: 15m                      # below the floor on every check for this long
   min_labels: 200                   # fewer labels cannot tell
   on_breach: rollback               # or alert (the default): only the alert fires
