@@ -25,6 +25,7 @@ since its last look: a registration, a deployment write and an alias move all ap
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import func, select
@@ -171,6 +172,8 @@ class RolloutTask:
         current = deployments.get(model)
         try:
             spec = policy.rollout.spec(model, version, current.spec if current else None)
+            # The first step starts on the controller's clock, as the canary task's steps do.
+            spec = spec.with_canary(replace(spec.canary, step_started_at=now))
             check_targets(self.registry, spec)
             why = f"{model}:{version} passed its gates; canary {spec.describe()}"
             stored = deployments.put(
