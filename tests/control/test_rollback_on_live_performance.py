@@ -5,7 +5,6 @@ controller moves the alias back to churn:1, audited, and no request fails during
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 

@@ -141,7 +141,9 @@ def test_a_rollout_row_is_claimed_by_one_store_client(store_url: str) -> None:
     stores = [Store(store_url).open() for _ in range(2)]
     try:
         stores[0].migrate()
-        claims = [Rollouts(s).claim("m", "3", holder=f"h{i}", now=T0, detail={}) for i, s in enumerate(stores)]
+        claims = [
+            Rollouts(s).claim("m", "3", holder=f"h{i}", now=T0, detail={}) for i, s in enumerate(stores)
+        ]
         assert claims == [True, False]
         rollouts = Rollouts(stores[1])
         assert rollouts.move("m", "3", expected="validating", status="canary", detail={"a": 1}, now=T0 + 1)
