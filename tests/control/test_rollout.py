@@ -4,6 +4,7 @@ two controllers take a version up once."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from modelward.cli import main
 from modelward.control.controller import Controller
 from modelward.control.rollout import RolloutTask
 from modelward.control.rollout_records import Rollouts
@@ -83,7 +85,7 @@ def test_a_new_version_that_passes_its_gates_is_canaried_then_promoted(
 
 
 def test_a_worse_version_is_rejected_by_the_gates_and_never_receives_traffic(
-    served: Registry, churn_frame: pd.DataFrame
+    served: Registry, churn_frame: pd.DataFrame, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from sklearn.dummy import DummyClassifier
 
@@ -107,6 +109,15 @@ def test_a_worse_version_is_rejected_by_the_gates_and_never_receives_traffic(
     assert (rule, model, subject, kw["severity"]) == ("rollout_rejected", "churn", "churn:2", "warning")
     assert "regression" in message
     assert task.run(T0 + 5) == []  # rejected once, not retried
+
+    # `modelward rollout status` shows it, for people and for scripts.
+    assert main(["rollout", "status", "churn", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["champion"] == "1" and shown["rollout"]["steps"] == [50, 100]
+    assert [(r["version"], r["status"]) for r in shown["rollouts"]] == [("2", "rejected")]
+    assert main(["rollout", "status", "churn"]) == 0
+    text = capsys.readouterr().out
+    assert "rejected" in text and "rollout: canary, steps 50,100%" in text
 
 
 def test_two_controllers_take_a_new_version_up_once(
