@@ -18,6 +18,7 @@ from modelward.control.rollout import RolloutTask
 from modelward.control.rollout_records import Rollouts
 from modelward.governance import VersionReports
 from modelward.registry import Registry, register_model
+from modelward.routing import DeploymentSpec
 from modelward.store import Store
 from tests.conftest import make_pipeline
 
@@ -54,6 +55,8 @@ def test_a_new_version_that_passes_its_gates_is_canaried_then_promoted(
 ) -> None:
     registry = served
     register_model(registry, churn_models["forest"], "churn", train_data=churn_frame, target="churn")
+    # The new version was mirrored in shadow: its canary keeps the routing but not a shadow of itself.
+    registry.deployments.put(DeploymentSpec.single("churn", "@champion", key="customer", shadow="2"))
     alerts = Alerts()
     controller = Controller(registry, holder="a", lease_ttl=STEP * 10, alert=alerts)
     controller.tasks.append(RolloutTask(registry, alert=alerts, actor="controller:a", holder="a"))
@@ -63,6 +66,7 @@ def test_a_new_version_that_passes_its_gates_is_canaried_then_promoted(
     dep = registry.deployments.get("churn")
     assert dep is not None and dep.spec.canary is not None
     assert (dep.spec.canary.version, dep.spec.canary.percent) == ("2", 50)
+    assert (dep.spec.key, dep.spec.shadow) == ("customer", None)
     assert _rollout(registry, "2").detail["validation"]["verdict"] == "pass"
 
     begun = T0

@@ -32,6 +32,7 @@ from sqlalchemy import func, select
 
 from modelward.control.canary_task import AlertSink
 from modelward.control.rollout_records import Rollout, Rollouts
+from modelward.errors import SameVersionTargets
 from modelward.governance.policy import GatePolicy, parse_policy
 from modelward.registry.registry import DEFAULT_ALIAS, Registry
 from modelward.store.tables import model_policies
@@ -174,7 +175,14 @@ class RolloutTask:
             spec = policy.rollout.spec(model, version, current.spec if current else None)
             # The first step starts on the controller's clock, as the canary task's steps do.
             spec = spec.with_canary(replace(spec.canary, step_started_at=now))
-            check_targets(self.registry, spec)
+            try:
+                check_targets(self.registry, spec)
+            except SameVersionTargets as exc:
+                if not exc.shadow:
+                    raise
+                # The shadow mirrors the version now canaried (e.g. @challenger): it would copy onto itself.
+                spec = replace(spec, shadow=None)
+                check_targets(self.registry, spec)
             why = f"{model}:{version} passed its gates; canary {spec.describe()}"
             stored = deployments.put(
                 spec,
