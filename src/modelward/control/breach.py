@@ -9,7 +9,7 @@ the labelled predictions of the champion's version made in the last ``window`` a
 the alias (a version just put back starts afresh). Its signal goes to the alert center as rule
 ``live_floor``: the alert fires (and is notified) as soon as the metric is below the floor, whatever
 ``on_breach`` says; the alert's state in the store dates the breach, so the ``sustain`` clock
-survives a change of controller, and a clear evaluation stops it.
+survives a change of controller, and a check that finds the metric within its floor starts it again.
 
 With ``on_breach: rollback`` and a breach older than ``sustain``, the task calls the registry's
 rollback (the one ``modelward rollback`` runs): the alias goes back to the version that held it
@@ -69,6 +69,10 @@ class BreachTask:
         self.metrics = metrics  # a RolloutMetrics
         self.max_rows = max_rows
         self._last_run: float | None = None
+        # When this controller last saw each (model, version) within its floor: the alert's state keeps
+        # its first fire through a flap shorter than the alert center's resolve_after, the sustain
+        # clock does not.
+        self._clear: dict[tuple[str, str], float] = {}
 
     def run(self, now: float) -> list[dict[str, Any]] | None:
         if self._last_run is not None and now - self._last_run < self.interval:
@@ -121,9 +125,12 @@ class BreachTask:
             "labels": None if performance is None else performance.labels,
             "message": signal.message,
         }
+        key = (model, champion)
+        if signal.firing is False:
+            self._clear[key] = now  # the metric is back within its floor: a later breach starts afresh
         if not firing or record is None or live.on_breach != "rollback":
             return out
-        lasted = now - record.first_fired_at
+        lasted = now - max(record.first_fired_at, self._clear.get(key, record.first_fired_at))
         if lasted < live.sustain_seconds:
             return {**out, "action": "wait", "sustained": lasted}
         return {**out, **self._roll_back(model, champion, live, record.first_fired_at, signal.message, now)}
