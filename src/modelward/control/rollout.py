@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 
 from modelward.control.canary_task import AlertSink
 from modelward.control.rollout_records import Rollout, Rollouts
-from modelward.errors import SameVersionTargets
+from modelward.errors import ConfigError, SameVersionTargets
 from modelward.governance.policy import GatePolicy, parse_policy
 from modelward.registry.registry import DEFAULT_ALIAS, Registry
 from modelward.store.tables import model_policies
@@ -168,7 +168,7 @@ class RolloutTask:
         from modelward.control.targets import check_targets
 
         if policy.rollout is None:  # pragma: no cover - only models with a rollout come here
-            raise ValueError(f"{model} has no rollout policy")
+            raise ConfigError(f"{model} has no rollout policy")
         deployments = self.registry.deployments
         current = deployments.get(model)
         try:
