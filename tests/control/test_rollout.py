@@ -17,6 +17,7 @@ from modelward.control.controller import Controller
 from modelward.control.rollout import RolloutTask
 from modelward.control.rollout_records import Rollouts
 from modelward.governance import VersionReports
+from modelward.monitoring.alerts import AlertCenter
 from modelward.registry import Registry, register_model
 from modelward.routing import DeploymentSpec
 from modelward.store import Store
@@ -97,21 +98,21 @@ def test_a_worse_version_is_rejected_by_the_gates_and_never_receives_traffic(
     x, y = churn_frame.drop(columns=["churn"]), churn_frame["churn"]
     worse = make_pipeline(DummyClassifier(strategy="prior")).fit(x, y)  # type: ignore[attr-defined]
     register_model(registry, worse, "churn", train_data=churn_frame, target="churn")
-    alerts = Alerts()
-    task = RolloutTask(registry, alert=alerts, actor="controller:a", holder="a")
 
-    (outcome,) = task.run(T0)
-    assert outcome["status"] == "rejected"
-    assert "regression" in outcome["reason"]
+    # The controller `modelward controller` (and `serve`) runs, with the alerts file's notifiers.
+    assert main(["controller", "--once", "--no-monitor"]) == 0
+    said = capsys.readouterr().out
+    assert "churn:2: rollout rejected" in said and "regression" in said
     assert registry.deployments.get("churn") is None  # no canary, no arm: it serves @champion only
     assert registry.resolve("churn@champion").version == "1"
     row = _rollout(registry, "2")
     assert row.status == "rejected" and row.detail["validation"]["verdict"] == "fail"
     (event,) = registry.audit.events(subject="churn:2", action="rollout_rejected")
     assert "receives no traffic" in event.payload["reason"]
-    ((rule, model, subject, message), kw) = alerts.calls[0]
-    assert (rule, model, subject, kw["severity"]) == ("rollout_rejected", "churn", "churn:2", "warning")
-    assert "regression" in message
+    (notified,) = AlertCenter(registry.store, ()).history(kinds=["fire"])
+    assert (notified.rule, notified.subject, notified.severity) == ("rollout_rejected", "churn:2", "warning")
+    assert "regression" in notified.message
+    task = RolloutTask(registry, actor="controller:a", holder="a")
     assert task.run(T0 + 5) == []  # rejected once, not retried
 
     # `modelward rollout status` shows it, for people and for scripts.
