@@ -84,6 +84,8 @@ def _task(registry: Registry, policy: str) -> tuple[BreachTask, Recorder]:
 def test_by_default_a_breach_only_fires_the_alert(two_champions: Registry) -> None:
     registry = two_champions
     task, recorder = _task(registry, "live: {metric: auc, min: 0.8, sustain: 0, min_labels: 100}\n")
+    # A policy kept for a model that is not registered is passed over, not an error every minute.
+    VersionReports(registry.store).set_policy("ghost", "live: {min: 0.8}\n", actor="tester")
     now = serve_badly(registry, "2")
     (outcome,) = task.run(now)
     assert outcome["breach"] is True and outcome["value"] < 0.8

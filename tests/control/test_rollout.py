@@ -112,8 +112,9 @@ def test_a_worse_version_is_rejected_by_the_gates_and_never_receives_traffic(
     (notified,) = AlertCenter(registry.store, ()).history(kinds=["fire"])
     assert (notified.rule, notified.subject, notified.severity) == ("rollout_rejected", "churn:2", "warning")
     assert "regression" in notified.message
+    VersionReports(registry.store).set_policy("ghost", "rollout: canary\n", actor="tester")
     task = RolloutTask(registry, actor="controller:a", holder="a")
-    assert task.run(T0 + 5) == []  # rejected once, not retried
+    assert task.run(T0 + 5) == []  # rejected once, not retried; a policy without its model passed over
 
     # `modelward rollout status` shows it, for people and for scripts.
     assert main(["rollout", "status", "churn", "--json"]) == 0

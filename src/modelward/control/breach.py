@@ -28,7 +28,7 @@ from typing import Any
 
 from modelward.control.monitor import _snapshots
 from modelward.control.rollout import policies_with
-from modelward.errors import LifecycleError
+from modelward.errors import LifecycleError, ModelNotFound
 from modelward.governance.rollout_policy import LivePolicy
 from modelward.monitoring.alert_rules import AlertInputs
 from modelward.monitoring.alerts import AlertCenter
@@ -100,7 +100,10 @@ class BreachTask:
         """Judge ``model``'s champion once at ``now`` and act on a sustained breach."""
         from modelward.feedback.performance import performance_report
 
-        champion = self.registry.model(model).aliases.get(DEFAULT_ALIAS)
+        try:
+            champion = self.registry.model(model).aliases.get(DEFAULT_ALIAS)
+        except ModelNotFound:  # a policy stored for a model not registered (yet, or any more)
+            return None
         if champion is None:
             return None
         since = now - live.window_seconds

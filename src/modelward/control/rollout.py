@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 
 from modelward.control.canary_task import AlertSink
 from modelward.control.rollout_records import Rollout, Rollouts
-from modelward.errors import ConfigError, SameVersionTargets
+from modelward.errors import ConfigError, ModelNotFound, SameVersionTargets
 from modelward.governance.policy import GatePolicy, parse_policy
 from modelward.registry.registry import DEFAULT_ALIAS, Registry
 from modelward.store.tables import model_policies
@@ -95,14 +95,12 @@ class RolloutTask:
         if state == self._seen:
             return []
         out: list[dict[str, Any]] = []
-        failed = False
         for row in self.rollouts.active():
             if row.status == "canary":
                 out.extend(self._guarded(row.model, lambda r=row: self._follow(r, now)))
         for model, policy in policies_with(self.registry, "rollout"):
-            found = self._guarded(model, lambda m=model, p=policy: self._take_up(m, p, now))
-            failed = failed or any("error" in o for o in found)
-            out.extend(found)
+            out.extend(self._guarded(model, lambda m=model, p=policy: self._take_up(m, p, now)))
+        failed = any("error" in o for o in out)
         if not failed:  # a failure is tried again at the next tick, not at the next change
             self._seen = state
         return out
@@ -119,7 +117,10 @@ class RolloutTask:
 
     def candidate(self, model: str) -> str | None:
         """The version a rollout would take up now, or None (no champion, nothing new, a canary runs)."""
-        champion = self.registry.model(model).aliases.get(DEFAULT_ALIAS)
+        try:
+            champion = self.registry.model(model).aliases.get(DEFAULT_ALIAS)
+        except ModelNotFound:  # a policy stored for a model not registered (yet, or any more)
+            return None
         if champion is None:
             return None
         newer = [
