@@ -369,6 +369,14 @@ def _report(report: Any, as_json: bool, *, quiet: bool = False) -> None:
             typer.echo(f"{outcome['model']}: {outcome['action']}: {'; '.join(outcome['reasons'])}")
     if not quiet and not canary:
         typer.echo("acting: no running canary")
+    for outcome in report.results.get("rollout") or []:  # automatic rollouts (docs/loop.md)
+        where = f"{outcome['model']}:{outcome['version']}" if "version" in outcome else outcome["model"]
+        why = outcome.get("reason") or outcome.get("error", "")
+        typer.echo(f"{where}: rollout {outcome.get('status', 'error')}: {why}")
+    for outcome in report.results.get("live_breach") or []:
+        if outcome.get("action") in ("rollback", "impossible") or "error" in outcome:
+            why = outcome.get("message") or outcome.get("error", "")
+            typer.echo(f"{outcome['model']}: live floor: {outcome.get('action', 'error')}: {why}")
     for name, error in report.errors.items():
         typer.echo(f"task {name} failed: {error}", err=True)
 

@@ -251,6 +251,11 @@ def controller_from_settings(
     retention = _retention_task(registry, settings, log_metrics)
     if retention is not None:
         tasks.append(retention)
+    # -- the closed loop: automatic rollout, rollback on live performance (docs/loop.md) --
+    from modelward.control.loop_tasks import rollout_tasks
+
+    holder = holder or default_holder()
+    tasks.extend(rollout_tasks(registry, settings, center, holder, controller_gauges))
     return Controller(
         registry,
         holder=holder,

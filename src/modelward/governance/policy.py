@@ -9,6 +9,8 @@ fairness: {sensitive: [gender], max_demographic_parity_difference: 0.1, min_demo
 latency: {p95_ms: 5, sample: 200}   # single-row p95 of the served (compiled) runtime
 schema: {allow_removed: [tenure], allow_retyped: []}
 calibration: {max_ece: 0.05}
+rollout: canary                     # new versions: gates, then a canary (governance.rollout_policy)
+live: {metric: auc, min: 0.80, window: 1h, sustain: 15m, on_breach: rollback}
 ```
 
 Without a policy (or for what a policy leaves out) the defaults apply: artifact integrity, schema
@@ -26,6 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from modelward.errors import ConfigError
+from modelward.governance.rollout_policy import LivePolicy, RolloutField
 
 __all__ = [
     "CLASSIFIER_METRICS",
@@ -103,6 +106,8 @@ class GatePolicy(_Strict):
     latency: LatencyPolicy | None = None
     schema_: SchemaPolicy = Field(default_factory=SchemaPolicy, alias="schema")
     calibration: CalibrationPolicy | None = None
+    rollout: RolloutField = None
+    live: LivePolicy | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
