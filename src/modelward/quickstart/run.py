@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from modelward.errors import ConfigError, ModelNotFound, ModelwardError
-from modelward.quickstart import scenario, steps
+from modelward.quickstart import outputs, scenario, steps
 from modelward.quickstart.server import QuickServer, check_port, server_env, start_server
 from modelward.quickstart.traffic import TrafficClient, wait_for
 
@@ -214,7 +214,7 @@ class _Run:
         )
 
         t = self.begin("policy")
-        self.set_policy(data / "holdout.parquet")
+        outputs.set_policy(self.cfg, self.name, data / "holdout.parquet", self.folder, auc_floor=AUC_FLOOR)
         self.finish(
             "policy", t, f"holdout AUC >= {AUC_FLOOR}, no regression against the champion", auc_min=AUC_FLOOR
         )
@@ -329,23 +329,23 @@ class _Run:
             timeout=30,
             what=f"the server answering with v{v2}",
         )
-        with modelward.open_registry(self.cfg) as registry:
-            why = registry.deployments.history(name)[-1].reason
         self.finish(
             "promoted",
             t,
             f"{name}:{v2} is champion and answers every request",
             version=v2,
-            reason=why,
+            reason=watch.reason,
             served=dict(served),
         )
 
         t = self.begin("reports")
-        self.summary.paths.update(self.write_reports(str(v1), v2, time.time() - drift_since + 5))
+        self.summary.paths.update(
+            outputs.write_reports(self.cfg, name, str(v1), v2, time.time() - drift_since + 5, self.folder)
+        )
         self.finish("reports", t, ", ".join(self.summary.paths[k] for k in ("drift_report", "model_card")))
 
         t = self.begin("audit")
-        events = self.verify_audit()
+        events = outputs.verify_audit(self.cfg)
         self.finish("audit", t, f"{events} events, chain and pins OK", events=events, ok=True)
 
     def await_alert(self, rule: str) -> dict[str, Any]:
@@ -355,75 +355,6 @@ class _Run:
             raise ModelwardError("the quickstart's server is not running")
         found = wait_for(lambda: client.firing(rule), bool, timeout=DETECT_TIMEOUT, what=f"the alert {rule}")
         return found or {}
-
-    def set_policy(self, holdout: Path) -> None:
-        """``modelward policy set``: the stored policy the gates (and the canary's promotion) read."""
-        import hashlib
-
-        import modelward
-        from modelward.governance.policy import parse_policy
-        from modelward.governance.reports import VersionReports
-
-        body = (
-            f"holdout: {holdout.resolve()}\nlabel: {scenario.TARGET}\n"
-            f"metrics: {{auc: {{min: {AUC_FLOOR}}}}}\nregression: {{metric: auc, margin: 0.01}}\n"
-        )
-        policy = parse_policy(body, source="the quickstart's policy")
-        (self.folder / "policy.yaml").write_text(body)
-        with modelward.open_registry(self.cfg) as registry:
-            VersionReports(registry.store).set_policy(self.name, body, actor=self.cfg.resolved_actor)
-            registry.audit.append(
-                "policy_set",
-                self.name,
-                {"sha256": hashlib.sha256(body.encode()).hexdigest(), "policy": policy.to_dict()},
-                actor=self.cfg.resolved_actor,
-            )
-
-    def write_reports(self, v1: str, v2: str, window: float) -> dict[str, str]:
-        """v1's live drift since the change as HTML (``modelward drift NAME --html``) and v2's model
-        card (``modelward card NAME:2 --format html``), under the home folder."""
-        import modelward
-        from modelward.drift.html import profile_histograms, render_html
-        from modelward.files import write_text
-        from modelward.governance.card import build_card, render_card
-        from modelward.monitoring.live_drift import live_report, load_reference
-
-        drift_path = self.folder / f"drift-{self.name}-v{v1}.html"
-        card_path = self.folder / f"card-{self.name}-v{v2}.html"
-        with modelward.open_registry(self.cfg) as registry:
-            reference = load_reference(registry, self.name, v1)
-            live = live_report(registry, self.name, v1, window, reference=reference)
-            if live.report is None or live.window is None:
-                raise ModelwardError(f"no live profile of {self.name}:{v1} to report on")
-            context = {
-                "model": f"{self.name} version {v1}",
-                "window": " to ".join(live.bounds),
-                "rows": f"{live.rows:,} served rows",
-            }
-            html = render_html(
-                live.report,
-                profile_histograms(reference, live.window),
-                title=f"Drift of {self.name}",
-                context=context,
-            )
-            card = render_card(
-                build_card(registry, f"{self.name}:{v2}", actor=self.cfg.resolved_actor), "html"
-            )
-        return {
-            "drift_report": str(write_text(drift_path, html)),
-            "model_card": str(write_text(card_path, card)),
-        }
-
-    def verify_audit(self) -> int:
-        import modelward
-        from modelward.governance.pins import verify_pins
-
-        with modelward.open_registry(self.cfg) as registry:
-            chain = registry.audit.verify()
-            pins = verify_pins(registry.store)
-        if not (chain.ok and pins.ok):
-            raise ModelwardError(f"the audit chain does not verify: {chain.reason or pins.to_dict()}")
-        return int(chain.events)
 
 
 def run(settings: Settings, options: Options, reporter: Reporter) -> Summary:

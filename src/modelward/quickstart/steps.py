@@ -156,9 +156,10 @@ def await_promotion(
                 if plan.state == "rolled_back":
                     watch.state, watch.reason = "rolled_back", plan.reason
                     return watch
-            if registry.model(name).aliases.get(DEFAULT_ALIAS) == str(version):
+            # The controller moves the alias, then stores the spec that serves it: wait for both.
+            if plan is None and registry.model(name).aliases.get(DEFAULT_ALIAS) == str(version):
                 watch.state = "promoted"
-                watch.reason = plan.reason if plan is not None else None
+                watch.reason = dep.reason if dep is not None else None
                 return watch
             if time.monotonic() > deadline:
                 raise ModelwardError(

@@ -1,0 +1,117 @@
+"""`modelward quickstart` end to end at its smoke size: a real server in the background, drift and an
+AUC drop detected by the server's own monitor, v2 retrained, gated, canaried and promoted by the
+server's controller; the audit chain verifies afterwards and holds every step."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelward.quickstart import STEPS
+
+
+def cli(home: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELWARD_", "MLFLOW_"))}
+    env.update(
+        {
+            "MODELWARD_HOME": str(home),
+            "MODELWARD_ACTOR": "tester",
+            "MODELWARD_QUICKSTART_SIZE": "smoke",
+            "MODELWARD_COMPILE": "false",  # ONNX compilation is tested elsewhere; here it is start-up time
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "modelward", *args],
+        env=env,
+        cwd=home.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Path:
+    home = tmp_path_factory.mktemp("quickstart") / "home"
+    home.mkdir()
+    shutil.copyfile(mlflow_db_template, home / "mlflow.db")
+    return home
+
+
+@pytest.fixture(scope="module")
+def summary(home: Path) -> dict[str, Any]:
+    done = cli(home, "quickstart", "--port", "0", "--json")
+    assert done.returncode == 0, done.stderr[-4000:]
+    parsed: dict[str, Any] = json.loads(done.stdout)
+    return parsed
+
+
+def test_the_smoke_run_shows_every_step_of_the_loop(summary: dict[str, Any]) -> None:
+    assert summary["size"] == "smoke"
+    assert summary["checks"] == {
+        "drift_detected": True,
+        "performance_drop_detected": True,
+        "v2_registered": True,
+        "gates_passed": True,
+        "canary_steps": True,
+        "v2_promoted": True,
+        "audit_verified": True,
+    }
+    assert summary["versions"] == {"v1": "1", "v2": "2"}
+    steps = summary["steps"]
+    assert set(steps) == set(STEPS)
+    assert steps["drift_detected"]["rule"] == "quickstart-drift"
+    assert steps["performance_drop"]["value"] < 0.65 < steps["labels"]["live_auc"]
+    assert steps["gates"]["gates"]["regression"] == "pass"
+    assert steps["canary"]["steps"][0] == 25.0
+    assert steps["promoted"]["served"] == {"2": 20}
+    assert "canary passed every step" in steps["promoted"]["reason"]
+
+
+def test_the_reports_are_written_under_the_home_and_the_server_is_stopped(
+    summary: dict[str, Any], home: Path
+) -> None:
+    for key in ("drift_report", "model_card"):
+        path = Path(summary["paths"][key])
+        assert path.is_relative_to(home.resolve()) or path.is_relative_to(home)
+        assert path.read_text().lstrip().lower().startswith("<!doctype html")
+    port = int(summary["urls"]["api"].rsplit(":", 1)[1])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # free again: the server is gone
+
+
+def test_audit_verify_passes_and_the_log_holds_every_step(summary: dict[str, Any], home: Path) -> None:
+    assert cli(home, "audit", "verify").returncode == 0
+    done = cli(home, "audit", "log", "--json", "--limit", "500")
+    events = json.loads(done.stdout)
+    steps = [e["payload"]["step"] for e in events if e["action"] == "quickstart"]
+    assert steps == list(summary["steps"])
+    actions = {e["action"] for e in events}
+    assert {"register", "promote", "policy_set", "deploy", "canary_promote"} <= actions
+
+
+def test_a_second_run_in_the_same_home_says_to_pick_another_name(summary: dict[str, Any], home: Path) -> None:
+    done = cli(home, "quickstart", "--port", "0")
+    assert done.returncode == 1
+    assert "already has a model 'churn'" in done.stderr
+    assert "--name" in done.stderr
+
+
+def test_a_busy_port_is_refused_before_anything_is_trained(summary: dict[str, Any], home: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = cli(home, "quickstart", "--name", "other", "--port", str(port))
+    assert done.returncode == 1
+    assert f"port {port} on 127.0.0.1 is busy" in done.stderr
+    assert "--port" in done.stderr
+    assert cli(home, "versions", "other").returncode == 1  # nothing was registered
