@@ -84,8 +84,10 @@ def test_the_reports_are_written_under_the_home_and_the_server_is_stopped(
         assert path.is_relative_to(home.resolve()) or path.is_relative_to(home)
         assert path.read_text().lstrip().lower().startswith("<!doctype html")
     port = int(summary["urls"]["api"].rsplit(":", 1)[1])
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", port))  # free again: the server is gone
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(summary["steps"]["serve"]["pid"], 0)
 
 
 def test_audit_verify_passes_and_the_log_holds_every_step(summary: dict[str, Any], home: Path) -> None:

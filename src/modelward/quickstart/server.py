@@ -54,6 +54,8 @@ class QuickServer:
 def check_port(host: str, port: int) -> int:
     """``port`` if it is free on ``host`` (0: a free one), else :class:`ConfigError` saying what to do."""
     with socket.socket() as s:
+        # As the server binds (SO_REUSEADDR): a port whose last connections linger in TIME_WAIT is free.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as exc:
