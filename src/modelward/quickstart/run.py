@@ -152,8 +152,8 @@ class _Run:
 
     def run(self) -> Summary:
         began = time.monotonic()
-        self.check_home()
         port = check_port(self.opt.host, self.opt.port)
+        self.check_home()
         (self.folder / "data").mkdir(parents=True, exist_ok=True)
         try:
             self.scenario(port)
