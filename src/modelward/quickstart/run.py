@@ -342,7 +342,8 @@ class _Run:
         self.summary.paths.update(
             outputs.write_reports(self.cfg, name, str(v1), v2, time.time() - drift_since + 5, self.folder)
         )
-        self.finish("reports", t, ", ".join(self.summary.paths[k] for k in ("drift_report", "model_card")))
+        names = ", ".join(Path(self.summary.paths[k]).name for k in ("drift_report", "model_card"))
+        self.finish("reports", t, f"{names} in {self.folder}")
 
         t = self.begin("audit")
         events = outputs.verify_audit(self.cfg)
