@@ -160,14 +160,19 @@ class _Run:
         except BaseException as exc:
             if self.current is not None:
                 self.report.fail(self.current, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            if self.server is not None:
+                self.server.stop()  # even with --keep-serving: its log stays in the folder
             raise
         finally:
             if self.client is not None:
                 self.client.close()
-            if self.server is not None and not self.opt.keep_serving:
-                t = self.begin("server")
+        if self.server is not None:
+            t = self.begin("server")
+            if self.opt.keep_serving:
+                self.finish("server", t, f"still serving at {self.server.url}", kept=True)
+            else:
                 self.server.stop()
-                self.finish("server", t, "stopped")
+                self.finish("server", t, "stopped", kept=False)
         self.summary.seconds = time.monotonic() - began
         return self.summary
 
