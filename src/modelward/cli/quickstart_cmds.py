@@ -107,7 +107,8 @@ def quickstart(
         console.print(f"  {label:<16} {summary.paths[key]}", highlight=False)
     if keep_serving:
         console.print(f"  {'API docs':<16} {summary.urls['docs']}", highlight=False)
-        console.print(f"  {'dashboard':<16} {summary.urls['ui']}", highlight=False)
+        if "ui" in summary.urls:
+            console.print(f"  {'dashboard':<16} {summary.urls['ui']}", highlight=False)
         pid = summary.steps["serve"]["pid"]
         error_console().print(
             f"the server keeps serving (pid {pid}): stop it with `kill {pid}`", highlight=False

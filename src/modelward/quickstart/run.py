@@ -230,9 +230,9 @@ class _Run:
             name, host=self.opt.host, port=port, folder=self.folder, env=env, keep=self.opt.keep_serving
         )
         self.client = client = TrafficClient(self.server.url, name)
-        self.summary.urls = {
-            k: self.server.url + p for k, p in (("api", ""), ("docs", "/docs"), ("ui", "/ui"))
-        }
+        self.summary.urls = {"api": self.server.url, "docs": self.server.url + "/docs"}
+        if client.http.get("/ui").status_code == 200:  # the dashboard, where this version has one
+            self.summary.urls["ui"] = self.server.url + "/ui"
         self.finish(
             "serve",
             t,
