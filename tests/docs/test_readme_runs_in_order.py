@@ -5,7 +5,8 @@ the example data are new), with the real CLI of this checkout. What the README i
 what runs; a marker is an HTML comment on the line before a block:
 
 - `<!-- run only: `COMMAND`; why -->`: run COMMAND instead of the block (the set-up block: its
-  installs are this environment, and its test suite is what runs this test);
+  installs are this environment, the quickstart runs at its CI size on a free port, and its test
+  suite is what runs this test);
 - `<!-- not run: why -->`: shown, not run;
 - `<!-- in the background: why -->`: each command starts in the background and is stopped at the
   end; `modelward serve` counts as started once its `/ready` answers 200.
@@ -114,9 +115,11 @@ def test_the_readme_marks_few_blocks_and_opens_with_its_two_set_up_commands() ->
     runs = readme_commands()
     first, commands = runs[0]
     assert first.marker == "run only"
-    assert commands == ["python examples/churn/train.py && modelward versions churn"]
+    assert commands == [
+        "MODELWARD_QUICKSTART_SIZE=smoke modelward quickstart --port 0 && modelward audit verify"
+    ]
     assert commands_of(first.code) == [
-        "pip install -e . && python examples/churn/train.py && modelward versions churn",
+        "pip install -e . && modelward quickstart",
         'pip install -e ".[dev]" && python -m pytest',
     ]
     marked = [b.line for b, _ in runs if b.marker is not None]

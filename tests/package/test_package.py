@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [
     {"runtime", "feedback", "monitoring", "explain", "governance.high"},
     {"control"},
     {"serving", "ui"},
-    {"api"},
+    {"api", "quickstart"},
     {"cli", "__main__"},
 ]
 

@@ -192,6 +192,9 @@ def _register_commands() -> None:
     from modelward.cli import rollout_cmds
 
     rollout_cmds.register(app)
+    from modelward.cli import quickstart_cmds
+
+    quickstart_cmds.register(app)
 
 
 _register_commands()

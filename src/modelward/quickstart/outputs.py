@@ -1,0 +1,83 @@
+"""What the quickstart leaves behind: the stored promotion policy, the drift report and the model
+card under the home folder, and the check of the audit chain."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from modelward.errors import ModelwardError
+from modelward.quickstart.scenario import TARGET
+
+if TYPE_CHECKING:
+    from modelward.config import Settings
+
+__all__ = ["set_policy", "verify_audit", "write_reports"]
+
+
+def set_policy(settings: Settings, name: str, holdout: Path, folder: Path, *, auc_floor: float) -> None:
+    """As ``modelward policy set NAME policy.yaml``: the stored policy the gates (and the canary's
+    promotion) read: an AUC floor on the holdout, and no regression against the champion."""
+    import modelward
+    from modelward.governance.policy import parse_policy
+    from modelward.governance.reports import VersionReports
+
+    body = (
+        f"holdout: {holdout.resolve()}\nlabel: {TARGET}\n"
+        f"metrics: {{auc: {{min: {auc_floor}}}}}\nregression: {{metric: auc, margin: 0.01}}\n"
+    )
+    policy = parse_policy(body, source="the quickstart's policy")
+    (folder / "policy.yaml").write_text(body)
+    with modelward.open_registry(settings) as registry:
+        VersionReports(registry.store).set_policy(name, body, actor=settings.resolved_actor)
+        registry.audit.append(
+            "policy_set",
+            name,
+            {"sha256": hashlib.sha256(body.encode()).hexdigest(), "policy": policy.to_dict()},
+            actor=settings.resolved_actor,
+        )
+
+
+def write_reports(
+    settings: Settings, name: str, v1: str, v2: str, window: float, folder: Path
+) -> dict[str, str]:
+    """v1's live drift over the last ``window`` seconds as HTML (``modelward drift NAME --html``) and
+    v2's model card (``modelward card NAME:V --format html``), in ``folder``."""
+    import modelward
+    from modelward.drift.html import profile_histograms, render_html
+    from modelward.files import write_text
+    from modelward.governance.card import build_card, render_card
+    from modelward.monitoring.live_drift import live_report, load_reference
+
+    with modelward.open_registry(settings) as registry:
+        reference = load_reference(registry, name, v1)
+        live = live_report(registry, name, v1, window, reference=reference)
+        if live.report is None or live.window is None:
+            raise ModelwardError(f"no live profile of {name}:{v1} to report on")
+        context = {
+            "model": f"{name} version {v1}",
+            "window": " to ".join(live.bounds),
+            "rows": f"{live.rows:,} served rows",
+        }
+        html = render_html(
+            live.report, profile_histograms(reference, live.window), title=f"Drift of {name}", context=context
+        )
+        card = render_card(build_card(registry, f"{name}:{v2}", actor=settings.resolved_actor), "html")
+    return {
+        "drift_report": str(write_text(folder / f"drift-{name}-v{v1}.html", html)),
+        "model_card": str(write_text(folder / f"card-{name}-v{v2}.html", card)),
+    }
+
+
+def verify_audit(settings: Settings) -> int:
+    """As ``modelward audit verify``: the chain and every version's pins; returns the event count."""
+    import modelward
+    from modelward.governance.pins import verify_pins
+
+    with modelward.open_registry(settings) as registry:
+        chain = registry.audit.verify()
+        pins = verify_pins(registry.store)
+    if not (chain.ok and pins.ok):
+        raise ModelwardError(f"the audit chain does not verify: {chain.reason or pins.to_dict()}")
+    return int(chain.events)
