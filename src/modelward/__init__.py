@@ -20,6 +20,7 @@ __all__ = [
     "register",
     "register_mlflow_model",
     "rollback",
+    "set_policy",
     "validate",
 ]
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
         register,
         register_mlflow_model,
         rollback,
+        set_policy,
         validate,
     )
     from modelward.config import Settings
@@ -46,6 +48,7 @@ _API = {
     "register",
     "register_mlflow_model",
     "rollback",
+    "set_policy",
     "validate",
 }
 

@@ -26,6 +26,7 @@ __all__ = [
     "register",
     "register_mlflow_model",
     "rollback",
+    "set_policy",
     "validate",
 ]
 
@@ -234,6 +235,27 @@ def validate(
             compile=cfg.compile,
             cache_dir=cfg.home / "compiled",
         )
+
+
+def set_policy(name: str, body: str, *, source: str = "policy", settings: Settings | None = None) -> str:
+    """Store ``body`` (YAML) as the promotion policy of model ``name`` (``modelward policy set``): checked
+    first (ConfigError names a bad field and its line), audited with its sha256; returns that sha256."""
+    import hashlib
+
+    from modelward.config import Settings
+    from modelward.governance.policy import parse_policy
+    from modelward.governance.reports import VersionReports
+
+    policy = parse_policy(body, source=source)
+    cfg = settings or Settings()
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    with open_registry(cfg) as registry:
+        registry.model(name)
+        VersionReports(registry.store).set_policy(name, body, actor=cfg.resolved_actor)
+        registry.audit.append(
+            "policy_set", name, {"sha256": digest, "policy": policy.to_dict()}, actor=cfg.resolved_actor
+        )
+    return digest
 
 
 def rollback(

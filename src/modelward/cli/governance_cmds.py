@@ -6,7 +6,6 @@ evaluated at all (an unknown model, a holdout that is missing or lacks its label
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -133,20 +132,11 @@ def policy_set(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Store a model's promotion policy (checked first; audited)."""
-    from modelward.api import open_registry
+    from modelward.api import set_policy
     from modelward.governance.policy import read_policy_file
-    from modelward.governance.reports import VersionReports
 
-    cfg = settings()
     policy = read_policy_file(file)
-    body = file.read_text("utf-8")
-    with open_registry(cfg) as registry:
-        registry.model(name)
-        VersionReports(registry.store).set_policy(name, body, actor=cfg.resolved_actor)
-        digest = hashlib.sha256(body.encode()).hexdigest()
-        registry.audit.append(
-            "policy_set", name, {"sha256": digest, "policy": policy.to_dict()}, actor=cfg.resolved_actor
-        )
+    digest = set_policy(name, file.read_text("utf-8"), source=str(file), settings=settings())
     if as_json:
         emit_json({"model": name, "sha256": digest, "policy": policy.to_dict()})
     else:

@@ -3,7 +3,6 @@ card under the home folder, and the check of the audit chain."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,27 +15,34 @@ if TYPE_CHECKING:
 __all__ = ["set_policy", "verify_audit", "write_reports"]
 
 
-def set_policy(settings: Settings, name: str, holdout: Path, folder: Path, *, auc_floor: float) -> None:
-    """As ``modelward policy set NAME policy.yaml``: the stored policy the gates (and the canary's
-    promotion) read: an AUC floor on the holdout, and no regression against the champion."""
+def set_policy(
+    settings: Settings,
+    name: str,
+    holdout: Path,
+    folder: Path,
+    *,
+    auc_floor: float,
+    steps: tuple[float, ...],
+    step_seconds: float,
+    min_requests: int,
+) -> None:
+    """As ``modelward policy set NAME policy.yaml``: the gates (an AUC floor on the holdout, no
+    regression against the champion) and the automatic rollout: the server's controller takes each new
+    version through the gates into a canary that judges live AUC from the labels. Divergence is allowed,
+    since the new version is meant to answer differently, and latency is judged only beyond 250 ms (a
+    version just loaded on a busy laptop is slower for a while)."""
     import modelward
-    from modelward.governance.policy import parse_policy
-    from modelward.governance.reports import VersionReports
 
     body = (
         f"holdout: {holdout.resolve()}\nlabel: {TARGET}\n"
         f"metrics: {{auc: {{min: {auc_floor}}}}}\nregression: {{metric: auc, margin: 0.01}}\n"
+        "rollout:\n  strategy: canary\n"
+        f"  steps: [{', '.join(f'{s:g}' for s in steps)}]\n  step_duration: {step_seconds:g}\n"
+        "  metric: roc_auc\n  max_divergence: 1.0\n  latency_slack_ms: 250\n"
+        f"  min_requests: {min_requests}\n  min_labels: {min_requests}\n"
     )
-    policy = parse_policy(body, source="the quickstart's policy")
     (folder / "policy.yaml").write_text(body)
-    with modelward.open_registry(settings) as registry:
-        VersionReports(registry.store).set_policy(name, body, actor=settings.resolved_actor)
-        registry.audit.append(
-            "policy_set",
-            name,
-            {"sha256": hashlib.sha256(body.encode()).hexdigest(), "policy": policy.to_dict()},
-            actor=settings.resolved_actor,
-        )
+    modelward.set_policy(name, body, source="the quickstart's policy", settings=settings)
 
 
 def write_reports(

@@ -219,9 +219,22 @@ class _Run:
         )
 
         t = self.begin("policy")
-        outputs.set_policy(self.cfg, self.name, data / "holdout.parquet", self.folder, auc_floor=AUC_FLOOR)
+        outputs.set_policy(
+            self.cfg,
+            self.name,
+            data / "holdout.parquet",
+            self.folder,
+            auc_floor=AUC_FLOOR,
+            steps=CANARY_STEPS,
+            step_seconds=size.step_seconds,
+            min_requests=20,
+        )
         self.finish(
-            "policy", t, f"holdout AUC >= {AUC_FLOOR}, no regression against the champion", auc_min=AUC_FLOOR
+            "policy",
+            t,
+            f"holdout AUC >= {AUC_FLOOR}, no regression against the champion, new versions canaried",
+            auc_min=AUC_FLOOR,
+            rollout="canary " + " -> ".join(f"{s:g}%" for s in CANARY_STEPS),
         )
 
         t = self.begin("serve")
@@ -297,19 +310,17 @@ class _Run:
             test_auc=round(done.test_auc, 4),
         )
 
+        # The server's controller takes v2 up on its own (the policy's `rollout: canary`): the gates,
+        # then the canary.
         t = self.begin("gates")
-        validation = steps.validate(self.cfg, name, v2)
-        gates = {g.name: g.verdict for g in validation.gates}
-        if validation.verdict != "pass":
-            failing = "; ".join(f"{g.name}: {g.reason}" for g in validation.gates if g.verdict == "fail")
-            raise ModelwardError(f"{name}:{v2} failed its gates: {failing}")
+        rollout = steps.await_rollout_gates(self.cfg, name, v2, timeout=DETECT_TIMEOUT)
+        gates = {g["name"]: g["verdict"] for g in rollout.detail.get("validation", {}).get("gates", [])}
+        if rollout.status != "canary":
+            raise ModelwardError(f"the controller did not canary {name}:{v2}: {rollout.reason}")
         shown = ", ".join(f"{gate} {verdict}" for gate, verdict in gates.items())
         self.finish("gates", t, f"{name}:{v2} passed: {shown}", passed=True, gates=gates)
 
         t = self.begin("canary")
-        steps.start_canary(
-            self.cfg, name, v2, steps=CANARY_STEPS, step_seconds=size.step_seconds, min_requests=20
-        )
 
         def drive() -> None:
             batch = scenario.after_change(

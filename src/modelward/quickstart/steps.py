@@ -1,10 +1,6 @@
-"""The loop's closing steps as the quickstart runs them, each one function over the public API:
-retrain on fresh data and the labelled export, validate against the gates, start a canary as
-``modelward deploy --canary`` does, and wait while the server's controller walks and promotes it.
-
-Each is a seam: the retraining policies (``control``'s retrain action) and the automatic rollout
-(``rollout: canary``) do the same work on their own; the quickstart then waits for them instead.
-"""
+"""The loop's closing steps as the quickstart runs them: retrain on fresh data and the labelled
+export, then watch the server's controller take the new version through its gates and its canary
+(the policy's ``rollout: canary``) to promotion."""
 
 from __future__ import annotations
 
@@ -20,10 +16,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from modelward.config import Settings
-    from modelward.governance.gate_result import Validation
+    from modelward.control.rollout_records import Rollout
     from modelward.registry import VersionInfo
 
-__all__ = ["CanaryWatch", "Retrained", "await_promotion", "retrain", "start_canary", "validate"]
+__all__ = ["CanaryWatch", "Retrained", "await_promotion", "await_rollout_gates", "retrain"]
 
 
 @dataclass(frozen=True)
@@ -73,49 +69,24 @@ def retrain(
     return Retrained(info, export_path, exported, len(train), auc)
 
 
-def validate(settings: Settings, name: str, version: str) -> Validation:
-    """The promotion gates of ``name:version`` against the champion, under the model's stored policy
-    (``modelward validate``); stored with the version."""
+def await_rollout_gates(settings: Settings, name: str, version: str, *, timeout: float) -> Rollout:
+    """The rollout of ``name:version`` once the controller has run its gates (policy ``rollout:``):
+    status ``canary`` when they passed and its canary started, else ``rejected`` or ``failed``."""
     import modelward
+    from modelward.control.rollout_records import Rollouts
 
-    return modelward.validate(f"{name}:{version}", settings=settings)
-
-
-def start_canary(
-    settings: Settings,
-    name: str,
-    version: str,
-    *,
-    steps: tuple[float, ...],
-    step_seconds: float,
-    min_requests: int,
-) -> int:
-    """Start a canary of ``version`` against the champion, as ``modelward deploy NAME --canary VERSION``
-    does (targets checked first); returns the deployment's revision. Its rules judge live AUC from the
-    labels; divergence is allowed, since the new version is meant to answer differently, and latency
-    is judged only beyond 250 ms."""
-    import modelward
-    from modelward.control.targets import check_targets
-    from modelward.routing import CanaryRules, DeploymentSpec
-
-    rules = CanaryRules(
-        max_divergence=1.0,
-        latency_slack_ms=250.0,  # a version just loaded on a busy laptop is slower for a while
-        metric="roc_auc",
-        min_requests=min_requests,
-        min_labels=min_requests,
-    )
-    spec = DeploymentSpec.start_canary(name, version, steps=steps, step_seconds=step_seconds, rules=rules)
+    deadline = time.monotonic() + timeout
     with modelward.open_registry(settings) as registry:
-        check_targets(registry, spec)
-        current = registry.deployments.get(name)
-        stored = registry.deployments.put(
-            spec,
-            reason=f"quickstart: canary of version {version}",
-            expected_revision=current.revision if current else 0,
-            action="deploy",
-        )
-    return int(stored.revision)
+        rollouts = Rollouts(registry.store)
+        while True:
+            row = rollouts.get(name, str(version))
+            if row is not None and row.status != "validating":
+                return row
+            if time.monotonic() > deadline:
+                raise ModelwardError(
+                    f"the controller did not take {name}:{version} through its gates within {timeout:g} s"
+                )
+            time.sleep(0.2)
 
 
 @dataclass
