@@ -9,6 +9,7 @@ fairness: {sensitive: [gender], max_demographic_parity_difference: 0.1, min_demo
 latency: {p95_ms: 5, sample: 200}   # single-row p95 of the served (compiled) runtime
 schema: {allow_removed: [tenure], allow_retyped: []}
 calibration: {max_ece: 0.05}
+retrain: {drift: {windows: 3}, cooldown: 6h, command: python train.py}   # docs/loop.md
 ```
 
 Without a policy (or for what a policy leaves out) the defaults apply: artifact integrity, schema
@@ -26,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from modelward.errors import ConfigError
+from modelward.governance.retrain_policy import RetrainPolicy
 
 __all__ = [
     "CLASSIFIER_METRICS",
@@ -103,6 +105,7 @@ class GatePolicy(_Strict):
     latency: LatencyPolicy | None = None
     schema_: SchemaPolicy = Field(default_factory=SchemaPolicy, alias="schema")
     calibration: CalibrationPolicy | None = None
+    retrain: RetrainPolicy | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
