@@ -177,3 +177,17 @@ def profile_traffic(
         profiler.observe("churn", "1", None, reference, _columns(_drifted(batch) if drift else batch))
         profiler.flush()
     return clock[0]
+
+
+@pytest.fixture
+def light(tmp_path: Path) -> Iterator[tuple[Registry, Settings]]:
+    """A registry whose store is fresh and whose MLflow side is never touched (no model registered):
+    enough for runs, actions and schedules."""
+    from modelward.store import Store
+
+    home = tmp_path / "home"
+    settings = Settings(home=home, actor="tester", tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    store = Store(settings.resolved_database_url)
+    registry = Registry(tracking_uri=settings.resolved_tracking_uri, store=store, actor="tester").open()
+    yield registry, settings
+    registry.close()
