@@ -23,7 +23,6 @@ from typing import Any
 
 from modelward.control.retrain_runs import OUTPUT_TAIL
 from modelward.governance.retrain_policy import RetrainPolicy, RetrainWebhook
-from modelward.monitoring.webhook_guard import UnsafeWebhookTarget, WebhookGuard, safe_location
 
 __all__ = ["ActionOutcome", "RunFacts", "call_webhook", "facts_env", "run_command", "webhook_request"]
 
@@ -165,6 +164,8 @@ def call_webhook(webhook: RetrainWebhook, facts: RunFacts) -> ActionOutcome:
     """Post the action's request through the SSRF guard; redirects are not followed (an API that
     answers one is misconfigured). A 2xx answer is success; its body's start is kept."""
     import httpx
+
+    from modelward.monitoring.webhook_guard import UnsafeWebhookTarget, WebhookGuard, safe_location
 
     url, payload = webhook_request(webhook, facts)
     guard = WebhookGuard(allow_private=webhook.allow_private, allowed_hosts=webhook.allowed_hosts)

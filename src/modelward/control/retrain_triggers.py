@@ -22,12 +22,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelward.drift import DatasetProfile
 from modelward.errors import ConfigError
 from modelward.governance.retrain_policy import RetrainPolicy
-from modelward.registry.registry import Registry
+
+if TYPE_CHECKING:
+    from modelward.drift import DatasetProfile
+    from modelward.registry.registry import Registry
 
 __all__ = [
     "Firing",
