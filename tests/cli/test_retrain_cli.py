@@ -16,7 +16,6 @@ from modelward.governance.reports import VersionReports
 from modelward.registry import Registry
 
 
-
 @pytest.fixture
 def churn_named(settings: Settings, tmp_path: Path) -> Registry:
     """A registered model `churn` (no version needed) with a retraining policy running a script that
