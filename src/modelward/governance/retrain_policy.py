@@ -38,6 +38,15 @@ __all__ = [
 ]
 
 TRIGGERS = ("drift", "performance", "estimated", "schedule", "manual")
+LiveMetric = Literal[
+    "roc_auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier", "mae", "rmse", "r2"
+]
+EstimatedMetric = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
+
+
+def _metric(value: Any) -> Any:
+    """``auc`` (the gates' name) is the live ``roc_auc``."""
+    return "roc_auc" if value == "auc" else value
 
 
 def _seconds(value: Any) -> float:
@@ -80,10 +89,12 @@ class PerformanceTrigger(_Windowed):
     """The live ``metric`` (from feedback) below ``min`` (or above ``max``: rmse, mae, log_loss) over
     the last ``window``, measured on at least ``min_labels`` labels."""
 
-    metric: str = Field(default="roc_auc", min_length=1)
+    metric: LiveMetric = "roc_auc"
     min: float | None = None
     max: float | None = None
     min_labels: int = Field(default=100, ge=1)
+
+    _alias = field_validator("metric", mode="before")(_metric)
 
     @model_validator(mode="after")
     def _one_bound(self) -> PerformanceTrigger:
@@ -96,9 +107,11 @@ class EstimatedTrigger(_Windowed):
     """The label-free estimate of ``metric`` below ``min`` over the last ``window`` (a trusted
     estimate only: its calibration check passed)."""
 
-    metric: str = Field(default="accuracy", min_length=1)
+    metric: EstimatedMetric = "accuracy"
     min: float
     min_predictions: int = Field(default=100, ge=1)
+
+    _alias = field_validator("metric", mode="before")(_metric)
 
 
 class RetrainWebhook(_Strict):
