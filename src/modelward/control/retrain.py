@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelward.control.retrain_actions import ActionOutcome, RunFacts, call_webhook, run_command
-from modelward.control.retrain_runs import RetrainInProgress, RetrainRun, RetrainRuns
+from modelward.control.retrain_runs import RetrainRun, RetrainRuns, in_progress_error
 from modelward.control.retrain_triggers import Firing, judge_triggers
 from modelward.errors import ConfigError
 from modelward.governance.policy import parse_policy
@@ -164,13 +164,14 @@ class Retrainer:
     def request(
         self, model: str, reason: str, *, now: float | None = None, queued: bool = False
     ) -> RetrainRun:
-        """A manual run (no cool-down, the same in-progress guard); RetrainInProgress when one runs."""
+        """A manual run (no cool-down, the same in-progress guard); LifecycleError when one is queued
+        or running."""
         self.policy(model)  # an action must exist before a run is recorded
         moment = time.time() if now is None else now
         run = self.claim(model, Firing("manual", reason, {"actor": self.actor}), moment, queued=queued)
         if run is None:
             current = self.runs.in_progress(model)
-            raise RetrainInProgress(model, current[0].id if current else None)
+            raise in_progress_error(model, current[0].id if current else None)
         return run
 
     def execute(self, run: RetrainRun, policy: RetrainPolicy | None = None) -> RetrainRun:

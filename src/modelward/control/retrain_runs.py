@@ -26,7 +26,7 @@ from modelward.errors import LifecycleError
 from modelward.store.store import Store
 from modelward.store.tables import retrain_runs
 
-__all__ = ["OUTPUT_TAIL", "RetrainInProgress", "RetrainRun", "RetrainRuns"]
+__all__ = ["OUTPUT_TAIL", "RetrainRun", "RetrainRuns", "in_progress_error"]
 
 OUTPUT_TAIL = 16_384
 """Characters of an action's output kept in its row (the end: where the error usually is)."""
@@ -34,14 +34,10 @@ OUTPUT_TAIL = 16_384
 IN_PROGRESS = ("queued", "running")
 
 
-class RetrainInProgress(LifecycleError):
-    """A retraining run of the model is already queued or running (here or on another replica)."""
-
-    def __init__(self, model: str, run_id: int | None) -> None:
-        self.model = model
-        self.run_id = run_id
-        which = f" (run {run_id})" if run_id is not None else ""
-        super().__init__(f"a retraining run of {model} is already in progress{which}")
+def in_progress_error(model: str, run_id: int | None) -> LifecycleError:
+    """The refusal of a run while another of the same model is queued or running."""
+    which = f" (run {run_id})" if run_id is not None else ""
+    return LifecycleError(f"a retraining run of {model} is already in progress{which}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from modelward.control.retrain import Retrainer
-from modelward.control.retrain_runs import RetrainInProgress, RetrainRuns
-from modelward.errors import ConfigError, NotFound
+from modelward.control.retrain_runs import RetrainRuns
+from modelward.errors import ConfigError, LifecycleError, NotFound
 from modelward.monitoring.metrics import ServingMetrics
 from modelward.registry import Registry
 from modelward.serving.auth import AUTH_KEY, Policy
@@ -81,8 +81,9 @@ def add_routes(
             run = await run_in_threadpool(queue)
         except NotFound as exc:
             return problem_response(404, "not found", str(exc), kind="not-found", instance=where)
-        except RetrainInProgress as exc:
-            extra = {"run_id": exc.run_id}
+        except LifecycleError as exc:  # a run of the model is queued or running
+            current = await run_in_threadpool(RetrainRuns(registry.store).in_progress, name)
+            extra = {"run_id": current[0].id if current else None}
             return problem_response(
                 409, "retrain in progress", str(exc), kind="retrain-in-progress", instance=where, extra=extra
             )
