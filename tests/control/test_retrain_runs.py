@@ -33,6 +33,7 @@ FACTS = """
 import json, os, sys
 facts = {k: v for k, v in os.environ.items() if k.startswith(("MODELWARD_", "MLFLOW_"))}
 facts["export_exists"] = os.path.isfile(os.environ["MODELWARD_RETRAIN_EXPORT"])
+facts["argv"] = sys.argv[2:]
 json.dump(facts, open(sys.argv[1], "w"))
 print("trained on", os.environ["MODELWARD_RETRAIN_EXPORT_ROWS"], "rows")
 """
@@ -52,7 +53,8 @@ def test_the_command_gets_the_facts_and_a_fresh_labelled_export(
     serve_labelled(registry, T0, 40)
     out = tmp_path / "facts.json"
     command = script(tmp_path / "train.py", FACTS)
-    set_policy(registry, json.dumps({"retrain": {"command": f"{command} {out}", "cwd": str(tmp_path)}}))
+    argv = f'{command} {out} --data "$MODELWARD_RETRAIN_EXPORT" --run ${{MODELWARD_RETRAIN_RUN_ID}} $HOME'
+    set_policy(registry, json.dumps({"retrain": {"command": argv, "cwd": str(tmp_path)}}))
     retrainer = retrainer_for(registry, settings, hook)
     run = retrainer.execute(retrainer.request("churn", "new labels arrived", now=T0 + 100))
     assert run.status == "succeeded" and run.exit_code == 0
@@ -66,6 +68,7 @@ def test_the_command_gets_the_facts_and_a_fresh_labelled_export(
     assert facts["MODELWARD_DATABASE_URL"] == settings.resolved_database_url
     assert facts["MLFLOW_TRACKING_URI"] == settings.resolved_tracking_uri
     assert facts["MODELWARD_HOME"] == str(settings.home) and facts["export_exists"] is True
+    assert facts["argv"] == ["--data", facts["MODELWARD_RETRAIN_EXPORT"], "--run", str(run.id), "$HOME"]
     export = pq.read_table(facts["MODELWARD_RETRAIN_EXPORT"])
     assert export.num_rows == 40 and {"label", "input.age", "input.geography"} <= set(export.column_names)
     assert run.detail["export_rows"] == 40 and run.duration is not None and run.duration > 0

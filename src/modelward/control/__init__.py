@@ -1,5 +1,6 @@
 """The controller and its tasks: canary analysis (advance, hold, promote, roll back) under a store
-lease, so exactly one process acts (docs/routing.md, "Controller")."""
+lease, so exactly one process acts (docs/routing.md, "Controller"); retraining from each model's
+policy (docs/loop.md)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from modelward._lazy import lazy_exports
 if TYPE_CHECKING:
     from modelward.control.canary import CanaryDecision, Check, decide
     from modelward.control.controller import CanaryTask, Controller, ControllerTask, TickReport
+    from modelward.control.retrain import Retrainer, RetrainTask
     from modelward.control.targets import check_targets, resolve_targets, same_version_problems
 
 __all__ = [
@@ -18,6 +20,8 @@ __all__ = [
     "Check",
     "Controller",
     "ControllerTask",
+    "RetrainTask",
+    "Retrainer",
     "TickReport",
     "check_targets",
     "decide",
@@ -32,6 +36,7 @@ __getattr__, __dir__ = lazy_exports(
     {
         "canary": ("CanaryDecision", "Check", "decide"),
         "controller": ("CanaryTask", "Controller", "ControllerTask", "TickReport"),
+        "retrain": ("RetrainTask", "Retrainer"),
         "targets": ("check_targets", "resolve_targets", "same_version_problems"),
     },
 )

@@ -73,8 +73,13 @@ def facts_env(facts: RunFacts, settings_env: Mapping[str, str]) -> dict[str, str
     }
 
 
-def _argv(command: str | list[str]) -> list[str]:
-    return shlex.split(command) if isinstance(command, str) else list(command)
+def _argv(command: str | list[str], variables: Mapping[str, str]) -> list[str]:
+    """The arguments, with ``$NAME`` / ``${NAME}`` of the run's variables replaced (no shell runs, so
+    nothing else expands; other ``$`` references are left as written)."""
+    from string import Template
+
+    args = shlex.split(command) if isinstance(command, str) else list(command)
+    return [Template(a).safe_substitute(variables) for a in args]
 
 
 def run_command(
@@ -83,9 +88,10 @@ def run_command(
     """Run ``policy.command`` to its end (or its timeout); the outcome with the output's tail."""
     if policy.command is None:
         raise ValueError("the policy's action is not a command")
-    argv = _argv(policy.command)
+    variables = facts_env(facts, settings_env)
+    argv = _argv(policy.command, variables)
     # The child inherits this process's environment (PATH, credentials of its own) plus the facts.
-    env = {**os.environ, **facts_env(facts, settings_env)}
+    env = {**os.environ, **variables}
     limit = policy.timeout if timeout is None else timeout
     try:
         proc = subprocess.Popen(  # the command is the model owner's configuration
