@@ -63,6 +63,7 @@ CALLS: dict[str, list[str]] = {
     "policy set": ["policy", "set", TYPO, "{policy}"],
     "policy show": ["policy", "show", TYPO],
     "policy delete": ["policy", "delete", TYPO],
+    "retrain": ["retrain", TYPO, "--reason", "x"],
 }
 # `validate` is for CI/CD: a model it cannot find is "could not evaluate", exit 2, with the same line.
 EXIT_CODES = {"validate": 2}
@@ -72,6 +73,7 @@ MORE_CALLS = [
     ["predictions", "tail", TYPO, "--json"],
     ["fairness", TYPO, "--window", "1h", "--sensitive", "gender"],
     ["card", "edit", TYPO, "--intended-use", "x"],
+    ["retrain", "status", TYPO],
 ]
 NOT_LOOKUPS = {
     "register": "--name names the model it creates",

@@ -48,6 +48,8 @@ EXPECTED = {
     "GET /admin/deployments/{name}/status": "admin",
     "GET /models/{name}/versions/{version}/validation": "predict",
     "POST /admin/models/{name}/promote": "admin",
+    "POST /admin/models/{name}/retrain": "admin",
+    "GET /models/{name}/retrains": "predict",
 }
 
 

@@ -195,6 +195,9 @@ def _register_commands() -> None:
     from modelward.cli import quickstart_cmds
 
     quickstart_cmds.register(app)
+    from modelward.cli import retrain_cmds
+
+    retrain_cmds.register(app)
 
 
 _register_commands()

@@ -1,6 +1,6 @@
 """The controller and its tasks: canary analysis (advance, hold, promote, roll back) under a store
-lease, so exactly one process acts (docs/routing.md, "Controller"); automatic rollout of new versions
-and rollback on live performance (docs/loop.md)."""
+lease, so exactly one process acts (docs/routing.md, "Controller"); retraining from each model's
+policy, automatic rollout of new versions and rollback on live performance (docs/loop.md)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from modelward.control.canary import CanaryDecision, Check, decide
     from modelward.control.controller import CanaryTask, Controller, ControllerTask, TickReport
     from modelward.control.rollout import RolloutTask
+    from modelward.control.retrain import Retrainer, RetrainTask
     from modelward.control.targets import check_targets, resolve_targets, same_version_problems
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
     "Controller",
     "ControllerTask",
     "RolloutTask",
+    "RetrainTask",
+    "Retrainer",
     "TickReport",
     "check_targets",
     "decide",
@@ -39,6 +42,7 @@ __getattr__, __dir__ = lazy_exports(
         "canary": ("CanaryDecision", "Check", "decide"),
         "controller": ("CanaryTask", "Controller", "ControllerTask", "TickReport"),
         "rollout": ("RolloutTask",),
+        "retrain": ("RetrainTask", "Retrainer"),
         "targets": ("check_targets", "resolve_targets", "same_version_problems"),
     },
 )

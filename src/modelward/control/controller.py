@@ -217,6 +217,7 @@ def controller_from_settings(
     performance_gauges: Any = None,
     log_metrics: Any = None,
     controller_gauges: Any = None,
+    retrain: bool = True,
 ) -> Controller:
     """The controller ``modelward serve`` and ``modelward controller`` run: the canary task, alerts
     through the :class:`~modelward.monitoring.alerts.AlertCenter` of the alerts file
@@ -226,7 +227,9 @@ def controller_from_settings(
     log's retention (:class:`~modelward.monitoring.log_retention.RetentionTask`) when
     ``MODELWARD_LOG_RETENTION`` is set, its deleted counts and the log's size reported to
     ``log_metrics`` (a :class:`~modelward.monitoring.metrics.ServingMetrics`) when given; the
-    lease and canary gauges to ``controller_gauges`` (a ``ControllerGauges``) when given."""
+    lease and canary gauges to ``controller_gauges`` (a ``ControllerGauges``) when given; and the
+    retraining task (:class:`~modelward.control.retrain.RetrainTask`) unless ``retrain=False``, its
+    metrics in ``controller_gauges``'s Prometheus registry when given."""
     from modelward.monitoring.alert_config import load_alert_config
 
     config = load_alert_config(settings.alerts_file, allow_private=settings.alerts_allow_private)
@@ -247,6 +250,8 @@ def controller_from_settings(
                 performance_gauges=performance_gauges,
             )
         )
+    if retrain:
+        tasks.append(_retrain_task(registry, settings, center.event, models, controller_gauges, holder))
     # -- prediction log retention --
     retention = _retention_task(registry, settings, log_metrics)
     if retention is not None:
@@ -265,6 +270,26 @@ def controller_from_settings(
         alert=center.event,
         gauges=controller_gauges,
     )
+
+
+def _retrain_task(
+    registry: Registry,
+    settings: Settings,
+    alert: AlertSink,
+    models: Sequence[str] | None,
+    gauges: Any,
+    holder: str | None,
+) -> ControllerTask:
+    from modelward.control.retrain import Retrainer, RetrainTask
+
+    metrics = None
+    if gauges is not None:
+        from modelward.monitoring.retrain_metrics import RetrainMetrics
+
+        metrics = RetrainMetrics(gauges.registry)
+    actor = f"controller:{holder or default_holder()}"
+    retrainer = Retrainer.from_settings(registry, settings, alert=alert, metrics=metrics, actor=actor)
+    return RetrainTask(retrainer, models=models, interval=settings.monitor_interval)
 
 
 def _retention_task(registry: Registry, settings: Settings, log_metrics: Any) -> ControllerTask | None:

@@ -11,6 +11,7 @@ schema: {allow_removed: [tenure], allow_retyped: []}
 calibration: {max_ece: 0.05}
 rollout: canary                     # new versions: gates, then a canary (governance.rollout_policy)
 live: {metric: auc, min: 0.80, window: 1h, sustain: 15m, on_breach: rollback}
+retrain: {drift: {windows: 3}, cooldown: 6h, command: python train.py}   # docs/loop.md
 ```
 
 Without a policy (or for what a policy leaves out) the defaults apply: artifact integrity, schema
@@ -29,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from modelward.errors import ConfigError
 from modelward.governance.rollout_policy import LivePolicy, RolloutField
+from modelward.governance.retrain_policy import RetrainPolicy
 
 __all__ = [
     "CLASSIFIER_METRICS",
@@ -108,6 +110,7 @@ class GatePolicy(_Strict):
     calibration: CalibrationPolicy | None = None
     rollout: RolloutField = None
     live: LivePolicy | None = None
+    retrain: RetrainPolicy | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -259,6 +259,9 @@ def create_app(
     from modelward.serving import explain_routes
 
     explain_routes.add_routes(app, registry, metrics, dependencies, max_rows=settings.explain_max_rows)
+    from modelward.serving import retrain_routes
+
+    retrain_routes.add_routes(app, registry, metrics, dependencies)
     # --- end of feature routes ---
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
