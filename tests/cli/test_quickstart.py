@@ -95,7 +95,14 @@ def test_audit_verify_passes_and_the_log_holds_every_step(
     steps = [e["payload"]["step"] for e in events if e["action"] == "quickstart"]
     assert steps == list(summary["steps"])
     actions = {e["action"] for e in events}
-    assert {"register", "promote", "policy_set", "rollout_claimed", "rollout_canary", "canary_promote"} <= actions
+    assert {
+        "register",
+        "promote",
+        "policy_set",
+        "rollout_claimed",
+        "rollout_canary",
+        "canary_promote",
+    } <= actions
 
 
 def test_a_second_run_in_the_same_home_says_to_pick_another_name(

@@ -12,8 +12,8 @@ if TYPE_CHECKING:
     from modelward.control.breach import BreachTask
     from modelward.control.canary import CanaryDecision, Check, decide
     from modelward.control.controller import CanaryTask, Controller, ControllerTask, TickReport
-    from modelward.control.rollout import RolloutTask
     from modelward.control.retrain import Retrainer, RetrainTask
+    from modelward.control.rollout import RolloutTask
     from modelward.control.targets import check_targets, resolve_targets, same_version_problems
 
 __all__ = [
@@ -23,9 +23,9 @@ __all__ = [
     "Check",
     "Controller",
     "ControllerTask",
-    "RolloutTask",
     "RetrainTask",
     "Retrainer",
+    "RolloutTask",
     "TickReport",
     "check_targets",
     "decide",

@@ -29,8 +29,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from modelward.errors import ConfigError
-from modelward.governance.rollout_policy import LivePolicy, RolloutField
 from modelward.governance.retrain_policy import RetrainPolicy
+from modelward.governance.rollout_policy import LivePolicy, RolloutField
 
 __all__ = [
     "CLASSIFIER_METRICS",
