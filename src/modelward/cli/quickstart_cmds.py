@@ -104,7 +104,8 @@ def quickstart(
         ("model card", "model_card"),
         ("labelled export", "export"),
     ):
-        console.print(f"  {label:<16} {summary.paths[key]}", highlight=False)
+        if key in summary.paths:
+            console.print(f"  {label:<16} {summary.paths[key]}", highlight=False)
     if keep_serving:
         console.print(f"  {'API docs':<16} {summary.urls['docs']}", highlight=False)
         if "ui" in summary.urls:

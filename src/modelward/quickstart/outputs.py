@@ -25,12 +25,18 @@ def set_policy(
     steps: tuple[float, ...],
     step_seconds: float,
     min_requests: int,
+    min_labels: int,
 ) -> None:
     """As ``modelward policy set NAME policy.yaml``: the gates (an AUC floor on the holdout, no
     regression against the champion) and the automatic rollout: the server's controller takes each new
     version through the gates into a canary that judges live AUC from the labels. Divergence is allowed,
     since the new version is meant to answer differently, and latency is judged only beyond 250 ms (a
-    version just loaded on a busy laptop is slower for a while)."""
+    version just loaded on a busy laptop is slower for a while). Retraining starts on dataset drift or
+    a live AUC under the floor (the server's alert rules judge the same), and runs the quickstart's
+    retrain job with the fresh customers."""
+    import json
+    import sys
+
     import modelward
 
     body = (
@@ -40,6 +46,22 @@ def set_policy(
         f"  steps: [{', '.join(f'{s:g}' for s in steps)}]\n  step_duration: {step_seconds:g}\n"
         "  metric: roc_auc\n  max_divergence: 1.0\n  latency_slack_ms: 250\n"
         f"  min_requests: {min_requests}\n  min_labels: {min_requests}\n"
+        "retrain:\n  drift: {windows: 1, window: 10m}\n"
+        f"  performance: {{metric: auc, min: {auc_floor}, min_labels: {min_labels}, window: 10m}}\n"
+        "  cooldown: 1h\n  timeout: 10m\n"
+        "  command: "
+        + json.dumps(
+            [
+                sys.executable,
+                "-m",
+                "modelward.quickstart.retrain_job",
+                "--fresh",
+                str((folder / "data" / "fresh.parquet").resolve()),
+                "--folder",
+                str(folder.resolve()),
+            ]
+        )
+        + "\n"
     )
     (folder / "policy.yaml").write_text(body)
     modelward.set_policy(name, body, source="the quickstart's policy", settings=settings)

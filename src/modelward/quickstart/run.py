@@ -10,6 +10,7 @@ and appended to the audit chain (action ``quickstart``).
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,6 +195,7 @@ class _Run:
         data = self.folder / "data"
         train.to_parquet(data / "train-v1.parquet", index=False)
         holdout.to_parquet(data / "holdout.parquet", index=False)
+        fresh.to_parquet(data / "fresh.parquet", index=False)  # what the retraining command adds
         rows = sum(len(f) for f in (before, clean, drifted, fresh, holdout))
         self.finish(
             "data", t, f"{rows:,} customers, churn rate {before[scenario.TARGET].mean():.1%}", rows=rows
@@ -228,11 +230,13 @@ class _Run:
             steps=CANARY_STEPS,
             step_seconds=size.step_seconds,
             min_requests=20,
+            min_labels=min(100, size.clean // 2),
         )
         self.finish(
             "policy",
             t,
-            f"holdout AUC >= {AUC_FLOOR}, no regression against the champion, new versions canaried",
+            f"retrain on drift or live AUC < {AUC_FLOOR}; gates: holdout AUC >= {AUC_FLOOR}, no "
+            "regression; new versions canaried",
             auc_min=AUC_FLOOR,
             rollout="canary " + " -> ".join(f"{s:g}%" for s in CANARY_STEPS),
         )
@@ -291,23 +295,33 @@ class _Run:
             value = alert.get("value")
             self.finish(key, t, str(alert["message"]), rule=rule, value=value, subject=alert.get("subject"))
 
+        # The server's controller starts the retraining run on its own (the policy's `retrain:`
+        # triggers), and its command registers v2.
         t = self.begin("retrain")
-        reason = "drift and an AUC below the floor"
-        done = steps.retrain(
-            self.cfg, name, fresh=fresh, since=drift_since, folder=self.folder, reason=reason
-        )
-        v2 = str(done.info.version)
+        run = steps.await_retrain(self.cfg, name, timeout=DETECT_TIMEOUT + 120)
+        if run.status != "succeeded":
+            raise ModelwardError(
+                f"the retraining run {run.id} of {name} {run.status} (exit {run.exit_code}): "
+                f"{(run.output or '').strip()[-500:]}"
+            )
+        job = json.loads((run.output or "").strip().splitlines()[-1])
+        v2 = str(job["version"])
         self.summary.versions["v2"] = v2
-        self.summary.paths["export"] = str(done.export_path)
+        if run.detail.get("export"):
+            self.summary.paths["export"] = str(run.detail["export"])
         self.finish(
             "retrain",
             t,
-            f"{name}:{v2} from {done.exported_rows:,} exported + {len(fresh):,} fresh rows, "
-            f"test AUC {done.test_auc:.3f}",
+            f"triggered by {run.trigger}: {name}:{v2} from {job['exported_rows']:,} exported + "
+            f"{len(fresh):,} fresh rows, test AUC {job['test_auc']:.3f}",
             version=v2,
-            exported_rows=done.exported_rows,
-            train_rows=done.train_rows,
-            test_auc=round(done.test_auc, 4),
+            run=run.id,
+            trigger=run.trigger,
+            reason=run.reason,
+            exported_rows=job["exported_rows"],
+            train_rows=job["train_rows"],
+            test_auc=job["test_auc"],
+            run_seconds=round(run.duration or 0.0, 2),
         )
 
         # The server's controller takes v2 up on its own (the policy's `rollout: canary`): the gates,

@@ -16,10 +16,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from modelward.config import Settings
+    from modelward.control.retrain_runs import RetrainRun
     from modelward.control.rollout_records import Rollout
     from modelward.registry import VersionInfo
 
-__all__ = ["CanaryWatch", "Retrained", "await_promotion", "await_rollout_gates", "retrain"]
+__all__ = ["CanaryWatch", "Retrained", "await_promotion", "await_retrain", "await_rollout_gates", "retrain"]
 
 
 @dataclass(frozen=True)
@@ -32,24 +33,22 @@ class Retrained:
 
 
 def retrain(
-    settings: Settings, name: str, *, fresh: pd.DataFrame, since: float, folder: Path, reason: str
+    settings: Settings, name: str, *, fresh: pd.DataFrame, export_path: Path, folder: Path, reason: str
 ) -> Retrained:
-    """Export the labelled predictions served since ``since`` (``modelward export --labeled``), train
-    a new version on them and ``fresh`` labelled data, and register it with its reference profile."""
+    """Train a new version on the labelled export at ``export_path`` (made by the retraining run, as
+    ``modelward export --labeled`` makes it) and ``fresh`` labelled data, and register it with its
+    reference profile."""
     import pandas as pd
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import train_test_split
 
     import modelward
-    from modelward.monitoring.prediction_query import export
     from modelward.quickstart.scenario import FEATURES, TARGET, fit_model, from_export
 
-    export_path = folder / "labelled-export.parquet"
-    with modelward.open_registry(settings) as registry:
-        exported = export(registry.store, name, export_path, since=since, labeled=True)
-    if exported == 0:
-        raise ModelwardError(f"the labelled export of {name} since the drift is empty: nothing to retrain on")
     rows = from_export(pd.read_parquet(export_path), like=fresh)
+    exported = len(rows)
+    if exported == 0:
+        raise ModelwardError(f"the labelled export of {name} is empty: nothing to retrain on")
     data = pd.concat([fresh, rows], ignore_index=True)
     train, test = train_test_split(data, test_size=0.2, random_state=0, stratify=data[TARGET])
     model = fit_model(train)
@@ -67,6 +66,25 @@ def retrain(
         settings=settings,
     )
     return Retrained(info, export_path, exported, len(train), auc)
+
+
+def await_retrain(settings: Settings, name: str, *, timeout: float) -> RetrainRun:
+    """The first retraining run of ``name`` once it has ended: the server's controller starts it when
+    the policy's ``retrain:`` triggers fire, and runs its command (the quickstart's retrain job)."""
+    import modelward
+    from modelward.control.retrain_runs import RetrainRuns
+
+    deadline = time.monotonic() + timeout
+    with modelward.open_registry(settings) as registry:
+        runs = RetrainRuns(registry.store)
+        while True:
+            found = runs.history(name, limit=None)
+            if found and not found[-1].in_progress:
+                return found[-1]
+            if time.monotonic() > deadline:
+                state = found[-1].status if found else "no run started"
+                raise ModelwardError(f"no retraining run of {name} ended within {timeout:g} s ({state})")
+            time.sleep(0.2)
 
 
 def await_rollout_gates(settings: Settings, name: str, version: str, *, timeout: float) -> Rollout:
