@@ -99,6 +99,8 @@ def test_audit_verify_passes_and_the_log_holds_every_step(
         "register",
         "promote",
         "policy_set",
+        "retrain_trigger",
+        "retrain_finish",
         "rollout_claimed",
         "rollout_canary",
         "canary_promote",
