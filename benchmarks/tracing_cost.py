@@ -3,7 +3,7 @@
 The same modelward server (churn, the benchmark's settings) untraced, traced with every request
 sampled (phases as child spans, and as events), and sampled at 1 %, each exporting OTLP/HTTP through
 the SDK's batch span processor to a local sink (this file run as a script: a separate process that
-answers every export with 200 and counts what it got; it decodes nothing). The servers are measured in
+answers every export with 200 and counts the spans it got). The servers are measured in
 turn, A B C D A B C D ..., at the largest ``--connections``, and the medians compared.
 
     python benchmarks/run.py --only tracing --rounds 5 --duration 10
@@ -89,7 +89,9 @@ def builders(mw: Callable[..., Any], endpoint: str) -> list[Callable[[], Any]]:
 
 
 def serve(port: int) -> None:
-    counts = {"exports": 0, "bytes": 0}
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    counts = {"exports": 0, "bytes": 0, "spans": 0}
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -97,10 +99,12 @@ def serve(port: int) -> None:
 
         def do_POST(self) -> None:
             size = int(self.headers.get("content-length", "0"))
-            self.rfile.read(size)
+            request = ExportTraceServiceRequest.FromString(self.rfile.read(size))
+            spans = sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)
             with lock:
                 counts["exports"] += 1
                 counts["bytes"] += size
+                counts["spans"] += spans
             self._answer(b"", "application/x-protobuf")  # an empty ExportTraceServiceResponse
 
         def do_GET(self) -> None:

@@ -55,6 +55,19 @@ class Tracing:
         self.tracer: Tracer = provider.get_tracer("modelward.serving")
         self._extract = propagate.extract
         self._server = SpanKind.SERVER
+        self._names: dict[str, str] = {}
+        self._drop: Any = None
+        # With load_tracing's provider, a request without a parent is first put to the provider's
+        # sampler alone, about the trace id its span would get: one it drops costs no span object.
+        ids = provider.id_generator
+        self._ids: Any = ids if getattr(ids, "chosen_first", False) else None
+        self._root: Any = None
+        if self._ids is not None:
+            from opentelemetry.context import Context
+            from opentelemetry.sdk.trace.sampling import Decision
+
+            self._drop = Decision.DROP
+            self._root = Context()  # no parent: a request without traceparent starts a trace
 
     def start(
         self,
@@ -72,21 +85,25 @@ class Tracing:
                 if carrier is None:
                     carrier = {}
                 carrier.setdefault(k.decode("latin-1"), v.decode("latin-1"))
-        context = self._extract(carrier) if carrier is not None else None
+        span_name = self._names.get(route)
+        if span_name is None:
+            span_name = self._names[route] = f"POST {route}"
+        context = None
+        if carrier is not None:
+            context = self._extract(carrier)
+        elif self._ids is not None:
+            trace_id = self._ids.generate_trace_id()
+            sampler = self.provider.sampler
+            context = self._root
+            if sampler.should_sample(context, trace_id, span_name, self._server).decision is self._drop:
+                return None
+            self._ids.chosen = trace_id  # the span gets the trace id the sampler was asked about
         now = time.time_ns()
         start = now - int((time.perf_counter() - started) * 1e9)
-        span = self.tracer.start_span(f"POST {route}", context=context, kind=self._server, start_time=start)
+        span = self.tracer.start_span(span_name, context=context, kind=self._server, start_time=start)
         if not span.is_recording():
             return None
-        span.set_attributes(
-            {
-                "http.request.method": "POST",
-                "http.route": route,
-                "url.path": path,
-                "modelward.model.name": name,
-            }
-        )
-        return RequestTrace(self, span, start)
+        return RequestTrace(self, span, start, name, path, route)
 
     def close(self) -> None:
         """Flush and stop the exporter (the app's shutdown)."""
@@ -97,12 +114,15 @@ class Tracing:
 class RequestTrace:
     """One sampled request: its server span and the ends of its phases so far."""
 
-    __slots__ = ("marks", "span", "start", "tracing")
+    __slots__ = ("marks", "name", "path", "route", "span", "start", "tracing")
 
-    def __init__(self, tracing: Tracing, span: Span, start: int) -> None:
+    def __init__(self, tracing: Tracing, span: Span, start: int, name: str, path: str, route: str) -> None:
         self.tracing = tracing
         self.span = span
         self.start = start
+        self.name = name
+        self.path = path
+        self.route = route
         self.marks: list[tuple[str, int, dict[str, Any] | None]] = []
 
     def mark(self, phase: str, at: int | None = None, attributes: dict[str, Any] | None = None) -> None:
@@ -136,7 +156,14 @@ class RequestTrace:
         else:
             for phase, at, attributes in self.marks:
                 span.add_event(phase, attributes, at)
-        attrs: dict[str, Any] = {"http.response.status_code": status}
+        # Set once, at the end: each call to the span's attributes takes its lock and checks them.
+        attrs: dict[str, Any] = {
+            "http.request.method": "POST",
+            "http.route": self.route,
+            "url.path": self.path,
+            "http.response.status_code": status,
+            "modelward.model.name": self.name,
+        }
         if version is not None:
             attrs["modelward.model.version"] = version
         if arm is not None:
@@ -150,6 +177,28 @@ class RequestTrace:
             span.set_status(StatusCode.ERROR)
         span.set_attributes(attrs)
         span.end(end_time=end)
+
+
+def _chosen_ids() -> Any:
+    """The SDK's random ids, except that the trace id drawn for a request's sampling decision is
+    the one its span then gets (the SDK asks the sampler again, about the same id). Only the event
+    loop's thread starts spans with it."""
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+
+    class ChosenFirst(RandomIdGenerator):
+        chosen_first = True
+
+        def __init__(self) -> None:
+            self.chosen: int | None = None
+
+        def generate_trace_id(self) -> int:
+            chosen = self.chosen
+            if chosen is not None:
+                self.chosen = None
+                return chosen
+            return super().generate_trace_id()
+
+    return ChosenFirst()
 
 
 def load_tracing(phases: Phases = "spans") -> Tracing:
@@ -166,6 +215,7 @@ def load_tracing(phases: Phases = "spans") -> Tracing:
     resource = Resource.create()
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: "modelward"}))
-    provider = TracerProvider(resource=resource)  # the sampler: OTEL_TRACES_SAMPLER(_ARG)
+    # The sampler: OTEL_TRACES_SAMPLER(_ARG), read by the provider.
+    provider = TracerProvider(resource=resource, id_generator=_chosen_ids())
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     return Tracing(provider, phases=phases, owned=True)
