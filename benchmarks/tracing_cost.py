@@ -1,10 +1,10 @@
 """The ``tracing`` scenario of benchmarks/run.py: what OpenTelemetry tracing costs the serving path.
 
 The same modelward server (churn, the benchmark's settings) untraced, traced with every request
-sampled (phases as child spans, and as events), and sampled at 1 %, each exporting OTLP/HTTP through
+sampled (phases as child spans, and as events), sampled at 1 % and at 0 %, each exporting OTLP/HTTP through
 the SDK's batch span processor to a local sink (this file run as a script: a separate process that
 answers every export with 200 and counts the spans it got). The servers are measured in
-turn, A B C D A B C D ..., at the largest ``--connections``, and the medians compared.
+turn, A B C D E A B C D E ..., at the largest ``--connections``, and the medians compared.
 
     python benchmarks/run.py --only tracing --rounds 5 --duration 10
     python benchmarks/run.py --only tracing --mw-env MODELWARD_BATCHING=true   # batching on
@@ -30,18 +30,18 @@ HERE = Path(__file__).resolve().parent
 SYSTEMS: list[tuple[str, str, dict[str, str]]] = [
     ("mw-untraced", "modelward serve, tracing off", {}),
     (
-        "mw-traced-100",
+        "mw-traced-100-spans",
         "tracing on, every request sampled, phases as child spans",
-        {"MODELWARD_TRACING": "true", "OTEL_TRACES_SAMPLER": "parentbased_always_on"},
-    ),
-    (
-        "mw-traced-100-events",
-        "tracing on, every request sampled, phases as events of the request's span",
         {
             "MODELWARD_TRACING": "true",
-            "MODELWARD_TRACING_PHASES": "events",
+            "MODELWARD_TRACING_PHASES": "spans",
             "OTEL_TRACES_SAMPLER": "parentbased_always_on",
         },
+    ),
+    (
+        "mw-traced-100",
+        "tracing on, every request sampled, phases as events of the request's span (the default)",
+        {"MODELWARD_TRACING": "true", "OTEL_TRACES_SAMPLER": "parentbased_always_on"},
     ),
     (
         "mw-traced-1",
@@ -50,6 +50,15 @@ SYSTEMS: list[tuple[str, str, dict[str, str]]] = [
             "MODELWARD_TRACING": "true",
             "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
             "OTEL_TRACES_SAMPLER_ARG": "0.01",
+        },
+    ),
+    (
+        "mw-traced-0",
+        "tracing on, none sampled (ratio 0): the cost of the sampling decision alone",
+        {
+            "MODELWARD_TRACING": "true",
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0",
         },
     ),
 ]

@@ -147,8 +147,8 @@ class Settings(BaseSettings):
         default=False,
         description="OpenTelemetry traces of predictions (tracing extra), configured by OTEL_* variables",
     )
-    tracing_phases: Literal["spans", "events"] = Field(
-        default="spans", description="a traced request's phases as child spans, or as events of its span"
+    tracing_phases: Literal["events", "spans"] = Field(
+        default="events", description="a traced request's phases as events of its span, or as child spans"
     )
     controller: bool = Field(default=True, description="run the canary and monitoring controller in serve")
     controller_interval: float = Field(default=5.0, gt=0, description="seconds between controller ticks")

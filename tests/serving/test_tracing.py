@@ -181,3 +181,43 @@ def test_tracing_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(MissingDependency) as caught:
         load_tracing()
     assert caught.value.extra == "tracing" and "modelward[tracing]" in str(caught.value)
+
+
+def test_phases_as_events_are_marked_on_the_request_span_in_order() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_ON))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = Tracing(provider, phases="events")
+    trace = tracing.start("churn", "/models/churn/predict", [(b"traceparent", b"not a traceparent")], 0.0)
+    assert trace is not None  # a malformed traceparent starts a trace of its own
+    for phase in PHASES[:-1]:
+        trace.mark(phase, attributes={"modelward.rows": 2} if phase == "predict" else None)
+    trace.finish(200, version="3", arm="challenger", request_id="r-1")
+    (span,) = exporter.get_finished_spans()
+    assert span.parent is None and [e.name for e in span.events] == list(PHASES)
+    times = [e.timestamp for e in span.events]
+    assert times == sorted(times) and span.end_time == times[-1]
+    assert dict(span.events[3].attributes or {}) == {"modelward.rows": 2}
+    assert (span.attributes or {})["modelward.arm"] == "challenger"
+
+
+def test_the_sampler_decides_before_a_span_is_made_and_the_span_keeps_the_decision(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.5")
+    tracing = load_tracing()
+    try:
+        kept = [tracing.start("churn", "/models/churn/predict", [], 0.0) for _ in range(400)]
+        # Each kept request's span is recording: the SDK, asked again about the same trace id,
+        # agreed (asked about another id, it would drop half of them and keep about 100, not 200).
+        traces = [t for t in kept if t is not None]
+        assert 140 <= len(traces) <= 260
+        assert all(t.span.is_recording() for t in traces)
+        assert len({t.span.get_span_context().trace_id for t in traces}) == len(traces)
+    finally:
+        tracing.close()  # nothing ended, nothing to export
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+    none = load_tracing()
+    assert all(none.start("churn", "/models/churn/predict", [], 0.0) is None for _ in range(100))
+    none.close()

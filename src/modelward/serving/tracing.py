@@ -10,9 +10,10 @@ the FastAPI route in :mod:`modelward.serving.rest`) traces through this module a
 - :meth:`RequestTrace.mark` notes the end of a phase (``parse``, ``route``, ``validate``,
   ``predict``, ``log``): one clock reading. Requests answered together share their marks (one
   reading per turn), and their ``predict`` mark says how many requests and rows the call took.
-- :meth:`RequestTrace.finish` turns the marks into the server span's children (each phase from the
-  previous mark to its own), or into events of the server span (``MODELWARD_TRACING_PHASES=events``,
-  cheaper), sets the model, version, arm and HTTP attributes, and ends the span.
+- :meth:`RequestTrace.finish` turns the marks into events of the server span (the default: one span
+  per request, the cheapest), or into the server span's children (``MODELWARD_TRACING_PHASES=spans``:
+  each phase from the previous mark to its own), sets the model, version, arm and HTTP attributes,
+  and ends the span.
 
 The provider is the SDK's, configured by the SDK from the standard variables: the sampler
 (``OTEL_TRACES_SAMPLER``, ``OTEL_TRACES_SAMPLER_ARG``), the resource (``OTEL_SERVICE_NAME``,
@@ -37,7 +38,7 @@ __all__ = ["PHASES", "RequestTrace", "Tracing", "load_tracing"]
 
 PHASES = ("parse", "route", "validate", "predict", "log")
 Phases = Literal["spans", "events"]
-_CARRIED = (b"traceparent", b"tracestate", b"baggage")
+_CARRIED = frozenset((b"traceparent", b"tracestate", b"baggage"))
 
 
 class Tracing:
@@ -45,7 +46,7 @@ class Tracing:
     when ``owned``; a provider handed in by the caller (tests, an application that configured its
     own) is left to its owner."""
 
-    def __init__(self, provider: TracerProvider, *, phases: Phases = "spans", owned: bool = False) -> None:
+    def __init__(self, provider: TracerProvider, *, phases: Phases = "events", owned: bool = False) -> None:
         from opentelemetry import propagate
         from opentelemetry.trace import SpanKind
 
@@ -201,7 +202,7 @@ def _chosen_ids() -> Any:
     return ChosenFirst()
 
 
-def load_tracing(phases: Phases = "spans") -> Tracing:
+def load_tracing(phases: Phases = "events") -> Tracing:
     """A :class:`Tracing` on a new SDK provider exporting OTLP over HTTP, each part configured by the
     SDK from the ``OTEL_*`` variables; :class:`~modelward.errors.MissingDependency` without the extra."""
     try:
