@@ -70,7 +70,7 @@ def traced(churn_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Traced
     )
     from modelward.serving import create_app
 
-    app = create_app(settings, ["churn"], tracing=Tracing(provider))
+    app = create_app(settings, ["churn"], tracing=Tracing(provider, phases="spans"))
     answers: dict[str, httpx.Response] = {}
 
     async def run() -> list[httpx.Response]:
