@@ -45,13 +45,14 @@ import machine
 import overload
 import report
 import servers
+import tracing_cost
 from servers import MODELWARD_DEFAULTS, Server, System
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 HTTP_SCENARIOS = ("serving", "noop", "logging", "workers", "overload")
 DEFAULT_SCENARIOS = (*HTTP_SCENARIOS, "latency")
-ALL_SCENARIOS = (*DEFAULT_SCENARIOS, "drift")
+ALL_SCENARIOS = (*DEFAULT_SCENARIOS, "drift", "tracing")  # the last two only when named
 DRIFT_SCRIPT = HERE / "drift_vs_evidently.py"
 EXTRA_MODELS = "forest,xgboost,lightgbm"
 
@@ -198,7 +199,9 @@ def scenario_systems(scenario: str, args: argparse.Namespace) -> list[System]:
             name, description, private_home(args.work, name), ref, workers=workers, settings=merged
         )
 
+    sink = getattr(args, "sink", None)
     builders: dict[str, list[Callable[[], System]]] = {
+        "tracing": tracing_cost.builders(mw, sink.url if sink is not None else ""),
         "serving": [
             lambda: mw("modelward", "modelward serve, batching off"),
             lambda: mw(
@@ -266,6 +269,7 @@ def scenario_systems(scenario: str, args: argparse.Namespace) -> list[System]:
         ],
     }
     names = {
+        "tracing": tracing_cost.NAMES,
         "serving": ["modelward", "modelward+batching", "mlflow", "fastapi"],
         "noop": ["modelward-noop", "modelward-noop-log-off", "bare-asgi"],
         "logging": ["modelward-log-on", "modelward-log-off"],
@@ -277,6 +281,18 @@ def scenario_systems(scenario: str, args: argparse.Namespace) -> list[System]:
 
 
 def run_http(scenario: str, args: argparse.Namespace, results: dict[str, Any]) -> None:
+    if scenario == "tracing":  # the servers export to a sink of their own
+        args.sink = tracing_cost.Sink()
+        try:
+            _run_http(scenario, args, results)
+        finally:
+            results["tracing_sink"] = args.sink.stats()
+            args.sink.stop()
+        return
+    _run_http(scenario, args, results)
+
+
+def _run_http(scenario: str, args: argparse.Namespace, results: dict[str, Any]) -> None:
     systems = scenario_systems(scenario, args)
     for peer in args.extras if scenario == "serving" else []:
         if args.system_filter and peer not in args.system_filter:
@@ -485,11 +501,11 @@ def main(argv: list[str] | None = None) -> int:
     needs_extra = "latency" in args.scenarios and any(
         m in args.latency_models for m in ("random_forest", "xgboost", "lightgbm")
     )
-    if any(s in args.scenarios for s in (*HTTP_SCENARIOS, "latency")):
+    if any(s in args.scenarios for s in (*HTTP_SCENARIOS, "latency", "tracing")):
         extra = EXTRA_MODELS if needs_extra else ""
         results["models"] = prepare(args.work, args.rows, extra, args.fresh, args.minimal_models)
     for scenario in args.scenarios:
-        if scenario in HTTP_SCENARIOS:
+        if scenario in (*HTTP_SCENARIOS, "tracing"):
             run_http(scenario, args, results)
         elif scenario == "latency":
             run_latency(args, results)

@@ -143,6 +143,13 @@ class Settings(BaseSettings):
     )
     compile: bool = Field(default=True, description="serve models compiled to ONNX when they match")
     fast_path: bool = Field(default=True, description="answer REST predictions in raw ASGI, before FastAPI")
+    tracing: bool = Field(
+        default=False,
+        description="OpenTelemetry traces of predictions (tracing extra), configured by OTEL_* variables",
+    )
+    tracing_phases: Literal["events", "spans"] = Field(
+        default="events", description="a traced request's phases as events of its span, or as child spans"
+    )
     controller: bool = Field(default=True, description="run the canary and monitoring controller in serve")
     controller_interval: float = Field(default=5.0, gt=0, description="seconds between controller ticks")
     monitor_interval: float = Field(

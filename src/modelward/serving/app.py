@@ -48,6 +48,7 @@ from modelward.serving.problems import (
     problem_response,
 )
 from modelward.serving.rest import add_rest_routes
+from modelward.serving.tracing import Tracing, load_tracing
 from modelward.serving.v2 import add_v2_routes
 from modelward.store import Store
 from modelward.validation import ConsentRule
@@ -94,9 +95,14 @@ def create_app(
     *,
     registry: Registry | None = None,
     metrics: ServingMetrics | None = None,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     """A server for ``models`` (references such as ``churn`` or ``churn@challenger``; all registered
-    models when empty). The registry is opened here to read each model's signature for the docs."""
+    models when empty). The registry is opened here to read each model's signature for the docs.
+    ``tracing``: the predictions' tracer (default: one configured from ``OTEL_*`` when
+    ``settings.tracing``)."""
+    if tracing is None and settings.tracing:
+        tracing = load_tracing(settings.tracing_phases)
     registry = registry or Registry.from_settings(settings).open()
     refs = list(models) or [m.name for m in registry.models()]
     metrics = metrics or ServingMetrics()
@@ -192,6 +198,8 @@ def create_app(
             if logger is not None:
                 await asyncio.to_thread(logger.close, 10.0)
             store.close()
+            if tracing is not None:
+                await asyncio.to_thread(tracing.close)
             restore()
 
     app = ModelwardApp(
@@ -225,7 +233,13 @@ def create_app(
     _add_ops_routes(app, manager, metrics, dependencies)
     add_docs_routes(app, dependencies)
     add_rest_routes(
-        app, manager, predictor, max_rows=settings.max_rows, dependencies=dependencies, consent=consent
+        app,
+        manager,
+        predictor,
+        max_rows=settings.max_rows,
+        dependencies=dependencies,
+        consent=consent,
+        tracing=tracing,
     )
     add_v2_routes(
         app, manager, predictor, max_rows=settings.max_rows, dependencies=dependencies, consent=consent
@@ -289,6 +303,7 @@ def create_app(
             metrics=metrics,
             on_shed=metrics.request_shed,
             consent=consent,
+            tracing=tracing,
         )
         app.fast = FastPredict(lane)
     _typed_openapi(app)

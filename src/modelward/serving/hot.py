@@ -42,14 +42,17 @@ if TYPE_CHECKING:
     from prometheus_client import Gauge
 
     from modelward.serving.lane import FastLane, Reply
+    from modelward.serving.tracing import RequestTrace
 
 __all__ = ["HotPath"]
 
 access_log = logging.getLogger("modelward.access")
 log = logging.getLogger("modelward.serving")
 
-# (payload, record, request id or None, routing key or None, reply, started)
-_Item = tuple[dict[str, Any], dict[str, Any], str | None, str | None, "Reply", float]
+# (payload, record, request id or None, routing key or None, reply, started, trace or None)
+_Item = tuple[dict[str, Any], dict[str, Any], str | None, str | None, "Reply", float, "RequestTrace | None"]
+# When the turn's routing was resolved and its records validated (time.time_ns()), when traced.
+_Marks = tuple[int, int] | None
 # Requests with consent and without it are queued apart: each submission's log rows share one.
 _Queues = dict[str, list[_Item]]
 
@@ -71,6 +74,7 @@ class HotPath:
         reply: Reply,
         started: float,
         consent: bool = True,
+        trace: RequestTrace | None = None,
     ) -> None:
         """Queue one request; it is answered after this turn of the event loop."""
         queues = self._queues if consent else self._private
@@ -79,7 +83,7 @@ class HotPath:
             queue = queues[name] = []
         if not queue:
             asyncio.get_running_loop().call_soon(self.flush, name, path, consent)
-        queue.append((payload, record, request_id, key, reply, started))
+        queue.append((payload, record, request_id, key, reply, started, trace))
 
     def flush(self, name: str, path: str, consent: bool = True) -> None:
         queues = self._queues if consent else self._private
@@ -91,29 +95,31 @@ class HotPath:
             self._flush(name, path, items, consent)
         except Exception as exc:  # a bug: still, no request of the turn is left without an answer
             log.exception("answering a turn's requests for %s failed", name)
-            for _, _, rid, _, reply, started in items:  # answered ones ignore a second reply
-                self.lane.fail_one(name, path, rid or new_request_id(), reply, started, exc)
+            for _, _, rid, _, reply, started, trace in items:  # answered ones ignore a second reply
+                self.lane.fail_one(name, path, rid or new_request_id(), reply, started, exc, trace)
 
     def _flush(self, name: str, path: str, items: list[_Item], consent: bool) -> None:
         lane = self.lane
         try:
             routing = lane.manager.routing(name)
         except Exception as exc:  # loading, or no longer served: every request gets the problem
-            for _, _, rid, _, reply, started in items:
-                lane.fail_one(name, path, rid or new_request_id(), reply, started, exc)
+            for _, _, rid, _, reply, started, trace in items:
+                lane.fail_one(name, path, rid or new_request_id(), reply, started, exc, trace)
             return
+        routed = time.time_ns() if lane.tracing is not None else 0
         taken = None
         if routing.shadow is None and routing.spec.key is None:
             taken = records_columns([it[1] for it in items], routing.primary.model.schema)
         if taken is None:
-            for payload, _, rid, key, reply, started in items:
-                lane.general(name, path, payload, rid, key, reply, started, consent=consent)
+            for payload, _, rid, key, reply, started, trace in items:
+                lane.general(name, path, payload, rid, key, reply, started, consent=consent, trace=trace)
             return
+        marks: _Marks = (routed, time.time_ns()) if routed else None
         columns, odd = taken
         if odd:  # each on its own: a bad record gets its own problem, its neighbours their answers
             for i in odd:
-                payload, _, rid, key, reply, started = items[i]
-                lane.general(name, path, payload, rid, key, reply, started, consent=consent)
+                payload, _, rid, key, reply, started, trace = items[i]
+                lane.general(name, path, payload, rid, key, reply, started, consent=consent, trace=trace)
             left = set(odd)
             items = [it for i, it in enumerate(items) if i not in left]
             if not items:
@@ -124,19 +130,18 @@ class HotPath:
             fresh = iter(new_request_ids(missing))
             ids = [i if i is not None else next(fresh) for i in ids]
         if len(routing.arms) == 1:
-            self._submit(name, path, routing, next(iter(routing.arms)), items, columns, ids, consent)
+            self._submit(name, path, routing, next(iter(routing.arms)), items, columns, ids, consent, marks)
             return
         arms = [routing.assign(it[3]) for it in items]
         for arm in dict.fromkeys(arms):
             rows = [i for i, a in enumerate(arms) if a == arm]
             if len(rows) == len(items):
-                self._submit(name, path, routing, arm, items, columns, ids, consent)
+                self._submit(name, path, routing, arm, items, columns, ids, consent, marks)
                 break
             index = np.asarray(rows)
             part = {field: column[index] for field, column in columns.items()}
-            self._submit(
-                name, path, routing, arm, [items[i] for i in rows], part, [ids[i] for i in rows], consent
-            )
+            chosen = [items[i] for i in rows]
+            self._submit(name, path, routing, arm, chosen, part, [ids[i] for i in rows], consent, marks)
 
     def _submit(
         self,
@@ -148,6 +153,7 @@ class HotPath:
         columns: dict[str, np.ndarray],
         ids: list[str],
         consent: bool,
+        marks: _Marks = None,
     ) -> None:
         served = routing.arms[arm]
         batcher = served.batcher
@@ -166,6 +172,7 @@ class HotPath:
                     part,
                     ids[start : start + size],
                     consent,
+                    marks,
                 )
             return
         keys: list[str | None] | None = [it[3] for it in items]
@@ -173,7 +180,7 @@ class HotPath:
             keys = None
         started = [it[5] for it in items]
         tag = Tag(served, arm, ids, keys, started, consent=consent)
-        group = _Group(self.lane, name, path, served, arm, items, ids, tag)
+        group = _Group(self.lane, name, path, served, arm, items, ids, tag, marks)
         group.gauge.inc(len(items))
         try:
             batcher.submit(columns, len(items), group.done, tag, requests=len(items), started=min(started))
@@ -184,7 +191,7 @@ class HotPath:
 class _Group:
     """The requests of one turn that went to one arm: one submission, one answer each."""
 
-    __slots__ = ("arm", "gauge", "ids", "items", "lane", "name", "path", "served", "tag")
+    __slots__ = ("arm", "gauge", "ids", "items", "lane", "marks", "name", "path", "served", "tag")
 
     def __init__(
         self,
@@ -196,8 +203,10 @@ class _Group:
         items: list[_Item],
         ids: list[str],
         tag: Tag,
+        marks: _Marks = None,
     ) -> None:
         self.lane = lane
+        self.marks = marks
         self.name = name
         self.path = path
         self.served = served
@@ -211,10 +220,10 @@ class _Group:
         items, lane = self.items, self.lane
         self.gauge.dec(len(items))
         if out is None:
-            for (payload, _, rid, key, reply, started), given in zip(items, self.ids, strict=True):
+            for (payload, _, rid, key, reply, started, trace), given in zip(items, self.ids, strict=True):
                 if isinstance(exc, Overloaded) or exc is None:
                     lane.fail_one(
-                        self.name, self.path, given, reply, started, exc or RuntimeError("no outputs")
+                        self.name, self.path, given, reply, started, exc or RuntimeError("no outputs"), trace
                     )
                 else:  # run alone, on the same arm: one bad record fails only its own request
                     lane.general(
@@ -227,15 +236,17 @@ class _Group:
                         started,
                         self.arm,
                         consent=self.tag.consent,
+                        trace=trace,
                     )
             return
         try:
             self._answer(out)
         except Exception as err:  # a value the encoder refuses: the server's fault, 500 problems
-            for (_, _, _, _, reply, started), rid in zip(items, self.ids, strict=True):
-                lane.fail_one(self.name, self.path, rid, reply, started, err)
+            for (_, _, _, _, reply, started, trace), rid in zip(items, self.ids, strict=True):
+                lane.fail_one(self.name, self.path, rid, reply, started, err, trace)
 
     def _answer(self, out: Outputs) -> None:
+        predicted = time.time_ns() if self.marks is not None else 0
         labels, proba = out
         served, name, arm, items, ids = self.served, self.name, self.arm, self.items, self.ids
         version = served.version
@@ -255,3 +266,19 @@ class _Group:
         if access_log.isEnabledFor(logging.INFO):
             for rid, seconds in zip(ids, elapsed, strict=True):
                 access_log.info(access_line(rid, "POST", self.path, 200, seconds, name, version))
+        if self.marks is not None:
+            self._traced(self.marks, predicted)
+
+    def _traced(self, marks: tuple[int, int], predicted: int) -> None:
+        """The traced requests of this call: their phases share the turn's marks, and their
+        ``predict`` phase names the call's size (requests and rows answered together)."""
+        routed, validated = marks
+        version, arm = self.served.version, self.arm
+        batch = {"modelward.rows": 1, "modelward.batch.requests": len(self.items)}
+        for item, rid in zip(self.items, self.ids, strict=True):
+            trace = item[6]
+            if trace is not None:
+                trace.mark("route", routed)
+                trace.mark("validate", validated)
+                trace.mark("predict", predicted, batch)
+                trace.finish(200, version=version, arm=arm, request_id=rid)

@@ -38,6 +38,7 @@ from modelward.serving.predict import Outcome, Predictor
 from modelward.serving.problems import PROBLEM_JSON, internal_problem, problem_body, problem_for
 from modelward.serving.render import header_block, prediction_body, prediction_headers
 from modelward.serving.rest import check_json
+from modelward.serving.tracing import RequestTrace, Tracing
 from modelward.validation import ConsentRule, parse_json, validate_request
 
 __all__ = ["FastLane", "Reply", "header_block"]
@@ -59,10 +60,17 @@ _HOT_MEMBERS = frozenset({"features", "request_id", "key"})
 class _Request:
     """One request between its arrival and its answer (the predictor's ``done`` callback)."""
 
-    __slots__ = ("lane", "name", "path", "reply", "request_id", "rows", "started", "version")
+    __slots__ = ("arm", "lane", "name", "path", "reply", "request_id", "rows", "started", "trace", "version")
 
     def __init__(
-        self, lane: FastLane, name: str, path: str, reply: Reply, request_id: str, started: float
+        self,
+        lane: FastLane,
+        name: str,
+        path: str,
+        reply: Reply,
+        request_id: str,
+        started: float,
+        trace: RequestTrace | None = None,
     ) -> None:
         self.lane = lane
         self.name = name
@@ -70,7 +78,9 @@ class _Request:
         self.reply = reply
         self.request_id = request_id
         self.started = started
+        self.trace = trace
         self.version: str | None = None
+        self.arm: str | None = None
         self.rows: int | None = None
 
     def done(self, outcome: Outcome | None, exc: BaseException | None) -> None:
@@ -86,6 +96,9 @@ class _Request:
         if version is not None:
             self.version = version
         request_id = ids[0] if len(ids) == 1 else self.request_id
+        self.arm = outcome.arm
+        if self.trace is not None:
+            self.trace.mark("predict", attributes={"modelward.rows": len(ids)})
         self.lane.answer(self, 200, prediction_headers(version, outcome.arm, request_id), body)
 
 
@@ -107,6 +120,7 @@ class FastLane:
         on_shed: Callable[[str], None] | None = None,
         hot: bool = True,
         consent: ConsentRule | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.manager = manager
         self.predictor = predictor
@@ -117,6 +131,7 @@ class FastLane:
         self.on_shed = on_shed
         self.hot = HotPath(self) if hot else None
         self.consent = consent or ConsentRule()
+        self.tracing = tracing
         # Answered requests of this turn of the event loop, counted at once when it ends (a
         # client's next request, a scrape included, is read in a later turn).
         self._answered: list[tuple[str, str, str, int, list[float], list[int] | None]] = []
@@ -141,6 +156,8 @@ class FastLane:
         """Validate, route and queue the request; ``reply`` is called once with the answer (maybe
         before this returns). Returns a handle to cancel the prediction if the client goes away."""
         given = ctype = auth = key = said = None
+        tracing = self.tracing
+        trace = None if tracing is None else tracing.start(name, path, headers, started)
         rule = self.consent
         consent_key = rule.header_key
         for k, v in headers:  # the first of each, as the ASGI path reads them
@@ -157,7 +174,7 @@ class FastLane:
         header_id = safe_request_id(given.decode("latin-1")) if given is not None else None
         try:
             if self.tokens and not bearer_matches(auth, self.tokens):
-                request = _Request(self, name, path, reply, header_id or new_request_id(), started)
+                request = _Request(self, name, path, reply, header_id or new_request_id(), started, trace)
                 body = problem_body(401, "unauthorized", "prediction token missing or wrong", instance=path)
                 headers = [
                     _PROBLEM,
@@ -178,8 +195,10 @@ class FastLane:
             else:
                 consent = rule.take(said, payload)
         except Exception as exc:
-            self.fail(_Request(self, name, path, reply, header_id or new_request_id(), started), exc)
+            self.fail(_Request(self, name, path, reply, header_id or new_request_id(), started, trace), exc)
             return None
+        if trace is not None:
+            trace.mark("parse")
         header_key = key.decode("latin-1") if key is not None else None
         hot = self.hot
         if hot is not None and type(payload) is dict and payload.keys() <= _HOT_MEMBERS:
@@ -193,10 +212,21 @@ class FastLane:
             ):
                 routing_key = str(body_key) if body_key is not None else header_key
                 hot.add(
-                    name, path, payload, record, body_id or header_id, routing_key, reply, started, consent
+                    name,
+                    path,
+                    payload,
+                    record,
+                    body_id or header_id,
+                    routing_key,
+                    reply,
+                    started,
+                    consent,
+                    trace,
                 )
                 return None
-        return self.general(name, path, payload, header_id, header_key, reply, started, consent=consent)
+        return self.general(
+            name, path, payload, header_id, header_key, reply, started, consent=consent, trace=trace
+        )
 
     def general(
         self,
@@ -209,17 +239,22 @@ class FastLane:
         started: float,
         arm: str | None = None,
         consent: bool = True,
+        trace: RequestTrace | None = None,
     ) -> Pending | None:
         """A parsed body (its consent member taken out), validated alone and predicted through the
         predictor (on ``arm`` if given)."""
-        request = _Request(self, name, path, reply, header_id or new_request_id(), started)
+        request = _Request(self, name, path, reply, header_id or new_request_id(), started, trace)
         try:
             routing = self.manager.routing(name)
             request.version = routing.primary.version
+            if trace is not None:
+                trace.mark("route")
             batch = validate_request(
                 payload, routing.primary.model.schema, max_rows=self.max_rows, key_field=routing.spec.key
             )
             request.rows = batch.n_rows
+            if trace is not None:
+                trace.mark("validate")
             routing_key = batch.key if batch.key is not None else header_key
             if arm is not None and arm not in routing.arms:
                 arm = None  # the deployment changed meanwhile: routed afresh
@@ -248,11 +283,14 @@ class FastLane:
         started: float,
     ) -> None:
         """Answer a request whose body is not read (too large): a problem, and the connection closes."""
+        headers = list(headers)
         given = next((v for k, v in headers if k == b"x-request-id"), None)
         request_id = (
             safe_request_id(given.decode("latin-1")) if given is not None else None
         ) or new_request_id()
-        self.fail(_Request(self, name, path, reply, request_id, started), exc)
+        tracing = self.tracing
+        trace = None if tracing is None else tracing.start(name, path, headers, started)
+        self.fail(_Request(self, name, path, reply, request_id, started, trace), exc)
 
     def fail(self, request: _Request, exc: BaseException) -> None:
         """Answer ``exc`` as problem+json (a bug too: the client gets a 500 problem, the log a traceback)."""
@@ -268,9 +306,16 @@ class FastLane:
         self.answer(request, problem.status, headers, problem.body)
 
     def fail_one(
-        self, name: str, path: str, request_id: str, reply: Reply, started: float, exc: BaseException
+        self,
+        name: str,
+        path: str,
+        request_id: str,
+        reply: Reply,
+        started: float,
+        exc: BaseException,
+        trace: RequestTrace | None = None,
     ) -> None:
-        self.fail(_Request(self, name, path, reply, request_id, started), exc)
+        self.fail(_Request(self, name, path, reply, request_id, started, trace), exc)
 
     def answer(self, request: _Request, status: int, headers: Headers, body: bytes) -> None:
         request.reply(status, header_block(headers), body)
@@ -283,6 +328,9 @@ class FastLane:
                 request.request_id, "POST", request.path, status, elapsed, request.name, request.version
             )
             access_log.info(line)
+        trace = request.trace
+        if trace is not None:
+            trace.finish(status, version=request.version, arm=request.arm, request_id=request.request_id)
 
     def tally(
         self, name: str, version: str, status: int, seconds: list[float], rows: list[int] | None

@@ -5,6 +5,7 @@ listing."""
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +18,9 @@ from modelward.schema import FeatureSchema
 from modelward.serving.auth import AUTH_KEY, Policy
 from modelward.serving.models import ModelManager
 from modelward.serving.predict import Predictor
-from modelward.serving.problems import ModelNotServed, json_response
+from modelward.serving.problems import ModelNotServed, json_response, problem_for
 from modelward.serving.render import prediction_body, prediction_headers
+from modelward.serving.tracing import RequestTrace, Tracing
 from modelward.serving.versions import loaded_versions, named_version
 from modelward.validation import ConsentRule, FieldProblem, RequestInvalid, parse_json, validate_request
 
@@ -148,6 +150,7 @@ class PredictResult:
     headers: list[tuple[bytes, bytes]]
     version: str | None
     rows: int
+    arm: str | None = None
 
 
 async def predict_rest(
@@ -163,6 +166,7 @@ async def predict_rest(
     version: str | None = None,
     consent: ConsentRule | None = None,
     consent_header: str | None = None,
+    trace: RequestTrace | None = None,
 ) -> PredictResult:
     """The REST prediction, shared by the FastAPI routes and the raw ASGI fast path: raises the
     errors that serving/problems.py maps to problem+json. ``state`` (if given) learns the version
@@ -175,11 +179,17 @@ async def predict_rest(
     served = named or routing.primary
     if state is not None:
         state.version = served.version
+    if trace is not None:
+        trace.mark("route")
     payload = parse_json(body)
     given = (consent or ConsentRule()).take(consent_header, payload)
+    if trace is not None:
+        trace.mark("parse")
     batch = validate_request(payload, served.model.schema, max_rows=max_rows, key_field=routing.spec.key)
     if state is not None:
         state.rows = batch.n_rows
+    if trace is not None:
+        trace.mark("validate")
     key = batch.key if batch.key is not None else routing_key
     outcome = await predictor.predict(
         name,
@@ -192,8 +202,10 @@ async def predict_rest(
         consent=given,
     )
     ids = outcome.request_ids
+    if trace is not None:
+        trace.mark("predict", attributes={"modelward.rows": batch.n_rows})
     headers = prediction_headers(outcome.version, outcome.arm, ids[0] if len(ids) == 1 else None)
-    return PredictResult(prediction_body(outcome), headers, outcome.version, batch.n_rows)
+    return PredictResult(prediction_body(outcome), headers, outcome.version, batch.n_rows, outcome.arm)
 
 
 def add_rest_routes(
@@ -204,12 +216,36 @@ def add_rest_routes(
     max_rows: int,
     dependencies: dict[Policy, Any],
     consent: ConsentRule | None = None,
+    tracing: Tracing | None = None,
 ) -> None:
     rule = consent or ConsentRule()
     # Routes go straight onto the app: this FastAPI keeps included routers as opaque entries, and the
     # route-policy check must see every route.
 
     async def predict(request: Request, name: str, version: str | None = None) -> Response:
+        if tracing is None:
+            return await answer(request, name, version, None)
+        route = "/models/{name}/predict" if version is None else "/models/{name}/versions/{version}/predict"
+        path = request.url.path
+        trace = tracing.start(name, path, request.headers.raw, time.perf_counter(), route=route)
+        if trace is None:
+            return await answer(request, name, version, None)
+        state = request.state
+        try:
+            response = await answer(request, name, version, trace)
+        except Exception as exc:
+            rid = getattr(state, "request_id", None)
+            problem = problem_for(exc, path=path, request_id=rid)
+            status = problem.status if problem is not None else getattr(exc, "status_code", 500)
+            trace.finish(status, version=getattr(state, "version", None), request_id=rid)
+            raise
+        arm = response.headers.get("x-model-arm")
+        trace.finish(response.status_code, version=state.version, arm=arm, request_id=state.request_id)
+        return response
+
+    async def answer(
+        request: Request, name: str, version: str | None, trace: RequestTrace | None
+    ) -> Response:
         state = request.state
         # Label metrics with served names only: a client's made-up name must not grow the label set.
         state.endpoint, state.model = "predict", name if name in manager.slots else ""
@@ -228,6 +264,7 @@ def add_rest_routes(
             version=version,
             consent=rule,
             consent_header=request.headers.get(rule.header),
+            trace=trace,
         )
         if result.version is not None:
             state.version = result.version

@@ -1,0 +1,223 @@
+"""Traces of predictions, read from the SDK's in-memory exporter of an app served in process: one
+server span per request with its phases as children, the client's traceparent honoured, the model,
+version and arm as attributes, whichever path answered (the fast lane's joint and general answers,
+the FastAPI route)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+from opentelemetry.trace import SpanKind, StatusCode
+
+from modelward.config import Settings
+from modelward.errors import MissingDependency
+from modelward.serving.tracing import PHASES, Tracing, load_tracing
+from tests.serving.test_predict_api import ROW, ROW2
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_ID = "00f067aa0ba902b7"
+TOGETHER = 8
+
+
+@dataclass
+class Traced:
+    spans: list[ReadableSpan]
+    answers: dict[str, httpx.Response]
+    together: list[httpx.Response]
+
+    def server(self, request_id: str) -> ReadableSpan:
+        found = [
+            s
+            for s in self.spans
+            if s.kind is SpanKind.SERVER and (s.attributes or {}).get("modelward.request_id") == request_id
+        ]
+        assert len(found) == 1, [s.name for s in self.spans]
+        return found[0]
+
+    def children(self, span: ReadableSpan) -> list[ReadableSpan]:
+        ctx = span.get_span_context()
+        assert ctx is not None
+        return [s for s in self.spans if s.parent is not None and s.parent.span_id == ctx.span_id]
+
+
+@pytest.fixture(scope="module")
+def traced(churn_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Traced:
+    home = tmp_path_factory.mktemp("traced") / "home"
+    shutil.copytree(churn_home, home, ignore=shutil.ignore_patterns("server-*.log"))
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_ON))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    settings = Settings(
+        home=home,
+        actor="tester",
+        tracking_uri=f"sqlite:///{home / 'mlflow.db'}",
+        controller=False,
+        reload_interval=0,
+        load_before_accept=True,
+        batch_budget_ms=60_000,  # a loaded machine must not make the server shed these requests
+    )
+    from modelward.serving import create_app
+
+    app = create_app(settings, ["churn"], tracing=Tracing(provider, phases="spans"))
+    answers: dict[str, httpx.Response] = {}
+
+    async def run() -> list[httpx.Response]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+
+                async def post(path: str, body: object, rid: str, **headers: str) -> httpx.Response:
+                    return await client.post(path, json=body, headers={"x-request-id": rid, **headers})
+
+                answers["one"] = await post("/models/churn/predict", {"features": ROW}, "one")
+                answers["child"] = await post(
+                    "/models/churn/predict",
+                    {"features": ROW2},
+                    "child",
+                    traceparent=f"00-{TRACE_ID}-{PARENT_ID}-01",
+                )
+                answers["rows"] = await post("/models/churn/predict", {"instances": [ROW, ROW2, ROW]}, "rows")
+                answers["bad"] = await post("/models/churn/predict", {"features": {"age": "old"}}, "bad")
+                answers["named"] = await post("/models/churn/versions/1/predict", {"features": ROW}, "named")
+                together = await asyncio.gather(
+                    *(
+                        post("/models/churn/predict", {"features": ROW}, f"together-{i}")
+                        for i in range(TOGETHER)
+                    )
+                )
+            return list(together)
+
+    together = asyncio.run(run())
+    provider.shutdown()
+    return Traced(list(exporter.get_finished_spans()), answers, together)
+
+
+def _phases(traced: Traced, span: ReadableSpan) -> Sequence[str]:
+    return sorted(c.name for c in traced.children(span))
+
+
+def test_a_prediction_is_a_server_span_with_its_phases_as_children(traced: Traced) -> None:
+    assert traced.answers["one"].status_code == 200, traced.answers["one"].text
+    span = traced.server("one")
+    assert span.name == "POST /models/{name}/predict"
+    attrs = dict(span.attributes or {})
+    assert attrs["modelward.model.name"] == "churn"
+    assert attrs["modelward.model.version"] == traced.answers["one"].headers["x-model-version"] == "1"
+    assert attrs["modelward.arm"] == traced.answers["one"].headers["x-model-arm"]
+    assert attrs["http.request.method"] == "POST"
+    assert attrs["http.route"] == "/models/{name}/predict"
+    assert attrs["url.path"] == "/models/churn/predict"
+    assert attrs["http.response.status_code"] == 200
+    children = traced.children(span)
+    assert sorted(c.name for c in children) == sorted(PHASES)
+    assert span.start_time is not None and span.end_time is not None
+    for child in children:  # inside the request's span, one after the other
+        assert child.start_time is not None and child.end_time is not None
+        assert span.start_time <= child.start_time <= child.end_time <= span.end_time
+        assert child.get_span_context().trace_id == span.get_span_context().trace_id  # type: ignore[union-attr]
+    ordered = sorted(children, key=lambda c: (c.start_time or 0, c.end_time or 0))
+    assert ordered[-1].name == "log"
+    assert all(a.end_time == b.start_time for a, b in itertools.pairwise(ordered))
+
+
+def test_a_client_traceparent_makes_the_request_span_its_child(traced: Traced) -> None:
+    span = traced.server("child")
+    ctx, parent = span.get_span_context(), span.parent
+    assert ctx is not None and parent is not None
+    assert f"{ctx.trace_id:032x}" == TRACE_ID
+    assert f"{parent.span_id:016x}" == PARENT_ID and parent.is_remote
+    other = traced.server("one").get_span_context()
+    assert other is not None and f"{other.trace_id:032x}" != TRACE_ID  # without one: a trace of its own
+
+
+def test_requests_answered_together_each_have_their_span_and_name_their_batch(traced: Traced) -> None:
+    assert all(a.status_code == 200 for a in traced.together)
+    spans = [traced.server(f"together-{i}") for i in range(TOGETHER)]
+    assert len({s.get_span_context().trace_id for s in spans}) == TOGETHER  # type: ignore[union-attr]
+    sizes = []
+    for span in spans:
+        assert _phases(traced, span) == sorted(PHASES)
+        (predict,) = [c for c in traced.children(span) if c.name == "predict"]
+        sizes.append((predict.attributes or {})["modelward.batch.requests"])
+    # Each call's size is said by each of its requests: n requests of size k come in groups of k.
+    assert all(sizes.count(k) % k == 0 for k in set(sizes)) and max(sizes) > 1
+
+
+def test_several_rows_and_the_fastapi_route_trace_the_same_phases(traced: Traced) -> None:
+    rows = traced.server("rows")
+    assert _phases(traced, rows) == sorted(PHASES)
+    (predict,) = [c for c in traced.children(rows) if c.name == "predict"]
+    assert (predict.attributes or {})["modelward.rows"] == 3
+    named = traced.server("named")  # a named version: the FastAPI route
+    assert traced.answers["named"].status_code == 200
+    assert _phases(traced, named) == sorted(PHASES)
+    attrs = dict(named.attributes or {})
+    assert attrs["http.route"] == "/models/{name}/versions/{version}/predict"
+    assert (attrs["modelward.model.version"], attrs["modelward.arm"]) == ("1", "direct")
+
+
+def test_a_refused_request_is_traced_with_its_status_and_not_as_a_server_error(traced: Traced) -> None:
+    assert traced.answers["bad"].status_code == 422
+    span = traced.server("bad")
+    assert (span.attributes or {})["http.response.status_code"] == 422
+    assert span.status.status_code is not StatusCode.ERROR
+    assert "predict" not in _phases(traced, span)
+
+
+def test_tracing_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.http.trace_exporter", None)
+    with pytest.raises(MissingDependency) as caught:
+        load_tracing()
+    assert caught.value.extra == "tracing" and "modelward[tracing]" in str(caught.value)
+
+
+def test_phases_as_events_are_marked_on_the_request_span_in_order() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_ON))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = Tracing(provider, phases="events")
+    trace = tracing.start("churn", "/models/churn/predict", [(b"traceparent", b"not a traceparent")], 0.0)
+    assert trace is not None  # a malformed traceparent starts a trace of its own
+    for phase in PHASES[:-1]:
+        trace.mark(phase, attributes={"modelward.rows": 2} if phase == "predict" else None)
+    trace.finish(200, version="3", arm="challenger", request_id="r-1")
+    (span,) = exporter.get_finished_spans()
+    assert span.parent is None and [e.name for e in span.events] == list(PHASES)
+    times = [e.timestamp for e in span.events]
+    assert times == sorted(times) and span.end_time == times[-1]
+    assert dict(span.events[3].attributes or {}) == {"modelward.rows": 2}
+    assert (span.attributes or {})["modelward.arm"] == "challenger"
+
+
+def test_the_sampler_decides_before_a_span_is_made_and_the_span_keeps_the_decision(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.5")
+    tracing = load_tracing()
+    try:
+        kept = [tracing.start("churn", "/models/churn/predict", [], 0.0) for _ in range(400)]
+        # Each kept request's span is recording: the SDK, asked again about the same trace id,
+        # agreed (asked about another id, it would drop half of them and keep about 100, not 200).
+        traces = [t for t in kept if t is not None]
+        assert 140 <= len(traces) <= 260
+        assert all(t.span.is_recording() for t in traces)
+        assert len({t.span.get_span_context().trace_id for t in traces}) == len(traces)
+    finally:
+        tracing.close()  # nothing ended, nothing to export
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+    none = load_tracing()
+    assert all(none.start("churn", "/models/churn/predict", [], 0.0) is None for _ in range(100))
+    none.close()
