@@ -68,7 +68,9 @@ class Settings(BaseSettings):
         description="MLflow tracking and registry URI; MLFLOW_TRACKING_URI wins over the default",
     )
     artifact_location: str | None = Field(
-        default=None, description="where new MLflow experiments keep artifacts (default <home>/artifacts)"
+        default=None,
+        description="where new MLflow experiments keep artifacts (default <home>/artifacts; with an "
+        "http(s) tracking server, the server's own artifact store)",
     )
     database_url: str | None = Field(
         default=None, description="modelward's own database (default sqlite:///<home>/modelward.db)"
@@ -145,6 +147,12 @@ class Settings(BaseSettings):
     fast_path: bool = Field(default=True, description="answer REST predictions in raw ASGI, before FastAPI")
     controller: bool = Field(default=True, description="run the canary and monitoring controller in serve")
     controller_interval: float = Field(default=5.0, gt=0, description="seconds between controller ticks")
+    controller_lease_ttl: float | None = Field(
+        default=None,
+        gt=0,
+        description="seconds the controller lease stays valid without renewal: how long a crashed holder "
+        "blocks the others (default: 3 intervals, at least 15 s; must exceed one interval)",
+    )
     monitor_interval: float = Field(
         default=60.0, gt=0, description="seconds between the monitor's evaluations of the alert rules"
     )
@@ -222,10 +230,21 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.home / 'mlflow.db'}"
 
     @property
-    def resolved_artifact_location(self) -> str:
+    def resolved_artifact_location(self) -> str | None:
+        """An explicit setting wins; with a tracking server (``http(s)://``) None, so that new
+        experiments keep their artifacts where the server says (``--artifacts-destination``: shared
+        by every replica, S3 or another object store); else ``<home>/artifacts``."""
         if self.artifact_location:
             return self.artifact_location
+        if self.resolved_tracking_uri.startswith(("http://", "https://")):
+            return None
         return (self.home / "artifacts").as_uri()
+
+    @property
+    def resolved_controller_lease_ttl(self) -> float:
+        if self.controller_lease_ttl is not None:
+            return self.controller_lease_ttl
+        return max(15.0, 3 * self.controller_interval)
 
     @property
     def resolved_database_url(self) -> str:
