@@ -12,7 +12,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "parse_log_retention"]
@@ -213,6 +213,17 @@ class Settings(BaseSettings):
     def _valid_retention(cls, value: str) -> str:
         parse_log_retention(value)
         return value
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_tick(self) -> Settings:
+        ttl = self.controller_lease_ttl
+        if ttl is not None and not ttl > self.controller_interval:
+            raise ValueError(
+                f"MODELWARD_CONTROLLER_LEASE_TTL ({ttl:g} s) must be longer than "
+                f"MODELWARD_CONTROLLER_INTERVAL ({self.controller_interval:g} s), or the lease lapses "
+                "between the holder's renewals"
+            )
+        return self
 
     @field_validator("home", mode="after")
     @classmethod
