@@ -38,6 +38,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import loadgen
 import machine
 import servers
@@ -45,6 +46,7 @@ import servers
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+WARM_UP = 2.0  # seconds of load before each measured run, not counted
 
 
 def log(text: str) -> None:
@@ -92,6 +94,18 @@ def replica(name: str, home: Path, store_url: str, args: argparse.Namespace) -> 
     }
     system = servers.modelward_system(name, f"replica {name}", home, "churn", settings=settings)
     return servers.Server(system, home.parent / "logs")
+
+
+def settled(server: servers.Server, timeout: float = 300.0) -> servers.Server:
+    """Wait until the server's models are fully loaded: a replica started from the compiled cache
+    (the second one here) loads its native model after it answers, which would be measured."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        models = httpx.get(server.url + "/ready", timeout=10).json().get("models", {})
+        if not any(m.get("provisional") for m in models.values()):
+            return server
+        time.sleep(0.5)
+    raise SystemExit(f"{server.system.name} did not finish loading in {timeout:g} s")
 
 
 def load(targets: list[servers.Server], connections: int, duration: float) -> list[loadgen.LoadResult]:
@@ -153,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
     duration = 2.0 if args.quick else args.duration
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers, drop the database
     name, store_url = create_database(args.postgres)
     pair: list[servers.Server] = []
     try:
@@ -161,11 +176,13 @@ def main(argv: list[str] | None = None) -> None:
             home.mkdir()
             log("training and registering churn:1 ...")
             prepare(home, store_url)
-            pair.append(replica("a", home, store_url, args).start())
-            log(f"one replica: {args.connections} connections for {duration:g} s ...")
+            pair.append(settled(replica("a", home, store_url, args).start()))
+            log(f"one replica: {args.connections} connections for {duration:g} s (after a warm-up) ...")
+            load(pair[:1], args.connections, WARM_UP)
             [one] = load(pair[:1], args.connections, duration)
-            pair.append(replica("b", home, store_url, args).start())
+            pair.append(settled(replica("b", home, store_url, args).start()))
             log(f"two replicas: {args.connections // 2} connections each for {duration:g} s ...")
+            load(pair, args.connections, WARM_UP)
             two = load(pair, args.connections, duration)
             took = take_over(store_url, pair, timeout=args.lease_ttl * 4 + 30)
     finally:
@@ -185,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
         "lease_ttl": args.lease_ttl,
         "interval": args.interval,
         "take_over": took,
+        "load_after": machine.load_average(),
     }
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))

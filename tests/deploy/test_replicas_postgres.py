@@ -3,7 +3,8 @@ on PostgreSQL, its artifacts proxied from a local folder standing in for object 
 of docs/scaling.md, run for real.
 
 The tests share the module's processes and run in file order: serving, promotion, A/B, feedback, the
-shared log, then the lease take-over (which kills a replica, so it comes last).
+shared log, then the lease take-over (which kills a replica) and a changed artifact (which spoils the
+tracking server's copies), last.
 """
 
 from __future__ import annotations
@@ -137,20 +138,15 @@ def cluster(
     """churn:1 (champion) and churn:2 registered through the tracking server, then two replicas."""
     import modelward
 
-    t0 = time.monotonic()
     url = tracking_server.wait_healthy()
-    print("TIMING mlflow", time.monotonic() - t0)
     store_url = databases[1]
     client_home = tmp_path_factory.mktemp("client")
     settings = Settings(home=client_home, tracking_uri=url, database_url=store_url, actor="tester")
-    t0 = time.monotonic()
     for key in ("logreg", "forest"):
         modelward.register(
             churn_models[key], "churn", train_data=churn_frame, target="churn", settings=settings
         )
     modelward.promote("churn", 1, settings=settings)
-    print("TIMING register", time.monotonic() - t0)
-    t0 = time.monotonic()
     replicas: list[Server] = []
     try:
         for i in range(2):
@@ -168,13 +164,10 @@ def cluster(
             )
         for replica in replicas:
             wait_for(partial(_ready, replica), bool, timeout=180)
-        print("TIMING replicas", time.monotonic() - t0)
         yield Cluster(url, store_url, replicas, settings)
     finally:
-        t0 = time.monotonic()
         for replica in replicas:
             replica.stop()
-        print("TIMING stop", time.monotonic() - t0)
 
 
 def _ready(server: Server) -> bool:
@@ -318,3 +311,21 @@ def test_exactly_one_controller_acts_and_another_takes_the_lease_when_it_is_kill
     wait_for(lambda: _lease_held(other), lambda held: held == 1.0)
     print(f"lease taken over {took:.2f} s after SIGKILL (ttl {LEASE_TTL} s, interval {INTERVAL} s)")
     assert _predict(other).status_code == 200
+
+
+def test_a_model_file_changed_in_the_tracking_servers_store_is_refused_at_load(
+    cluster: Cluster, tracking_server: TrackingServer
+) -> None:
+    """Last: it spoils the store's models. Pins recorded at registration are checked against what the
+    tracking server hands out, so a changed file in its object store never reaches a replica."""
+    from modelward.errors import IntegrityError
+    from modelward.registry import Registry
+    from modelward.runtime.loader import fetch_version
+
+    models = list((tracking_server.log_path.parent / "artifacts").rglob("MLmodel"))
+    assert models
+    for mlmodel in models:  # the largest file of each model folder: its weights
+        weights = max((p for p in mlmodel.parent.iterdir() if p.is_file()), key=lambda p: p.stat().st_size)
+        weights.write_bytes(weights.read_bytes() + b"\0")
+    with Registry.from_settings(cluster.settings).open() as registry, pytest.raises(IntegrityError):
+        fetch_version(registry, registry.version("churn", 1))
