@@ -47,6 +47,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 WARM_UP = 2.0  # seconds of load before each measured run, not counted
+CPU: dict[int, float] = {}  # replicas loaded -> CPU seconds they spent in the last run
 
 
 def log(text: str) -> None:
@@ -117,12 +118,17 @@ def load(targets: list[servers.Server], connections: int, duration: float) -> li
         results[i] = loadgen.run_load(server.predict_url, server.system.body, each, duration)
 
     threads = [threading.Thread(target=run, args=(i, s)) for i, s in enumerate(targets)]
+    before = [machine.process_tree_cpu(s.pid) for s in targets]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    after = [machine.process_tree_cpu(s.pid) for s in targets]
     if any(r is None or not r.ok for r in results):
         raise SystemExit(f"a load run failed: {results}")
+    CPU[len(targets)] = sum(
+        b - a for a, b in zip(before, after, strict=True) if a is not None and b is not None
+    )
     return [r for r in results if r is not None]
 
 
@@ -168,6 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     duration = 2.0 if args.quick else args.duration
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers, drop the database
+    host = machine.describe()  # before anything of ours runs: the load average of the others
     name, store_url = create_database(args.postgres)
     pair: list[servers.Server] = []
     try:
@@ -180,10 +187,12 @@ def main(argv: list[str] | None = None) -> None:
             log(f"one replica: {args.connections} connections for {duration:g} s (after a warm-up) ...")
             load(pair[:1], args.connections, WARM_UP)
             [one] = load(pair[:1], args.connections, duration)
+            cpu_one = CPU[1]
             pair.append(settled(replica("b", home, store_url, args).start()))
             log(f"two replicas: {args.connections // 2} connections each for {duration:g} s ...")
             load(pair, args.connections, WARM_UP)
             two = load(pair, args.connections, duration)
+            cpu_two = CPU[2]
             took = take_over(store_url, pair, timeout=args.lease_ttl * 4 + 30)
     finally:
         for server in pair:
@@ -191,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
         drop_database(args.postgres, name)
     both = sum(r.rps for r in two)
     results = {
-        "machine": machine.describe(),
+        "machine": host,
         "connections": args.connections,
         "seconds": duration,
         "one": one.to_dict(),
@@ -199,6 +208,8 @@ def main(argv: list[str] | None = None) -> None:
         "rps_one": one.rps,
         "rps_two": round(both, 1),
         "ratio": round(both / one.rps, 2),
+        "cpu_seconds_one": round(cpu_one, 2),  # the replicas' CPU time during the measured run
+        "cpu_seconds_two": round(cpu_two, 2),
         "lease_ttl": args.lease_ttl,
         "interval": args.interval,
         "take_over": took,
@@ -206,9 +217,12 @@ def main(argv: list[str] | None = None) -> None:
     }
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
-    print(f"| one replica | {one.rps:,.0f} req/s | p99 {one.p99_ms:.1f} ms |")
+    print("| | requests/s | p99 | replicas' CPU per second |")
+    print("|---|---|---|---|")
+    print(f"| one replica | {one.rps:,.0f} | {one.p99_ms:.1f} ms | {cpu_one / duration:.2f} |")
     p99 = max(r.p99_ms for r in two)
-    print(f"| two replicas | {both:,.0f} req/s ({results['ratio']}x) | p99 {p99:.1f} ms |")
+    print(f"| two replicas | {both:,.0f} ({results['ratio']}x) | {p99:.1f} ms | {cpu_two / duration:.2f} |")
+    print(f"load average before: {host['load_before']}")
     print(
         f"lease taken over {took['seconds']} s after SIGKILL of its holder "
         f"(ttl {args.lease_ttl:g} s, controller tick {args.interval:g} s)"
