@@ -45,7 +45,7 @@ def wait_for(probe: Callable[[], T], done: Callable[[T], bool], timeout: float =
     deadline = time.monotonic() + timeout
     while not done(value := probe()):
         assert time.monotonic() < deadline, f"condition not reached in time; last seen: {value}"
-        time.sleep(0.05)
+        time.sleep(0.1)
     return value
 
 
@@ -142,10 +142,9 @@ def cluster(
     store_url = databases[1]
     client_home = tmp_path_factory.mktemp("client")
     settings = Settings(home=client_home, tracking_uri=url, database_url=store_url, actor="tester")
-    for key in ("logreg", "forest"):
-        modelward.register(
-            churn_models[key], "churn", train_data=churn_frame, target="churn", settings=settings
-        )
+    modelward.register(
+        churn_models["logreg"], "churn", train_data=churn_frame, target="churn", settings=settings
+    )
     modelward.promote("churn", 1, settings=settings)
     replicas: list[Server] = []
     try:
@@ -162,6 +161,10 @@ def cluster(
             replicas.append(
                 start_server(home, "churn", "--reload-interval", str(POLL), env=env, wait_ready=False)
             )
+        # churn:2 while they start: they serve the champion, which it does not change
+        modelward.register(
+            churn_models["forest"], "churn", train_data=churn_frame, target="churn", settings=settings
+        )
         for replica in replicas:
             wait_for(partial(_ready, replica), bool, timeout=180)
         yield Cluster(url, store_url, replicas, settings)
