@@ -65,3 +65,23 @@ def test_a_malformed_setting_is_a_one_line_cli_error(
     monkeypatch.setenv("MODELWARD_SQLITE_BUSY_TIMEOUT_MS", "soon")
     assert main(["models"]) == 1
     assert "invalid setting MODELWARD_SQLITE_BUSY_TIMEOUT_MS" in capsys.readouterr().err
+
+
+def test_a_tracking_server_keeps_artifacts_in_its_own_store_unless_told_otherwise(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
+    assert Settings().resolved_artifact_location is None  # the server decides: shared by every replica
+    explicit = Settings(artifact_location="s3://bucket/mlflow")
+    assert explicit.resolved_artifact_location == "s3://bucket/mlflow"
+    assert Settings(tracking_uri="https://mlflow.example").resolved_artifact_location is None
+
+
+def test_the_controller_lease_defaults_to_three_ticks_and_at_least_fifteen_seconds(clean_env: Path) -> None:
+    assert Settings().resolved_controller_lease_ttl == 15.0
+    assert Settings(controller_interval=10).resolved_controller_lease_ttl == 30.0
+    assert Settings(controller_interval=0.5, controller_lease_ttl=2).resolved_controller_lease_ttl == 2.0
+    with pytest.raises(ValueError, match="greater than 0"):
+        Settings(controller_lease_ttl=0)
+    with pytest.raises(ValueError, match="must be longer than MODELWARD_CONTROLLER_INTERVAL"):
+        Settings(controller_interval=5, controller_lease_ttl=5)

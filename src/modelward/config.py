@@ -12,7 +12,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "parse_log_retention"]
@@ -68,7 +68,9 @@ class Settings(BaseSettings):
         description="MLflow tracking and registry URI; MLFLOW_TRACKING_URI wins over the default",
     )
     artifact_location: str | None = Field(
-        default=None, description="where new MLflow experiments keep artifacts (default <home>/artifacts)"
+        default=None,
+        description="where new MLflow experiments keep artifacts (default <home>/artifacts; with an "
+        "http(s) tracking server, the server's own artifact store)",
     )
     database_url: str | None = Field(
         default=None, description="modelward's own database (default sqlite:///<home>/modelward.db)"
@@ -152,6 +154,12 @@ class Settings(BaseSettings):
     )
     controller: bool = Field(default=True, description="run the canary and monitoring controller in serve")
     controller_interval: float = Field(default=5.0, gt=0, description="seconds between controller ticks")
+    controller_lease_ttl: float | None = Field(
+        default=None,
+        gt=0,
+        description="seconds the controller lease stays valid without renewal: how long a crashed holder "
+        "blocks the others (default: 3 intervals, at least 15 s; must exceed one interval)",
+    )
     monitor_interval: float = Field(
         default=60.0, gt=0, description="seconds between the monitor's evaluations of the alert rules"
     )
@@ -213,6 +221,17 @@ class Settings(BaseSettings):
         parse_log_retention(value)
         return value
 
+    @model_validator(mode="after")
+    def _lease_outlives_a_tick(self) -> Settings:
+        ttl = self.controller_lease_ttl
+        if ttl is not None and not ttl > self.controller_interval:
+            raise ValueError(
+                f"MODELWARD_CONTROLLER_LEASE_TTL ({ttl:g} s) must be longer than "
+                f"MODELWARD_CONTROLLER_INTERVAL ({self.controller_interval:g} s), or the lease lapses "
+                "between the holder's renewals"
+            )
+        return self
+
     @field_validator("home", mode="after")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
@@ -229,10 +248,21 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.home / 'mlflow.db'}"
 
     @property
-    def resolved_artifact_location(self) -> str:
+    def resolved_artifact_location(self) -> str | None:
+        """An explicit setting wins; with a tracking server (``http(s)://``) None, so that new
+        experiments keep their artifacts where the server says (``--artifacts-destination``: shared
+        by every replica, S3 or another object store); else ``<home>/artifacts``."""
         if self.artifact_location:
             return self.artifact_location
+        if self.resolved_tracking_uri.startswith(("http://", "https://")):
+            return None
         return (self.home / "artifacts").as_uri()
+
+    @property
+    def resolved_controller_lease_ttl(self) -> float:
+        if self.controller_lease_ttl is not None:
+            return self.controller_lease_ttl
+        return max(15.0, 3 * self.controller_interval)
 
     @property
     def resolved_database_url(self) -> str:

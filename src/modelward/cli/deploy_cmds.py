@@ -315,11 +315,14 @@ def history(
 
 
 def controller(
-    interval: float = typer.Option(5.0, "--interval", min=0.1, help="Seconds between ticks."),
+    interval: float | None = typer.Option(
+        None, "--interval", min=0.1, help="Seconds between ticks (default: MODELWARD_CONTROLLER_INTERVAL, 5)."
+    ),
     lease_ttl: float | None = typer.Option(
         None,
         "--lease-ttl",
-        help="Seconds the lease stays valid unrenewed (default: 3 intervals, at least 15).",
+        help="Seconds the lease stays valid unrenewed (default: MODELWARD_CONTROLLER_LEASE_TTL, else "
+        "3 intervals, at least 15).",
     ),
     once: bool = typer.Option(False, "--once", help="Run one tick, print what it did, and exit."),
     monitor: bool = typer.Option(True, "--monitor/--no-monitor", help="Also run drift/performance alerts."),
@@ -332,8 +335,10 @@ def controller(
 
     cfg = settings()
     with open_registry(cfg) as registry:
-        ttl = lease_ttl if lease_ttl is not None else max(15.0, 3 * interval)
-        ctl = controller_from_settings(registry, cfg, interval=interval, lease_ttl=ttl, monitor=monitor)
+        every = interval if interval is not None else cfg.controller_interval
+        ttl = lease_ttl if lease_ttl is not None else cfg.controller_lease_ttl
+        ttl = ttl if ttl is not None else max(15.0, 3 * every)
+        ctl = controller_from_settings(registry, cfg, interval=every, lease_ttl=ttl, monitor=monitor)
         if once:
             report = ctl.tick()
             ctl.release()
@@ -341,7 +346,7 @@ def controller(
             return
         from modelward.cli.app import error_console
 
-        error_console().print(f"controller {ctl.holder}: ticking every {interval:g} s (Ctrl-C to stop)")
+        error_console().print(f"controller {ctl.holder}: ticking every {every:g} s (Ctrl-C to stop)")
         try:
             ctl.run_forever(on_tick=lambda r: _report(r, as_json, quiet=True))
         except KeyboardInterrupt:

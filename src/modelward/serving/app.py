@@ -328,7 +328,7 @@ def _start_controller(
             registry,
             settings,
             interval=settings.controller_interval,
-            lease_ttl=max(15.0, 3 * settings.controller_interval),
+            lease_ttl=settings.resolved_controller_lease_ttl,
             models=manager.names,
             drift_gauges=DriftGauges(metrics.registry),
             performance_gauges=PerformanceGauges(metrics.registry),
