@@ -10,9 +10,9 @@ still give hints.
 from __future__ import annotations
 
 import os
-from numbers import Integral
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -139,7 +139,8 @@ class PiiScanner:
             matches = find(value, hint=findings.hint, region=self.region)
         elif _is_nested(value):
             matches = [
-                m for text in _leaf_texts(value, findings.hint == "ssn")
+                m
+                for text in _leaf_texts(value, findings.hint == "ssn")
                 for m in find(text, hint=findings.hint, region=self.region)
             ]
         else:
