@@ -62,17 +62,16 @@ def day(client: httpx.Client, model: str, customers: Any, rng: np.random.Generat
     return offers
 
 
-def report(client: httpx.Client, model: str) -> dict[str, Any]:
-    """The running A/B report, once every request sent so far is in the prediction log."""
-    return dict(_check(client.get(f"/models/{model}/abtest", params={"metric": "label"})))
-
-
-def wait_logged(client: httpx.Client, model: str, rows: int, timeout: float = 60.0) -> dict[str, Any]:
+def wait_logged(client: httpx.Client, model: str, rows: int, timeout: float = 120.0) -> dict[str, Any]:
+    """The running A/B report (``?metric=label``), once it counts every request sent so far with its
+    outcome (the prediction log is written off the request path, so it lags a little)."""
     deadline = time.monotonic() + timeout
     while True:
-        body = report(client, model)
-        if sum(arm["requests"] for arm in body["arms"]) >= rows and sum(a["n"] for a in body["arms"]) >= rows:
-            return body
+        answer = client.get(f"/models/{model}/abtest", params={"metric": "label"})
+        if answer.status_code != 409:  # 409: no labelled request is logged yet
+            body = dict(_check(answer))
+            if sum(a["requests"] for a in body["arms"]) >= rows and sum(a["n"] for a in body["arms"]) >= rows:
+                return body
         if time.monotonic() > deadline:
             raise SystemExit(f"the A/B report still counts fewer than {rows} labelled requests")
         time.sleep(0.2)
