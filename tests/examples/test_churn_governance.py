@@ -101,7 +101,7 @@ def test_an_explanation_adds_up_to_the_churn_probability(env: dict[str, str]) ->
 
     assert set(row["contributions"]) == set(CUSTOMER)
     assert total == pytest.approx(row["output"], abs=1e-6)
-    assert row["output_space"] in ("probability", "log-odds")
+    assert row["output_space"] in ("probability", "log_odds")
     assert str(row["class"]) == "1"  # the churn class is what is explained
     assert row["top"][0]["feature"] in CUSTOMER
 

@@ -18,7 +18,7 @@ import yaml
 from tests.serving.conftest import server_env
 
 # The set-up trains, registers and starts a server: minutes on a loaded machine.
-pytestmark = pytest.mark.timeout(900)
+pytestmark = pytest.mark.timeout(1800)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cicd"
 WORKFLOW = EXAMPLE / ".github" / "workflows" / "model.yml"
