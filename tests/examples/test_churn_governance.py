@@ -182,11 +182,11 @@ def test_the_new_version_takes_ten_percent_of_customers_as_a_canary(
         str(EXAMPLE / "traffic.py"),
         server.url,
         "--rows",
-        "1000",
+        "750",
         "--data",
         str(home / "data" / "churn_test.parquet"),
     )
-    assert "sent 1000 customers" in sent.stdout
+    assert "sent 750 customers" in sent.stdout
     status = json.loads(_cli(env, "-m", "modelward", "deploy", "status", "churn", "--json").stdout)
 
     assert status["spec"]["strategy"] == "canary"
