@@ -176,7 +176,7 @@ def test_exposure_by_provider_shows_the_popular_provider_over_exposed(reco: Serv
         str(EXAMPLE / "exposure.py"),
         reco.url,
         "--users",
-        "60",
+        "30",
         "--k",
         "10",
         "--data-dir",
