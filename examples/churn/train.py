@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
             metrics=metrics,
             params=params,
             description=f"churn {label}",
+            response={"probability_name": "churn_probability"},
         )
         versions.append(info.version)
         print(f"registered {info.ref} ({label}): test AUC {metrics['test_auc']:.3f}")

@@ -132,3 +132,22 @@ def test_an_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "data.json").write_text("{}")
     with pytest.raises(ConfigError, match=r"use a \.csv, \.tsv or \.parquet file"):
         scan_file(tmp_path / "data.json")
+
+
+def test_lists_of_ids_are_not_read_as_card_numbers_but_strings_inside_lists_are_scanned(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+
+    items = [[3, 14, 15, 22, 40, 41, 57, 60, 77, 90], [4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]]
+    frame = pd.DataFrame(
+        {
+            "item_ids": [np.array(row) for row in items],
+            "contacts": [["no one", "ann@example.org"], ["4111 1111 1111 1111"]],
+        }
+    )
+    frame.to_parquet(tmp_path / "requests.parquet")
+
+    for report in (scan_frame(frame), scan_file(tmp_path / "requests.parquet")):
+        assert report.totals() == {"email": 1, "card": 1}
+        assert [c.column for c in report.columns] == ["contacts"]

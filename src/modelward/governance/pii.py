@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,6 +111,11 @@ class PiiScanner:
             column = frame[name]
             if is_numeric_dtype(column.dtype) and not (findings.hint == "ssn" and column.dtype.kind in "iu"):
                 continue
+            values = column.dropna()
+            if len(values) and _is_nested(values.iloc[0]):
+                for value in values:
+                    self._value(findings, value, 1)
+                continue
             counts = column.dropna().astype(str).value_counts(sort=False)
             for value, n in counts.items():
                 self._value(findings, str(value), int(n))
@@ -124,10 +130,21 @@ class PiiScanner:
             return
         if isinstance(value, int) and findings.hint != "ssn":
             return
-        self._value(findings, value if isinstance(value, str) else str(value), 1)
+        self._value(findings, value, 1)
 
-    def _value(self, findings: ColumnFindings, text: str, n: int) -> None:
-        matches = find(text, hint=findings.hint, region=self.region)
+    def _value(self, findings: ColumnFindings, value: Any, n: int) -> None:
+        """A text, or a list or object whose strings are each scanned (its numbers are not: a list of
+        item ids printed in one line would read as a card number); the cell counts once per kind."""
+        if isinstance(value, str):
+            matches = find(value, hint=findings.hint, region=self.region)
+        elif _is_nested(value):
+            matches = [
+                m
+                for text in _leaf_texts(value, findings.hint == "ssn")
+                for m in find(text, hint=findings.hint, region=self.region)
+            ]
+        else:
+            matches = find(str(value), hint=findings.hint, region=self.region)
         for kind in dict.fromkeys(m.kind for m in matches):  # a cell counts once per kind
             findings.counts[kind] = findings.counts.get(kind, 0) + n
             shown = findings.examples.setdefault(kind, [])
@@ -144,6 +161,24 @@ class PiiScanner:
                 c.counts = dict(sorted(c.counts.items(), key=lambda kv: order.get(kv[0], 99)))
                 kept.append(c)
         return ScanReport(self.source, self.rows, tuple(kept))
+
+
+def _is_nested(value: Any) -> bool:
+    return isinstance(value, list | tuple | dict) or type(value).__name__ == "ndarray"
+
+
+def _leaf_texts(value: Any, numbers: bool) -> Iterator[str]:
+    """The strings inside a list or object (and its integers when ``numbers``: an SSN column)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _leaf_texts(item, numbers)
+    elif _is_nested(value):
+        for item in value:
+            yield from _leaf_texts(item, numbers)
+    elif numbers and isinstance(value, Integral) and not isinstance(value, bool):
+        yield str(value)
 
 
 def scan_frame(frame: pd.DataFrame, *, sample: int | None = None, region: str = "US") -> ScanReport:
