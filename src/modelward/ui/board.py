@@ -1,0 +1,175 @@
+"""What the dashboard's pages show, as plain data: each model's row of the overview, a model's page,
+the audit timeline. Every read is bounded (a time range on an index, a row limit or a sample), so a
+page costs the same with a day of traffic logged as with a minute (docs/dashboard.md has figures).
+
+Reference profiles are kept once read: they are pinned by sha256 at registration and never change.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from modelward.control.monitor import traffic_stats
+from modelward.control.status import last_decisions
+from modelward.drift.profile import DatasetProfile
+from modelward.errors import ModelwardError
+from modelward.feedback.performance import performance_report
+from modelward.governance.gates import latest_validation
+from modelward.governance.reports import VersionReports
+from modelward.monitoring.alerts import AlertCenter
+from modelward.monitoring.live_drift import live_report, load_reference
+from modelward.registry import DEFAULT_ALIAS, Registry
+from modelward.registry.types import TAG_PREFIX, ModelInfo
+from modelward.routing.spec import DeploymentSpec
+
+__all__ = ["Board", "ModelRow"]
+
+OVERVIEW_WINDOW = 300.0
+"""Traffic, errors and latency of the overview: the last five minutes."""
+DRIFT_WINDOW = 900.0
+"""Drift verdict of the overview: the last fifteen minutes of live profiles."""
+PERFORMANCE_ROWS = 2_000
+"""Newest predictions the live and estimated performance read."""
+LINEAGE = ("dataset.sha256", "dataset.path", "git.commit", "git.branch", "dvc.path", "run_id")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRow:
+    name: str
+    aliases: dict[str, str]
+    deployment: str
+    canary: dict[str, Any] | None
+    next_decision: str | None
+    requests: int
+    rate: float
+    error_rate: float | None
+    p95_ms: float | None
+    drift: str  # ok | drifted | no traffic | unknown
+    drifted_features: tuple[str, ...]
+    performance: dict[str, float | None]
+    estimated: dict[str, float | None]
+    alerts: list[dict[str, Any]]
+    problems: tuple[str, ...]
+
+    @property
+    def red(self) -> bool:
+        return bool(self.problems)
+
+
+def _metrics(group: Any, attr: str) -> dict[str, float | None]:
+    if group is None:
+        return {}
+    found = getattr(group, attr)
+    return {k: getattr(v, "value", None) for k, v in list(found.items())[:3]}
+
+
+class Board:
+    """Reads for the pages over one registry (and its store)."""
+
+    def __init__(self, registry: Registry, *, error_threshold: float = 0.05) -> None:
+        self.registry = registry
+        self.store = registry.store
+        self.error_threshold = error_threshold
+        self._references: dict[tuple[str, str], DatasetProfile] = {}
+        self._lock = threading.Lock()
+
+    def reference(self, model: str, version: str) -> DatasetProfile:
+        key = (model, version)
+        with self._lock:
+            found = self._references.get(key)
+        if found is None:
+            found = load_reference(self.registry, model, version)
+            with self._lock:
+                self._references[key] = found
+        return found
+
+    def models(self) -> list[ModelInfo]:
+        return sorted(self.registry.models(), key=lambda m: m.name)
+
+    def spec(self, name: str) -> tuple[DeploymentSpec, int]:
+        dep = self.registry.deployments.get(name)
+        return (dep.spec, dep.revision) if dep is not None else (DeploymentSpec.single(name), 0)
+
+    def overview(self, now: float | None = None) -> list[ModelRow]:
+        now = time.time() if now is None else now
+        firing = AlertCenter(self.store, ()).active()
+        return [self.row(info, now, [a for a in firing if a.model == info.name]) for info in self.models()]
+
+    def drift(
+        self, name: str, version: str, now: float, window: float = DRIFT_WINDOW
+    ) -> tuple[str, tuple[str, ...]]:
+        try:
+            live = live_report(
+                self.store, name, version, window, reference=self.reference(name, version), now=now
+            )
+        except ModelwardError:
+            return "unknown", ()
+        if live.report is None:
+            return "no traffic", ()
+        return ("drifted" if live.dataset_drift else "ok"), live.report.drifted_features
+
+    def row(self, info: ModelInfo, now: float, alerts: list[Any]) -> ModelRow:
+        spec, _ = self.spec(info.name)
+        canary = spec.canary.to_dict() if spec.canary is not None else None
+        decision = None
+        if spec.canary is not None:
+            last = last_decisions(self.registry, info.name, limit=1)
+            decision = "; ".join(last[0]["reasons"]) if last else "waiting for the controller"
+        traffic = traffic_stats(self.store, info.name, now - OVERVIEW_WINDOW, now)
+        champion = info.aliases.get(DEFAULT_ALIAS) or info.latest_version
+        verdict, features = self.drift(info.name, champion, now) if champion else ("unknown", ())
+        report = performance_report(
+            self.registry, info.name, since=now - 3600, until=now, max_rows=PERFORMANCE_ROWS
+        )
+        group = report.of_version(champion) if champion else None
+        problems = []
+        error_rate = traffic.errors / traffic.requests if traffic.requests else None
+        if error_rate is not None and error_rate > self.error_threshold:
+            problems.append(f"error rate {error_rate:.1%}")
+        if verdict == "drifted":
+            problems.append("drift: " + ", ".join(features))
+        if alerts:
+            problems.append(f"{len(alerts)} alert(s) firing")
+        return ModelRow(
+            name=info.name,
+            aliases=dict(sorted(info.aliases.items())),
+            deployment=spec.describe(),
+            canary=canary,
+            next_decision=decision,
+            requests=traffic.requests,
+            rate=traffic.requests / OVERVIEW_WINDOW,
+            error_rate=error_rate,
+            p95_ms=traffic.p95_ms,
+            drift=verdict,
+            drifted_features=features,
+            performance=_metrics(group, "metrics"),
+            estimated=_metrics(group, "estimated"),
+            alerts=[a.to_dict() for a in alerts],
+            problems=tuple(problems),
+        )
+
+    def versions(self, name: str) -> list[dict[str, Any]]:
+        """Newest first: aliases, lineage, the newest validation and fairness report."""
+        reports = VersionReports(self.store)
+        out = []
+        for v in sorted(
+            self.registry.versions(name), key=lambda v: -int(v.version) if v.version.isdigit() else 0
+        ):
+            validation = latest_validation(self.registry, name, v.version)
+            fairness = reports.latest(name, v.version, "fairness")
+            out.append(
+                {
+                    "version": v.version,
+                    "aliases": v.aliases,
+                    "created": v.created_at.strftime("%Y-%m-%d %H:%M") if v.created_at else "",
+                    "archived": v.archived,
+                    "lineage": {k: v.tags[TAG_PREFIX + k] for k in LINEAGE if TAG_PREFIX + k in v.tags},
+                    "gates": None if validation is None else validation.verdict,
+                    "failing": [] if validation is None else [g.name for g in validation.failing],
+                    "fairness": None if fairness is None else fairness.body.get("verdict", "stored"),
+                }
+            )
+        return out
