@@ -109,7 +109,9 @@ class Board:
             return "unknown", ()
         if live.report is None:
             return "no traffic", ()
-        return ("drifted" if live.dataset_drift else "ok"), live.report.drifted_features
+        # Red on the first drifted feature: the data set's verdict (a share of features) comes later.
+        features = live.report.drifted_features
+        return ("drifted" if live.dataset_drift or features else "ok"), features
 
     def row(self, info: ModelInfo, now: float, alerts: list[Any]) -> ModelRow:
         spec, _ = self.spec(info.name)
