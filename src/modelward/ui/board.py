@@ -3,26 +3,31 @@ the audit timeline. Every read is bounded (a time range on an index, a row limit
 page costs the same with a day of traffic logged as with a minute (docs/dashboard.md has figures).
 
 Reference profiles are kept once read: they are pinned by sha256 at registration and never change.
+What the MLflow registry answers (models, aliases, versions, each version's facts) is kept for
+``registry_ttl`` seconds (5 by default; an action taken from the dashboard forgets it at once):
+each MLflow read costs tens of milliseconds, more than a whole page's store reads.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from modelward.control.monitor import traffic_stats
 from modelward.control.status import last_decisions
 from modelward.drift.profile import DatasetProfile
 from modelward.errors import ModelwardError
-from modelward.feedback.performance import performance_report
+from modelward.feedback.calibrate import version_facts
+from modelward.feedback.performance import PerformanceReport, live_performance
 from modelward.governance.gates import latest_validation
 from modelward.governance.reports import VersionReports
 from modelward.monitoring.alerts import AlertCenter
 from modelward.monitoring.live_drift import live_report, load_reference
 from modelward.registry import DEFAULT_ALIAS, Registry
-from modelward.registry.types import TAG_PREFIX, ModelInfo
+from modelward.registry.types import TAG_PREFIX, ModelInfo, VersionInfo
 from modelward.routing.spec import DeploymentSpec
 
 __all__ = ["Board", "ModelRow"]
@@ -33,6 +38,8 @@ DRIFT_WINDOW = 900.0
 """Drift verdict of the overview: the last fifteen minutes of live profiles."""
 PERFORMANCE_ROWS = 2_000
 """Newest predictions the live and estimated performance read."""
+T = TypeVar("T")
+MAX_KEPT = 5_000
 LINEAGE = ("dataset.sha256", "dataset.path", "git.commit", "git.branch", "dvc.path", "run_id")
 
 
@@ -69,12 +76,55 @@ def _metrics(group: Any, attr: str) -> dict[str, float | None]:
 class Board:
     """Reads for the pages over one registry (and its store)."""
 
-    def __init__(self, registry: Registry, *, error_threshold: float = 0.05) -> None:
+    def __init__(
+        self, registry: Registry, *, error_threshold: float = 0.05, registry_ttl: float = 5.0
+    ) -> None:
         self.registry = registry
         self.store = registry.store
         self.error_threshold = error_threshold
+        self.registry_ttl = registry_ttl
         self._references: dict[tuple[str, str], DatasetProfile] = {}
+        self._kept: dict[tuple[str, ...], tuple[float, Any]] = {}
         self._lock = threading.Lock()
+
+    def cached(self, key: tuple[str, ...], read: Callable[[], T], ttl: float | None = None) -> T:
+        now = time.monotonic()
+        with self._lock:
+            found = self._kept.get(key)
+        if found is not None and now - found[0] < (self.registry_ttl if ttl is None else ttl):
+            return found[1]  # type: ignore[no-any-return]
+        value = read()
+        with self._lock:
+            if len(self._kept) > MAX_KEPT:
+                self._kept.clear()
+            self._kept[key] = (now, value)
+        return value
+
+    def slot(self, key: tuple[str, ...], end: float, read: Callable[[], T], now: float | None = None) -> T:
+        """What ``read`` says of a time slot ending at ``end``: a slot that ended over two minutes ago
+        is final (its live profiles are written, late labels aside) and kept ten minutes; the newest
+        slots are read again after fifteen seconds."""
+        now = time.time() if now is None else now
+        return self.cached(("slot", *key, f"{end:.0f}"), read, 600.0 if end < now - 120 else 15.0)
+
+    def forget(self) -> None:
+        """Read the registry again on the next page (after an action changed it)."""
+        with self._lock:
+            self._kept.clear()
+
+    def model(self, name: str) -> ModelInfo:
+        return self.cached(("model", name), lambda: self.registry.model(name))
+
+    def version_list(self, name: str) -> list[VersionInfo]:
+        return self.cached(("versions", name), lambda: self.registry.versions(name))
+
+    def performance(self, name: str, since: float, until: float, max_rows: int) -> PerformanceReport:
+        """Live and label-free performance of the newest ``max_rows`` predictions in the window."""
+
+        def facts(version: str) -> Any:
+            return self.cached(("facts", name, version), lambda: version_facts(self.registry, name, version))
+
+        return live_performance(self.store, name, since=since, until=until, facts=facts, max_rows=max_rows)
 
     def reference(self, model: str, version: str) -> DatasetProfile:
         key = (model, version)
@@ -87,7 +137,7 @@ class Board:
         return found
 
     def models(self) -> list[ModelInfo]:
-        return sorted(self.registry.models(), key=lambda m: m.name)
+        return self.cached(("models",), lambda: sorted(self.registry.models(), key=lambda m: m.name))
 
     def spec(self, name: str) -> tuple[DeploymentSpec, int]:
         dep = self.registry.deployments.get(name)
@@ -122,9 +172,15 @@ class Board:
             decision = "; ".join(last[0]["reasons"]) if last else "waiting for the controller"
         traffic = traffic_stats(self.store, info.name, now - OVERVIEW_WINDOW, now)
         champion = info.aliases.get(DEFAULT_ALIAS) or info.latest_version
-        verdict, features = self.drift(info.name, champion, now) if champion else ("unknown", ())
-        report = performance_report(
-            self.registry, info.name, since=now - 3600, until=now, max_rows=PERFORMANCE_ROWS
+        verdict, features = (
+            self.cached(("drift", info.name, champion), lambda: self.drift(info.name, champion, now), 10.0)
+            if champion
+            else ("unknown", ())
+        )
+        report = self.cached(
+            ("performance", info.name),
+            lambda: self.performance(info.name, now - 3600, now, PERFORMANCE_ROWS),
+            30.0,
         )
         group = report.of_version(champion) if champion else None
         problems = []

@@ -10,9 +10,8 @@ from typing import Any
 from modelward.drift.summary import feature_histogram
 from modelward.errors import ModelwardError
 from modelward.feedback.abreport import deployment_ab_report
-from modelward.feedback.performance import performance_report
+from modelward.feedback.performance import PerformanceReport
 from modelward.monitoring.alerts import AlertCenter
-from modelward.monitoring.live_drift import window_profile
 from modelward.monitoring.window_stats import shadow_agreement
 from modelward.registry import DEFAULT_ALIAS
 from modelward.ui.board import PERFORMANCE_ROWS, Board
@@ -33,7 +32,13 @@ def _performance(board: Board, name: str, window: float, now: float) -> dict[str
     estimated: dict[str, dict[str, list[float | None]]] = {}
     rows = max(200, PERFORMANCE_ROWS // PERFORMANCE_SLOTS)
     for i, start in enumerate(s.starts):
-        report = performance_report(board.registry, name, since=start, until=start + s.seconds, max_rows=rows)
+        end = start + s.seconds
+        key = ("performance", name, f"{s.seconds:g}", f"{start:.0f}")
+
+        def read(start: float = start, end: float = end) -> PerformanceReport:
+            return board.performance(name, start, end, rows)
+
+        report = board.slot(key, end, read)
         for group in report.versions:
             for out, found in ((live, group.metrics), (estimated, group.estimated)):
                 for metric, m in found.items():
@@ -51,11 +56,11 @@ def model_page(
 ) -> dict[str, Any]:
     """Everything the model page shows; ModelNotFound for an unknown model."""
     now = time.time() if now is None else now
-    info = board.registry.model(name)
+    info = board.model(name)
     seconds = WINDOWS.get(window, WINDOWS["1h"])
     s = slots(seconds, now)
     spec, revision = board.spec(name)
-    traffic = traffic_series(board.store, name, s)
+    traffic = traffic_series(board.store, name, s, keep=board.slot)
     charts = {
         "traffic": line_chart("requests per second, per arm", s.starts, traffic.rate, unit="/s"),
         "p50": line_chart("p50 latency per arm (ms)", s.starts, traffic.p50, unit=" ms"),
@@ -70,7 +75,7 @@ def model_page(
         except ModelwardError as exc:
             drift["problem"] = str(exc)
         else:
-            dm = drift_map(board.store, reference, name, version, s)
+            dm = drift_map(board.store, reference, name, version, s, keep=board.slot)
             names = list(reference.features)
             first = [*dm.drifted, *names]
             chosen = feature if feature in reference.features else (first[0] if first else None)
@@ -81,15 +86,9 @@ def model_page(
                 map=heat_map(f"drift per feature of v{version} (red: drifted)", dm.times, dm.cells),
             )
             if chosen is not None:
-                current, _ = window_profile(
-                    board.store, reference, name, since=s.since, until=s.until, version=version
-                )
                 ref_h = feature_histogram(reference.features[chosen])
-                cur_h = (
-                    feature_histogram(current.features[chosen])
-                    if current.n_rows
-                    else {"bins": [], "counts": []}
-                )
+                current = dm.current
+                cur_h = feature_histogram(current.features[chosen]) if current else {"bins": [], "counts": []}
                 drift["hist"] = {
                     "reference": histogram(f"reference: {chosen}", ref_h["bins"], ref_h["counts"]),
                     "current": histogram(f"current: {chosen}", cur_h["bins"], cur_h["counts"]),
@@ -108,7 +107,11 @@ def model_page(
             ab = {"problem": str(exc)}
     shadow = None
     if spec.shadow is not None:
-        shadow = shadow_agreement(board.store, name, now - COMPARE_WINDOW, now).to_dict()
+        shadow = board.cached(
+            ("shadow", name),
+            lambda: shadow_agreement(board.store, name, now - COMPARE_WINDOW, now).to_dict(),
+            15.0,
+        )
     return {
         "info": info,
         "window": window if window in WINDOWS else "1h",

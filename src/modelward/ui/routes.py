@@ -180,7 +180,9 @@ def add_ui_routes(
         try:
             done = await run_in_threadpool(perform, registry, r)
         except ModelwardError as exc:
+            board.forget()
             return render(request, "message.html", 409, title="Refused", message=str(exc), back=name)
+        board.forget()
         return render(request, "message.html", title="Done", message=done, back=name)
 
     read: list[tuple[str, Any]] = [

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
@@ -27,6 +29,7 @@ __all__ = ["DriftMap", "Slots", "TrafficSeries", "drift_map", "slots", "traffic_
 
 SAMPLE = 300
 """Rows read per slot for latency and errors."""
+Keep = Callable[[tuple[str, ...], float, Callable[[], Any]], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,36 +70,57 @@ def _label(version: object, arm: object) -> str:
     return f"v{version}" + (f" {arm}" if arm else "")
 
 
-def traffic_series(store: Store, model: str, s: Slots, *, sample: int = SAMPLE) -> TrafficSeries:
-    starts = s.starts
+def _rows(store: Store, model: str, start: float, seconds: float) -> dict[str, float]:
+    """Rows served per arm in one slot, from the live profiles' counts."""
     c = live_profiles.c
-    counts: dict[str, list[float | None]] = defaultdict(lambda: [0.0] * s.count)
     query = (
-        select(c.version, c.arm, c.bucket, func.sum(c.rows))
-        .where(c.model == model, c.bucket >= s.since, c.bucket < s.until)
-        .group_by(c.version, c.arm, c.bucket)
+        select(c.version, c.arm, func.sum(c.rows))
+        .where(c.model == model, c.bucket >= start, c.bucket < start + seconds)
+        .group_by(c.version, c.arm)
     )
-    p = predictions.c
     with store.read() as conn:
-        for version, arm, bucket, n in conn.execute(query):
-            i = min(int((float(bucket) - s.since) // s.seconds), s.count - 1)
-            counts[_label(version, arm)][i] = (counts[_label(version, arm)][i] or 0.0) + float(n or 0)
-        per_slot: list[dict[str, tuple[list[float], int]]] = []
-        sampled = 0
-        for start in starts:
-            rows = conn.execute(
-                select(p.version, p.arm, p.latency_ms, p.error.is_not(None))
-                .where(p.model == model, p.ts >= start, p.ts < start + s.seconds)
-                .order_by(p.ts.desc())
-                .limit(sample)
-            ).all()
-            sampled += len(rows)
-            found: dict[str, tuple[list[float], int]] = {}
-            for version, arm, latency, failed in rows:
-                lat, err = found.get(_label(version, arm), ([], 0))
-                lat.append(float(latency))
-                found[_label(version, arm)] = (lat, err + int(bool(failed)))
-            per_slot.append(found)
+        return {_label(version, arm): float(n or 0) for version, arm, n in conn.execute(query)}
+
+
+def _sample(
+    store: Store, model: str, start: float, seconds: float, sample: int
+) -> dict[str, tuple[list[float], int]]:
+    """Latencies and failures of the newest ``sample`` requests of one slot, by arm."""
+    p = predictions.c
+    query = (
+        select(p.version, p.arm, p.latency_ms, p.error.is_not(None))
+        .where(p.model == model, p.ts >= start, p.ts < start + seconds)
+        .order_by(p.ts.desc())
+        .limit(sample)
+    )
+    found: dict[str, tuple[list[float], int]] = {}
+    with store.read() as conn:
+        for version, arm, latency, failed in conn.execute(query):
+            lat, err = found.get(_label(version, arm), ([], 0))
+            lat.append(float(latency))
+            found[_label(version, arm)] = (lat, err + int(bool(failed)))
+    return found
+
+
+def traffic_series(
+    store: Store, model: str, s: Slots, *, sample: int = SAMPLE, keep: Keep | None = None
+) -> TrafficSeries:
+    """Rates per arm from the live profiles, latency and errors from each slot's sample;
+    ``keep(key, slot_end, read)`` may keep a slot's sample (see :func:`drift_map`)."""
+    starts = s.starts
+    counts: dict[str, list[float | None]] = defaultdict(lambda: [0.0] * s.count)
+    per_slot: list[dict[str, tuple[list[float], int]]] = []
+    for i, start in enumerate(starts):
+
+        def read(start: float = start) -> tuple[dict[str, float], dict[str, tuple[list[float], int]]]:
+            return _rows(store, model, start, s.seconds), _sample(store, model, start, s.seconds, sample)
+
+        slot_key = ("traffic", model, f"{s.seconds:g}", f"{start:.0f}")
+        rows, found = keep(slot_key, start + s.seconds, read) if keep is not None else read()
+        for label, n in rows.items():
+            counts[label][i] = n
+        per_slot.append(found)
+    sampled = sum(len(lat) for found in per_slot for lat, _ in found.values())
     out = TrafficSeries(starts, sampled=sampled)
     for key, per in sorted(counts.items()):
         out.rate[key] = [None if n is None else n / s.seconds for n in per]
@@ -111,11 +135,13 @@ def traffic_series(store: Store, model: str, s: Slots, *, sample: int = SAMPLE) 
 @dataclass(frozen=True, slots=True)
 class DriftMap:
     """Per feature, per slot: (statistic as a share of its threshold, drifted?); ``None`` cells had
-    no traffic. ``drifted`` names the features that drifted in any slot."""
+    no traffic. ``drifted`` names the features that drifted in any slot; ``current`` is the live
+    profile of the whole range (None without traffic)."""
 
     times: list[float]
     cells: dict[str, list[tuple[float | None, bool]]]
     drifted: tuple[str, ...]
+    current: DatasetProfile | None
 
 
 def _share(method: str, statistic: float, threshold: float, p_value: float | None) -> float:
@@ -125,21 +151,38 @@ def _share(method: str, statistic: float, threshold: float, p_value: float | Non
     return statistic / threshold if threshold > 0 else 0.0
 
 
-def drift_map(store: Store, reference: DatasetProfile, model: str, version: str, s: Slots) -> DriftMap:
+def _slot_drift(
+    store: Store, reference: DatasetProfile, model: str, version: str, start: float, seconds: float
+) -> tuple[DatasetProfile | None, dict[str, tuple[float | None, bool]]]:
+    window, _ = window_profile(store, reference, model, since=start, until=start + seconds, version=version)
+    if not window.n_rows:
+        return None, {name: (None, False) for name in reference.features}
+    report = compare_profiles(reference, window)
+    cells: dict[str, tuple[float | None, bool]] = {}
+    for name in reference.features:
+        f = report.feature(name)
+        cells[name] = (_share(f.method, f.statistic, f.threshold, f.p_value), f.drifted)
+    return window, cells
+
+
+def drift_map(
+    store: Store, reference: DatasetProfile, model: str, version: str, s: Slots, keep: Keep | None = None
+) -> DriftMap:
+    """The heat map's cells; ``keep(key, slot_end, read)`` may keep each slot's result (a slot that
+    has ended does not change)."""
     features = list(reference.features)
     cells: dict[str, list[tuple[float | None, bool]]] = {f: [] for f in features}
-    drifted: set[str] = set()
+    current: DatasetProfile | None = None
     for start in s.starts:
-        window, _ = window_profile(
-            store, reference, model, since=start, until=start + s.seconds, version=version
-        )
-        report = compare_profiles(reference, window) if window.n_rows else None
+
+        def read(start: float = start) -> Any:
+            return _slot_drift(store, reference, model, version, start, s.seconds)
+
+        key = ("drift", model, version, f"{s.seconds:g}", f"{start:.0f}")
+        window, slot_cells = keep(key, start + s.seconds, read) if keep is not None else read()
         for name in features:
-            if report is None:
-                cells[name].append((None, False))
-                continue
-            f = report.feature(name)
-            cells[name].append((_share(f.method, f.statistic, f.threshold, f.p_value), f.drifted))
-            if f.drifted:
-                drifted.add(name)
-    return DriftMap(s.starts, cells, tuple(f for f in features if f in drifted))
+            cells[name].append(slot_cells[name])
+        if window is not None:
+            current = window if current is None else current.merge(window)
+    drifted = tuple(f for f in features if any(d for _, d in cells[f]))
+    return DriftMap(s.starts, cells, drifted, current)
