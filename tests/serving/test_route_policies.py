@@ -48,6 +48,14 @@ EXPECTED = {
     "GET /admin/deployments/{name}/status": "admin",
     "GET /models/{name}/versions/{version}/validation": "predict",
     "POST /admin/models/{name}/promote": "admin",
+    "GET /ui": "predict",
+    "GET /ui/models/{name}": "predict",
+    "GET /ui/audit": "predict",
+    "GET /ui/login": "public",
+    "POST /ui/login": "public",
+    "POST /ui/logout": "public",
+    "GET /ui/static/dashboard.css": "public",
+    "POST /ui/models/{name}/actions/{action}": "admin",
 }
 
 

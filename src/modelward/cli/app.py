@@ -189,6 +189,9 @@ def _register_commands() -> None:
     from modelward.cli import pii_cmds
 
     app.add_typer(pii_cmds.pii_app, name="pii")
+    from modelward.cli import ui_cmds
+
+    ui_cmds.register(app)
 
 
 _register_commands()

@@ -4,6 +4,7 @@ version over time, the A/B report, shadow agreement, alert history and the versi
 
 from __future__ import annotations
 
+import html
 import time
 from typing import Any
 
@@ -51,6 +52,12 @@ def _performance(board: Board, name: str, window: float, now: float) -> dict[str
     return {k: v for k, v in charts.items() if v}
 
 
+def _figure(caption: str, svg: str) -> str:
+    if not svg:
+        return ""
+    return f'<figure class="plot"><figcaption>{html.escape(caption)}</figcaption>{svg}</figure>'
+
+
 def model_page(
     board: Board, name: str, *, window: str = "1h", feature: str | None = None, now: float | None = None
 ) -> dict[str, Any]:
@@ -90,8 +97,14 @@ def model_page(
                 current = dm.current
                 cur_h = feature_histogram(current.features[chosen]) if current else {"bins": [], "counts": []}
                 drift["hist"] = {
-                    "reference": histogram(f"reference: {chosen}", ref_h["bins"], ref_h["counts"]),
-                    "current": histogram(f"current: {chosen}", cur_h["bins"], cur_h["counts"]),
+                    "reference": _figure(
+                        f"{chosen}: reference",
+                        histogram(f"reference: {chosen}", ref_h["bins"], ref_h["counts"]),
+                    ),
+                    "current": _figure(
+                        f"{chosen}: served in the window",
+                        histogram(f"current: {chosen}", cur_h["bins"], cur_h["counts"]),
+                    ),
                 }
     ab: dict[str, Any] | None = None
     if spec.strategy != "single":
