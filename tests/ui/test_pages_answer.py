@@ -7,6 +7,7 @@ import re
 
 import httpx
 
+from modelward.routing import DeploymentSpec
 from tests.serving.conftest import ADMIN_TOKEN, Server
 
 
@@ -59,3 +60,40 @@ def test_admin_actions_need_a_session_its_csrf_token_and_a_confirmation(ui_serve
             assert other.get("/admin/deployments", headers=ui_server.admin_headers()).status_code == 200
             assert c.get("/ui/login?next=https://evil.example/").status_code == 200
             assert "evil" not in c.get("/ui/login?next=https://evil.example/").text
+
+
+def test_weights_and_canary_actions_go_through_conditional_deployment_revisions(ui_server: Server) -> None:
+    admin = ui_server.admin_headers()
+    with ui_server.client() as c:
+        ab = {"spec": DeploymentSpec.ab("churn", {"1": 50, "2": 50}).to_dict(), "reason": "ui test"}
+        stored = c.put("/admin/deployments/churn", json=ab, headers=admin)
+        assert stored.status_code == 200, stored.text
+        revision = stored.json()["revision"]
+        form = {"weights": "v1=80, v2=20", "revision": str(revision - 1), "confirm": "yes"}
+        stale = c.post("/ui/models/churn/actions/weights", data=form, headers=admin)
+        assert stale.status_code == 409  # the page showed an older revision: refused, not overwritten
+        done = c.post(
+            "/ui/models/churn/actions/weights", data={**form, "revision": str(revision)}, headers=admin
+        )
+        assert done.status_code == 200, done.text
+        arms = c.get("/admin/deployments/churn", headers=admin).json()["spec"]["arms"]
+        assert [(a["name"], a["weight"]) for a in arms] == [("v1", 80.0), ("v2", 20.0)]
+        no_canary = c.post(
+            "/ui/models/churn/actions/pause",
+            data={"revision": str(revision + 1), "confirm": "yes"},
+            headers=admin,
+        )
+        assert no_canary.status_code == 409 and "not running a canary" in no_canary.text
+        canary = {
+            "spec": DeploymentSpec.start_canary("churn", 2, baseline="1").to_dict(),
+            "reason": "ui test",
+        }
+        revision = c.put("/admin/deployments/churn", json=canary, headers=admin).json()["revision"]
+        for action, state in (("pause", "paused"), ("resume", "running")):
+            step = {"revision": str(revision), "confirm": "yes"}
+            assert c.post(f"/ui/models/churn/actions/{action}", data=step, headers=admin).status_code == 200
+            got = c.get("/admin/deployments/churn", headers=admin).json()
+            assert got["spec"]["canary"]["state"] == state
+            revision = got["revision"]
+        back = {"spec": DeploymentSpec.single("churn").to_dict(), "reason": "ui test done"}
+        assert c.put("/admin/deployments/churn", json=back, headers=admin).status_code == 200
