@@ -85,6 +85,7 @@ class Board:
         self.registry_ttl = registry_ttl
         self._references: dict[tuple[str, str], DatasetProfile] = {}
         self._kept: dict[tuple[str, ...], tuple[float, Any]] = {}
+        self._running: set[tuple[str, ...]] = set()
         self._lock = threading.Lock()
 
     def cached(self, key: tuple[str, ...], read: Callable[[], T], ttl: float | None = None) -> T:
@@ -106,6 +107,28 @@ class Board:
         slots are read again after fifteen seconds."""
         now = time.time() if now is None else now
         return self.cached(("slot", *key, f"{end:.0f}"), read, 600.0 if end < now - 120 else 15.0)
+
+    def later(self, key: tuple[str, ...], read: Callable[[], T], ttl: float) -> tuple[T | None, bool]:
+        """The value ``read`` gave last (None before its first answer) and whether it is being read
+        again: ``read`` runs in a thread of its own, so a slow report never holds a page up."""
+        now = time.monotonic()
+        with self._lock:
+            found = self._kept.get(("later", *key))
+            running = key in self._running
+            if (found is None or now - found[0] >= ttl) and not running:
+                self._running.add(key)
+                running = True
+                threading.Thread(target=self._later, args=(key, read), daemon=True).start()
+        return (found[1] if found is not None else None), running
+
+    def _later(self, key: tuple[str, ...], read: Callable[[], Any]) -> None:
+        try:
+            value = read()
+        except Exception as exc:  # shown on the page in place of the report
+            value = {"problem": str(exc)}
+        with self._lock:
+            self._kept[("later", *key)] = (time.monotonic(), value)
+            self._running.discard(key)
 
     def forget(self) -> None:
         """Read the registry again on the next page (after an action changed it)."""

@@ -106,21 +106,26 @@ def model_page(
                         histogram(f"current: {chosen}", cur_h["bins"], cur_h["counts"]),
                     ),
                 }
+    # The A/B report and the shadow agreement join the log with itself and with the labels: read in
+    # the background, the page shows their newest answer (or says it is being computed).
     ab: dict[str, Any] | None = None
+    ab_pending = False
     if spec.strategy != "single":
-        try:
-            ab = deployment_ab_report(
+        ab, ab_pending = board.later(
+            ("ab", name),
+            lambda: deployment_ab_report(
                 board.store,
                 name,
                 since=now - COMPARE_WINDOW,
                 until=now,
                 deployments=board.registry.deployments,
-            ).to_dict()
-        except ModelwardError as exc:
-            ab = {"problem": str(exc)}
-    shadow = None
+            ).to_dict(),
+            15.0,
+        )
+    shadow: dict[str, Any] | None = None
+    shadow_pending = False
     if spec.shadow is not None:
-        shadow = board.cached(
+        shadow, shadow_pending = board.later(
             ("shadow", name),
             lambda: shadow_agreement(board.store, name, now - COMPARE_WINDOW, now).to_dict(),
             15.0,
@@ -137,7 +142,9 @@ def model_page(
         "drift": drift,
         "performance": _performance(board, name, seconds, now),
         "ab": ab,
+        "ab_pending": ab_pending and ab is None,
         "shadow": shadow,
+        "shadow_pending": shadow_pending and shadow is None,
         "alerts": [e.to_dict() for e in AlertCenter(board.store, ()).history(limit=30, model=name)],
         "versions": board.versions(name),
     }
