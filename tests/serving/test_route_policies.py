@@ -50,6 +50,14 @@ EXPECTED = {
     "POST /admin/models/{name}/promote": "admin",
     "POST /admin/models/{name}/retrain": "admin",
     "GET /models/{name}/retrains": "predict",
+    "GET /ui": "predict",
+    "GET /ui/models/{name}": "predict",
+    "GET /ui/audit": "predict",
+    "GET /ui/login": "public",
+    "POST /ui/login": "public",
+    "POST /ui/logout": "public",
+    "GET /ui/static/dashboard.css": "public",
+    "POST /ui/models/{name}/actions/{action}": "admin",
 }
 
 

@@ -198,6 +198,9 @@ def _register_commands() -> None:
     from modelward.cli import retrain_cmds
 
     retrain_cmds.register(app)
+    from modelward.cli import ui_cmds
+
+    ui_cmds.register(app)
 
 
 _register_commands()

@@ -54,7 +54,7 @@ def _arm_problems(spec: DeploymentSpec, resolved: Mapping[str, str]) -> list[str
     if plan is not None:
         # A canary's arms are its plan's: the plan says it better than the arms would.
         version = resolved[plan.version]
-        if plan.state == "running" and resolved[plan.baseline] == version:
+        if plan.state in ("running", "paused") and resolved[plan.baseline] == version:
             return [
                 f"a canary of version {version}, which its baseline {plan.baseline} already serves: "
                 "canary another version"
@@ -95,7 +95,7 @@ def check_targets(
     live = {a.target for a in spec.arms if a.weight > 0}
     if spec.shadow is not None:
         live.add(spec.shadow)
-    if spec.canary is not None and spec.canary.state == "running":
+    if spec.canary is not None and spec.canary.state in ("running", "paused"):
         live.add(spec.canary.version)
     for target in sorted(live):
         info = registry.version(spec.model, resolved[target])

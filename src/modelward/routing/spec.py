@@ -40,9 +40,9 @@ __all__ = [
 ]
 
 Strategy = Literal["single", "ab", "canary"]
-CanaryState = Literal["running", "promoted", "rolled_back"]
+CanaryState = Literal["running", "paused", "promoted", "rolled_back"]
 STRATEGIES: tuple[Strategy, ...] = ("single", "ab", "canary")
-CANARY_STATES: tuple[CanaryState, ...] = ("running", "promoted", "rolled_back")
+CANARY_STATES: tuple[CanaryState, ...] = ("running", "paused", "promoted", "rolled_back")
 SHADOW_ARM = "shadow"
 # The arm logged for a request that named its version (``/v2/models/{name}/versions/{v}/infer``):
 # the deployment did not route it, so it counts for no arm of an experiment.

@@ -276,6 +276,14 @@ def create_app(
     from modelward.serving import retrain_routes
 
     retrain_routes.add_routes(app, registry, metrics, dependencies)
+    from modelward.ui import add_ui_routes
+
+    add_ui_routes(
+        app,
+        registry,
+        admin_token=_secret(settings.admin_token),
+        predict_token=_secret(settings.predict_token),
+    )
     # --- end of feature routes ---
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 

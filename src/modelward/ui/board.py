@@ -1,0 +1,256 @@
+"""What the dashboard's pages show, as plain data: each model's row of the overview, a model's page,
+the audit timeline. Every read is bounded (a time range on an index, a row limit or a sample), so a
+page costs the same with a day of traffic logged as with a minute (docs/dashboard.md has figures).
+
+Reference profiles are kept once read: they are pinned by sha256 at registration and never change.
+What the MLflow registry answers (models, aliases, versions, each version's facts) is kept for
+``registry_ttl`` seconds (5 by default; an action taken from the dashboard forgets it at once):
+each MLflow read costs tens of milliseconds, more than a whole page's store reads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from modelward.control.monitor import traffic_stats
+from modelward.control.status import last_decisions
+from modelward.drift.profile import DatasetProfile
+from modelward.errors import ModelwardError
+from modelward.feedback.calibrate import version_facts
+from modelward.feedback.performance import PerformanceReport, live_performance
+from modelward.governance.gates import latest_validation
+from modelward.governance.reports import VersionReports
+from modelward.monitoring.alerts import AlertCenter
+from modelward.monitoring.live_drift import live_report, load_reference
+from modelward.registry import DEFAULT_ALIAS, Registry
+from modelward.registry.types import TAG_PREFIX, ModelInfo, VersionInfo
+from modelward.routing.spec import DeploymentSpec
+
+__all__ = ["Board", "ModelRow"]
+
+OVERVIEW_WINDOW = 300.0
+"""Traffic, errors and latency of the overview: the last five minutes."""
+DRIFT_WINDOW = 900.0
+"""Drift verdict of the overview: the last fifteen minutes of live profiles."""
+PERFORMANCE_ROWS = 2_000
+"""Newest predictions the live and estimated performance read."""
+T = TypeVar("T")
+MAX_KEPT = 5_000
+LINEAGE = ("dataset.sha256", "dataset.path", "git.commit", "git.branch", "dvc.path", "run_id")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRow:
+    name: str
+    aliases: dict[str, str]
+    deployment: str
+    canary: dict[str, Any] | None
+    next_decision: str | None
+    requests: int
+    rate: float
+    error_rate: float | None
+    p95_ms: float | None
+    drift: str  # ok | drifted | no traffic | unknown
+    drifted_features: tuple[str, ...]
+    performance: dict[str, float | None]
+    estimated: dict[str, float | None]
+    alerts: list[dict[str, Any]]
+    problems: tuple[str, ...]
+
+    @property
+    def red(self) -> bool:
+        return bool(self.problems)
+
+
+def _metrics(group: Any, attr: str) -> dict[str, float | None]:
+    if group is None:
+        return {}
+    found = getattr(group, attr)
+    return {k: getattr(v, "value", None) for k, v in list(found.items())[:3]}
+
+
+class Board:
+    """Reads for the pages over one registry (and its store)."""
+
+    def __init__(
+        self, registry: Registry, *, error_threshold: float = 0.05, registry_ttl: float = 5.0
+    ) -> None:
+        self.registry = registry
+        self.store = registry.store
+        self.error_threshold = error_threshold
+        self.registry_ttl = registry_ttl
+        self._references: dict[tuple[str, str], DatasetProfile] = {}
+        self._kept: dict[tuple[str, ...], tuple[float, Any]] = {}
+        self._running: set[tuple[str, ...]] = set()
+        self._lock = threading.Lock()
+
+    def cached(self, key: tuple[str, ...], read: Callable[[], T], ttl: float | None = None) -> T:
+        now = time.monotonic()
+        with self._lock:
+            found = self._kept.get(key)
+        if found is not None and now - found[0] < (self.registry_ttl if ttl is None else ttl):
+            return found[1]  # type: ignore[no-any-return]
+        value = read()
+        with self._lock:
+            if len(self._kept) > MAX_KEPT:
+                self._kept.clear()
+            self._kept[key] = (now, value)
+        return value
+
+    def slot(self, key: tuple[str, ...], end: float, read: Callable[[], T], now: float | None = None) -> T:
+        """What ``read`` says of a time slot ending at ``end``: a slot that ended over two minutes ago
+        is final (its live profiles are written, late labels aside) and kept ten minutes; the newest
+        slots are read again after fifteen seconds."""
+        now = time.time() if now is None else now
+        return self.cached(("slot", *key, f"{end:.0f}"), read, 600.0 if end < now - 120 else 15.0)
+
+    def later(self, key: tuple[str, ...], read: Callable[[], T], ttl: float) -> tuple[T | None, bool]:
+        """The value ``read`` gave last (None before its first answer) and whether it is being read
+        again: ``read`` runs in a thread of its own, so a slow report never holds a page up."""
+        now = time.monotonic()
+        with self._lock:
+            found = self._kept.get(("later", *key))
+            running = key in self._running
+            if (found is None or now - found[0] >= ttl) and not running:
+                self._running.add(key)
+                running = True
+                threading.Thread(target=self._later, args=(key, read), daemon=True).start()
+        return (found[1] if found is not None else None), running
+
+    def _later(self, key: tuple[str, ...], read: Callable[[], Any]) -> None:
+        try:
+            value = read()
+        except Exception as exc:  # shown on the page in place of the report
+            value = {"problem": str(exc)}
+        with self._lock:
+            self._kept[("later", *key)] = (time.monotonic(), value)
+            self._running.discard(key)
+
+    def forget(self) -> None:
+        """Read the registry again on the next page (after an action changed it)."""
+        with self._lock:
+            self._kept.clear()
+
+    def model(self, name: str) -> ModelInfo:
+        return self.cached(("model", name), lambda: self.registry.model(name))
+
+    def version_list(self, name: str) -> list[VersionInfo]:
+        return self.cached(("versions", name), lambda: self.registry.versions(name))
+
+    def performance(self, name: str, since: float, until: float, max_rows: int) -> PerformanceReport:
+        """Live and label-free performance of the newest ``max_rows`` predictions in the window."""
+
+        def facts(version: str) -> Any:
+            return self.cached(("facts", name, version), lambda: version_facts(self.registry, name, version))
+
+        return live_performance(self.store, name, since=since, until=until, facts=facts, max_rows=max_rows)
+
+    def reference(self, model: str, version: str) -> DatasetProfile:
+        key = (model, version)
+        with self._lock:
+            found = self._references.get(key)
+        if found is None:
+            found = load_reference(self.registry, model, version)
+            with self._lock:
+                self._references[key] = found
+        return found
+
+    def models(self) -> list[ModelInfo]:
+        return self.cached(("models",), lambda: sorted(self.registry.models(), key=lambda m: m.name))
+
+    def spec(self, name: str) -> tuple[DeploymentSpec, int]:
+        dep = self.registry.deployments.get(name)
+        return (dep.spec, dep.revision) if dep is not None else (DeploymentSpec.single(name), 0)
+
+    def overview(self, now: float | None = None) -> list[ModelRow]:
+        now = time.time() if now is None else now
+        firing = AlertCenter(self.store, ()).active()
+        return [self.row(info, now, [a for a in firing if a.model == info.name]) for info in self.models()]
+
+    def drift(
+        self, name: str, version: str, now: float, window: float = DRIFT_WINDOW
+    ) -> tuple[str, tuple[str, ...]]:
+        try:
+            live = live_report(
+                self.store, name, version, window, reference=self.reference(name, version), now=now
+            )
+        except ModelwardError:
+            return "unknown", ()
+        if live.report is None:
+            return "no traffic", ()
+        # Red on the first drifted feature: the data set's verdict (a share of features) comes later.
+        features = live.report.drifted_features
+        return ("drifted" if live.dataset_drift or features else "ok"), features
+
+    def row(self, info: ModelInfo, now: float, alerts: list[Any]) -> ModelRow:
+        spec, _ = self.spec(info.name)
+        canary = spec.canary.to_dict() if spec.canary is not None else None
+        decision = None
+        if spec.canary is not None:
+            last = last_decisions(self.registry, info.name, limit=1)
+            decision = "; ".join(last[0]["reasons"]) if last else "waiting for the controller"
+        traffic = traffic_stats(self.store, info.name, now - OVERVIEW_WINDOW, now)
+        champion = info.aliases.get(DEFAULT_ALIAS) or info.latest_version
+        verdict, features = (
+            self.cached(("drift", info.name, champion), lambda: self.drift(info.name, champion, now), 10.0)
+            if champion
+            else ("unknown", ())
+        )
+        report = self.cached(
+            ("performance", info.name),
+            lambda: self.performance(info.name, now - 3600, now, PERFORMANCE_ROWS),
+            30.0,
+        )
+        group = report.of_version(champion) if champion else None
+        problems = []
+        error_rate = traffic.errors / traffic.requests if traffic.requests else None
+        if error_rate is not None and error_rate > self.error_threshold:
+            problems.append(f"error rate {error_rate:.1%}")
+        if verdict == "drifted":
+            problems.append("drift: " + ", ".join(features))
+        if alerts:
+            problems.append(f"{len(alerts)} alert(s) firing")
+        return ModelRow(
+            name=info.name,
+            aliases=dict(sorted(info.aliases.items())),
+            deployment=spec.describe(),
+            canary=canary,
+            next_decision=decision,
+            requests=traffic.requests,
+            rate=traffic.requests / OVERVIEW_WINDOW,
+            error_rate=error_rate,
+            p95_ms=traffic.p95_ms,
+            drift=verdict,
+            drifted_features=features,
+            performance=_metrics(group, "metrics"),
+            estimated=_metrics(group, "estimated"),
+            alerts=[a.to_dict() for a in alerts],
+            problems=tuple(problems),
+        )
+
+    def versions(self, name: str) -> list[dict[str, Any]]:
+        """Newest first: aliases, lineage, the newest validation and fairness report."""
+        reports = VersionReports(self.store)
+        out = []
+        for v in sorted(
+            self.registry.versions(name), key=lambda v: -int(v.version) if v.version.isdigit() else 0
+        ):
+            validation = latest_validation(self.registry, name, v.version)
+            fairness = reports.latest(name, v.version, "fairness")
+            out.append(
+                {
+                    "version": v.version,
+                    "aliases": v.aliases,
+                    "created": v.created_at.strftime("%Y-%m-%d %H:%M") if v.created_at else "",
+                    "archived": v.archived,
+                    "lineage": {k: v.tags[TAG_PREFIX + k] for k in LINEAGE if TAG_PREFIX + k in v.tags},
+                    "gates": None if validation is None else validation.verdict,
+                    "failing": [] if validation is None else [g.name for g in validation.failing],
+                    "fairness": None if fairness is None else fairness.body.get("verdict", "stored"),
+                }
+            )
+        return out
