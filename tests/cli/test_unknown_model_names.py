@@ -64,6 +64,7 @@ CALLS: dict[str, list[str]] = {
     "policy show": ["policy", "show", TYPO],
     "policy delete": ["policy", "delete", TYPO],
     "retrain": ["retrain", TYPO, "--reason", "x"],
+    "rollout status": ["rollout", "status", TYPO],
 }
 # `validate` is for CI/CD: a model it cannot find is "could not evaluate", exit 2, with the same line.
 EXIT_CODES = {"validate": 2}
@@ -77,6 +78,7 @@ MORE_CALLS = [
 ]
 NOT_LOOKUPS = {
     "register": "--name names the model it creates",
+    "quickstart": "--name names the model it creates (a name already registered is refused)",
     "forget": "erasure must reach the logged rows of a model no longer registered",
 }
 

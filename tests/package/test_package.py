@@ -61,6 +61,7 @@ def test_top_level_exports_are_exactly_the_public_api() -> None:
         "register",
         "register_mlflow_model",
         "rollback",
+        "set_policy",
         "validate",
     }
     for name in modelward.__all__:
