@@ -104,3 +104,17 @@ def posts(receiver: Receiver) -> list[tuple[str, str, str]]:
     return [
         (p["modelward"]["kind"], p["modelward"]["rule"], p["modelward"]["message"]) for p in receiver.posts
     ]
+
+
+STRING_FEATURES = ("geography", "gender")
+
+
+def profile_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """A churn frame as the live profiler takes it: strings as objects, numbers as float64."""
+    out: dict[str, np.ndarray] = {}
+    for name in frame.columns:
+        if name in STRING_FEATURES:
+            out[name] = np.asarray([str(v) for v in frame[name]], dtype=object)
+        else:
+            out[name] = frame[name].to_numpy(dtype=np.float64)
+    return out

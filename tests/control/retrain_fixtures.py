@@ -35,9 +35,9 @@ from modelward.store.tables import (
     predictions,
     retrain_runs,
 )
+from tests.control.monitor_fixtures import profile_columns
 from tests.control.webhook_receiver import Receiver, running_receiver
 
-STRINGS = ("geography", "gender")
 PY = sys.executable
 
 
@@ -142,16 +142,6 @@ def serve_labelled(registry: Registry, start: float, n: int, *, seed: int = 0) -
     )
 
 
-def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for name in frame.columns:
-        if name in STRINGS:
-            out[name] = np.asarray([str(v) for v in frame[name]], dtype=object)
-        else:
-            out[name] = frame[name].to_numpy(dtype=np.float64)
-    return out
-
-
 def _drifted(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     out["age"] = out["age"] + 20
@@ -174,7 +164,7 @@ def profile_traffic(
     for _ in range(minutes):
         clock[0] += 60
         batch = features.sample(100, random_state=int(rng.integers(1 << 30)))
-        profiler.observe("churn", "1", None, reference, _columns(_drifted(batch) if drift else batch))
+        profiler.observe("churn", "1", None, reference, profile_columns(_drifted(batch) if drift else batch))
         profiler.flush()
     return clock[0]
 

@@ -31,13 +31,12 @@ from modelward.monitoring.performance_gauges import PerformanceGauges
 from modelward.registry import Registry
 from modelward.store import Store
 from modelward.store.tables import predictions
-from tests.control.monitor_fixtures import hook, two_versions, versions
+from tests.control.monitor_fixtures import hook, profile_columns, two_versions, versions
 from tests.control.webhook_receiver import Receiver
 
 __all__ = ["hook", "two_versions", "versions"]  # fixtures: imported so that pytest finds them
 
 T0 = 1_900_000_000.0
-STRINGS = ("geography", "gender")
 
 
 @pytest.fixture
@@ -54,16 +53,6 @@ def receiver(hook: Receiver) -> Receiver:
 def _center(registry: Registry, receiver: Receiver, **kw: float) -> AlertCenter:
     hook = WebhookNotifier(receiver.url, allowed_hosts=["127.0.0.1"])
     return AlertCenter(registry.store, [hook], **kw)  # type: ignore[arg-type]
-
-
-def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for name in frame.columns:
-        if name in STRINGS:
-            out[name] = np.asarray([str(v) for v in frame[name]], dtype=object)
-        else:
-            out[name] = frame[name].to_numpy(dtype=np.float64)
-    return out
 
 
 def _drifted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -106,7 +95,9 @@ def test_drift_reaches_the_webhook_once_and_resolves_once(
             for _ in range(5):  # five requests of 40 rows a minute
                 clock[0] += 12
                 batch = features.sample(40, random_state=int(rng.integers(1 << 30)))
-                profiler.observe("churn", "1", None, reference, _columns(_drifted(batch) if drift else batch))
+                profiler.observe(
+                    "churn", "1", None, reference, profile_columns(_drifted(batch) if drift else batch)
+                )
             profiler.flush()
             result = task.run(clock[0])
             assert result is not None and result.checks[0].problems == {}
