@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelward.control.monitor import _snapshots
-from modelward.control.rollout import policies_with
-from modelward.errors import LifecycleError, ModelNotFound
+from modelward.control.rollout import champion_of, policies_with
+from modelward.errors import LifecycleError
 from modelward.governance.rollout_policy import LivePolicy
 from modelward.monitoring.alert_rules import AlertInputs
 from modelward.monitoring.alerts import AlertCenter
@@ -100,10 +100,7 @@ class BreachTask:
         """Judge ``model``'s champion once at ``now`` and act on a sustained breach."""
         from modelward.feedback.performance import performance_report
 
-        try:
-            champion = self.registry.model(model).aliases.get(DEFAULT_ALIAS)
-        except ModelNotFound:  # a policy stored for a model not registered (yet, or any more)
-            return None
+        champion = champion_of(self.registry, model)
         if champion is None:
             return None
         since = now - live.window_seconds

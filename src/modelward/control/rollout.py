@@ -37,7 +37,7 @@ from modelward.governance.policy import GatePolicy, parse_policy
 from modelward.registry.registry import DEFAULT_ALIAS, Registry
 from modelward.store.tables import model_policies
 
-__all__ = ["RolloutTask", "policies_with"]
+__all__ = ["RolloutTask", "champion_of", "policies_with"]
 
 log = logging.getLogger("modelward.controller")
 
@@ -61,6 +61,15 @@ def policies_with(registry: Registry, section: str) -> list[tuple[str, GatePolic
         if getattr(policy, section) is not None:
             out.append((str(model), policy))
     return sorted(out, key=lambda pair: pair[0])
+
+
+def champion_of(registry: Registry, model: str) -> str | None:
+    """The version holding ``model``'s champion alias; None without one, or for a policy stored for a
+    model not registered (yet, or any more)."""
+    try:
+        return registry.model(model).aliases.get(DEFAULT_ALIAS)
+    except ModelNotFound:
+        return None
 
 
 class RolloutTask:
@@ -117,10 +126,7 @@ class RolloutTask:
 
     def candidate(self, model: str) -> str | None:
         """The version a rollout would take up now, or None (no champion, nothing new, a canary runs)."""
-        try:
-            champion = self.registry.model(model).aliases.get(DEFAULT_ALIAS)
-        except ModelNotFound:  # a policy stored for a model not registered (yet, or any more)
-            return None
+        champion = champion_of(self.registry, model)
         if champion is None:
             return None
         newer = [
