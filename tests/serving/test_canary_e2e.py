@@ -130,7 +130,10 @@ def drive(server: Server, until: Any, *, timeout: float = 90.0) -> list[httpx.Re
                 answers.append(c.post("/models/doubler/predict", json={"features": {"x": float(x)}}))
             if until():
                 return answers
-    raise AssertionError(f"not done after {timeout} s and {len(answers)} requests: {until.__doc__}")
+    plan = canary_state(server.home)["spec"].get("canary")
+    raise AssertionError(
+        f"not done after {timeout} s and {len(answers)} requests: {until.__doc__}; the plan: {plan}"
+    )
 
 
 def test_a_canary_failing_20_percent_is_rolled_back_within_its_first_step(
@@ -185,14 +188,19 @@ def test_a_healthy_canary_walks_its_steps_and_ends_as_champion(
         "3s",
         "--min-requests",
         "20",
-        # Other processes share this machine's cores: a few ms of p95 noise is not the canary's fault.
+        # The same model on both arms: any latency gap is this shared machine's scheduling noise
+        # (a 100 ms stall in a loaded CI run), not the canary's. The latency rule has its own tests.
         "--latency-slack-ms",
-        "25",
+        "2000",
     )
 
     def promoted() -> bool:
         """the canary is promoted"""
-        return canary_state(canary_home)["spec"]["strategy"] == "single"
+        spec = canary_state(canary_home)["spec"]
+        plan = spec.get("canary") or {}
+        # A rollback is final: say why at once rather than drive traffic until the timeout.
+        assert plan.get("state") != "rolled_back", f"rolled back: {plan.get('reason')}"
+        return spec["strategy"] == "single"
 
     answers = drive(server, promoted, timeout=120)
 
