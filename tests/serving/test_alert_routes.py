@@ -18,8 +18,7 @@ def test_alerts_route_lists_active_alerts_and_history(home: Path) -> None:
     store = Store(Settings(home=home).resolved_database_url).open()
     store.migrate()
     center = AlertCenter(store, [], resolve_after=0)
-    # Alerts of version 1, the champion, as the server's monitor raises them: its first evaluation
-    # (no traffic yet: it cannot tell) keeps them.
+    # Alerts of version 1, the champion, as the server's monitor raises them.
     center.apply(
         [Signal("latency", "churn", "latency_p95", "warning", True, 812.0, "churn:1: slow", "1")], now=100
     )
@@ -30,7 +29,9 @@ def test_alerts_route_lists_active_alerts_and_history(home: Path) -> None:
         [Signal("error_rate", "churn", "error_rate", "critical", False, 0.0, "churn:1: fine", "1")], now=120
     )
     store.close()
-    env = server_env(home, MODELWARD_PREDICT_TOKEN="predict-secret")
+    # The route is under test, not the monitor: with the controller off, nothing but this test
+    # writes alerts (a loaded machine's slow first requests could otherwise fire a latency alert).
+    env = server_env(home, MODELWARD_PREDICT_TOKEN="predict-secret", MODELWARD_CONTROLLER="false")
     server = start_server(home, "churn", "--reload-interval", "0", env=env)
     try:
         with httpx.Client(base_url=server.url, timeout=30) as c:
