@@ -31,7 +31,9 @@ from sklearn.metrics import roc_auc_score
 
 def _check(answer: httpx.Response) -> Any:
     if answer.status_code >= 300:
-        raise SystemExit(f"{answer.request.method} {answer.request.url.path}: {answer.status_code} {answer.text}")
+        raise SystemExit(
+            f"{answer.request.method} {answer.request.url.path}: {answer.status_code} {answer.text}"
+        )
     return answer.json()
 
 
@@ -70,19 +72,24 @@ def champion(client: httpx.Client, model: str) -> str | None:
     return next((str(v["version"]) for v in versions if "champion" in v["aliases"]), None)
 
 
-def day(client: httpx.Client, log: pd.DataFrame, d: int, args: argparse.Namespace) -> dict[str, Any]:
+def day(
+    client: httpx.Client, log: pd.DataFrame, d: int, args: argparse.Namespace, before: int
+) -> dict[str, Any]:
+    """Score day ``d``, send its outcomes and wait for the server to count them on top of ``before``."""
     table = daily_features(log, d)
-    before = performance(client, args.model)["n_labelled"]
     scored = score(client, args.model, table, args.batch)
     calls = scored["churn_probability"].rank(ascending=False) <= round(args.call_share * len(table))
     churned = outcomes(table, d, seed=args.seed)  # overnight: what each checked customer did
     items = [
-        {"request_id": rid, "label": int(label)} for rid, label in zip(scored["request_id"], churned, strict=True)
+        {"request_id": rid, "label": int(label)}
+        for rid, label in zip(scored["request_id"], churned, strict=True)
     ]
     _check(client.post("/feedback", json={"items": items}))
     report = wait_counted(client, args.model, before + len(items))
     live = {
-        g["version"]: (g["metrics"].get("roc_auc") or {}).get("value") for g in report["versions"] if g["n_labelled"]
+        g["version"]: (g["metrics"].get("roc_auc") or {}).get("value")
+        for g in report["versions"]
+        if g["n_labelled"]
     }
     return {
         "day": d,
@@ -104,7 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--last", type=int, default=14)
     parser.add_argument("--model", default="retention")
     parser.add_argument("--batch", type=int, default=50, help="customers per scoring call")
-    parser.add_argument("--call-share", type=float, default=0.2, help="share of the day's checks the team calls")
+    parser.add_argument(
+        "--call-share", type=float, default=0.2, help="share of the day's checks the team calls"
+    )
     parser.add_argument("--seed", type=int, default=0, help="the shop's seed (as given to shop.py)")
     parser.add_argument("--json", action="store_true", help="one JSON object a day")
     args = parser.parse_args(argv)
@@ -114,8 +123,10 @@ def main(argv: list[str] | None = None) -> None:
     log = pd.read_parquet(args.log)
     url = args.url if "://" in args.url else f"http://{args.url}"
     with httpx.Client(base_url=url, timeout=60) as client:
+        labelled = performance(client, args.model)["n_labelled"]
         for d in range(args.first, args.last + 1):
-            result = day(client, log, d, args)
+            result = day(client, log, d, args, labelled)
+            labelled += result["checks"]
             if args.json:
                 print(json.dumps(result), flush=True)
                 continue

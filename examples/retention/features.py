@@ -42,7 +42,9 @@ def daily_features(log: pd.DataFrame, day: int) -> pd.DataFrame:
     table["discount_share"] = (promo / by["amount"].sum()).round(3)
     table = table.reset_index()
     table.insert(1, "day", day)
-    return table.astype({c: "int64" for c in ("customer_id", "day", "recency_days", "frequency_90d", "tenure_days")})
+    return table.astype(
+        {c: "int64" for c in ("customer_id", "day", "recency_days", "frequency_90d", "tenure_days")}
+    )
 
 
 def feature_tables(log: pd.DataFrame, first: int, last: int) -> pd.DataFrame:
