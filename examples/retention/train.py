@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(f"registered {info.ref}")
         if args.promote:
-            modelward.promote(info.name, info.version, reason=f"retrained on the checks of {span}")
+            modelward.promote(info.name, info.version, reason=f"trained on the checks of {span}")
             print(f"{info.ref} is champion")
 
 

@@ -24,6 +24,7 @@ from tests.conftest import EXAMPLES, _load_example
 from tests.monitoring.test_prediction_log import wait_until
 from tests.serving.conftest import Server, server_env, start_server
 
+import modelward
 from modelward.api import open_registry
 from modelward.config import Settings
 from modelward.monitoring.alert_config import load_alert_config
@@ -48,6 +49,22 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return proc
 
 
+def _release(env: dict[str, str], home: Path, first: int, last: int) -> subprocess.CompletedProcess[str]:
+    """train.py over days ``first``..``last``, registered and promoted to champion in its process."""
+    return _run(
+        env,
+        str(EXAMPLE / "train.py"),
+        *("--log", str(home / "transactions.parquet"), "--first", str(first), "--last", str(last)),
+        *(
+            "--out",
+            str(home / f"model_uri{first}.txt"),
+            "--reference",
+            str(home / f"reference{first}.parquet"),
+        ),
+        *("--register", "retention", "--promote"),
+    )
+
+
 def _days(server: Server, first: int, last: int) -> list[dict[str, Any]]:
     log = ["--log", str(server.home / "transactions.parquet")]
     span = ["--first", str(first), "--last", str(last)]
@@ -57,8 +74,7 @@ def _days(server: Server, first: int, last: int) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Iterator[dict[str, Any]]:
-    """The README's story: the first model released by hand (``modelward register --from-mlflow``),
-    a week of checks, the retrained model released by ``train.py --register --promote``, a second
+    """The README's story: the first model, a week of checks, the model retrained on them, a second
     week in which the controller rolls it back, and one more day on the restored champion."""
     home = tmp_path_factory.mktemp("retention-home")
     shutil.copyfile(mlflow_db_template, home / "mlflow.db")
@@ -66,30 +82,12 @@ def replay(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -
     # half hour, and the controller judges every second.
     policy = yaml.safe_load((EXAMPLE / "policy.yaml").read_text())
     policy["live"]["sustain"] = "1s"
-    (home / "policy.yaml").write_text(yaml.safe_dump(policy))
     env = server_env(home)
     log = str(home / "transactions.parquet")
     _run(env, str(EXAMPLE / "shop.py"), "--customers", str(CUSTOMERS), "--out", log)
-    uri, reference = home / "model_uri.txt", home / "reference.parquet"
-    trained = _run(
-        env,
-        str(EXAMPLE / "train.py"),
-        "--log",
-        log,
-        "--first",
-        "-27",
-        "--last",
-        "0",
-        "--out",
-        str(uri),
-        "--reference",
-        str(reference),
-    )
-    register = ["register", "--from-mlflow", uri.read_text().strip(), "--name", "retention"]
-    answer = ["--reference", str(reference), "--target", "churned", "--probability-name", "churn_probability"]
-    _run(env, "-m", "modelward", *register, *answer)
-    _run(env, "-m", "modelward", "promote", "retention", "1", "--reason", "the first retention model")
-    _run(env, "-m", "modelward", "policy", "set", "retention", str(home / "policy.yaml"))
+    printed = [_release(env, home, -27, 0).stdout]
+    settings = Settings(home=home, actor="tester")
+    modelward.set_policy("retention", yaml.safe_dump(policy), settings=settings)
     fast = {
         "MODELWARD_ALERTS_FILE": str(EXAMPLE / "alerts.yaml"),
         "MODELWARD_CONTROLLER_INTERVAL": "0.5",
@@ -99,30 +97,14 @@ def replay(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -
     server = start_server(home, "retention", "--reload-interval", "0.5", env={**env, **fast}, timeout=300)
     try:
         week1 = _days(server, 1, 7)
-        retrained = _run(
-            env,
-            str(EXAMPLE / "train.py"),
-            "--log",
-            log,
-            "--first",
-            "1",
-            "--last",
-            "7",
-            "--out",
-            str(home / "model_uri_2.txt"),
-            "--reference",
-            str(home / "reference_2.parquet"),
-            "--register",
-            "retention",
-            "--promote",
-        )
+        printed.append(_release(env, home, 1, 7).stdout)
         week2 = _days(server, 8, 14)
-        with open_registry(Settings(home=home, actor="tester")) as registry:
+        with open_registry(settings) as registry:
             wait_until(lambda: registry.model("retention").aliases.get("champion") == "1", timeout=120)
         after = _days(server, 15, 15)
         yield {
             "home": home,
-            "printed": (trained.stdout, retrained.stdout),
+            "printed": printed,
             "days": week1 + week2,
             "after": after,
         }
@@ -163,7 +145,8 @@ def test_each_training_run_is_in_mlflow_with_params_metrics_and_the_feature_tabl
 ) -> None:
     from mlflow import MlflowClient
 
-    assert "registered retention:2" in replay["printed"][1]
+    assert "registered retention:1" in replay["printed"][0]
+    assert "retention:2 is champion" in replay["printed"][1]
     client = MlflowClient(tracking_uri=f"sqlite:///{replay['home'] / 'mlflow.db'}")
     for version, span in (("1", "days -27..0"), ("2", "days 1..7")):
         info = registry.version("retention", version)
