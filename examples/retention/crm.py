@@ -77,6 +77,8 @@ def day(
 ) -> dict[str, Any]:
     """Score day ``d``, send its outcomes and wait for the server to count them on top of ``before``."""
     table = daily_features(log, d)
+    if table.empty:
+        raise SystemExit(f"day {d}: no customer is due (the log has no purchase before it)")
     scored = score(client, args.model, table, args.batch)
     calls = scored["churn_probability"].rank(ascending=False) <= round(args.call_share * len(table))
     churned = outcomes(table, d, seed=args.seed)  # overnight: what each checked customer did

@@ -22,6 +22,7 @@ registration) and promote (through the promotion gates) in the same process:
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 import mlflow
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     train_auc = float(roc_auc_score(train[TARGET], model.predict_proba(train[FEATURES])[:, 1]))
     holdout_auc = float(roc_auc_score(test[TARGET], model.predict_proba(test[FEATURES])[:, 1]))
 
+    # Day counts are integers that are never missing: MLflow's hint about integer columns does not apply.
+    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
     settings = Settings()
     mlflow.set_tracking_uri(settings.resolved_tracking_uri)
     client = mlflow.MlflowClient()

@@ -72,6 +72,13 @@ def _days(server: Server, first: int, last: int) -> list[dict[str, Any]]:
     return [json.loads(line) for line in proc.stdout.splitlines()]
 
 
+def _serves(server: Server, version: str) -> bool:
+    """The server has switched to ``version`` (it follows an alias move at its next poll)."""
+    with server.client() as client:
+        ready = client.get("/ready").json()
+    return bool(ready["models"]["retention"]["version"] == version)
+
+
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Iterator[dict[str, Any]]:
     """The README's story: the first model, a week of checks, the model retrained on them, a second
@@ -98,9 +105,11 @@ def replay(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -
     try:
         week1 = _days(server, 1, 7)
         printed.append(_release(env, home, 1, 7).stdout)
+        wait_until(lambda: _serves(server, "2"), timeout=120)
         week2 = _days(server, 8, 14)
         with open_registry(settings) as registry:
             wait_until(lambda: registry.model("retention").aliases.get("champion") == "1", timeout=120)
+        wait_until(lambda: _serves(server, "1"), timeout=120)
         after = _days(server, 15, 15)
         yield {
             "home": home,
