@@ -23,7 +23,7 @@ from modelward.config import Settings
 HERE = Path(__file__).resolve().parent
 FEATURES = ("x1", "x2", "x3")
 EXPERIMENT = "online"
-LEARNING_RATE = 0.5
+LEARNING_RATE = 1.0
 
 
 def new_model() -> Any:

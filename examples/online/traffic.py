@@ -4,9 +4,9 @@ Each batch is ``--batch`` events, each one request (``{"features": {...}}``), wh
 back at once by request id (``POST /feedback``). The first ``--before`` batches follow the old rule,
 every batch after them the new one. The accuracy printed per batch is the share of the server's
 answers that were right, and the versions are the ones that answered: the old champion, the canary of
-an update, then the promoted update. After the drift, traffic goes on until ``--settle`` batches in a
-row answered entirely by a newer version reach ``--recovered``, or ``--max-after`` batches (then it
-exits 1). Batches are ``--interval`` seconds apart: the traffic's pace, during which the server's
+an update, then the promoted update. After the drift, traffic goes on until the last ``--settle``
+batches were answered entirely by a newer version with a mean accuracy of ``--recovered`` or better,
+or for ``--max-after`` batches (then it exits 1). Batches are ``--interval`` seconds apart: the traffic's pace, during which the server's
 controller notices the fall, runs the update job and rolls the update out. Run after the README's
 set-up:
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", type=int, default=10, help="batches before the drift")
     parser.add_argument("--max-after", type=int, default=600, help="batches after it, at most")
     parser.add_argument("--recovered", type=float, default=0.9, help="accuracy that counts as recovered")
-    parser.add_argument("--settle", type=int, default=3, help="recovered batches in a row that end it")
+    parser.add_argument("--settle", type=int, default=5, help="batches of a newer version that are judged")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between batches")
     parser.add_argument("--seed", type=int, default=100)
     parser.add_argument("--json", action="store_true", help="print every batch as one JSON document")
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     stream = _stream()
     url = args.url if "://" in args.url else f"http://{args.url}"
     batches: list[dict[str, Any]] = []
-    streak, first = 0, None
+    streak, first, recovered = 0, None, False
     with httpx.Client(base_url=url, timeout=60) as client:
         for i in range(args.before + args.max_after):
             concept = 0 if i < args.before else 1
@@ -91,15 +91,17 @@ def main(argv: list[str] | None = None) -> int:
                 rule = stream.CONCEPTS[concept]
                 print(f"batch {i + 1:3d} [{rule}]: accuracy {done['accuracy']:.2f} ({served})", flush=True)
             newer = all(int(v) > first for v in done["versions"])
-            streak = streak + 1 if concept == 1 and newer and done["accuracy"] >= args.recovered else 0
-            if streak >= args.settle:
+            streak = streak + 1 if concept == 1 and newer else 0
+            last = [b["accuracy"] for b in batches[-args.settle :]]
+            if streak >= args.settle and sum(last) / len(last) >= args.recovered:
+                recovered = True
                 break
             time.sleep(args.interval)
     if args.json:
-        print(json.dumps({"batches": batches, "recovered": streak >= args.settle}))
-    elif streak >= args.settle:
-        print(f"recovered: {args.settle} batches in a row at {args.recovered:.0%} or better, by a newer version")
-    return 0 if streak >= args.settle else 1
+        print(json.dumps({"batches": batches, "recovered": recovered}))
+    elif recovered:
+        print(f"recovered: the last {args.settle} batches at {args.recovered:.0%} or better, by a newer version")
+    return 0 if recovered else 1
 
 
 if __name__ == "__main__":

@@ -38,7 +38,9 @@ def threshold_models(settings: Settings) -> pd.DataFrame:
         with mlflow.start_run() as run:
             model = Threshold(cut)
             signature = infer_signature(data[["x"]], model.predict(None, data[["x"]]))
-            mlflow.pyfunc.log_model(name="model", python_model=model, signature=signature)
+            mlflow.pyfunc.log_model(
+                name="model", python_model=model, signature=signature, pip_requirements=["mlflow"]
+            )
         modelward.register_mlflow_model(
             f"runs:/{run.info.run_id}/model",
             "threshold",
