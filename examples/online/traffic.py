@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"batches": batches, "recovered": recovered}))
     elif recovered:
-        print(f"recovered: the last {args.settle} batches at {args.recovered:.0%} or better, by a newer version")
+        print(
+            f"recovered: the last {args.settle} batches at {args.recovered:.0%} or better, by a newer version"
+        )
     return 0 if recovered else 1
 
 

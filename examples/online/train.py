@@ -1,11 +1,12 @@
-"""Train the first River model on events from before the drift, log it to MLflow, write the policy.
+"""Train the first River model on events from before the drift and release it as the champion.
 
 ``learn_one`` on each of ``--rows`` events (the label is ``x1 + x2 > 0``), then the model is logged as
 the pyfunc of ``model.py`` into the tracking store modelward uses (``MODELWARD_HOME``'s, or
-``MODELWARD_TRACKING_URI``). Under ``--data-dir`` it writes the reference requests (for
-``modelward register --reference``), the first holdout of the promotion gates, the model's URI and the
-model's policy (``policy.yaml``: the gates, the update job as the retraining command, the canary). Run
-from the repository root:
+``MODELWARD_TRACKING_URI``), registered as the first version of ``--name`` (the events as its
+reference data), promoted to champion, and given its policy: the promotion gates on the newest
+labelled rows, the update job as the retraining command, the canary rollout (``policy.yaml``, stored
+with the model). ``--data-dir`` receives the reference events, the gates' first holdout and the
+policy. Run from the repository root:
 
     python examples/online/train.py [--rows 1000] [--seed 0] [--window 10m] [--cooldown 15m]
 """
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default="online")
     parser.add_argument("--data-dir", type=Path, default=HERE / "data")
     parser.add_argument("--floor", type=float, default=0.8, help="live accuracy that starts an update")
     parser.add_argument("--min-labels", type=int, default=100, help="labels the trigger and canary need")
@@ -93,10 +95,25 @@ def main(argv: list[str] | None = None) -> None:
     holdout_rows.to_parquet(holdout, index=False)
     learned = {"rows": len(events), "until": None, "base_version": None}
     uri = learner.log_model(model, learned, {"holdout_accuracy": holdout_accuracy}, events)
-    (data / "model_uri.txt").write_text(uri + "\n")
-    (data / "policy.yaml").write_text(policy(args, holdout, reference))
     print(f"learned {len(events)} events one by one; holdout accuracy {holdout_accuracy:.3f}")
     print(f"logged {uri}")
+
+    import modelward
+
+    info = modelward.register_mlflow_model(
+        uri,
+        args.name,
+        reference_data=reference,
+        target="label",
+        task="classification",
+        allow_pickle=True,  # River models are pickled; the artifacts are pinned by sha256
+        description=f"River logistic regression, learn_one on {len(events)} events",
+    )
+    modelward.promote(args.name, info.version, data=holdout)
+    body = policy(args, holdout, reference)
+    (data / "policy.yaml").write_text(body)
+    modelward.set_policy(args.name, body, source=str(data / "policy.yaml"))
+    print(f"registered {args.name}:{info.version} as champion, with the policy in {data / 'policy.yaml'}")
 
 
 if __name__ == "__main__":

@@ -116,7 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         task="classification",
         allow_pickle=True,
         description=f"v{champion.version} updated with learn_one on {len(train)} labelled requests",
-        tags={"online.base_version": champion.version, "online.learned_rows": str(learned["rows"])},
+        tags={
+            "online.base_version": champion.version,
+            "online.learned_rows": str(learned["rows"]),
+            "online.learned_now": str(len(train)),
+            "online.holdout_rows": str(held),
+        },
     )
     summary.update(
         learned=len(train),
