@@ -54,7 +54,7 @@ def _experiment(settings: Settings) -> str:
     return str(client.create_experiment(EXPERIMENT, artifact_location=location))
 
 
-def log_model(model: Any, learned: dict[str, Any], metrics: dict[str, float], example: pd.DataFrame) -> str:
+def log_model(model: Any, learned: dict[str, Any], metrics: dict[str, float]) -> str:
     """Log ``model`` as the pyfunc of ``model.py`` with what it has learned; its ``runs:/`` URI."""
     settings = Settings()
     mlflow.set_tracking_uri(settings.resolved_tracking_uri)
@@ -75,7 +75,6 @@ def log_model(model: Any, learned: dict[str, Any], metrics: dict[str, float], ex
                 python_model=str(HERE / "model.py"),
                 artifacts={"river": str(river_file), "learned": str(learned_file)},
                 signature=signature,
-                input_example=example[list(FEATURES)].head(2),
                 pip_requirements=["mlflow", "pandas", "river"],
             )
     return f"runs:/{run.info.run_id}/model"

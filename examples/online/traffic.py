@@ -6,9 +6,9 @@ every batch after them the new one. The accuracy printed per batch is the share 
 answers that were right, and the versions are the ones that answered: the old champion, the canary of
 an update, then the promoted update. After the drift, traffic goes on until the last ``--settle``
 batches were answered entirely by a newer version with a mean accuracy of ``--recovered`` or better,
-or for ``--max-after`` batches (then it exits 1). Batches are ``--interval`` seconds apart: the traffic's pace, during which the server's
-controller notices the fall, runs the update job and rolls the update out. Run after the README's
-set-up:
+or for ``--max-after`` batches (then it exits 1). Batches are ``--interval`` seconds apart: the
+traffic's pace, during which the server's controller notices the fall, runs the update job and rolls
+the update out. Run after the README's set-up:
 
     python examples/online/traffic.py [URL] [--model online] [--before 10] [--batch 50] [--json]
 """

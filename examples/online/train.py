@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     events.to_parquet(reference, index=False)
     holdout_rows.to_parquet(holdout, index=False)
     learned = {"rows": len(events), "until": None, "base_version": None}
-    uri = learner.log_model(model, learned, {"holdout_accuracy": holdout_accuracy}, events)
+    uri = learner.log_model(model, learned, {"holdout_accuracy": holdout_accuracy})
     print(f"learned {len(events)} events one by one; holdout accuracy {holdout_accuracy:.3f}")
     print(f"logged {uri}")
 

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         "until": train["ts"].max().isoformat(),  # the held-out rows are learned by the next update
         "base_version": champion.version,
     }
-    uri = learner.log_model(river, learned, {"holdout_accuracy": after}, train)
+    uri = learner.log_model(river, learned, {"holdout_accuracy": after})
     atomic_parquet(holdout.drop(columns=["ts"]), args.holdout)
     info = modelward.register_mlflow_model(
         uri,

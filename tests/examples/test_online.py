@@ -51,7 +51,7 @@ def online(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -
         MODELWARD_MONITOR_INTERVAL="1",
         MODELWARD_RELOAD_INTERVAL="1",
     )
-    fast = ["--window", "10s", "--cooldown", "10m", "--steps", "50, 100", "--step-duration", "2s"]
+    fast = ["--window", "10s", "--cooldown", "10m", "--steps", "50, 100", "--step-duration", "1s"]
     trained = _run(env, str(EXAMPLE / "train.py"), "--data-dir", str(data), "--min-labels", "40", *fast)
     assert "registered online:1 as champion" in trained.stdout
     server = start_server(home, "online", env=env, timeout=300)
@@ -61,7 +61,7 @@ def online(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -
 
 @pytest.fixture(scope="module")
 def batches(online: Server) -> list[dict[str, Any]]:
-    args = ["--before", str(BEFORE), "--batch", "40", "--interval", "0.5", "--max-after", "300", "--json"]
+    args = ["--before", str(BEFORE), "--batch", "40", "--interval", "0.3", "--max-after", "300", "--json"]
     proc = _run(online.env, str(EXAMPLE / "traffic.py"), online.url, *args)
     report = json.loads(proc.stdout)
     assert report["recovered"] is True, proc.stdout
