@@ -6,7 +6,8 @@ every batch after them the new one. The accuracy printed per batch is the share 
 answers that were right, and the versions are the ones that answered: the old champion, the canary of
 an update, then the promoted update. After the drift, traffic goes on until the last ``--settle``
 batches were answered entirely by a newer version with a mean accuracy of ``--recovered`` or better,
-or for ``--max-after`` batches (then it exits 1). Batches are ``--interval`` seconds apart: the
+and that version is the champion (the canary promoted it), or for ``--max-after`` batches (then it
+exits 1). Batches are ``--interval`` seconds apart: the
 traffic's pace, during which the server's controller notices the fall, runs the update job and rolls
 the update out. Run after the README's set-up:
 
@@ -61,6 +62,12 @@ def batch(client: httpx.Client, model: str, events: Any) -> dict[str, Any]:
     return {"accuracy": right / len(events), "versions": dict(sorted(versions.items()))}
 
 
+def champion(client: httpx.Client, model: str) -> str | None:
+    """The version that holds the champion alias now."""
+    versions = _check(client.get(f"/models/{model}"))["versions"]
+    return next((v["version"] for v in versions if "champion" in v["aliases"]), None)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url", nargs="?", default="http://127.0.0.1:8000")
@@ -77,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     stream = _stream()
     url = args.url if "://" in args.url else f"http://{args.url}"
     batches: list[dict[str, Any]] = []
-    streak, first, recovered = 0, None, False
+    streak, first, recovered, held = 0, None, False, None
     with httpx.Client(base_url=url, timeout=60) as client:
         for i in range(args.before + args.max_after):
             concept = 0 if i < args.before else 1
@@ -94,14 +101,18 @@ def main(argv: list[str] | None = None) -> int:
             streak = streak + 1 if concept == 1 and newer else 0
             last = [b["accuracy"] for b in batches[-args.settle :]]
             if streak >= args.settle and sum(last) / len(last) >= args.recovered:
-                recovered = True
-                break
+                # served by the update at the canary's last step is not yet promoted: wait for that
+                held = champion(client, args.model)
+                if set(done["versions"]) == {held}:
+                    recovered = True
+                    break
             time.sleep(args.interval)
     if args.json:
         print(json.dumps({"batches": batches, "recovered": recovered}))
     elif recovered:
         print(
-            f"recovered: the last {args.settle} batches at {args.recovered:.0%} or better, by a newer version"
+            f"recovered: the last {args.settle} batches at {args.recovered:.0%} or better, "
+            f"by v{held}, now the champion"
         )
     return 0 if recovered else 1
 

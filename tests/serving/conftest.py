@@ -8,10 +8,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import pandas as pd
@@ -20,16 +19,6 @@ import pytest
 from modelward.config import Settings
 
 ADMIN_TOKEN = "admin-secret-for-tests"
-T = TypeVar("T")
-
-
-def wait_for(probe: Callable[[], T], done: Callable[[T], bool], timeout: float = 60.0) -> T:
-    """``probe()`` once ``done`` holds for it; the last value is in the failure message."""
-    deadline = time.monotonic() + timeout
-    while not done(value := probe()):
-        assert time.monotonic() < deadline, f"condition not reached in time; last seen: {value}"
-        time.sleep(0.1)
-    return value
 
 
 def free_port() -> int:

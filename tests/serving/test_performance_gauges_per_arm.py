@@ -4,8 +4,10 @@ series is the model as a whole, computed over every labelled row of both arms.""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import numpy as np
@@ -16,9 +18,19 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 from modelward.config import Settings
 from modelward.registry import Registry
 from modelward.routing import DeploymentSpec
-from tests.serving.conftest import server_env, start_server, wait_for
+from tests.serving.conftest import server_env, start_server
 
 REQUESTS = 160
+T = TypeVar("T")
+
+
+def wait_for(probe: Callable[[], T], done: Callable[[T], bool], timeout: float = 60.0) -> T:
+    """``probe()`` once ``done`` holds for it; the last value is in the failure message."""
+    deadline = time.monotonic() + timeout
+    while not done(value := probe()):
+        assert time.monotonic() < deadline, f"condition not reached in time; last seen: {value}"
+        time.sleep(0.1)
+    return value
 
 
 def performance_samples(url: str) -> dict[tuple[str, str, str, str], float]:
