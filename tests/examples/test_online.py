@@ -51,7 +51,7 @@ def online(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -
         MODELWARD_MONITOR_INTERVAL="1",
         MODELWARD_RELOAD_INTERVAL="1",
     )
-    fast = ["--window", "10s", "--cooldown", "10m", "--steps", "50, 100", "--step-duration", "1s"]
+    fast = ["--window", "10s", "--cooldown", "10m", "--steps", "50", "--step-duration", "1s"]
     trained = _run(env, str(EXAMPLE / "train.py"), "--data-dir", str(data), "--min-labels", "40", *fast)
     assert "registered online:1 as champion" in trained.stdout
     server = start_server(home, "online", env=env, timeout=300)
