@@ -57,8 +57,11 @@ class Scored:
                 return float(metrics.mean_absolute_error(y, p))
             return float(metrics.r2_score(y, p))
         classes = list(m.class_values)
+        names = [str(c) for c in classes]
         truth = np.fromiter((classes.index(v) for v in self.y_true), dtype=np.int64, count=self.rows)
-        predicted = np.fromiter((classes.index(v) for v in self.y_pred), dtype=np.int64, count=self.rows)
+        predicted = np.fromiter((class_index(v, names) for v in self.y_pred), dtype=np.int64, count=self.rows)
+        # an answer that is none of the classes is wrong whatever the label: counted as another class
+        predicted = np.where(predicted < 0, (truth + 1) % len(classes), predicted)
         binary = len(classes) == 2
         if name == "accuracy":
             return float(metrics.accuracy_score(truth, predicted))
@@ -99,6 +102,11 @@ def score_holdout(model: LoadedModel, frame: pd.DataFrame, label: str) -> Scored
         keep = idx >= 0
         values = np.asarray(model.class_values, dtype=object)
         y_true = values[idx[keep]]
+        # A model without classes_ (a pyfunc) may answer 1 where its classes, decided from the
+        # target at registration, are "0" and "1": its answers as the class values, like the labels.
+        answered = np.fromiter((class_index(v, names) for v in pred), dtype=np.int64, count=len(pred))
+        if (answered >= 0).all():
+            pred = values[answered]
         wanted = [f"probability_{c}" for c in model.classes]
         if all(c in scored.columns for c in wanted):
             proba = scored[wanted].to_numpy(dtype=np.float64)[keep]
