@@ -224,7 +224,15 @@ def _print_show(summary: dict[str, Any], pins: dict[str, Any]) -> None:
     elif summary["load_problem"]:
         lines.append(Text(f"  runtime      unknown: it does not load ({summary['load_problem']})"))
     lines.append(Text(f"  run          {summary['run_id']}"))
-    lines.append(Text(f"  dataset      sha256 {tags.get('modelward.dataset.sha256', '-')}"))
+    from modelward.registry.federation import Federation
+
+    federation = Federation.from_tags(tags)
+    if federation is not None:  # its data stayed on the nodes: no fingerprint to show
+        from modelward.governance.card_md import federation_line
+
+        lines.append(Text(f"  federated    {federation_line(federation.to_dict())}"))
+    else:
+        lines.append(Text(f"  dataset      sha256 {tags.get('modelward.dataset.sha256', '-')}"))
     if "modelward.dataset.path" in tags:
         lines.append(Text(f"               {tags['modelward.dataset.path']}"))
     if "modelward.dvc.md5" in tags:
