@@ -17,14 +17,14 @@ TARGET = "default"
 
 # log-odds of default: the same rule at every bank
 _WEIGHTS = {
-    "age": -0.03,
-    "income": -0.025,
-    "debt_ratio": 2.5,
-    "credit_lines": -0.15,
-    "late_payments": 0.6,
-    "utilization": 2.0,
+    "age": -0.06,
+    "income": -0.05,
+    "debt_ratio": 5.0,
+    "credit_lines": -0.3,
+    "late_payments": 1.2,
+    "utilization": 4.0,
 }
-_BIAS = -1.2
+_BIAS = 1.4
 
 
 def applications(rows: int, seed: int, region: int = 0) -> pd.DataFrame:

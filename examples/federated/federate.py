@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from flower_app import make_client_app, make_server_app  # noqa: E402
+from flower_app import make_client_app, make_server_app
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -134,6 +134,8 @@ def make_server_app(given: dict[str, Any] | None = None) -> ServerApp:
             "rounds": rounds,
             "nodes": nodes,
             "rows_per_node": int(_setting(context, "rows-per-node", settings)),
+            "local_iterations": int(_setting(context, "local-iterations", settings)),
+            "seed": int(_setting(context, "seed", settings)),
             "flwr_version": flwr.__version__,
             "history": history,
         }
