@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.promote:
         modelward.promote(args.name, info.version, "champion", reason="first federated model")
-    print(json.dumps({"model": args.name, "version": info.version, "champion": args.promote}))
+    print(
+        json.dumps({"model": args.name, "version": info.version, "champion": args.promote, "tags": info.tags})
+    )
 
 
 if __name__ == "__main__":
