@@ -243,7 +243,8 @@ def _print_show(summary: dict[str, Any], pins: dict[str, Any]) -> None:
     lines.append(Text(f"  pinned files {len(pins)} (sha256)"))
     from modelward.governance.pii_register import show_line
 
-    lines.append(Text(f"  pii          {show_line(summary['pii'])}"))
+    scanned = "reference sample" if federation is not None else "training data"
+    lines.append(Text(f"  pii          {show_line(summary['pii'], scanned)}"))
     for line in lines:  # Text, not markup: a description or a reason may hold brackets ("[onnx]")
         console.print(line, soft_wrap=True)  # hashes and paths stay whole, for copying
     from modelward.cli.fairness_cmds import print_show_section
