@@ -228,9 +228,7 @@ def _print_show(summary: dict[str, Any], pins: dict[str, Any]) -> None:
 
     federation = Federation.from_tags(tags)
     if federation is not None:  # its data stayed on the nodes: no fingerprint to show
-        from modelward.governance.card_md import federation_line
-
-        lines.append(Text(f"  federated    {federation_line(federation.to_dict())}"))
+        lines.append(Text(f"  federated    {federation.describe()}"))
     else:
         lines.append(Text(f"  dataset      sha256 {tags.get('modelward.dataset.sha256', '-')}"))
     if "modelward.dataset.path" in tags:

@@ -118,9 +118,10 @@ def _lineage(d: dict[str, Any]) -> str:
         items.append(("time range", "no time column in the training data", "lineage.time_range"))
     items.append(("MLflow run", d.get("run_id"), "lineage.run_id"))
     if federated := d.get("federation"):
-        from modelward.governance.card_md import federation_line
+        from modelward.registry.federation import Federation
 
-        items.insert(0, ("federated training", federation_line(federated), "lineage.federation"))
+        line = Federation.from_mapping(federated).describe()
+        items.insert(0, ("federated training", line, "lineage.federation"))
     return _pairs(items)
 
 

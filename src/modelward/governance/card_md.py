@@ -61,15 +61,10 @@ def _lineage(d: dict[str, Any]) -> str:
         ["MLflow run", d.get("run_id")],
     ]
     if federated := d.get("federation"):
-        rows.insert(0, ["federated training", federation_line(federated)])
+        from modelward.registry.federation import Federation
+
+        rows.insert(0, ["federated training", Federation.from_mapping(federated).describe()])
     return _table(["", ""], rows)
-
-
-def federation_line(f: dict[str, Any]) -> str:
-    """One line for a federated model's lineage: its data stayed on the nodes, so it has no fingerprint."""
-    how = f"{f.get('strategy') or 'federated'}, {f.get('rounds')} rounds over {f.get('nodes')} nodes"
-    extra = [str(x) for x in (f.get("framework"), f.get("examples") and f"{f['examples']} examples") if x]
-    return how + (f" ({', '.join(extra)})" if extra else "") + "; the training data stayed on the nodes"
 
 
 def _profile(d: dict[str, Any]) -> str:

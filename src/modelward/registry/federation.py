@@ -86,6 +86,12 @@ class Federation:
             if v is not None
         }
 
+    def describe(self) -> str:
+        """One line for ``modelward show`` and the model card."""
+        how = f"{self.strategy or 'federated'}, {self.rounds} rounds over {self.nodes} nodes"
+        extra = [x for x in (self.framework, self.examples and f"{self.examples} examples") if x]
+        return how + (f" ({', '.join(extra)})" if extra else "") + "; the training data stayed on the nodes"
+
     def tags(self) -> dict[str, str]:
         """The version's lineage tags: ``modelward.federation.rounds``, ``...nodes``, ..."""
         return {PREFIX + k: str(v) for k, v in self.to_dict().items()}
