@@ -58,6 +58,7 @@ def register(
     task: str | None = None,
     intended_use: str | None = None,
     limitations: str | None = None,
+    federation: Mapping[str, Any] | None = None,
     settings: Settings | None = None,
 ) -> VersionInfo:
     """Register a fitted scikit-learn, XGBoost or LightGBM model as a new version of ``name``.
@@ -70,7 +71,11 @@ def register(
     probability; ``"positive_class"`` picks the class, by default the second). ``task``
     ("classification" or "regression") says what the model predicts when its class does not (no
     ``predict_proba``). ``intended_use`` and ``limitations`` go into the version's model card
-    (editable later with ``modelward card edit``).
+    (editable later with ``modelward card edit``). ``federation={"rounds": 5, "nodes": 3,
+    "strategy": "FedAvg", "framework": "flwr 1.42.0", "examples": 2400}`` registers a model trained
+    by federated learning: its lineage names the federation, and ``train_data`` is then a reference
+    sample (schema, input example, drift reference) that is neither fingerprinted nor logged as the
+    training data set (docs/federated.md).
     """
     from modelward.registry import register_model
     from modelward.registry.response import response_tags
@@ -92,6 +97,7 @@ def register(
             task=task,
             intended_use=intended_use,
             limitations=limitations,
+            federation=federation,
         )
         _pii_record(registry, info, check, settings)
         return info

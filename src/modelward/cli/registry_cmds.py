@@ -224,7 +224,13 @@ def _print_show(summary: dict[str, Any], pins: dict[str, Any]) -> None:
     elif summary["load_problem"]:
         lines.append(Text(f"  runtime      unknown: it does not load ({summary['load_problem']})"))
     lines.append(Text(f"  run          {summary['run_id']}"))
-    lines.append(Text(f"  dataset      sha256 {tags.get('modelward.dataset.sha256', '-')}"))
+    from modelward.registry.federation import Federation
+
+    federation = Federation.from_tags(tags)
+    if federation is not None:  # its data stayed on the nodes: no fingerprint to show
+        lines.append(Text(f"  federated    {federation.describe()}"))
+    else:
+        lines.append(Text(f"  dataset      sha256 {tags.get('modelward.dataset.sha256', '-')}"))
     if "modelward.dataset.path" in tags:
         lines.append(Text(f"               {tags['modelward.dataset.path']}"))
     if "modelward.dvc.md5" in tags:
@@ -235,7 +241,8 @@ def _print_show(summary: dict[str, Any], pins: dict[str, Any]) -> None:
     lines.append(Text(f"  pinned files {len(pins)} (sha256)"))
     from modelward.governance.pii_register import show_line
 
-    lines.append(Text(f"  pii          {show_line(summary['pii'])}"))
+    scanned = "reference sample" if federation is not None else "training data"
+    lines.append(Text(f"  pii          {show_line(summary['pii'], scanned)}"))
     for line in lines:  # Text, not markup: a description or a reason may hold brackets ("[onnx]")
         console.print(line, soft_wrap=True)  # hashes and paths stay whole, for copying
     from modelward.cli.fairness_cmds import print_show_section

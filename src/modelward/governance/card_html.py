@@ -117,6 +117,11 @@ def _lineage(d: dict[str, Any]) -> str:
     else:
         items.append(("time range", "no time column in the training data", "lineage.time_range"))
     items.append(("MLflow run", d.get("run_id"), "lineage.run_id"))
+    if federated := d.get("federation"):
+        from modelward.registry.federation import Federation
+
+        line = Federation.from_mapping(federated).describe()
+        items.insert(0, ("federated training", line, "lineage.federation"))
     return _pairs(items)
 
 

@@ -60,6 +60,10 @@ def _lineage(d: dict[str, Any]) -> str:
         ],
         ["MLflow run", d.get("run_id")],
     ]
+    if federated := d.get("federation"):
+        from modelward.registry.federation import Federation
+
+        rows.insert(0, ["federated training", Federation.from_mapping(federated).describe()])
     return _table(["", ""], rows)
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from modelward.errors import ModelwardError
+from modelward.registry.federation import Federation
 from modelward.registry.types import TAG_PREFIX
 
 if TYPE_CHECKING:
@@ -79,7 +80,8 @@ def lineage_section(inputs: SectionInputs) -> Made:
         value = lineage.get(TAG_PREFIX + key)
         return None if value is None else str(value)
 
-    if tag("dataset.sha256") is None and not record:
+    federation = Federation.from_tags({k: str(v) for k, v in lineage.items()})
+    if tag("dataset.sha256") is None and federation is None and not record:
         return None, "this version carries no lineage: it was not registered through modelward"
     dvc = None
     if tag("dvc.file") is not None:
@@ -108,6 +110,7 @@ def lineage_section(inputs: SectionInputs) -> Made:
         "features": list(record.get("features") or []),
         "target": record.get("target"),
         "time_range": time_range,
+        "federation": None if federation is None else federation.to_dict(),
         "run_id": inputs.info.run_id,
     }, None
 

@@ -138,12 +138,13 @@ def stored_check(store: Store, model: str, version: str) -> dict[str, Any] | Non
     return report.body if report is not None else None
 
 
-def show_line(body: dict[str, Any] | None) -> str:
-    """One line for ``modelward show``."""
+def show_line(body: dict[str, Any] | None, data: str = "training data") -> str:
+    """One line for ``modelward show``; ``data`` names what was scanned (a federated model's reference
+    sample, its training data being on the nodes)."""
     if body is None:
         return "not checked at registration"
     if not body.get("found"):
-        return f"none found in the training data ({body.get('rows', 0)} rows scanned)"
+        return f"none found in the {data} ({body.get('rows', 0)} rows scanned)"
     totals = ", ".join(f"{kind} {n}" for kind, n in body.get("totals", {}).items())
     columns = ", ".join(c["column"] for c in body.get("columns", []))
-    return f"found in the training data: {totals} (columns {columns}); registered with a warning"
+    return f"found in the {data}: {totals} (columns {columns}); registered with a warning"

@@ -2,8 +2,10 @@
 
 Recorded per version: the signature and an input example (MLflow), training metrics and params and
 the dataset as an MLflow dataset input (on the run), lineage tags (dataset sha256, DVC pointer, git
-commit), the reference profile and a registration record (run artifacts under ``modelward/``), and
-the sha256 of every artifact file (modelward's store), plus an audit event.
+commit; for a federated model the federation instead of the dataset, see
+:mod:`modelward.registry.federation`), the reference profile and a registration record (run
+artifacts under ``modelward/``), and the sha256 of every artifact file (modelward's store), plus an
+audit event.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from modelward.governance.audit import canonical_json
 from modelward.governance.pins import REGISTER_ACTION, pins_digest
 from modelward.governance.reports import VersionReports
 from modelward.registry.calibration import registration_calibration
+from modelward.registry.federation import Federation, federation_of
 from modelward.registry.flavors import (
     Flavor,
     detect_flavor,
@@ -123,7 +126,20 @@ def _reference_profile(
     return profile.with_prediction(prediction)
 
 
-def _lineage_tags(source: DataSource) -> dict[str, str]:
+def _lineage_tags(source: DataSource, federation: Federation | None = None) -> dict[str, str]:
+    """The version's lineage: the data's fingerprint and pointers, or the federation that trained it
+    (whose data stayed on its nodes: the registration's data is a reference sample, not fingerprinted)."""
+    tags = federation.tags() if federation is not None else _data_tags(source)
+    git = git_info(source.path.parent if source.path is not None else None) or git_info()
+    if git is not None:
+        tags[TAG_PREFIX + "git.commit"] = git.commit
+        tags[TAG_PREFIX + "git.dirty"] = str(git.dirty).lower()
+        if git.branch:
+            tags[TAG_PREFIX + "git.branch"] = git.branch
+    return tags
+
+
+def _data_tags(source: DataSource) -> dict[str, str]:
     tags = {TAG_PREFIX + "dataset.sha256": source.fingerprint}
     if source.path is not None:
         tags[TAG_PREFIX + "dataset.path"] = str(source.path)
@@ -136,12 +152,6 @@ def _lineage_tags(source: DataSource) -> dict[str, str]:
             if pointer.remote:
                 tags[TAG_PREFIX + "dvc.remote"] = pointer.remote
     tags.update(_time_range(source.frame))
-    git = git_info(source.path.parent if source.path is not None else None) or git_info()
-    if git is not None:
-        tags[TAG_PREFIX + "git.commit"] = git.commit
-        tags[TAG_PREFIX + "git.dirty"] = str(git.dirty).lower()
-        if git.branch:
-            tags[TAG_PREFIX + "git.branch"] = git.branch
     return tags
 
 
@@ -218,6 +228,7 @@ def register_model(
     task: str | None = None,
     intended_use: str | None = None,
     limitations: str | None = None,
+    federation: Federation | Mapping[str, Any] | None = None,
 ) -> VersionInfo:
     """Register an in-memory scikit-learn, XGBoost or LightGBM model; see :func:`modelward.register`."""
     import mlflow
@@ -225,6 +236,7 @@ def register_model(
     from mlflow.models import infer_signature
 
     validate_name(name)
+    federated = federation_of(federation)
     flavor = detect_flavor(model)
     source = _source(train_data)
     features, labels = _split(source.frame, target)
@@ -246,7 +258,7 @@ def register_model(
     with quiet_mlflow():
         signature = infer_signature(features, predictions)
     profile = _reference_profile(features, predictions, probabilities, flavor.classes)
-    lineage = _lineage_tags(source)
+    lineage = _lineage_tags(source, federated)
 
     with registry.mlflow_context(), quiet_mlflow():
         experiment_id = _experiment_id(registry)
@@ -256,16 +268,17 @@ def register_model(
                 mlflow.log_params(dict(params))
             if metrics:
                 mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-            frame_for_dataset = source.frame if labels is not None else features
-            where: dict[str, Any] = {"source": str(source.path)} if source.path is not None else {}
-            dataset = from_pandas(
-                frame_for_dataset,
-                name=source.path.name if source.path is not None else f"{name}-train",
-                targets=target,
-                digest=source.fingerprint[:36],
-                **where,
-            )
-            mlflow.log_input(dataset, context="training")
+            if federated is None:  # a federation's training data is on its nodes: no dataset input
+                frame_for_dataset = source.frame if labels is not None else features
+                where: dict[str, Any] = {"source": str(source.path)} if source.path is not None else {}
+                dataset = from_pandas(
+                    frame_for_dataset,
+                    name=source.path.name if source.path is not None else f"{name}-train",
+                    targets=target,
+                    digest=source.fingerprint[:36],
+                    **where,
+                )
+                mlflow.log_input(dataset, context="training")
             mlflow.set_tags(dict(lineage))
             logged = _log_model(model, flavor, name, signature, features.head(5), found_types)
             version = str(logged.registered_model_version)
@@ -284,6 +297,8 @@ def register_model(
         "lineage": lineage,
         "calibration": registration_calibration(labels, probabilities, flavor.classes),
     }
+    if federated is not None:
+        record["federation"] = federated.to_dict()
     info = _finish(registry, name, version, run_id, profile, record, description, tags)
     save_notes(registry, info, intended_use, limitations)
     return info
@@ -399,6 +414,8 @@ def _finish(
                 "trusted_types": record["trusted_types"],
                 "allow_pickle": record["allow_pickle"],
             }
+            if "federation" in record:
+                payload["federation"] = record["federation"]
             subject = f"{name}:{version}"
             registry.audit.append(REGISTER_ACTION, subject, payload, actor=registry.actor, conn=conn)
     except BaseException:

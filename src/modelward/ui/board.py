@@ -40,7 +40,16 @@ PERFORMANCE_ROWS = 2_000
 """Newest predictions the live and estimated performance read."""
 T = TypeVar("T")
 MAX_KEPT = 5_000
-LINEAGE = ("dataset.sha256", "dataset.path", "git.commit", "git.branch", "dvc.path", "run_id")
+LINEAGE = (
+    "dataset.sha256",
+    "dataset.path",
+    "federation.rounds",
+    "federation.nodes",
+    "git.commit",
+    "git.branch",
+    "dvc.path",
+    "run_id",
+)
 
 
 @dataclass(frozen=True, slots=True)
