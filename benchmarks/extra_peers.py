@@ -80,9 +80,10 @@ def _packages(peer: str) -> list[str]:
     return [f"bentoml=={BENTOML}", sklearn, "pandas", "joblib"]
 
 
-def ensure_venv(work: Path, peer: str) -> Path:
-    """The peer's virtualenv, created once; raises RuntimeError with pip's words if it cannot be."""
-    venv = work / "venvs" / peer
+def ensure_venv(venvs: Path, peer: str) -> Path:
+    """The peer's virtualenv under ``venvs``, created once; raises RuntimeError with pip's words if it
+    cannot be."""
+    venv = venvs / peer
     marker = venv / "benchmark-packages.json"
     wanted = _packages(peer)
     if marker.exists() and json.loads(marker.read_text()) == wanted:
@@ -130,9 +131,9 @@ def _folder_name(spec: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in spec)
 
 
-def mlserver_system(work: Path, version: str, spec: str = "mlserver") -> System:
+def mlserver_system(work: Path, version: str, spec: str = "mlserver", venvs: Path | None = None) -> System:
     form, knobs = parse_spec(spec)
-    venv = ensure_venv(work, "mlserver")
+    venv = ensure_venv(venvs or work / "venvs", "mlserver")
     model = export_model(work, version)
     folder = work / "peers" / _folder_name(spec)
     (folder / "churn").mkdir(parents=True, exist_ok=True)
@@ -177,9 +178,9 @@ def mlserver_system(work: Path, version: str, spec: str = "mlserver") -> System:
     )
 
 
-def bentoml_system(work: Path, version: str, spec: str = "bentoml") -> System:
+def bentoml_system(work: Path, version: str, spec: str = "bentoml", venvs: Path | None = None) -> System:
     form, knobs = parse_spec(spec)
-    venv = ensure_venv(work, "bentoml")
+    venv = ensure_venv(venvs or work / "venvs", "bentoml")
     model = export_model(work, version)
     env = servers.clean_env(BENCH_MODEL_PATH=str(model), BENTOML_DO_NOT_TRACK="true")
     service, body = "bento_service:Churn", json.dumps({"features": CHURN_ROW}).encode()
@@ -208,9 +209,10 @@ def bentoml_system(work: Path, version: str, spec: str = "bentoml") -> System:
     )
 
 
-def extra_system(spec: str, work: Path, version: str) -> System:
-    """The server of one spec of :func:`expand` (``mlserver``, ``bentoml-batching:workers=2``, ...)."""
+def extra_system(spec: str, work: Path, version: str, venvs: Path | None = None) -> System:
+    """The server of one spec of :func:`expand` (``mlserver``, ``bentoml-batching:workers=2``, ...);
+    the virtualenvs live in ``venvs`` (default ``<work>/venvs``)."""
     form, _ = parse_spec(spec)
     if form.startswith("mlserver"):
-        return mlserver_system(work, version, spec)
-    return bentoml_system(work, version, spec)
+        return mlserver_system(work, version, spec, venvs)
+    return bentoml_system(work, version, spec, venvs)

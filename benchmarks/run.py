@@ -112,6 +112,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also serve with mlserver,bentoml (both forms of each; own virtualenvs, made once), or "
         "with forms and settings: bentoml-batching:max_batch_size=32,mlserver-batching:parallel_workers=1",
     )
+    p.add_argument(
+        "--venvs",
+        type=Path,
+        help="where the extra peers' virtualenvs are made and kept (default <work>/venvs)",
+    )
     p.add_argument("--fresh", action="store_true", help="train and register the models again")
     p.add_argument(
         "--minimal-models", action="store_true", help="register churn:1 and noop only (smoke test)"
@@ -303,7 +308,7 @@ def _run_http(scenario: str, args: argparse.Namespace, results: dict[str, Any]) 
             continue
         log(f"[{scenario}] preparing {peer} (its own virtualenv, made once) ...")
         try:
-            systems.append(extra_peers.extra_system(peer, args.work, args.model_version))
+            systems.append(extra_peers.extra_system(peer, args.work, args.model_version, args.venvs))
         except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
             results["failures"].append({"scenario": scenario, "system": peer, "error": str(exc)[-3000:]})
             log(f"[{scenario}] {peer} skipped: {str(exc)[:600]}")
