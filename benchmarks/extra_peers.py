@@ -39,8 +39,8 @@ FORMS = ("mlserver", "mlserver-batching", "bentoml", "bentoml-batching")
 
 # Each batching form's knobs, their defaults being the best of the sweep (docs/benchmarks.md).
 BEST: dict[str, dict[str, str]] = {
-    "bentoml-batching": {"workers": "1", "max_batch_size": "100", "max_latency_ms": "60000"},
-    "mlserver-batching": {"parallel_workers": "0", "max_batch_size": "32", "max_batch_time": "0.005"},
+    "bentoml-batching": {"workers": "cpu_count", "max_batch_size": "100", "max_latency_ms": "60000"},
+    "mlserver-batching": {"parallel_workers": "1", "max_batch_size": "32", "max_batch_time": "0.005"},
 }
 
 
