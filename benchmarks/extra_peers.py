@@ -68,6 +68,13 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
         if not sep or key not in settings:
             known = ", ".join(settings) or "none"
             raise ValueError(f"{spec!r}: {pair!r} is not KNOB=VALUE with a knob of {form} ({known})")
+        try:
+            number = float(value) if not (key == "workers" and value == "cpu_count") else 1.0
+        except ValueError:
+            number = -1.0
+        if number <= 0 or (key != "max_batch_time" and not number.is_integer()):
+            kind = "seconds above 0" if key == "max_batch_time" else "a whole number above 0"
+            raise ValueError(f"{spec!r}: {key} wants {kind}, got {value!r}")
         settings[key] = value
     return form, settings
 

@@ -202,6 +202,9 @@ def test_extra_peers_expand_to_both_forms_and_take_their_knobs(bench_modules: No
         ValueError, match="'max_batch_time=1' is not KNOB=VALUE with a knob of bentoml-batching"
     ):
         extra_peers.parse_spec("bentoml-batching:max_batch_time=1")
+    with pytest.raises(ValueError, match=r"max_batch_size wants a whole number above 0, got '1\.5'"):
+        extra_peers.parse_spec("mlserver-batching:max_batch_size=1.5")
+    assert extra_peers.parse_spec("bentoml-batching:workers=cpu_count")[1]["workers"] == "cpu_count"
     with pytest.raises(ValueError, match="knob of bentoml \\(none\\)"):
         extra_peers.parse_spec("bentoml:workers=2")
 
