@@ -1,16 +1,26 @@
-"""Drift between two large files: ``modelward drift --reference --current`` against Evidently.
+"""Drift between two large files: ``modelward drift --reference --current`` against Evidently and NannyML.
 
     bash benchmarks/setup_evidently.sh          # once: Evidently + pandas 2 in benchmarks/.venv-evidently
+    bash benchmarks/setup_nannyml.sh            # once: NannyML + pandas 2 in benchmarks/.venv-nannyml
     python benchmarks/drift_vs_evidently.py     # 1,000,000 rows x 50 numeric columns, 3 rounds
-    python benchmarks/drift_vs_evidently.py --quick --skip-evidently   # 2,000 x 5: the harness works
+    python benchmarks/drift_vs_evidently.py --sizes 100000,1000000,5000000 --time-limit 900
+    python benchmarks/drift_vs_evidently.py --quick --skip-evidently --skip-nannyml  # 2,000 x 5
 
 The same two files (reference Parquet, current CSV by default, half the columns shifted by a tenth
-of a standard deviation) go through both tools, each in a fresh process, alternating modelward and
-Evidently, ``--rounds`` times; the table shows the median wall time and the median peak RSS of the
-process (``ru_maxrss`` from ``wait4``), and their ratios. Both sides read the files themselves:
-modelward column by column with pyarrow, Evidently with pandas (``read_parquet``, ``read_csv``), then
-``Report([DataDriftPreset()]).run(...)`` and the snapshot's ``dict()``. Evidently lives in its own
-virtual environment because it does not import with pandas 3, which modelward uses.
+of a standard deviation) go through every tool, each in a fresh process, alternating the tools,
+``--rounds`` times per size; the table shows the median wall time and the median peak RSS of the
+process (``ru_maxrss`` from ``wait4``), and the peers' ratios to modelward. Every tool reads the files
+itself: modelward column by column with pyarrow, the peers with pandas (``read_parquet``,
+``read_csv``). Evidently: ``Report([DataDriftPreset()]).run(...)`` and the snapshot's ``dict()``.
+NannyML: ``UnivariateDriftCalculator`` with its defaults (Jensen-Shannon distance on continuous columns,
+thresholds from the spread over the reference's chunks, 10 chunks per period), ``fit`` on the reference
+and ``calculate`` on the current data; a column counts as drifted when any chunk raised an alert. The
+peers live in virtual environments of their own because they do not import with pandas 3, which
+modelward uses, and their pins differ.
+
+A peer run that passes ``--time-limit`` seconds is stopped and recorded as such, and the peer is not run
+at the larger sizes; neither is a peer whose median at the previous size, scaled by the rows, already
+passes the limit (recorded as projected, with the projection).
 """
 
 from __future__ import annotations
@@ -29,6 +39,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VENV_PYTHON = HERE / ".venv-evidently" / "bin" / "python"
+NANNYML_PYTHON = HERE / ".venv-nannyml" / "bin" / "python"
+PEERS = ("evidently", "nannyml")
+TOOLS = ("modelward", *PEERS)
 
 EVIDENTLY = """
 import json, sys, time
@@ -46,6 +59,25 @@ done = time.perf_counter()
 count = next(m["value"] for m in doc["metrics"] if m["metric_name"].startswith("DriftedColumnsCount"))
 timing = {"read_seconds": loaded - started, "report_seconds": done - loaded}
 print(json.dumps({"drifted": int(count["count"]), **timing}))
+"""
+
+
+NANNYML = """
+import json, sys, time
+import pandas as pd
+import nannyml as nml
+
+started = time.perf_counter()
+read = lambda p: pd.read_parquet(p) if p.endswith(".parquet") else pd.read_csv(p)
+reference, current = read(sys.argv[1]), read(sys.argv[2])
+loaded = time.perf_counter()
+columns = list(reference.columns)
+calculator = nml.UnivariateDriftCalculator(column_names=columns, chunk_number=10)
+calculator.fit(reference)
+frame = calculator.calculate(current).filter(period="analysis").to_df()
+done = time.perf_counter()
+drifted = sum(bool(frame[(c, "jensen_shannon", "alert")].any()) for c in columns)
+print(json.dumps({"drifted": drifted, "read_seconds": loaded - started, "report_seconds": done - loaded}))
 """
 
 
@@ -117,17 +149,26 @@ def run_modelward(reference: Path, current: Path, timeout: float) -> dict[str, A
     return result
 
 
-def run_evidently(reference: Path, current: Path, timeout: float) -> dict[str, Any]:
+def run_peer(tool: str, reference: Path, current: Path, timeout: float) -> dict[str, Any]:
+    python, code = (VENV_PYTHON, EVIDENTLY) if tool == "evidently" else (NANNYML_PYTHON, NANNYML)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    result = measure([str(VENV_PYTHON), "-c", EVIDENTLY, str(reference), str(current)], timeout, env)
+    result = measure([str(python), "-c", code, str(reference), str(current)], timeout, env)
     if result["returncode"] == 0:
         result.update(json.loads(result["stdout"].strip().splitlines()[-1]))
     return result
 
 
-def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    ok = [r for r in runs if r["returncode"] == 0]
+def run_tool(tool: str, reference: Path, current: Path, timeout: float) -> dict[str, Any]:
+    if tool == "modelward":
+        return run_modelward(reference, current, timeout)
+    return run_peer(tool, reference, current, timeout)
+
+
+def summarise(runs: list[dict[str, Any]], time_limit: float) -> dict[str, Any]:
+    ok = [r for r in runs if r["returncode"] == 0 and not r["timed_out"]]
     if not ok:
+        if runs and runs[-1]["timed_out"]:
+            return {"runs": len(runs), "ok": 0, "exceeded": f"stopped after the {time_limit:g} s limit"}
         return {"runs": len(runs), "ok": 0, "error": runs[-1]["stderr"][-500:] if runs else "not run"}
     return {
         "runs": len(runs),
@@ -140,84 +181,185 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def table(results: dict[str, Any]) -> str:
+def table(entry: dict[str, Any]) -> str:
+    """One size's Markdown table, with each peer's time and memory over modelward's."""
     rows = [
         "| tool | median wall s | median CPU s | median peak RSS MB | drifted columns | runs |",
         "|---|---|---|---|---|---|",
     ]
-    for tool in ("modelward", "evidently"):
-        s = results["tools"].get(tool)
+    for tool in TOOLS:
+        s = entry["tools"].get(tool)
         if not s:
             continue
         if not s.get("ok"):
-            rows.append(f"| {tool} | failed | | | | {s['runs']} |")
+            why = s.get("skipped") or s.get("exceeded") or "failed"
+            rows.append(f"| {tool} | {why} | | | | {s['runs']} |")
             continue
         rows.append(
             f"| {tool} | {s['median_seconds']} | {s['median_cpu_seconds']} | {s['median_peak_rss_mb']} | "
-            f"{s['drifted']} of {results['columns']} | {s['ok']} |"
+            f"{s['drifted']} of {entry['columns']} | {s['ok']} |"
         )
-    m, e = results["tools"].get("modelward", {}), results["tools"].get("evidently", {})
-    if m.get("ok") and e.get("ok"):
-        time_ratio = e["median_seconds"] / m["median_seconds"]
-        rss_ratio = e["median_peak_rss_mb"] / m["median_peak_rss_mb"]
-        results["ratio"] = {"time": round(time_ratio, 1), "peak_rss": round(rss_ratio, 1)}
-        rows.append("")
-        rows.append(f"Evidently / modelward: {time_ratio:.1f}x the time, {rss_ratio:.1f}x the peak memory.")
+    m = entry["tools"].get("modelward", {})
+    entry["ratio"] = {}
+    for peer in PEERS:
+        e = entry["tools"].get(peer, {})
+        if m.get("ok") and e.get("ok"):
+            time_ratio = e["median_seconds"] / m["median_seconds"]
+            rss_ratio = e["median_peak_rss_mb"] / m["median_peak_rss_mb"]
+            entry["ratio"][peer] = {"time": round(time_ratio, 1), "peak_rss": round(rss_ratio, 1)}
+            rows.append("")
+            rows.append(f"{peer} / modelward: {time_ratio:.1f}x the time, {rss_ratio:.1f}x the peak memory.")
     return "\n".join(rows)
+
+
+def skip_reason(tool: str, rows: int, done: list[dict[str, Any]], limit: float) -> str | None:
+    """Why a peer is not run at ``rows``: it passed the limit at a smaller size, or its median there,
+    scaled by the rows, would."""
+    for entry in done:
+        s = entry["tools"].get(tool, {})
+        if s.get("exceeded") or (s.get("skipped") and s.get("ok") == 0):
+            return f"skipped: past the {limit:g} s limit at {entry['rows']:,} rows"
+    if done and done[-1]["tools"].get(tool, {}).get("ok"):
+        last = done[-1]
+        projected = last["tools"][tool]["median_seconds"] * rows / last["rows"]
+        if projected > limit:
+            since = f"{last['rows']:,} rows"
+            return f"skipped: projected {projected:,.0f} s from {since}, past the {limit:g} s limit"
+    return None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument(
+        "--sizes", default="", help="comma-separated row counts, smallest first (overrides --rows)"
+    )
     p.add_argument("--columns", type=int, default=50)
     p.add_argument("--rounds", type=int, default=3, help="runs of each tool, alternating (median reported)")
     p.add_argument("--current-format", choices=("csv", "parquet"), default="csv")
     p.add_argument("--work", type=Path, default=HERE / ".drift-data", help="where the generated files go")
-    p.add_argument("--timeout", type=float, default=3_600.0, help="seconds allowed per run")
-    p.add_argument("--skip-evidently", action="store_true", help="measure modelward only")
+    p.add_argument(
+        "--time-limit",
+        "--timeout",
+        dest="timeout",
+        type=float,
+        default=3_600.0,
+        help="seconds allowed per run; a peer past it is stopped and not run at larger sizes",
+    )
+    p.add_argument("--skip-evidently", action="store_true", help="do not measure Evidently")
+    p.add_argument("--skip-nannyml", action="store_true", help="do not measure NannyML")
     p.add_argument(
         "--quick", action="store_true", help="2,000 rows x 5 columns, one round: the harness works"
     )
     p.add_argument("--out", type=Path, help="also write the results as JSON here")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead: profile modelward's two-file path in this process, one thread, at the largest size",
+    )
     return p.parse_args(argv)
+
+
+PROFILE = """
+import cProfile, pstats, sys, time
+from modelward.monitoring import drift_files
+from modelward.monitoring.drift_files import compare_files
+
+
+class Inline:  # the columns run in this thread, where the profiler sees them
+    def __init__(self, *args, **kwargs): pass
+    def __enter__(self): return self
+    def __exit__(self, *exc): return False
+    map = staticmethod(map)
+
+
+drift_files.ThreadPoolExecutor = Inline
+profiler = cProfile.Profile()
+started = time.perf_counter()
+profiler.enable()
+result = compare_files(sys.argv[1], sys.argv[2], workers=1)
+profiler.disable()
+print(f"compare_files, one thread: {time.perf_counter() - started:.1f} s, "
+      f"{len(result.report.drifted_features)} columns drifted")
+pstats.Stats(profiler).sort_stats("tottime").print_stats(int(sys.argv[3]))
+"""
+
+
+def profile(reference: Path, current: Path, lines: int = 15) -> int:
+    """Where modelward's time goes: cProfile over ``compare_files`` with its columns run one after the
+    other in the profiled thread (the profiler sees only its own thread), the functions that spent the
+    most time themselves first."""
+    return subprocess.run(
+        [sys.executable, "-c", PROFILE, str(reference), str(current), str(lines)], cwd=ROOT
+    ).returncode
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    sizes = [int(n) for n in args.sizes.split(",") if n.strip()] or [args.rows]
     if args.quick:
-        args.rows, args.columns, args.rounds = 2_000, 5, 1
+        sizes, args.columns, args.rounds = [2_000], 5, 1
+    if any(n < 10 for n in sizes) or sizes != sorted(sizes):
+        raise SystemExit("--sizes: row counts of at least 10, smallest first")
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.profile:
+        return profile(*generate(args.work, sizes[-1], args.columns, args.current_format))
     sys.path.insert(0, str(HERE))
     import machine
 
-    evidently = not args.skip_evidently and VENV_PYTHON.exists()
-    if not args.skip_evidently and not evidently:
-        print(f"{VENV_PYTHON} is missing: run bash benchmarks/setup_evidently.sh (measuring modelward only)")
-    reference, current = generate(args.work, args.rows, args.columns, args.current_format)
-    runs: dict[str, list[dict[str, Any]]] = {"modelward": [], "evidently": []}
-    for round_ in range(1, args.rounds + 1):
-        runs["modelward"].append(run_modelward(reference, current, args.timeout))
-        print(f"round {round_}: modelward {runs['modelward'][-1]['seconds']} s", flush=True)
-        if evidently:
-            runs["evidently"].append(run_evidently(reference, current, args.timeout))
-            print(f"round {round_}: evidently {runs['evidently'][-1]['seconds']} s", flush=True)
+    tools = ["modelward"]
+    for peer, python, skip, setup in (
+        ("evidently", VENV_PYTHON, args.skip_evidently, "setup_evidently.sh"),
+        ("nannyml", NANNYML_PYTHON, args.skip_nannyml, "setup_nannyml.sh"),
+    ):
+        if skip:
+            continue
+        if python.exists():
+            tools.append(peer)
+        else:
+            print(f"{python} is missing: run bash benchmarks/{setup} (not measuring {peer})")
     results: dict[str, Any] = {
-        "rows": args.rows,
         "columns": args.columns,
-        "files": {"reference": reference.name, "current": current.name},
+        "rounds": args.rounds,
+        "time_limit": args.timeout,
         "machine": machine.describe(),
-        "tools": {tool: summarise(r) for tool, r in runs.items() if r},
-        "runs": {
-            tool: [{k: v for k, v in x.items() if k != "stdout"} for x in r] for tool, r in runs.items()
-        },
+        "sizes": [],
     }
-    text = table(results)
-    print(f"\n{args.rows:,} rows x {args.columns} columns, {reference.name} vs {current.name}\n")
-    print(text)
-    if args.out is not None:
-        args.out.write_text(json.dumps(results, indent=2))
-    failed = [t for t, s in results["tools"].items() if not s.get("ok")]
-    return 1 if "modelward" in failed else 0
+    for rows in sizes:
+        reference, current = generate(args.work, rows, args.columns, args.current_format)
+        skipped = {
+            t: why
+            for t in tools
+            if t != "modelward" and (why := skip_reason(t, rows, results["sizes"], args.timeout))
+        }
+        runs: dict[str, list[dict[str, Any]]] = {t: [] for t in tools if t not in skipped}
+        for round_ in range(1, args.rounds + 1):
+            for tool in list(runs):
+                if runs[tool] and runs[tool][-1]["timed_out"]:
+                    continue  # one run past the limit says enough
+                runs[tool].append(run_tool(tool, reference, current, args.timeout))
+                last = runs[tool][-1]
+                flag = " (past the limit, stopped)" if last["timed_out"] else ""
+                print(f"{rows:,} rows, round {round_}: {tool} {last['seconds']} s{flag}", flush=True)
+        entry: dict[str, Any] = {
+            "rows": rows,
+            "columns": args.columns,
+            "files": {"reference": reference.name, "current": current.name},
+            "load_average": machine.load_average(),
+            "tools": {tool: summarise(r, args.timeout) for tool, r in runs.items()}
+            | {tool: {"runs": 0, "ok": 0, "skipped": why} for tool, why in skipped.items()},
+            "runs": {
+                tool: [{k: v for k, v in x.items() if k != "stdout"} for x in r] for tool, r in runs.items()
+            },
+        }
+        text = table(entry)
+        results["sizes"].append(entry)
+        print(f"\n{rows:,} rows x {args.columns} columns, {reference.name} vs {current.name}\n")
+        print(text + "\n", flush=True)
+        if args.out is not None:  # after every size: a long sweep stopped later keeps what it measured
+            args.out.write_text(json.dumps(results, indent=2))
+    failed = [e["rows"] for e in results["sizes"] if not e["tools"]["modelward"].get("ok")]
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -107,7 +107,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--write-docs", action="store_true", help="write the tables into docs/benchmarks.md")
     p.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
     p.add_argument(
-        "--extra-peers", default="", help="also serve with mlserver,bentoml (own virtualenvs, made once)"
+        "--extra-peers",
+        default="",
+        help="also serve with mlserver,bentoml (both forms of each; own virtualenvs, made once), or "
+        "with forms and settings: bentoml-batching:max_batch_size=32,mlserver-batching:parallel_workers=1",
+    )
+    p.add_argument(
+        "--venvs",
+        type=Path,
+        help="where the extra peers' virtualenvs are made and kept (default <work>/venvs)",
     )
     p.add_argument("--fresh", action="store_true", help="train and register the models again")
     p.add_argument(
@@ -131,9 +139,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.conns = [int(c) for c in args.connections.split(",") if c.strip()]
     args.overload_conns = [int(c) for c in args.overload_connections.split(",") if c.strip()]
     args.system_filter = {s.strip() for s in args.systems.split(",") if s.strip()}
-    args.extras = [s.strip() for s in args.extra_peers.split(",") if s.strip()]
-    if set(args.extras) - set(extra_peers.PEER_NAMES):
-        p.error(f"--extra-peers: choose from {', '.join(extra_peers.PEER_NAMES)}")
+    try:
+        args.extras = extra_peers.expand([s.strip() for s in args.extra_peers.split(",") if s.strip()])
+    except ValueError as exc:
+        p.error(f"--extra-peers: {exc}")
     args.out = args.out or args.work / "results.json"
     for item in args.mw_env:
         if "=" not in item:
@@ -299,7 +308,7 @@ def _run_http(scenario: str, args: argparse.Namespace, results: dict[str, Any]) 
             continue
         log(f"[{scenario}] preparing {peer} (its own virtualenv, made once) ...")
         try:
-            systems.append(extra_peers.extra_system(peer, args.work, args.model_version))
+            systems.append(extra_peers.extra_system(peer, args.work, args.model_version, args.venvs))
         except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
             results["failures"].append({"scenario": scenario, "system": peer, "error": str(exc)[-3000:]})
             log(f"[{scenario}] {peer} skipped: {str(exc)[:600]}")

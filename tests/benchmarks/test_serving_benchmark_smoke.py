@@ -180,3 +180,58 @@ def test_listening_sockets_counts_every_listener_on_a_port_and_nothing_else(benc
         for sock in held:
             sock.close()
     assert servers.listening_sockets(port) == 0
+
+
+PEER_VENVS = ROOT / "benchmarks" / ".work" / "venvs"
+
+
+def test_extra_peers_expand_to_both_forms_and_take_their_knobs(bench_modules: None) -> None:
+    import extra_peers
+
+    assert extra_peers.expand(["mlserver", "bentoml-batching:workers=2"]) == [
+        "mlserver",
+        "mlserver-batching",
+        "bentoml-batching:workers=2",
+    ]
+    form, knobs = extra_peers.parse_spec("mlserver-batching:max_batch_size=8")
+    assert form == "mlserver-batching"
+    assert knobs == {**extra_peers.BEST["mlserver-batching"], "max_batch_size": "8"}
+    with pytest.raises(ValueError, match="unknown extra peer 'torchserve'"):
+        extra_peers.expand(["torchserve"])
+    with pytest.raises(
+        ValueError, match="'max_batch_time=1' is not KNOB=VALUE with a knob of bentoml-batching"
+    ):
+        extra_peers.parse_spec("bentoml-batching:max_batch_time=1")
+    with pytest.raises(ValueError, match=r"max_batch_size wants a whole number above 0, got '1\.5'"):
+        extra_peers.parse_spec("mlserver-batching:max_batch_size=1.5")
+    assert extra_peers.parse_spec("bentoml-batching:workers=cpu_count")[1]["workers"] == "cpu_count"
+    with pytest.raises(ValueError, match="knob of bentoml \\(none\\)"):
+        extra_peers.parse_spec("bentoml:workers=2")
+
+
+@pytest.mark.slow
+def test_the_harness_measures_the_batching_forms_of_bentoml_and_mlserver(tmp_path: Path) -> None:
+    missing = [
+        p for p in ("bentoml", "mlserver") if not (PEER_VENVS / p / "benchmark-packages.json").exists()
+    ]
+    if missing:
+        pytest.skip(
+            f"the peers' virtualenvs ({', '.join(missing)}) are not in {PEER_VENVS}: "
+            "python benchmarks/run.py --only serving --extra-peers mlserver,bentoml makes them (needs PyPI)"
+        )
+    out = tmp_path / "results.json"
+    peers = "bentoml-batching,mlserver-batching:max_batch_time=0.001"
+    tiny = "--only serving --connections 4 --rounds 1 --duration 1 --warmup 0.5 --pause 0 --rows 2000 --minimal-models"
+    args = [*tiny.split(), "--systems", peers, "--extra-peers", peers, "--venvs", str(PEER_VENVS)]
+    done = _run([*args, "--work", str(tmp_path / "work"), "--out", str(out)], timeout=240)
+    assert done.returncode == 0, done.stderr[-4000:]
+    results = json.loads(out.read_text())
+    assert results["failures"] == []
+    for name in peers.split(","):
+        entry = results["summary"]["serving"][name]["4"]
+        assert entry["rps"] > 0 and entry["errors"] == 0, (name, entry)
+        sample = results["systems"][name]["sample"]  # a real prediction, in the peer's own format
+        assert "probability" in sample or "predict_proba" in sample, (name, sample)
+    assert (
+        results["systems"]["mlserver-batching:max_batch_time=0.001"]["settings"]["max_batch_time"] == "0.001"
+    )
