@@ -18,6 +18,19 @@ POSTGRES_URL = os.environ.get(
 )
 
 
+@pytest.fixture(autouse=True)
+def _no_settings_leak_between_tests() -> Iterator[None]:
+    """Put back every MODELWARD_* and MLFLOW_* variable a test left changed (``mlflow.set_tracking_uri``
+    writes MLFLOW_TRACKING_URI into the environment, which Settings then reads): a test file must
+    not point the next one, in whatever order the workers take them, at its own home."""
+    prefixes = ("MODELWARD_", "MLFLOW_")
+    before = {k: v for k, v in os.environ.items() if k.startswith(prefixes)}
+    yield
+    for key in [k for k in os.environ if k.startswith(prefixes) and k not in before]:
+        del os.environ[key]
+    os.environ.update(before)
+
+
 def _postgres_required() -> bool:
     return bool(os.environ.get("CI")) or os.environ.get("MODELWARD_REQUIRE_POSTGRES") == "1"
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import modelward
+from modelward.api import open_registry
 from modelward.config import Settings
 from modelward.governance.holdout import score_holdout
 
@@ -33,9 +34,9 @@ def threshold_models(settings: Settings) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     data = pd.DataFrame({"x": rng.uniform(-1, 1, 400)})
     data["label"] = (data["x"] > 0).astype("int64")
-    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
     for cut in (0.0, 0.5):  # version 1 right, version 2 wrong on a quarter of the rows
-        with mlflow.start_run() as run:
+        # mlflow_context points MLflow at this home for the block only (no global left behind).
+        with open_registry(settings) as registry, registry.mlflow_context(), mlflow.start_run() as run:
             model = Threshold(cut)
             signature = infer_signature(data[["x"]], model.predict(None, data[["x"]]))
             mlflow.pyfunc.log_model(

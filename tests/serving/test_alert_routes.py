@@ -6,17 +6,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+from sqlalchemy import delete
 
 from modelward.config import Settings
 from modelward.monitoring.alert_rules import Signal
 from modelward.monitoring.alerts import AlertCenter
 from modelward.store import Store
+from modelward.store.tables import alert_events, alerts
 from tests.serving.conftest import server_env, start_server
 
 
 def test_alerts_route_lists_active_alerts_and_history(home: Path) -> None:
     store = Store(Settings(home=home).resolved_database_url).open()
     store.migrate()
+    # The home is a copy of the session's served home, where servers of earlier test files may have
+    # raised alerts of their own: start from none.
+    with store.write() as conn:
+        conn.execute(delete(alert_events))
+        conn.execute(delete(alerts))
     center = AlertCenter(store, [], resolve_after=0)
     # Alerts of version 1, the champion, as the server's monitor raises them.
     center.apply(
