@@ -75,7 +75,7 @@ def register(
     "strategy": "FedAvg", "framework": "flwr 1.42.0", "examples": 2400}`` registers a model trained
     by federated learning: its lineage names the federation, and ``train_data`` is then a reference
     sample (schema, input example, drift reference) that is neither fingerprinted nor logged as the
-    training data set (docs/federated.md).
+    training data set (docs/registry.md, "Federated models").
     """
     from modelward.registry import register_model
     from modelward.registry.response import response_tags
