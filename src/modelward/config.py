@@ -15,10 +15,11 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from modelward.durations import UNITS
+
 __all__ = ["Settings", "parse_log_retention"]
 
 # -- prediction log retention: "7d", "20GB", "7d,20GB" -----------------------------------------------
-_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 _SIZE_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 _RETENTION_PART = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$", re.IGNORECASE)
@@ -35,7 +36,7 @@ def parse_log_retention(text: str) -> tuple[float | None, int | None]:
     for part in text.split(","):
         match = _RETENTION_PART.match(part)
         unit = match.group(2).lower() if match else ""
-        if match is None or (unit not in _AGE_UNITS and unit not in _SIZE_UNITS):
+        if match is None or (unit not in UNITS and unit not in _SIZE_UNITS):
             raise ValueError(
                 f"cannot read {part.strip()!r} as a retention limit: use an age such as 7d or 12h, a size "
                 "such as 20GB or 500MiB, or both: 7d,20GB"
@@ -43,10 +44,10 @@ def parse_log_retention(text: str) -> tuple[float | None, int | None]:
         value = float(match.group(1))
         if value <= 0:
             raise ValueError(f"a retention limit must be positive, not {part.strip()!r}")
-        if unit in _AGE_UNITS:
+        if unit in UNITS:
             if age is not None:
                 raise ValueError(f"two ages in the retention {text!r}: give at most one age and one size")
-            age = value * _AGE_UNITS[unit]
+            age = value * UNITS[unit]
         else:
             if size is not None:
                 raise ValueError(f"two sizes in the retention {text!r}: give at most one age and one size")

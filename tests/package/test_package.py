@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "modelward"
 # registry and loads models, so it sits with the runtime.
 LOW_GOVERNANCE = {"__init__", "audit", "pins", "reports"}
 LAYERS: list[set[str]] = [
-    {"_lazy", "errors", "config", "files", "schema", "validation", "drift", "routing"},
+    {"_lazy", "errors", "config", "durations", "files", "schema", "validation", "drift", "routing"},
     {"store"},
     {"governance"},
     {"registry"},

@@ -113,7 +113,7 @@ def _config() -> AlertConfig:
 @alerts_app.command("rules")
 def rules_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show the configured alert rules and notifiers (MODELWARD_ALERTS_FILE, else the defaults)."""
-    from modelward.monitoring.alert_config import format_duration
+    from modelward.durations import format_duration
 
     summary = _config().describe()
     if as_json:

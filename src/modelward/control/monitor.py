@@ -56,9 +56,10 @@ from sqlalchemy import Connection, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from modelward.drift import DatasetProfile, DriftReport
+from modelward.durations import format_duration
 from modelward.errors import ConfigError
 from modelward.feedback.performance import PerformanceReport, performance_report
-from modelward.monitoring.alert_config import DEFAULT_RULES, DEFAULT_WINDOW, format_duration
+from modelward.monitoring.alert_config import DEFAULT_RULES, DEFAULT_WINDOW
 from modelward.monitoring.alert_rules import (
     AlertInputs,
     AlertRule,

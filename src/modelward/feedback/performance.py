@@ -25,13 +25,13 @@ is None with a reason, never NaN.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modelward.durations import duration_seconds
 from modelward.errors import ConfigError
 from modelward.feedback._window import PRIMARY, Group, read_window
 from modelward.feedback.calibrate import VersionFacts, version_facts
@@ -67,16 +67,14 @@ DEFAULT_MAX_ROWS = 1_000_000
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier")
 REGRESSION_METRICS = ("mae", "rmse", "r2")
 FactsSource = Mapping[str, VersionFacts] | Callable[[str], VersionFacts | None]
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 
 
 def parse_window(text: str) -> float:
     """A window length such as ``30m``, ``6h``, ``1d`` or ``2w``, in seconds."""
-    match = _DURATION.match(text)
-    if match is None or float(match.group(1)) <= 0:
+    seconds = duration_seconds(text, bare=False)
+    if not seconds:
         raise ConfigError(f"cannot read the window {text!r}: use a duration such as 30m, 6h, 1d or 2w")
-    return float(match.group(1)) * _UNITS[match.group(2).lower()]
+    return seconds
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
+from modelward.durations import duration_seconds, format_duration
 from modelward.errors import ConfigError
 from modelward.monitoring.alert_rules import (
     RULE_TYPES,
@@ -51,8 +51,6 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
     ErrorRateRule(max_rate=0.05, min_requests=100),
     LatencyRule(p95_ms=500.0, min_requests=20),
 )
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _TOP_KEYS = ("rules", "notifiers", "cooldown", "resolve_after", "window")
 DEFAULT_WINDOW = 3600.0
 _NOTIFIER_KEYS: dict[str, tuple[str, ...]] = {
@@ -72,19 +70,11 @@ _NOTIFIER_KEYS: dict[str, tuple[str, ...]] = {
 
 def parse_duration(value: object, what: str) -> float:
     """Seconds from a number or a text such as ``90s``, ``15m``, ``1h``, ``2d``."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{what}: {value!r} is not a duration")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if match is None:
-            raise ConfigError(
-                f"{what}: cannot read {value!r} as a duration (use seconds or 30s, 15m, 1h, 1d)"
-            )
-        seconds = float(match.group(1)) * _UNITS[(match.group(2) or "s").lower()]
-    if not seconds >= 0 or seconds == float("inf"):
-        raise ConfigError(f"{what}: {value!r} must be a finite duration >= 0")
+    seconds = duration_seconds(value)
+    if seconds is None:
+        if isinstance(value, bool | int | float):
+            raise ConfigError(f"{what}: {value!r} must be a finite duration >= 0")
+        raise ConfigError(f"{what}: cannot read {value!r} as a duration (use seconds or 30s, 15m, 1h, 1d)")
     return seconds
 
 
@@ -94,15 +84,6 @@ def _window(value: object) -> float:
     if seconds <= 0:
         raise ConfigError(f"window: {value!r} must be a duration > 0")
     return seconds
-
-
-def format_duration(seconds: float) -> str:
-    """``86400`` as ``1d``, ``5400`` as ``90m``: the largest unit that divides it, else seconds."""
-    for unit in ("w", "d", "h", "m"):
-        size = _UNITS[unit]
-        if seconds >= size and float(seconds / size).is_integer():
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,6 @@ only the profile artifact and checks its sha256 pin, without loading the model) 
 from __future__ import annotations
 
 import logging
-import math
-import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from sqlalchemy import func, select
 
 from modelward.drift.detect import DriftConfig, DriftReport, compare_profiles
 from modelward.drift.profile import DatasetProfile
+from modelward.durations import duration_seconds
 from modelward.errors import ConfigError, IntegrityError
 from modelward.monitoring._live_counts import Plan
 from modelward.registry.integrity import hash_bytes
@@ -51,18 +50,10 @@ __all__ = [
 log = logging.getLogger("modelward.live_drift")
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)\s*$", re.IGNORECASE)
-_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3_600, "d": 86_400, "w": 604_800}
-
-
 def parse_window(text: str) -> float:
     """``"90s"``, ``"15m"``, ``"1h"``, ``"7d"``, ``"2w"`` (or plain seconds) as seconds; else ConfigError."""
-    match = _DURATION.match(text)
-    try:
-        seconds = float(match.group(1)) * _SECONDS[match.group(2).lower()] if match else float(text)
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
+    seconds = duration_seconds(text)
+    if not seconds:
         raise ConfigError(f"cannot read {text!r} as a window: use a duration such as 30m, 1h, 1d or 7d")
     return seconds
 

@@ -9,7 +9,6 @@ field and ``output.<member>`` per output member, with class probabilities as
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ import pandas as pd
 from sqlalchemy import func, or_, select, true
 
 from modelward import files
+from modelward.durations import duration_seconds
 from modelward.errors import ConfigError
 from modelward.monitoring.prediction_log import canonical_json
 from modelward.store.store import Store
@@ -39,17 +39,14 @@ __all__ = [
 log = logging.getLogger("modelward.prediction_log")
 
 BASE_COLUMNS = ("request_id", "ts", "model", "version", "arm", "routing_key", "latency_ms")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 _SUFFIXES: dict[str, Literal["parquet", "csv"]] = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
 
 def parse_since(text: str, *, now: float | None = None) -> float:
     """``"30s"``, ``"15m"``, ``"2h"``, ``"7d"``, ``"1w"`` ago, or an ISO-8601 date or datetime (naive
     means UTC), as UNIX epoch seconds."""
-    match = _RELATIVE.match(text)
-    if match:
-        seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    seconds = duration_seconds(text, bare=False)
+    if seconds is not None:
         return (datetime.now(UTC).timestamp() if now is None else now) - seconds
     try:
         moment = datetime.fromisoformat(text.strip())

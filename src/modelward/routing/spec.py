@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any, Literal, cast
 
+from modelward.durations import duration_seconds
 from modelward.routing.policy import Arm, RoutingError, SplitPolicy
 
 __all__ = [
@@ -49,22 +50,16 @@ SHADOW_ARM = "shadow"
 DIRECT_ARM = "direct"
 _ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _KEY_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
 def parse_duration(text: str | float | int) -> float:
     """Seconds from ``"10m"``, ``"90s"``, ``"1.5h"``, ``"2d"``, ``"250ms"`` or a plain number of seconds."""
-    if isinstance(text, bool):
-        raise RoutingError(f"a duration is a number of seconds or text like '10m', not {text!r}")
-    if isinstance(text, int | float):
-        seconds = float(text)
-    else:
-        match = _DURATION.match(str(text))
-        if match is None:
-            raise RoutingError(f"invalid duration {text!r}: use a number with s, m, h or d (e.g. '10m')")
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if not math.isfinite(seconds) or seconds <= 0:
+    seconds = duration_seconds(text)
+    if seconds is None and not isinstance(text, bool | int | float):
+        raise RoutingError(f"invalid duration {text!r}: use a number with s, m, h or d (e.g. '10m')")
+    if not seconds:
+        if isinstance(text, bool):
+            raise RoutingError(f"a duration is a number of seconds or text like '10m', not {text!r}")
         raise RoutingError(f"a duration must be positive, got {text!r}")
     return seconds
 
