@@ -16,7 +16,7 @@ import pandas as pd
 from modelward.config import Settings
 from modelward.routing import DeploymentSpec
 from tests.serving.conftest import ADMIN_TOKEN, Server
-from tests.ui.conftest import Offline, shoot, wait_until
+from tests.ui.conftest import SCREENSHOTS, Offline, shoot, wait_until
 
 
 def champion(server: Server) -> str:
@@ -160,6 +160,7 @@ def test_the_model_page_shows_the_shadow_agreement_the_status_route_reports(
         assert f"{n} requests compared" in text, text
         assert f"agreement {status['agreement']:.1%}" in text, text
         assert "v2 shadowing v1" in text, text
+        section.screenshot(path=str(SCREENSHOTS / "model-shadow-section.png"))  # docs/dashboard.md
         shoot(page, "model-shadow")
         assert tab.blocked == []
         tab.context.close()
