@@ -165,3 +165,20 @@ def test_the_model_page_shows_the_shadow_agreement_the_status_route_reports(
         assert tab.blocked == []
         tab.context.close()
         deploy(c, ui_server, DeploymentSpec.single("churn"))
+
+
+def test_a_versions_card_opens_inside_the_dashboard(browser: Any, ui_server: Server) -> None:
+    tab = Offline(browser, ui_server)
+    page = tab.page
+    page.goto(ui_server.url + "/ui/models/churn")
+    with page.expect_navigation() as opened:
+        page.locator("table.versions tr", has_text="@challenger").get_by_role("link", name="card").click()
+    assert opened.value.status == 200
+    assert page.url.endswith("/ui/models/churn/card?version=2")
+    assert page.title() == "Model card: churn:2"
+    assert tab.blocked == []
+    with ui_server.client() as c:
+        assert c.get("/ui/models/churn/card?version=x").status_code == 422
+        assert c.get("/ui/models/churn/card?version=99").status_code == 404
+        assert c.get("/ui/models/nosuch/card").status_code == 404
+    tab.context.close()
