@@ -2,8 +2,9 @@
 host but the server: a rollback through the page (log in, confirm) moves ``@champion`` back in the
 registry and shows in the audit timeline, and without a session the same form is refused and moves
 nothing; new A/B weights through the page become the stored deployment; with a shadow arm and real
-traffic, the model page shows the agreement the admin status route reports. Each test leaves the
-shared server as it found it (churn single-armed on ``@champion`` -> 1)."""
+traffic, the model page shows the agreement the admin status route reports; a version's card link
+opens its card inside the dashboard, fitting a phone. Each test leaves the shared server as it found
+it (churn single-armed on ``@champion`` -> 1)."""
 
 from __future__ import annotations
 
@@ -176,6 +177,7 @@ def test_a_versions_card_opens_inside_the_dashboard(browser: Any, ui_server: Ser
     assert opened.value.status == 200
     assert page.url.endswith("/ui/models/churn/card?version=2")
     assert page.title() == "Model card: churn:2"
+    shoot(page, "card")  # long hashes and paths wrap on the phone
     assert tab.blocked == []
     with ui_server.client() as c:
         assert c.get("/ui/models/churn/card?version=x").status_code == 422
