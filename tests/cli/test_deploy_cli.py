@@ -184,7 +184,7 @@ def test_history_lists_every_revision_newest_first(
     assert rows[0]["actor"] == "tester"
     code, out, _ = run(capsys, "deploy", "history", "churn")
     assert code == 0
-    assert "try the forest" in out and "ab champion=@champion:90" in out
+    assert "try the forest" in out and "ab champion=@champion 90%" in out
 
 
 def test_status_shows_arms_canary_progress_decisions_stats_and_shadow_agreement(

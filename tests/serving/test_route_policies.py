@@ -52,6 +52,7 @@ EXPECTED = {
     "GET /models/{name}/retrains": "predict",
     "GET /ui": "predict",
     "GET /ui/models/{name}": "predict",
+    "GET /ui/models/{name}/card": "predict",
     "GET /ui/audit": "predict",
     "GET /ui/login": "public",
     "POST /ui/login": "public",

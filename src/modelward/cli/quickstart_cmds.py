@@ -115,7 +115,8 @@ def quickstart(
             f"the server keeps serving (pid {pid}): stop it with `kill {pid}`", highlight=False
         )
     console.print(
-        "next: `modelward audit log`, `modelward versions " + name + "`, `modelward alerts --all`",
+        "next: `modelward audit log`, `modelward versions " + name + "`, `modelward alerts --all`, "
+        "`modelward ui` (the dashboard)",
         highlight=False,
     )
 

@@ -168,7 +168,7 @@ def serve(
     factory = "modelward.serving.app:create_app_from_env"
     if not reuse_port_supported():  # one socket shared by the workers, as uvicorn does it
         error_console().print(
-            f"modelward serving with {workers} workers on http://{host}:{port} (docs: /docs)"
+            f"modelward serving with {workers} workers on http://{host}:{port} (docs: /docs, dashboard: /ui)"
         )
         uvicorn.run(factory, **options)
         return
@@ -178,7 +178,9 @@ def serve(
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     bound = sock.getsockname()[1]
-    error_console().print(f"modelward serving with {workers} workers on http://{host}:{bound} (docs: /docs)")
+    error_console().print(
+        f"modelward serving with {workers} workers on http://{host}:{bound} (docs: /docs, dashboard: /ui)"
+    )
     from uvicorn.supervisors import Multiprocess
 
     try:
@@ -221,7 +223,7 @@ def _serve_one(
     logging.config.dictConfig(logging_config)
     app = StartingApp(build, on_failure=failed)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **server_options))
-    error_console().print(f"modelward serving on http://{host}:{port} (docs: /docs)")
+    error_console().print(f"modelward serving on http://{host}:{port} (docs: /docs, dashboard: /ui)")
     server.run(sockets=listeners)
     if failures:
         raise failures[0]

@@ -37,6 +37,10 @@ _CSS = (
     " @media print{body{margin:0;max-width:none;font-size:11pt}nav{display:none}"
     "section{break-inside:avoid-page} h2{break-after:avoid}svg{max-width:100%}"
     ".missing{border:1px solid #c9a227}}"
+    # On a phone: long hashes and paths wrap, a wide table scrolls inside itself, never the page.
+    " td{overflow-wrap:anywhere}svg{max-width:100%;height:auto}"
+    " @media screen and (max-width:640px){table{display:block;overflow-x:auto;max-width:100%}"
+    "nav ol{columns:1}}"
 )
 
 

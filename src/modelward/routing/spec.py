@@ -332,7 +332,12 @@ class DeploymentSpec:
         return list(dict.fromkeys(out))
 
     def describe(self) -> str:
-        parts = [f"{a.name}={a.target}:{a.weight:g}" for a in self.arms]
+        # "@champion:90" would read as a version: a single arm is its target, arms are shares.
+        total = sum(a.weight for a in self.arms)
+        if len(self.arms) == 1 or total <= 0:
+            parts = [f"{a.name}={a.target}" for a in self.arms]
+        else:
+            parts = [f"{a.name}={a.target} {100 * a.weight / total:.3g}%" for a in self.arms]
         text = f"{self.strategy} {' '.join(parts)}"
         if self.key:
             text += f" key={self.key}"

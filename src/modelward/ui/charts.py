@@ -42,7 +42,7 @@ def line_chart(
     values = [v for vs in series.values() for v in vs if v is not None and math.isfinite(v)]
     if not times or not values:
         return ""
-    top = max(max(values), 1e-12)
+    top = max(values) if max(values) > 0 else 1.0  # all zero (no failures): a plain 0-1 axis
     span_x = (_W - _LEFT - 8) / max(len(times) - 1, 1)
     plot_h = _H - _BOTTOM - _TOP
 

@@ -9,6 +9,7 @@ admin bearer token (scripts; a browser never sends that header by itself).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -20,7 +21,9 @@ from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from modelward.errors import ModelNotFound, ModelwardError
+from modelward.governance.card import build_card, render_card
 from modelward.registry import Registry
+from modelward.registry.refs import ModelRef
 from modelward.serving.auth import AUTH_KEY, bearer_matches, policy_tokens
 from modelward.ui.actions import ACTIONS, ActionRequest, describe, parse_weights, perform
 from modelward.ui.audit_view import AuditView
@@ -39,7 +42,15 @@ def _templates() -> Environment:
     env.filters["pct"] = lambda v: "\u2013" if v is None else f"{v:.1%}"
     env.filters["num"] = lambda v, f="{:.3g}": "\u2013" if v is None else f.format(v)
     env.filters["q"] = lambda v: quote(str(v), safe="")
+    env.filters["when"] = _when
     return env
+
+
+def _when(ts: float | None) -> str:
+    """UNIX seconds as the audit timeline shows time: UTC, to the second."""
+    if ts is None:
+        return "\u2013"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def add_ui_routes(
@@ -97,6 +108,25 @@ def add_ui_routes(
         except ModelNotFound as exc:
             return render(request, "message.html", 404, title="Not found", message=str(exc))
         return render(request, "model.html", title=name, actions=ACTIONS, **data)
+
+    async def card(request: Request, name: str) -> Response:
+        # The card inside the dashboard: the page's session opens it (the REST route /models/{name}/card
+        # wants a bearer token when a prediction token is set) and `modelward ui` has no REST routes.
+        version = request.query_params.get("version") or None
+        if version is not None and not version.isdigit():
+            message = f"version must be a version number, not {version!r}"
+            return render(request, "message.html", 422, title="Invalid", message=message)
+
+        def answer() -> str:
+            built = build_card(registry, str(ModelRef(name, version, None)), actor=registry.actor)
+            return render_card(built, "html")
+
+        try:
+            text = await run_in_threadpool(answer)
+        except ModelwardError as exc:
+            status = 404 if isinstance(exc, LookupError) else 422
+            return render(request, "message.html", status, title="Model card", message=str(exc))
+        return HTMLResponse(text, headers={"Cache-Control": "no-store"})
 
     async def audit_page(request: Request) -> Response:
         q = request.query_params
@@ -188,6 +218,7 @@ def add_ui_routes(
     read: list[tuple[str, Any]] = [
         ("", overview),
         ("/models/{name}", model),
+        ("/models/{name}/card", card),
         ("/audit", audit_page),
     ]
     for path, endpoint in read:
