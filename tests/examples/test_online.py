@@ -65,8 +65,22 @@ def batches(online: Server) -> list[dict[str, Any]]:
     args = ["--before", str(BEFORE), "--batch", "40", "--interval", "0.3", "--max-after", "300", "--json"]
     proc = _run(online.env, str(EXAMPLE / "traffic.py"), online.url, *args)
     report = json.loads(proc.stdout)
-    assert report["recovered"] is True, proc.stdout
+    assert report["recovered"] is True, f"{proc.stdout[-1500:]}\nupdate runs: {_update_runs(online)}"
     return list(report["batches"])
+
+
+def _update_runs(server: Server) -> list[tuple[str, str | None]]:
+    """Each retraining run's status and the end of its output (update.py's summary): why an update
+    was not registered, when the test fails."""
+    from modelward.config import Settings
+    from modelward.control.retrain_runs import RetrainRuns
+    from modelward.store import Store
+
+    store = Store(Settings(home=server.home).resolved_database_url).open()
+    try:
+        return [(r.status, (r.output or "")[-800:]) for r in RetrainRuns(store).history("online")]
+    finally:
+        store.close()
 
 
 def _mean(values: list[float]) -> float:
