@@ -63,9 +63,18 @@ def online(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -
 @pytest.fixture(scope="module")
 def batches(online: Server) -> list[dict[str, Any]]:
     args = ["--before", str(BEFORE), "--batch", "40", "--interval", "0.3", "--max-after", "300", "--json"]
-    proc = _run(online.env, str(EXAMPLE / "traffic.py"), online.url, *args)
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLE / "traffic.py"), online.url, *args],
+        env=online.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    why = f"{proc.stdout[-1500:]}{proc.stderr[-1500:]}\nupdate runs: {_update_runs(online)}"
+    assert proc.returncode == 0, why
     report = json.loads(proc.stdout)
-    assert report["recovered"] is True, f"{proc.stdout[-1500:]}\nupdate runs: {_update_runs(online)}"
+    assert report["recovered"] is True, why
     return list(report["batches"])
 
 
