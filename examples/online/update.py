@@ -10,9 +10,14 @@ joined to the label by request id (``$MODELWARD_RETRAIN_EXPORT``, or ``--export`
 2. keeps the labelled rows newer than that, in time order, and sets the newest ``--holdout-share`` of
    them aside as the promotion gates' holdout (written to ``--holdout``, the policy's ``holdout:``):
    the gates then judge the update, and the champion, on labels neither has learned from;
-3. calls ``learn_one`` on each of the other rows, logs the updated model to MLflow and registers it
-   as a new version. The policy's ``rollout: canary`` takes it from there: the controller runs the
-   gates against the champion, and only a version that passes them gets a canary, then all traffic.
+3. calls ``learn_one`` on each of the other rows and logs the updated model to MLflow (a run, not a
+   version);
+4. runs the model's promotion gates on that logged model against the champion, on the holdout
+   (``modelward.validate_model``: nothing registered yet), and registers it as a new version only
+   when they pass. A failing update is reported (its failing gates in the summary, the verdict in
+   the audit chain as a ``validate_model`` event) and never becomes a version. The policy's
+   ``rollout: canary`` takes a registered update from there: the controller runs the gates again at
+   rollout, gives it a canary, then all traffic.
 
 With fewer than ``--min-rows`` new labelled rows there is nothing worth an update: it says so and
 registers nothing. Its last line is a JSON summary (kept in the retraining run's output).
@@ -108,6 +113,22 @@ def main(argv: list[str] | None = None) -> int:
     }
     uri = learner.log_model(river, learned, {"holdout_accuracy": after})
     atomic_parquet(holdout.drop(columns=["ts"]), args.holdout)
+    summary.update(
+        learned=len(train),
+        holdout_rows=held,
+        holdout_accuracy_before=round(before, 4),
+        holdout_accuracy_after=round(after, 4),
+        model_uri=uri,
+    )
+    # The gates before the registry: an update that fails them never becomes a version.
+    validation = modelward.validate_model(
+        uri, args.model, data=args.holdout, task="classification", allow_pickle=True
+    )
+    summary["gates"] = validation.verdict
+    if not validation.passed:
+        failing = {g.name: g.reason for g in validation.failing}
+        print(json.dumps({**summary, "registered": None, "failing": failing}), flush=True)
+        return 0
     info = modelward.register_mlflow_model(
         uri,
         args.model,
@@ -123,13 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             "online.holdout_rows": str(held),
         },
     )
-    summary.update(
-        learned=len(train),
-        holdout_rows=held,
-        holdout_accuracy_before=round(before, 4),
-        holdout_accuracy_after=round(after, 4),
-        registered=str(info.version),
-    )
+    summary["registered"] = str(info.version)
     print(json.dumps(summary), flush=True)
     return 0
 

@@ -22,6 +22,7 @@ __all__ = [
     "rollback",
     "set_policy",
     "validate",
+    "validate_model",
 ]
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
         rollback,
         set_policy,
         validate,
+        validate_model,
     )
     from modelward.config import Settings
 
@@ -50,6 +52,7 @@ _API = {
     "rollback",
     "set_policy",
     "validate",
+    "validate_model",
 }
 
 

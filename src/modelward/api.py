@@ -28,6 +28,7 @@ __all__ = [
     "rollback",
     "set_policy",
     "validate",
+    "validate_model",
 ]
 
 
@@ -238,6 +239,48 @@ def validate(
             label=label,
             policy=chosen,
             policy_source=str(policy) if policy is not None else None,
+            compile=cfg.compile,
+            cache_dir=cfg.home / "compiled",
+        )
+
+
+def validate_model(
+    model_uri: str,
+    name: str,
+    *,
+    against: str = "champion",
+    data: pd.DataFrame | str | os.PathLike[str] | None = None,
+    label: str | None = None,
+    policy: str | os.PathLike[str] | None = None,
+    task: str | None = None,
+    trusted_types: Sequence[str] = (),
+    allow_pickle: bool = False,
+    settings: Settings | None = None,
+) -> Validation:
+    """Run model ``name``'s promotion gates on an MLflow model that is not registered yet
+    (``runs:/<run>/model``, ``models:/m-...``, a local folder) against ``against``, on the labelled
+    holdout ``data`` (``modelward validate --model-uri``): the check before :func:`register_mlflow_model`.
+    Nothing is registered; the verdict is audited as a ``validate_model`` event naming the URI.
+    ``trusted_types``, ``allow_pickle`` and ``task`` as for :func:`register_mlflow_model`."""
+    from modelward.config import Settings
+    from modelward.governance.gates import validate_model as run_gates
+    from modelward.governance.policy import read_policy_file
+
+    chosen = read_policy_file(policy) if policy is not None else None
+    cfg = settings or Settings()
+    with open_registry(cfg) as registry:
+        return run_gates(
+            registry,
+            model_uri,
+            name,
+            against=against,
+            data=data,
+            label=label,
+            policy=chosen,
+            policy_source=str(policy) if policy is not None else None,
+            task=task,
+            trusted_types=trusted_types,
+            allow_pickle=allow_pickle,
             compile=cfg.compile,
             cache_dir=cfg.home / "compiled",
         )

@@ -170,3 +170,31 @@ def test_a_rollout_row_is_claimed_by_one_store_client(store_url: str) -> None:
     finally:
         for s in stores:
             s.close()
+
+
+def test_a_version_whose_registration_has_not_pinned_it_yet_waits_then_an_unpinned_one_is_rejected(
+    served: Registry, churn_models: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow lists a version as soon as registration creates it; its pins (and register event) come
+    moments later. The controller must not reject it as unpinned in between."""
+    import mlflow
+    import mlflow.sklearn
+
+    from modelward.control import rollout
+
+    registry = served
+    with registry.mlflow_context(), mlflow.start_run() as run:
+        mlflow.sklearn.log_model(churn_models["logreg"], name="model", serialization_format="skops")
+        mlflow.register_model(f"runs:/{run.info.run_id}/model", "churn")  # version 2, no pins here yet
+    task = RolloutTask(registry, actor="controller:a", holder="a")
+    assert task.run(T0) == []
+    assert Rollouts(registry.store).get("churn", "2") is None  # not claimed: it may be mid-registration
+
+    monkeypatch.setattr(rollout, "REGISTRATION_GRACE_SECONDS", 0.0)  # long past any registration
+    registry.audit.append("note", "churn", {}, actor="tester")  # a change: the task looks again
+    (ended,) = task.run(T0 + 1)
+    assert ended["status"] == "rejected", ended
+    row = _rollout(registry, "2")
+    assert row.status == "rejected"
+    (event,) = registry.audit.events(subject="churn:2", action="rollout_rejected")
+    assert "holds no sha256 pins" in event.payload["reason"]

@@ -1,7 +1,8 @@
 """examples/cicd: the GitHub Actions workflow checked against GitHub's schema, then its ``run:`` steps
 run in order, twice, in a temporary git repository whose data set DVC tracks (a local DVC remote):
-the first run releases a champion, the second validates a new version against it and starts a canary.
-Registration records the DVC pointer and the git commit."""
+the first run releases a champion, the second validates a new model against it before registering it
+and starts a canary; a third, trained on shuffled labels, fails the gates and stops before the register
+step. Registration records the DVC pointer and the git commit."""
 
 from __future__ import annotations
 
@@ -71,8 +72,11 @@ def _commit(repo: Path, env: dict[str, str], message: str) -> str:
     return _sh(repo, env, "git", "rev-parse", "HEAD").strip()
 
 
-def run_workflow(repo: Path, env: dict[str, str], commit: str) -> list[str]:
-    """Every ``run:`` step of the job, in order, as GitHub's runner runs it (bash -e, pipefail)."""
+def run_workflow(
+    repo: Path, env: dict[str, str], commit: str, *, failing: str | None = None
+) -> tuple[list[str], str]:
+    """Every ``run:`` step of the job, in order, as GitHub's runner runs it (bash -e, pipefail), until
+    one fails: only the step named ``failing`` may. The steps that ran, and the failed step's output."""
     shutil.rmtree(repo / "data")  # what CI starts from: the pointer in git, the data in the remote
     shutil.rmtree(repo / ".dvc" / "cache", ignore_errors=True)
     (job,) = yaml.safe_load(WORKFLOW.read_text())["jobs"].values()
@@ -93,9 +97,11 @@ def run_workflow(repo: Path, env: dict[str, str], commit: str) -> list[str]:
             timeout=600,
             check=False,
         )
+        if proc.returncode != 0 and step.get("id") == failing:
+            return ran, proc.stdout + proc.stderr
         assert proc.returncode == 0, f"step {step['name']!r} failed:\n{proc.stdout}\n{proc.stderr}"
         ran.append(step["id"])
-    return ran
+    return ran, ""
 
 
 @pytest.fixture(scope="module")
@@ -117,10 +123,10 @@ def released(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path)
     _sh(repo, env, sys.executable, "-m", "dvc", "remote", "add", "-d", "storage", str(base / "dvc-remote"))
     _data(repo, env, 1500, seed=0)
     first = _commit(repo, env, "data: first 1,500 customers")
-    first_steps = run_workflow(repo, env, first)
+    first_steps, _ = run_workflow(repo, env, first)
     _data(repo, env, 2500, seed=1)
     second = _commit(repo, env, "data: 2,500 customers")
-    second_steps = run_workflow(repo, env, second)
+    second_steps, _ = run_workflow(repo, env, second)
     versions = json.loads(_sh(repo, env, "modelward", "versions", "churn", "--json"))
     status = json.loads(_sh(repo, env, "modelward", "deploy", "status", "churn", "--json"))
     return {
@@ -130,6 +136,10 @@ def released(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path)
         "steps": (first_steps, second_steps),
         "versions": {v["version"]: v for v in versions},
         "status": status,
+        # read now: a later test pushes again
+        "pointer": yaml.safe_load((repo / "data.dvc").read_text())["outs"][0],
+        "report": (repo / "validation.xml").read_text(),
+        "uri": (repo / "model_uri.txt").read_text().strip(),
     }
 
 
@@ -149,7 +159,7 @@ def test_the_workflow_file_is_valid_against_the_github_actions_schema(tmp_path: 
 
 @pytest.mark.slow
 def test_every_run_step_runs_in_order_and_the_second_push_starts_a_canary(released: dict[str, Any]) -> None:
-    every = ["data", "train", "pii", "register", "validate", "release"]
+    every = ["data", "train", "pii", "validate", "register", "release"]
     assert released["steps"] == (every, every)
     versions = released["versions"]
     assert versions["1"]["aliases"] == ["champion"]
@@ -157,14 +167,49 @@ def test_every_run_step_runs_in_order_and_the_second_push_starts_a_canary(releas
     assert status["spec"]["strategy"] == "canary"
     assert (str(status["canary"]["version"]), status["canary"]["percent"]) == ("2", 10)
     assert {a["name"]: a["version"] for a in status["arms"]} == {"baseline": "1", "canary": "2"}
-    report = (released["repo"] / "validation.xml").read_text()
-    assert 'failures="0"' in report and "churn:2" in report
+    report, uri = released["report"], released["uri"]
+    assert 'failures="0"' in report and f"churn candidate {uri}" in report
+    # each run validated its model before registering it: one pass per push, the first without a champion
+    audited = json.loads(
+        _sh(released["repo"], released["env"], "modelward", "audit", "log", "--model", "churn", "--json")
+    )
+    order = [e["action"] for e in audited if e["action"] in {"validate_model", "register"}][:4]
+    assert order == ["validate_model", "register", "validate_model", "register"]
+    checks = [e["payload"] for e in audited if e["action"] == "validate_model"][:2]
+    assert [(c["verdict"], c["against"]) for c in checks] == [("pass", None), ("pass", "1")]
+    assert checks[1]["model_uri"] == uri
+
+
+@pytest.mark.slow
+def test_a_model_that_fails_the_gates_stops_the_workflow_before_it_is_registered(
+    released: dict[str, Any],
+) -> None:
+    import pandas as pd
+
+    repo, env = released["repo"], released["env"]
+    _data(repo, env, 1500, seed=2)
+    train = pd.read_parquet(repo / "data" / "train.parquet")
+    train["churn"] = train["churn"].sample(frac=1.0, random_state=0).to_numpy()  # nothing left to learn
+    train.to_parquet(repo / "data" / "train.parquet", index=False)
+    commit = _commit(repo, env, "data: labels shuffled by mistake")
+    ran, output = run_workflow(repo, env, commit, failing="validate")
+    assert ran == ["data", "train", "pii"]
+    assert "regression fail" in output
+    versions = json.loads(_sh(repo, env, "modelward", "versions", "churn", "--json"))
+    assert sorted(v["version"] for v in versions) == ["1", "2"]
+    audited = json.loads(
+        _sh(
+            repo, env, "modelward", "audit", "log", "--model", "churn", "--action", "validate_model", "--json"
+        )
+    )
+    assert audited[-1]["payload"]["verdict"] == "fail"
+    assert audited[-1]["payload"]["model_uri"] == (repo / "model_uri.txt").read_text().strip()
 
 
 @pytest.mark.slow
 def test_registration_records_the_dvc_pointer_and_the_git_commit(released: dict[str, Any]) -> None:
     repo = released["repo"]
-    pointer = yaml.safe_load((repo / "data.dvc").read_text())["outs"][0]
+    pointer = released["pointer"]
     for version, commit in zip(("1", "2"), released["commits"], strict=True):
         tags = released["versions"][version]["tags"]
         assert tags["modelward.git.commit"] == commit

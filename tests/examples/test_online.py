@@ -1,7 +1,8 @@
 """examples/online: a River model served through an MLflow pyfunc meets a concept drift. The server's
 controller sees live accuracy fall, runs the update job (``learn_one`` on each labelled request,
-joined by request id), the update passes the gates and is rolled out by canary, and live accuracy
-recovers."""
+joined by request id), the update passes the gates before it is registered and is rolled out by
+canary, and live accuracy recovers. An update trained on corrupted labels fails the gates and is never
+registered."""
 
 from __future__ import annotations
 
@@ -62,10 +63,33 @@ def online(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -
 @pytest.fixture(scope="module")
 def batches(online: Server) -> list[dict[str, Any]]:
     args = ["--before", str(BEFORE), "--batch", "40", "--interval", "0.3", "--max-after", "300", "--json"]
-    proc = _run(online.env, str(EXAMPLE / "traffic.py"), online.url, *args)
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLE / "traffic.py"), online.url, *args],
+        env=online.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    why = f"{proc.stdout[-1500:]}{proc.stderr[-1500:]}\nupdate runs: {_update_runs(online)}"
+    assert proc.returncode == 0, why
     report = json.loads(proc.stdout)
-    assert report["recovered"] is True, proc.stdout
+    assert report["recovered"] is True, why
     return list(report["batches"])
+
+
+def _update_runs(server: Server) -> list[tuple[str, str | None]]:
+    """Each retraining run's status and the end of its output (update.py's summary): why an update
+    was not registered, when the test fails."""
+    from modelward.config import Settings
+    from modelward.control.retrain_runs import RetrainRuns
+    from modelward.store import Store
+
+    store = Store(Settings(home=server.home).resolved_database_url).open()
+    try:
+        return [(r.status, (r.output or "")[-800:]) for r in RetrainRuns(store).history("online")]
+    finally:
+        store.close()
 
 
 def _mean(values: list[float]) -> float:
@@ -101,6 +125,12 @@ def test_the_update_learned_the_labelled_requests_and_passed_its_gates_before_it
     exported = first["detail"]["export_rows"]
 
     versions = {v["version"]: v for v in _json(online.env, "versions", "online")}
+    # update.py ran the gates on the logged model before it registered it (one check, passed)
+    audited = _json(online.env, "audit", "log", "--model", "online", "--action", "validate_model")
+    checked = [(e["payload"]["model_uri"], e["payload"]["verdict"], e["payload"]["against"]) for e in audited]
+    assert checked[0] == (f"runs:/{versions['2']['run_id']}/model", "pass", "1")
+    register = _json(online.env, "audit", "log", "--model", "online", "--action", "register")
+    assert audited[0]["seq"] < next(e["seq"] for e in register if e["subject"] == "online:2")
     tags = versions["2"]["tags"]
     assert versions["2"]["aliases"] == ["champion"]
     assert tags["online.base_version"] == "1"
@@ -138,3 +168,48 @@ def test_the_update_takes_the_rows_after_what_the_champion_learned_oldest_first(
     assert rows["label"].tolist() == [1, 1]
     with pytest.raises(SystemExit, match=r"no column input\.x3"):
         update.new_rows(export.drop(columns=["input.x3"]), ("x1", "x2", "x3"), None)
+
+
+def test_an_update_that_fails_the_gates_is_reported_and_never_registered(
+    online: Server, batches: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    spec = importlib.util.spec_from_file_location("online_stream", EXAMPLE / "stream.py")
+    assert spec is not None and spec.loader is not None
+    stream = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stream)
+    rows = stream.events(200, concept=1, seed=99)
+    truth = rows["label"].to_numpy()
+    corrupted = truth.copy()
+    corrupted[:160] = 1 - truth[:160]  # learned with every label wrong; the newest 40 (the holdout) right
+    start = pd.Timestamp.now(tz="UTC")  # after anything the champion learned
+    export = pd.DataFrame(
+        {
+            "request_id": [f"bad-{i:03d}" for i in range(len(rows))],
+            "ts": [start + pd.Timedelta(seconds=i) for i in range(len(rows))],
+            **{f"input.{f}": rows[f] for f in ("x1", "x2", "x3")},
+            "label": corrupted.astype("float64"),
+        }
+    )
+    export.to_parquet(tmp_path / "labelled.parquet", index=False)
+    before = {v["version"] for v in _json(online.env, "versions", "online")}
+    proc = _run(
+        online.env,
+        str(EXAMPLE / "update.py"),
+        "--export",
+        str(tmp_path / "labelled.parquet"),
+        "--holdout",
+        str(tmp_path / "holdout.parquet"),
+        "--reference",
+        str(online.home / "data" / "reference.parquet"),
+    )
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (summary["learned"], summary["holdout_rows"]) == (160, 40)
+    assert summary["holdout_accuracy_after"] < 0.5
+    assert (summary["gates"], summary["registered"]) == ("fail", None)
+    assert {"metric:accuracy", "regression"} <= set(summary["failing"])
+    assert {v["version"] for v in _json(online.env, "versions", "online")} == before
+    audited = _json(online.env, "audit", "log", "--model", "online", "--action", "validate_model")
+    assert (audited[-1]["payload"]["model_uri"], audited[-1]["payload"]["verdict"]) == (
+        summary["model_uri"],
+        "fail",
+    )

@@ -63,6 +63,7 @@ def test_top_level_exports_are_exactly_the_public_api() -> None:
         "rollback",
         "set_policy",
         "validate",
+        "validate_model",
     }
     for name in modelward.__all__:
         assert getattr(modelward, name) is not None

@@ -1,7 +1,9 @@
 """``modelward validate`` (the promotion gates, for CI/CD) and ``modelward policy`` (a model's gates).
 
-``validate`` exits 0 when every gate passes, 1 when one fails and 2 when the gates cannot be
-evaluated at all (an unknown model, a holdout that is missing or lacks its label, a bad policy).
+``validate`` judges a registered version, or (``--model-uri URI --name NAME``) an MLflow model before
+it is registered. It exits 0 when every gate passes, 1 when one fails and 2 when the gates cannot be
+evaluated at all (an unknown model, a URI that cannot be read or loaded, a holdout that is missing or
+lacks its label, a bad policy).
 """
 
 from __future__ import annotations
@@ -94,25 +96,69 @@ def write_junit(validation: Validation, path: Path) -> None:
 
 
 def validate_cmd(
-    ref: str = typer.Argument(..., help="The candidate: name:version or name@alias."),
+    ref: str | None = typer.Argument(
+        None, help="The candidate: name:version or name@alias (or --model-uri and --name)."
+    ),
+    model_uri: str | None = typer.Option(
+        None,
+        "--model-uri",
+        help="Judge an MLflow model that is not registered (runs:/RUN/model, models:/m-..., a folder).",
+    ),
+    name: str | None = typer.Option(
+        None, "--name", help="With --model-uri: the model whose policy and champion judge it."
+    ),
     against: str = typer.Option("champion", "--against", help="The alias (or version) to compare with."),
     data: Path | None = typer.Option(None, "--data", "-d", help="Labelled holdout (.parquet or .csv)."),
     label: str | None = typer.Option(
         None, "--label", help="The holdout's label column (default: the target)."
     ),
     policy: Path | None = typer.Option(None, "--policy", help="Policy YAML (default: the stored policy)."),
+    task: str | None = typer.Option(
+        None, "--task", help="With --model-uri: classification or regression (default: the champion's)."
+    ),
+    trust: list[str] = typer.Option(
+        [], "--trust", help="With --model-uri: extra skops type you reviewed and trust; repeatable."
+    ),
+    allow_pickle: bool = typer.Option(
+        False, "--allow-pickle", help="With --model-uri: accept a pickle-based model you trust."
+    ),
     junit: Path | None = typer.Option(None, "--junit", help="Also write a JUnit XML report here."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Run the promotion gates of a version; exit 0 all pass, 1 a gate failed, 2 cannot evaluate."""
-    from modelward.api import validate
+    """Run the promotion gates of a version, or of an MLflow model before it is registered
+    (--model-uri URI --name NAME); exit 0 all pass, 1 a gate failed, 2 cannot evaluate."""
+    from modelward.api import validate, validate_model
     from modelward.errors import ModelwardError
 
     try:
         cfg = settings()
         if data is not None and not data.is_file():
             raise ModelwardError(f"holdout file {data} does not exist")
-        result = validate(ref, against=against, data=data, label=label, policy=policy, settings=cfg)
+        if model_uri is not None:
+            if ref is not None:
+                raise ModelwardError(f"give either a version ({ref}) or --model-uri, not both")
+            if not name:
+                raise ModelwardError("--model-uri needs --name: the model whose policy and champion judge it")
+            result = validate_model(
+                model_uri,
+                name,
+                against=against,
+                data=data,
+                label=label,
+                policy=policy,
+                task=task,
+                trusted_types=trust,
+                allow_pickle=allow_pickle,
+                settings=cfg,
+            )
+        else:
+            if ref is None:
+                raise ModelwardError(
+                    "name the candidate: a version (name:version) or --model-uri URI --name NAME"
+                )
+            if name is not None or task is not None or trust or allow_pickle:
+                raise ModelwardError("--name, --task, --trust and --allow-pickle go with --model-uri")
+            result = validate(ref, against=against, data=data, label=label, policy=policy, settings=cfg)
     except ModelwardError as exc:
         print_error(str(exc))
         raise typer.Exit(EXIT_CANNOT_EVALUATE) from exc

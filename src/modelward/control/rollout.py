@@ -25,6 +25,7 @@ since its last look: a registration, a deployment write and an alias move all ap
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -36,6 +37,9 @@ from modelward.errors import ConfigError, ModelNotFound, SameVersionTargets
 from modelward.governance.policy import GatePolicy, parse_policy
 from modelward.registry.registry import DEFAULT_ALIAS, Registry
 from modelward.store.tables import model_policies
+
+REGISTRATION_GRACE_SECONDS = 600.0
+"""How long a version without pins may still be in the middle of its registration."""
 
 __all__ = ["RolloutTask", "champion_of", "policies_with"]
 
@@ -144,9 +148,19 @@ class RolloutTask:
             return None  # one canary at a time: the version waits for the running one to end
         return newest
 
+    def _registering(self, model: str, version: str) -> bool:
+        """MLflow lists a version as soon as registration creates it, and registration pins its files
+        (with its register event) moments later: a version without pins here that is that young is
+        still being registered, and is taken up after its register event, not rejected as unpinned.
+        Wall-clock time on purpose: the version's creation time is MLflow's."""
+        if self.registry.manifest(model, version):
+            return False
+        created = self.registry.version(model, version).created_at
+        return created is not None and time.time() - created.timestamp() < REGISTRATION_GRACE_SECONDS
+
     def _take_up(self, model: str, policy: GatePolicy, now: float) -> dict[str, Any] | None:
         version = self.candidate(model)
-        if version is None:
+        if version is None or self._registering(model, version):
             return None
         if not self.rollouts.claim(model, version, holder=self.holder, now=now, detail={}):
             return None  # another controller took it up

@@ -71,10 +71,13 @@ class GateResult:
 
 @dataclass(frozen=True, slots=True)
 class Validation:
-    """Every gate of ``model:version`` against ``against`` (the champion's version, None without one)."""
+    """Every gate of ``model:version`` against ``against`` (the champion's version, None without one).
+
+    A model not registered yet (:func:`modelward.governance.gates.validate_model`) has no
+    ``version``: ``model_uri`` names it instead."""
 
     model: str
-    version: str
+    version: str | None
     against: str | None
     gates: tuple[GateResult, ...]
     holdout: str | None = None
@@ -82,6 +85,7 @@ class Validation:
     policy_source: str = "default"  # "default", "stored" or the policy file
     policy: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    model_uri: str | None = None
 
     @property
     def verdict(self) -> Literal["pass", "fail"]:
@@ -101,6 +105,9 @@ class Validation:
 
     @property
     def ref(self) -> str:
+        """``model:version``, or for a model not registered yet ``model candidate <its URI>``."""
+        if self.version is None:
+            return f"{self.model} candidate {self.model_uri}"
         return f"{self.model}:{self.version}"
 
     def summary(self) -> dict[str, Any]:
@@ -119,6 +126,7 @@ class Validation:
         return {
             "model": self.model,
             "version": self.version,
+            "model_uri": self.model_uri,
             "against": self.against,
             "verdict": self.verdict,
             "holdout": self.holdout,
@@ -133,7 +141,7 @@ class Validation:
     def from_dict(cls, value: Mapping[str, Any]) -> Validation:
         return cls(
             model=str(value["model"]),
-            version=str(value["version"]),
+            version=None if value.get("version") is None else str(value["version"]),
             against=value.get("against"),
             gates=tuple(GateResult.from_dict(g) for g in value.get("gates") or ()),
             holdout=value.get("holdout"),
@@ -141,6 +149,7 @@ class Validation:
             policy_source=str(value.get("policy_source") or "default"),
             policy=dict(value.get("policy") or {}),
             seconds=float(value.get("seconds") or 0.0),
+            model_uri=value.get("model_uri"),
         )
 
 

@@ -96,7 +96,7 @@ def promote_gated(
         registry.audit.append("promote_refused", validation.ref, payload, actor=registry.actor)
         return GatedPromotion(None, alias, validation, forced=False)
     detail = {"validation": summary, "override": bool(failing)}
-    info = registry.promote(name, validation.version, alias, reason=reason, detail=detail)
+    info = registry.promote(name, version, alias, reason=reason, detail=detail)
     return GatedPromotion(
         info, alias, validation, forced=bool(failing), card_error=refresh_card_after(registry, info)
     )
