@@ -12,18 +12,26 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
 from opentelemetry.trace import SpanKind, StatusCode
 
 from modelward.config import Settings
 from modelward.errors import MissingDependency
-from modelward.serving.tracing import PHASES, Tracing, load_tracing
+from modelward.serving.tracing import PHASES, Tracing, load_tracing, root_bound
 from tests.serving.test_predict_api import ROW, ROW2
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -221,3 +229,67 @@ def test_the_sampler_decides_before_a_span_is_made_and_the_span_keeps_the_decisi
     none = load_tracing()
     assert all(none.start("churn", "/models/churn/predict", [], 0.0) is None for _ in range(100))
     none.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "arg"),
+    [
+        ("parentbased_traceidratio", "0.01"),
+        ("parentbased_traceidratio", "0.3333"),
+        ("traceidratio", "0.25"),
+        ("parentbased_traceidratio", "1"),
+        ("always_off", None),
+        ("parentbased_always_on", None),
+    ],
+)
+def test_the_cheap_sampling_rule_is_the_sdk_samplers_own(
+    monkeypatch: pytest.MonkeyPatch, name: str, arg: str | None
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", name)
+    if arg is not None:
+        monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", arg)
+    sampler = TracerProvider().sampler  # as the SDK reads the variables
+    bound = root_bound(sampler)
+    assert bound is not None
+    if arg is not None:
+        assert bound == TraceIdRatioBased(float(arg)).bound
+    # At, and on either side of, the bound the SDK's sampler decides as the bound says.
+    for low in {0, max(bound - 1, 0), bound, (1 << 64) - 1} - {1 << 64}:
+        decision = sampler.should_sample(None, (7 << 64) | low, "x").decision
+        assert decision.is_sampled() is (low < bound), low
+
+
+def test_a_parents_decision_is_kept_whatever_the_ratio(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    for ratio, flags, kept in (("0", "01", True), ("1", "00", False)):
+        monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", ratio)
+        tracing = load_tracing()
+        header = [(b"traceparent", f"00-{TRACE_ID}-{PARENT_ID}-{flags}".encode())]
+        trace = tracing.start("churn", "/models/churn/predict", header, 0.0)
+        assert (trace is not None) is kept
+        if trace is not None:
+            assert trace.span.get_span_context().trace_id == int(TRACE_ID, 16)  # type: ignore[union-attr]
+        tracing.close()
+
+
+def test_a_custom_sampler_is_asked_before_a_span_exists(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[int] = []
+
+    class EvenOnly(Sampler):
+        def should_sample(
+            self, parent_context: Any, trace_id: int, *args: Any, **kwargs: Any
+        ) -> SamplingResult:
+            asked.append(trace_id)
+            return SamplingResult(Decision.RECORD_AND_SAMPLE if trace_id % 2 == 0 else Decision.DROP)
+
+        def get_description(self) -> str:
+            return "EvenOnly"
+
+    provider = load_tracing().provider
+    provider.sampler = EvenOnly()  # before the tracer is made: a tracer keeps its provider's sampler
+    tracing = Tracing(provider, owned=True)
+    traces = [tracing.start("churn", "/models/churn/predict", [], 0.0) for _ in range(50)]
+    kept = [t for t in traces if t is not None]
+    assert kept and len(kept) < 50
+    assert all(t.span.get_span_context().trace_id % 2 == 0 for t in kept)  # type: ignore[union-attr]
+    tracing.close()

@@ -24,6 +24,7 @@ The provider is the SDK's, configured by the SDK from the standard variables: th
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
@@ -32,9 +33,10 @@ from modelward.errors import MissingDependency
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import Sampler
     from opentelemetry.trace import Span, Tracer
 
-__all__ = ["PHASES", "RequestTrace", "Tracing", "load_tracing"]
+__all__ = ["PHASES", "RequestTrace", "Tracing", "load_tracing", "root_bound"]
 
 PHASES = ("parse", "route", "validate", "predict", "log")
 Phases = Literal["spans", "events"]
@@ -57,18 +59,21 @@ class Tracing:
         self._extract = propagate.extract
         self._server = SpanKind.SERVER
         self._names: dict[str, str] = {}
-        self._drop: Any = None
-        # With load_tracing's provider, a request without a parent is first put to the provider's
-        # sampler alone, about the trace id its span would get: one it drops costs no span object.
+        # With load_tracing's provider, a request without a parent is decided before any span
+        # exists: by a draw of the trace id's low 64 bits against the root sampler's bound when
+        # the sampler is one of the SDK's (root_bound), else by the sampler itself about the trace
+        # id its span would get. A dropped request costs no span object.
         ids = provider.id_generator
         self._ids: Any = ids if getattr(ids, "chosen_first", False) else None
-        self._root: Any = None
-        if self._ids is not None:
-            from opentelemetry.context import Context
-            from opentelemetry.sdk.trace.sampling import Decision
+        self._bound = root_bound(provider.sampler) if self._ids is not None else None
+        self._draw = random.getrandbits
+        from opentelemetry.context import Context
+        from opentelemetry.sdk.trace.sampling import Decision
+        from opentelemetry.trace import get_current_span
 
-            self._drop = Decision.DROP
-            self._root = Context()  # no parent: a request without traceparent starts a trace
+        self._drop = Decision.DROP
+        self._root = Context()  # no parent: a request without traceparent starts a trace
+        self._parent_of = get_current_span
 
     def start(
         self,
@@ -86,25 +91,47 @@ class Tracing:
                 if carrier is None:
                     carrier = {}
                 carrier.setdefault(k.decode("latin-1"), v.decode("latin-1"))
-        span_name = self._names.get(route)
-        if span_name is None:
-            span_name = self._names[route] = f"POST {route}"
         context = None
         if carrier is not None:
             context = self._extract(carrier)
-        elif self._ids is not None:
-            trace_id = self._ids.generate_trace_id()
-            sampler = self.provider.sampler
+            parent = self._parent_of(context).get_span_context()
+            if not parent.is_valid:  # no usable traceparent: a trace of its own
+                context = None
+            elif self._drops(context, parent.trace_id, route):
+                return None  # the parent's decision (parent-based samplers), before a span exists
+        ids = self._ids
+        if context is None and ids is not None:
+            bound = self._bound
+            if bound is not None:  # the root sampler's own rule: no SDK call for a dropped request
+                low = self._draw(64)
+                if low >= bound:
+                    return None
+                trace_id = (self._draw(64) << 64 | low) or 1
+            else:  # a sampler whose rule is not known here: asked about the span's trace id
+                trace_id = ids.generate_trace_id()
+                if self._drops(self._root, trace_id, route):
+                    return None
+            ids.chosen = trace_id  # the span gets the trace id the decision was about
             context = self._root
-            if sampler.should_sample(context, trace_id, span_name, self._server).decision is self._drop:
-                return None
-            self._ids.chosen = trace_id  # the span gets the trace id the sampler was asked about
         now = time.time_ns()
         start = now - int((time.perf_counter() - started) * 1e9)
-        span = self.tracer.start_span(span_name, context=context, kind=self._server, start_time=start)
+        span = self.tracer.start_span(
+            self._span_name(route), context=context, kind=self._server, start_time=start
+        )
         if not span.is_recording():
             return None
         return RequestTrace(self, span, start, name, path, route)
+
+    def _span_name(self, route: str) -> str:
+        span_name = self._names.get(route)
+        if span_name is None:
+            span_name = self._names[route] = f"POST {route}"
+        return span_name
+
+    def _drops(self, context: Any, trace_id: int, route: str) -> bool:
+        """The provider's sampler drops a span of ``route`` about ``trace_id`` under ``context``."""
+        result = self.provider.sampler.should_sample(context, trace_id, self._span_name(route), self._server)
+        return result.decision is self._drop
 
     def close(self) -> None:
         """Flush and stop the exporter (the app's shutdown)."""
@@ -178,6 +205,35 @@ class RequestTrace:
             span.set_status(StatusCode.ERROR)
         span.set_attributes(attrs)
         span.end(end_time=end)
+
+
+def root_bound(sampler: Sampler) -> int | None:
+    """The rule by which ``sampler`` decides for a span without a parent, when it is one of the
+    SDK's: sampled when the trace id's low 64 bits are below the bound (``TraceIdRatioBased``'s
+    rule; 0 drops all, 2**64 keeps all). None: another sampler, asked about every request."""
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.trace import sampling
+
+    every = sampling.TraceIdRatioBased.TRACE_ID_LIMIT + 1
+    if sampler is sampling.ALWAYS_ON or sampler is sampling.DEFAULT_ON:
+        return every
+    if sampler is sampling.ALWAYS_OFF or sampler is sampling.DEFAULT_OFF:
+        return 0
+    if type(sampler) is sampling.TraceIdRatioBased:
+        return sampler.bound
+    if type(sampler) is sampling.ParentBasedTraceIdRatio:
+        # Its root (a TraceIdRatioBased) is not public: its bound is found by asking the sampler
+        # itself, the least low 64 bits it drops (64 questions, once).
+        root, keep = Context(), sampling.Decision.RECORD_AND_SAMPLE
+        low, high = 0, every  # the bound is in [low, high]
+        while low < high:
+            mid = (low + high) // 2
+            if sampler.should_sample(root, mid, "bound").decision is keep:
+                low = mid + 1
+            else:
+                high = mid
+        return low
+    return None
 
 
 def _chosen_ids() -> Any:
