@@ -36,7 +36,19 @@ from tests.serving.test_predict_api import ROW, ROW2
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
+V2_TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 TOGETHER = 8
+
+
+def _infer_body(rows: list[dict[str, object]]) -> dict[str, object]:
+    """An Open Inference Protocol request: one tensor per feature."""
+    inputs = []
+    for name, value in rows[0].items():
+        datatype = "BYTES" if isinstance(value, str) else "FP64" if isinstance(value, float) else "INT64"
+        inputs.append(
+            {"name": name, "shape": [len(rows)], "datatype": datatype, "data": [r[name] for r in rows]}
+        )
+    return {"inputs": inputs}
 
 
 @dataclass
@@ -99,6 +111,16 @@ def traced(churn_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Traced
                 answers["rows"] = await post("/models/churn/predict", {"instances": [ROW, ROW2, ROW]}, "rows")
                 answers["bad"] = await post("/models/churn/predict", {"features": {"age": "old"}}, "bad")
                 answers["named"] = await post("/models/churn/versions/1/predict", {"features": ROW}, "named")
+                answers["v2"] = await post(
+                    "/v2/models/churn/infer",
+                    _infer_body([ROW, ROW2]),
+                    "v2",
+                    traceparent=f"00-{V2_TRACE_ID}-{PARENT_ID}-01",
+                )
+                answers["v2-named"] = await post(
+                    "/v2/models/churn/versions/1/infer", _infer_body([ROW]), "v2-named"
+                )
+                answers["v2-bad"] = await post("/v2/models/churn/infer", {"inputs": []}, "v2-bad")
                 together = await asyncio.gather(
                     *(
                         post("/models/churn/predict", {"features": ROW}, f"together-{i}")
@@ -174,6 +196,33 @@ def test_several_rows_and_the_fastapi_route_trace_the_same_phases(traced: Traced
     attrs = dict(named.attributes or {})
     assert attrs["http.route"] == "/models/{name}/versions/{version}/predict"
     assert (attrs["modelward.model.version"], attrs["modelward.arm"]) == ("1", "direct")
+
+
+def test_open_inference_protocol_requests_are_traced_the_same_way(traced: Traced) -> None:
+    answer = traced.answers["v2"]
+    assert answer.status_code == 200, answer.text
+    span = traced.server("v2")
+    assert span.name == "POST /v2/models/{name}/infer"
+    ctx, parent = span.get_span_context(), span.parent
+    assert ctx is not None and parent is not None
+    assert f"{ctx.trace_id:032x}" == V2_TRACE_ID and f"{parent.span_id:016x}" == PARENT_ID
+    attrs = dict(span.attributes or {})
+    assert attrs["http.route"] == "/v2/models/{name}/infer"
+    assert attrs["url.path"] == "/v2/models/churn/infer"
+    assert attrs["modelward.model.name"] == "churn"
+    assert attrs["modelward.model.version"] == answer.headers["x-model-version"] == "1"
+    assert attrs["modelward.arm"] == answer.headers["x-model-arm"]
+    assert attrs["http.response.status_code"] == 200
+    assert _phases(traced, span) == sorted(PHASES)
+    (predict,) = [c for c in traced.children(span) if c.name == "predict"]
+    assert (predict.attributes or {})["modelward.rows"] == 2
+    named = traced.server("v2-named")
+    assert traced.answers["v2-named"].status_code == 200
+    assert dict(named.attributes or {})["http.route"] == "/v2/models/{name}/versions/{version}/infer"
+    bad = traced.server("v2-bad")
+    assert traced.answers["v2-bad"].status_code == 422
+    assert (bad.attributes or {})["http.response.status_code"] == 422
+    assert bad.status.status_code is not StatusCode.ERROR
 
 
 def test_a_refused_request_is_traced_with_its_status_and_not_as_a_server_error(traced: Traced) -> None:

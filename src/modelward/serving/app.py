@@ -242,7 +242,13 @@ def create_app(
         tracing=tracing,
     )
     add_v2_routes(
-        app, manager, predictor, max_rows=settings.max_rows, dependencies=dependencies, consent=consent
+        app,
+        manager,
+        predictor,
+        max_rows=settings.max_rows,
+        dependencies=dependencies,
+        consent=consent,
+        tracing=tracing,
     )
     # Feature routes: each module's add_routes(app, registry, metrics, dependencies) adds its own.
     # --- feature routes (one line each) ---

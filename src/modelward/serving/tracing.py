@@ -2,11 +2,14 @@
 
 Every REST prediction path (the server's protocol and the ASGI fast path through
 :class:`~modelward.serving.lane.FastLane`, a turn's joint answers in :mod:`modelward.serving.hot`,
-the FastAPI route in :mod:`modelward.serving.rest`) traces through this module alone:
+the FastAPI routes through :func:`modelward.serving.rest.traced`: the REST route and the Open
+Inference Protocol's ``/v2/.../infer``) traces through this module alone:
 
 - :meth:`Tracing.start` opens the request's SERVER span, the child of the client's span when the
   request carries a W3C ``traceparent`` (read by the propagators OpenTelemetry is configured with),
-  and returns None when the sampler drops it: from then on the request costs a None check.
+  and returns None when the sampler drops it: from then on the request costs a None check. The
+  decision comes before any span object: a request without a parent is drawn against the SDK
+  sampler's own bound (:func:`root_bound`), one with a parent is put to the sampler.
 - :meth:`RequestTrace.mark` notes the end of a phase (``parse``, ``route``, ``validate``,
   ``predict``, ``log``): one clock reading. Requests answered together share their marks (one
   reading per turn), and their ``predict`` mark says how many requests and rows the call took.
