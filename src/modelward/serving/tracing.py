@@ -35,11 +35,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from modelward.errors import MissingDependency
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.sampling import Sampler
     from opentelemetry.trace import Span, Tracer
 
-__all__ = ["PHASES", "RequestTrace", "Tracing", "load_tracing", "root_bound"]
+__all__ = ["PHASES", "RequestTrace", "Tracing", "load_tracing", "resource", "root_bound"]
 
 PHASES = ("parse", "route", "validate", "predict", "log")
 Phases = Literal["spans", "events"]
@@ -261,21 +262,31 @@ def _chosen_ids() -> Any:
     return ChosenFirst()
 
 
+def resource() -> Resource:
+    """The service's resource as the SDK reads it from ``OTEL_SERVICE_NAME`` and
+    ``OTEL_RESOURCE_ATTRIBUTES``, named ``modelward`` when no service name is given."""
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+
+    found = Resource.create()
+    if str(found.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        found = found.merge(Resource({SERVICE_NAME: "modelward"}))
+    return found
+
+
 def load_tracing(phases: Phases = "events") -> Tracing:
-    """A :class:`Tracing` on a new SDK provider exporting OTLP over HTTP, each part configured by the
-    SDK from the ``OTEL_*`` variables; :class:`~modelward.errors.MissingDependency` without the extra."""
+    """A :class:`Tracing` on a new SDK provider, configured by the SDK from the ``OTEL_*``
+    variables, whose spans an export process sends over OTLP/HTTP
+    (:class:`~modelward.serving.trace_export.ProcessExport`);
+    :class:`~modelward.errors.MissingDependency` without the extra."""
     try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+        import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401  (the export process's)
         from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        from modelward.serving.trace_export import ProcessExport
     except ImportError as exc:
         missing = exc.name or "opentelemetry-sdk"
         raise MissingDependency(missing, "tracing", "tracing (MODELWARD_TRACING)") from exc
-    resource = Resource.create()
-    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
-        resource = resource.merge(Resource({SERVICE_NAME: "modelward"}))
     # The sampler: OTEL_TRACES_SAMPLER(_ARG), read by the provider.
-    provider = TracerProvider(resource=resource, id_generator=_chosen_ids())
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    provider = TracerProvider(resource=resource(), id_generator=_chosen_ids())
+    provider.add_span_processor(ProcessExport())
     return Tracing(provider, phases=phases, owned=True)
