@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -31,7 +32,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from modelward.config import Settings
 from modelward.errors import MissingDependency
-from modelward.serving.tracing import PHASES, Tracing, load_tracing, root_bound
+from modelward.serving.trace_export import span_from_values
+from modelward.serving.tracing import PHASES, Phases, Tracing, load_tracing, root_bound
 from tests.serving.test_predict_api import ROW, ROW2
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -258,26 +260,28 @@ def test_phases_as_events_are_marked_on_the_request_span_in_order() -> None:
     assert (span.attributes or {})["modelward.arm"] == "challenger"
 
 
+def _handing_over(phases: Phases = "events") -> tuple[Tracing, list[tuple[Any, ...]]]:
+    """A Tracing as load_tracing makes it (spans as values, the sampler as the SDK reads it from
+    the OTEL_* variables), handing its spans to a list instead of an export process."""
+    handed: list[tuple[Any, ...]] = []
+    return Tracing(TracerProvider(), phases=phases, hand_over=handed.append), handed
+
+
 def test_the_sampler_decides_before_a_span_is_made_and_the_span_keeps_the_decision(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
     monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.5")
-    tracing = load_tracing()
-    try:
-        kept = [tracing.start("churn", "/models/churn/predict", [], 0.0) for _ in range(400)]
-        # Each kept request's span is recording: the SDK, asked again about the same trace id,
-        # agreed (asked about another id, it would drop half of them and keep about 100, not 200).
-        traces = [t for t in kept if t is not None]
-        assert 140 <= len(traces) <= 260
-        assert all(t.span.is_recording() for t in traces)
-        assert len({t.span.get_span_context().trace_id for t in traces}) == len(traces)
-    finally:
-        tracing.close()  # nothing ended, nothing to export
+    tracing, _ = _handing_over()
+    kept = [tracing.start("churn", "/models/churn/predict", [], 0.0) for _ in range(400)]
+    traces = [t for t in kept if t is not None]
+    assert 140 <= len(traces) <= 260
+    sampler = tracing.provider.sampler  # which, asked about each kept trace id, agrees
+    assert all(sampler.should_sample(None, t.trace_id, "x").decision.is_sampled() for t in traces)
+    assert len({t.trace_id for t in traces}) == len(traces)
     monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
-    none = load_tracing()
+    none, _ = _handing_over()
     assert all(none.start("churn", "/models/churn/predict", [], 0.0) is None for _ in range(100))
-    none.close()
 
 
 @pytest.mark.parametrize(
@@ -312,13 +316,13 @@ def test_a_parents_decision_is_kept_whatever_the_ratio(monkeypatch: pytest.Monke
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
     for ratio, flags, kept in (("0", "01", True), ("1", "00", False)):
         monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", ratio)
-        tracing = load_tracing()
+        tracing, _ = _handing_over()
         header = [(b"traceparent", f"00-{TRACE_ID}-{PARENT_ID}-{flags}".encode())]
         trace = tracing.start("churn", "/models/churn/predict", header, 0.0)
         assert (trace is not None) is kept
         if trace is not None:
-            assert trace.span.get_span_context().trace_id == int(TRACE_ID, 16)  # type: ignore[union-attr]
-        tracing.close()
+            assert trace.trace_id == int(TRACE_ID, 16)
+            assert trace.parent == (int(PARENT_ID, 16), True, 1)
 
 
 def test_a_custom_sampler_is_asked_before_a_span_exists(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -334,11 +338,67 @@ def test_a_custom_sampler_is_asked_before_a_span_exists(monkeypatch: pytest.Monk
         def get_description(self) -> str:
             return "EvenOnly"
 
-    provider = load_tracing().provider
-    provider.sampler = EvenOnly()  # before the tracer is made: a tracer keeps its provider's sampler
-    tracing = Tracing(provider, owned=True)
+    tracing = Tracing(TracerProvider(sampler=EvenOnly()), hand_over=[].append)
     traces = [tracing.start("churn", "/models/churn/predict", [], 0.0) for _ in range(50)]
     kept = [t for t in traces if t is not None]
-    assert kept and len(kept) < 50
-    assert all(t.span.get_span_context().trace_id % 2 == 0 for t in kept)  # type: ignore[union-attr]
-    tracing.close()
+    assert kept and len(kept) < 50 and len(asked) == 50
+    assert all(t.trace_id % 2 == 0 for t in kept)
+
+
+def _given(ns: int | None) -> int | str | None:
+    """A clock reading the test gave, or "now" (the log phase's end, read at finish)."""
+    return ns if ns is None or ns < 10**6 else "now"
+
+
+@pytest.mark.parametrize("phases", ["events", "spans"])
+@pytest.mark.parametrize("status", [200, 503])
+def test_spans_handed_over_as_values_are_the_spans_the_sdk_makes(phases: Phases, status: int) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_ON))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    handing, handed = _handing_over(phases)
+    header = [(b"traceparent", f"00-{TRACE_ID}-{PARENT_ID}-01".encode()), (b"tracestate", b"vendor=x")]
+    made: list[list[ReadableSpan]] = []
+    for tracing in (Tracing(provider, phases=phases), handing):
+        trace = tracing.start("churn", "/models/churn/predict", header, 0.0)
+        assert trace is not None
+        trace.start = 1_000  # the same clock readings for both (the SDK's span keeps its own start)
+        for i, phase in enumerate(PHASES[:-1]):
+            trace.mark(phase, 2_000 + i, {"modelward.rows": 2} if phase == "predict" else None)
+        trace.finish(status, version="3", arm="challenger", request_id="r-1")
+    made.append(list(exporter.get_finished_spans()))
+    made.append([span_from_values(orjson.loads(orjson.dumps(v)), provider.resource, {}) for v in handed])
+    shapes = []
+    for spans in made:
+        (server,) = [s for s in spans if s.kind is SpanKind.SERVER]
+        server_id = server.get_span_context().span_id  # type: ignore[union-attr]
+        children = [
+            (
+                c.name,
+                c.kind,
+                c.start_time,
+                _given(c.end_time),
+                dict(c.attributes or {}),
+                c.parent.span_id == server_id,
+            )  # type: ignore[union-attr]
+            for c in spans
+            if c is not server
+        ]
+        ctx = server.get_span_context()
+        assert ctx is not None and server.end_time is not None
+        shapes.append(
+            (
+                server.name,
+                f"{ctx.trace_id:032x}",
+                ctx.trace_state.to_header(),
+                ctx.trace_flags.sampled,
+                (server.parent.span_id, server.parent.is_remote),  # type: ignore[union-attr]
+                dict(server.attributes or {}),
+                [(e.name, _given(e.timestamp), dict(e.attributes or {})) for e in server.events],
+                server.status.status_code,
+                server.instrumentation_scope.name,  # type: ignore[union-attr]
+                sorted(children, key=lambda c: c[2] or 0),
+            )
+        )
+    assert shapes[0] == shapes[1]
+    assert shapes[0][1] == TRACE_ID and shapes[0][2] == "vendor=x"

@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import Span as SDKSpan
     from opentelemetry.trace import SpanContext
 
-__all__ = ["ProcessExport", "main", "span_values"]
+__all__ = ["ProcessExport", "main", "span_from_values", "span_values"]
 
 log = logging.getLogger("modelward.serving.tracing")
 
@@ -46,7 +47,7 @@ _LOW = (1 << 64) - 1
 
 
 def span_values(span: ReadableSpan, ctx: SpanContext) -> tuple[Any, ...]:
-    """An ended span (``ctx``: its context) as JSON-able values; :func:`_span` makes the SDK's
+    """An ended span (``ctx``: its context) as JSON-able values; :func:`span_from_values` makes the SDK's
     span again."""
     parent = span.parent
     events = [
@@ -86,9 +87,14 @@ class ProcessExport(SpanProcessor):
         self._pending: list[tuple[Any, ...]] = []
         self._lock = threading.Lock()
         self._closed = threading.Event()
+        # This copy of modelward, wherever it was imported from.
+        package_root = str(Path(__file__).resolve().parents[2])
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": package_root + (os.pathsep + path if path else "")}
         self._proc = subprocess.Popen(
             command or [sys.executable, "-m", "modelward.serving.trace_export"],
             stdin=subprocess.PIPE,
+            env=env,
         )  # it ends when its input does; an interrupt of the server's terminal is the server's
         self._thread = threading.Thread(target=self._run, name="modelward-trace-export", daemon=True)
         self._thread.start()
@@ -100,7 +106,10 @@ class ProcessExport(SpanProcessor):
         ctx = span.get_span_context()
         if ctx is None or not ctx.trace_flags.sampled:
             return
-        values = span_values(span, ctx)
+        self.put(span_values(span, ctx))
+
+    def put(self, values: tuple[Any, ...]) -> None:
+        """A span's values (:func:`span_values`' layout) to send."""
         with self._lock:
             if len(self._pending) < self.max_queue:
                 self._pending.append(values)
@@ -164,7 +173,9 @@ def _frames(stream: BinaryIO) -> Any:
         yield orjson.loads(stream.read(int.from_bytes(head, "big")))
 
 
-def _span(values: list[Any], resource: Any, scopes: dict[str | None, Any]) -> ReadableSpan:
+def span_from_values(values: list[Any], resource: Any, scopes: dict[str | None, Any]) -> ReadableSpan:
+    """The SDK span :func:`span_values` (or a :class:`~modelward.serving.tracing.Tracing` with
+    ``hand_over``) gave the values of; ``scopes`` caches instrumentation scopes by name."""
     from opentelemetry.sdk.trace import Event, ReadableSpan
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
     from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
@@ -212,7 +223,7 @@ def main() -> None:
     try:
         for batch in _frames(sys.stdin.buffer):
             for values in batch:
-                processor.on_end(_span(values, service, scopes))
+                processor.on_end(span_from_values(values, service, scopes))
     finally:
         processor.shutdown()  # type: ignore[no-untyped-call]
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 from modelward.errors import MissingDependency
@@ -37,7 +37,7 @@ from modelward.errors import MissingDependency
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.sampling import Sampler
+    from opentelemetry.sdk.trace.sampling import Sampler, SamplingResult
     from opentelemetry.trace import Span, Tracer
 
 __all__ = ["PHASES", "RequestTrace", "Tracing", "load_tracing", "resource", "root_bound"]
@@ -45,37 +45,50 @@ __all__ = ["PHASES", "RequestTrace", "Tracing", "load_tracing", "resource", "roo
 PHASES = ("parse", "route", "validate", "predict", "log")
 Phases = Literal["spans", "events"]
 _CARRIED = frozenset((b"traceparent", b"tracestate", b"baggage"))
+SCOPE = "modelward.serving"  # the instrumentation scope of the spans made here
+# SpanKind and StatusCode values, as trace_export.span_values carries them.
+_INTERNAL, _SERVER = 0, 1
+_UNSET, _ERROR = 0, 2
+_LOW = (1 << 64) - 1
 
 
 class Tracing:
     """The tracer of a served app. ``provider`` is shut down (its spans flushed) by :meth:`close`
     when ``owned``; a provider handed in by the caller (tests, an application that configured its
-    own) is left to its owner."""
+    own) is left to its owner.
 
-    def __init__(self, provider: TracerProvider, *, phases: Phases = "events", owned: bool = False) -> None:
+    With ``hand_over`` (:func:`load_tracing`'s way: ``ProcessExport.put``) a request's spans are
+    made as values (``trace_export.span_values``' layout) and handed over to the export process,
+    and a request without a parent is sampled by the SDK sampler's own rule
+    drawn here (:func:`root_bound`): the SDK's span objects, the most of a span's cost in this
+    process, are made in the export process, and a dropped request costs a random draw. Without
+    it, the provider's SDK spans go to the provider's processors (an in-memory exporter in tests).
+    Both ways make the same spans (a test compares them)."""
+
+    def __init__(
+        self,
+        provider: TracerProvider,
+        *,
+        phases: Phases = "events",
+        owned: bool = False,
+        hand_over: Callable[[tuple[Any, ...]], None] | None = None,
+    ) -> None:
         from opentelemetry import propagate
-        from opentelemetry.trace import SpanKind
+        from opentelemetry.context import Context
+        from opentelemetry.sdk.trace.sampling import Decision
+        from opentelemetry.trace import SpanKind, get_current_span
 
         self.provider = provider
         self.phases = phases
         self.owned = owned
-        self.tracer: Tracer = provider.get_tracer("modelward.serving")
+        self.hand_over = hand_over
+        self.tracer: Tracer = provider.get_tracer(SCOPE)
         self._extract = propagate.extract
         self._server = SpanKind.SERVER
         self._names: dict[str, str] = {}
-        # With load_tracing's provider, a request without a parent is decided before any span
-        # exists: by a draw of the trace id's low 64 bits against the root sampler's bound when
-        # the sampler is one of the SDK's (root_bound), else by the sampler itself about the trace
-        # id its span would get. A dropped request costs no span object.
-        ids = provider.id_generator
-        self._ids: Any = ids if getattr(ids, "chosen_first", False) else None
-        self._bound = root_bound(provider.sampler) if self._ids is not None else None
+        self._bound = root_bound(provider.sampler) if hand_over is not None else None
         self._draw = random.getrandbits
-        from opentelemetry.context import Context
-        from opentelemetry.sdk.trace.sampling import Decision
-        from opentelemetry.trace import get_current_span
-
-        self._drop = Decision.DROP
+        self._keep = Decision.RECORD_AND_SAMPLE  # the one decision whose spans are exported
         self._root = Context()  # no parent: a request without traceparent starts a trace
         self._parent_of = get_current_span
 
@@ -87,44 +100,55 @@ class Tracing:
         started: float,
         route: str = "/models/{name}/predict",
     ) -> RequestTrace | None:
-        """The request's server span, from ``started`` (``time.perf_counter()`` at its arrival);
-        None when it is not sampled."""
+        """The request's trace, from ``started`` (``time.perf_counter()`` at its arrival); None
+        when it is not sampled."""
         carrier: dict[str, str] | None = None
         for k, v in headers:
             if k in _CARRIED:
                 if carrier is None:
                     carrier = {}
                 carrier.setdefault(k.decode("latin-1"), v.decode("latin-1"))
-        context = None
+        hand_over = self.hand_over
+        context: Any = None
         if carrier is not None:
             context = self._extract(carrier)
+            if not self._parent_of(context).get_span_context().is_valid:
+                context = None  # no usable traceparent: a trace of its own
+        if hand_over is None:  # the provider's SDK spans; its sampler decides as the span starts
+            span = self.tracer.start_span(
+                self._span_name(route), context=context, kind=self._server, start_time=_ns(started)
+            )
+            if not span.is_recording():
+                return None
+            ctx = span.get_span_context()
+            return RequestTrace(self, _ns(started), name, path, route, ctx.trace_id, ctx.span_id, span=span)
+        sampled: Any = None  # the sampler's result when it was asked
+        parent = None
+        if context is not None:  # the parent's decision (parent-based samplers)
             parent = self._parent_of(context).get_span_context()
-            if not parent.is_valid:  # no usable traceparent: a trace of its own
-                context = None
-            elif self._drops(context, parent.trace_id, route):
-                return None  # the parent's decision (parent-based samplers), before a span exists
-        ids = self._ids
-        if context is None and ids is not None:
-            bound = self._bound
-            if bound is not None:  # the root sampler's own rule: no SDK call for a dropped request
-                low = self._draw(64)
-                if low >= bound:
-                    return None
-                trace_id = (self._draw(64) << 64 | low) or 1
-            else:  # a sampler whose rule is not known here: asked about the span's trace id
-                trace_id = ids.generate_trace_id()
-                if self._drops(self._root, trace_id, route):
-                    return None
-            ids.chosen = trace_id  # the span gets the trace id the decision was about
-            context = self._root
-        now = time.time_ns()
-        start = now - int((time.perf_counter() - started) * 1e9)
-        span = self.tracer.start_span(
-            self._span_name(route), context=context, kind=self._server, start_time=start
+            trace_id = parent.trace_id
+            sampled = self._sample(context, trace_id, route)
+            if sampled is None:
+                return None
+        elif (bound := self._bound) is not None:  # the root sampler's own rule: a draw, no SDK call
+            low = self._draw(64)
+            if low >= bound:
+                return None
+            trace_id = (self._draw(64) << 64 | low) or 1
+        else:  # a sampler whose rule is not known here
+            trace_id = self.provider.id_generator.generate_trace_id()
+            sampled = self._sample(self._root, trace_id, route)
+            if sampled is None:
+                return None
+        trace = RequestTrace(
+            self, _ns(started), name, path, route, trace_id, self.provider.id_generator.generate_span_id()
         )
-        if not span.is_recording():
-            return None
-        return RequestTrace(self, span, start, name, path, route)
+        if parent is not None:
+            trace.parent = (parent.span_id, parent.is_remote, int(parent.trace_flags))
+        if sampled is not None:
+            trace.state = sampled.trace_state.to_header() if sampled.trace_state else None
+            trace.extra = dict(sampled.attributes) if sampled.attributes else None
+        return trace
 
     def _span_name(self, route: str) -> str:
         span_name = self._names.get(route)
@@ -132,10 +156,11 @@ class Tracing:
             span_name = self._names[route] = f"POST {route}"
         return span_name
 
-    def _drops(self, context: Any, trace_id: int, route: str) -> bool:
-        """The provider's sampler drops a span of ``route`` about ``trace_id`` under ``context``."""
+    def _sample(self, context: Any, trace_id: int, route: str) -> SamplingResult | None:
+        """The provider's sampler's result for a span of ``route`` about ``trace_id`` under
+        ``context``; None when it is not sampled (nothing would be exported)."""
         result = self.provider.sampler.should_sample(context, trace_id, self._span_name(route), self._server)
-        return result.decision is self._drop
+        return result if result.decision is self._keep else None
 
     def close(self) -> None:
         """Flush and stop the exporter (the app's shutdown)."""
@@ -143,19 +168,53 @@ class Tracing:
             self.provider.shutdown()
 
 
+def _ns(started: float) -> int:
+    """``time.time_ns()`` at ``started`` (a ``time.perf_counter()`` reading)."""
+    return time.time_ns() - int((time.perf_counter() - started) * 1e9)
+
+
 class RequestTrace:
-    """One sampled request: its server span and the ends of its phases so far."""
+    """One sampled request: its trace and span ids, the ends of its phases so far, and its SDK span
+    when the provider makes them (:class:`Tracing` without ``hand_over``)."""
 
-    __slots__ = ("marks", "name", "path", "route", "span", "start", "tracing")
+    __slots__ = (
+        "extra",
+        "marks",
+        "name",
+        "parent",
+        "path",
+        "route",
+        "span",
+        "span_id",
+        "start",
+        "state",
+        "trace_id",
+        "tracing",
+    )
 
-    def __init__(self, tracing: Tracing, span: Span, start: int, name: str, path: str, route: str) -> None:
+    def __init__(
+        self,
+        tracing: Tracing,
+        start: int,
+        name: str,
+        path: str,
+        route: str,
+        trace_id: int,
+        span_id: int,
+        span: Span | None = None,
+    ) -> None:
         self.tracing = tracing
-        self.span = span
         self.start = start
         self.name = name
         self.path = path
         self.route = route
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.span = span
         self.marks: list[tuple[str, int, dict[str, Any] | None]] = []
+        self.parent: tuple[int, bool, int] | None = None  # span id, remote, flags
+        self.state: str | None = None  # the W3C tracestate the sampler kept
+        self.extra: dict[str, Any] | None = None  # attributes the sampler added
 
     def mark(self, phase: str, at: int | None = None, attributes: dict[str, Any] | None = None) -> None:
         """``phase`` ended ``at`` (``time.time_ns()``; now if None)."""
@@ -172,23 +231,7 @@ class RequestTrace:
         """The request was answered with ``status``: the phases so far, the log phase ending now,
         the attributes, and the end of the server span."""
         end = time.time_ns()
-        span = self.span
-        tracing = self.tracing
         self.marks.append(("log", end, None))
-        if tracing.phases == "spans":
-            from opentelemetry.trace import set_span_in_context
-
-            context = set_span_in_context(span)
-            tracer = tracing.tracer
-            begin = self.start
-            for phase, at, attributes in self.marks:
-                child = tracer.start_span(phase, context=context, start_time=begin, attributes=attributes)
-                child.end(end_time=at)
-                begin = at
-        else:
-            for phase, at, attributes in self.marks:
-                span.add_event(phase, attributes, at)
-        # Set once, at the end: each call to the span's attributes takes its lock and checks them.
         attrs: dict[str, Any] = {
             "http.request.method": "POST",
             "http.route": self.route,
@@ -202,11 +245,93 @@ class RequestTrace:
             attrs["modelward.arm"] = arm
         if request_id is not None:
             attrs["modelward.request_id"] = request_id
-        if status >= 500:
+        error = status >= 500
+        if error:
+            attrs["error.type"] = str(status)
+        span = self.span
+        if span is not None:
+            self._end_span(span, attrs, end, error)
+        elif (put := self.tracing.hand_over) is not None:
+            self._hand_over(put, attrs, end, error)
+
+    def _hand_over(
+        self, put: Callable[[tuple[Any, ...]], None], attrs: dict[str, Any], end: int, error: bool
+    ) -> None:
+        """The request's spans as values (trace_export.span_values' layout) to the export process."""
+        tracing = self.tracing
+        high, low = self.trace_id >> 64, self.trace_id & _LOW
+        if self.extra:
+            attrs = {**self.extra, **attrs}
+        code = _ERROR if error else _UNSET
+        name = tracing._span_name(self.route)
+        if tracing.phases == "spans":
+            new_id = tracing.provider.id_generator.generate_span_id
+            ours = (self.span_id, False, 1)
+            begin = self.start
+            for phase, at, attributes in self.marks:
+                put(
+                    (
+                        phase,
+                        high,
+                        low,
+                        new_id(),
+                        1,
+                        self.state,
+                        ours,
+                        _INTERNAL,
+                        begin,
+                        at,
+                        attributes,
+                        (),
+                        _UNSET,
+                        None,
+                        SCOPE,
+                    )
+                )
+                begin = at
+            events: Any = ()
+        else:
+            events = self.marks  # (name, timestamp, attributes): an event's values already
+        put(
+            (
+                name,
+                high,
+                low,
+                self.span_id,
+                1,
+                self.state,
+                self.parent,
+                _SERVER,
+                self.start,
+                end,
+                attrs,
+                events,
+                code,
+                None,
+                SCOPE,
+            )
+        )
+
+    def _end_span(self, span: Span, attrs: dict[str, Any], end: int, error: bool) -> None:
+        tracing = self.tracing
+        if tracing.phases == "spans":
+            from opentelemetry.trace import set_span_in_context
+
+            context = set_span_in_context(span)
+            tracer = tracing.tracer
+            begin = self.start
+            for phase, at, attributes in self.marks:
+                child = tracer.start_span(phase, context=context, start_time=begin, attributes=attributes)
+                child.end(end_time=at)
+                begin = at
+        else:
+            for phase, at, attributes in self.marks:
+                span.add_event(phase, attributes, at)
+        if error:
             from opentelemetry.trace import StatusCode
 
-            attrs["error.type"] = str(status)
             span.set_status(StatusCode.ERROR)
+        # Set once, at the end: each call to the span's attributes takes its lock and checks them.
         span.set_attributes(attrs)
         span.end(end_time=end)
 
@@ -240,28 +365,6 @@ def root_bound(sampler: Sampler) -> int | None:
     return None
 
 
-def _chosen_ids() -> Any:
-    """The SDK's random ids, except that the trace id drawn for a request's sampling decision is
-    the one its span then gets (the SDK asks the sampler again, about the same id). Only the event
-    loop's thread starts spans with it."""
-    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-
-    class ChosenFirst(RandomIdGenerator):
-        chosen_first = True
-
-        def __init__(self) -> None:
-            self.chosen: int | None = None
-
-        def generate_trace_id(self) -> int:
-            chosen = self.chosen
-            if chosen is not None:
-                self.chosen = None
-                return chosen
-            return super().generate_trace_id()
-
-    return ChosenFirst()
-
-
 def resource() -> Resource:
     """The service's resource as the SDK reads it from ``OTEL_SERVICE_NAME`` and
     ``OTEL_RESOURCE_ATTRIBUTES``, named ``modelward`` when no service name is given."""
@@ -287,6 +390,7 @@ def load_tracing(phases: Phases = "events") -> Tracing:
         missing = exc.name or "opentelemetry-sdk"
         raise MissingDependency(missing, "tracing", "tracing (MODELWARD_TRACING)") from exc
     # The sampler: OTEL_TRACES_SAMPLER(_ARG), read by the provider.
-    provider = TracerProvider(resource=resource(), id_generator=_chosen_ids())
-    provider.add_span_processor(ProcessExport())
-    return Tracing(provider, phases=phases, owned=True)
+    provider = TracerProvider(resource=resource())
+    export = ProcessExport()
+    provider.add_span_processor(export)  # the provider's other spans, if any, go the same way
+    return Tracing(provider, phases=phases, owned=True, hand_over=export.put)
