@@ -32,7 +32,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from modelward.config import Settings
 from modelward.errors import MissingDependency
-from modelward.serving.trace_export import span_from_values
+from modelward.serving.trace_export import span_from_values, span_values
 from modelward.serving.tracing import PHASES, Phases, Tracing, load_tracing, root_bound
 from tests.serving.test_predict_api import ROW, ROW2
 
@@ -402,3 +402,21 @@ def test_spans_handed_over_as_values_are_the_spans_the_sdk_makes(phases: Phases,
         )
     assert shapes[0] == shapes[1]
     assert shapes[0][1] == TRACE_ID and shapes[0][2] == "vendor=x"
+
+
+def test_an_sdk_span_crosses_to_the_export_process_unchanged() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("elsewhere")
+    with (
+        tracer.start_as_current_span("outer", kind=SpanKind.CLIENT),
+        tracer.start_as_current_span("inner", attributes={"a": 1, "b": ["x", "y"]}) as inner,
+    ):
+        inner.add_event("e", {"n": 2.5})
+        inner.set_status(StatusCode.ERROR, "broken")
+    for span in exporter.get_finished_spans():
+        ctx = span.get_span_context()
+        assert ctx is not None
+        back = span_from_values(orjson.loads(orjson.dumps(span_values(span, ctx))), provider.resource, {})
+        assert back.to_json() == span.to_json()

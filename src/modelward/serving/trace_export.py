@@ -51,7 +51,7 @@ def span_values(span: ReadableSpan, ctx: SpanContext) -> tuple[Any, ...]:
     span again."""
     parent = span.parent
     events = [
-        (e.name, e.timestamp, e.attributes.copy() if e.attributes else None)  # type: ignore[attr-defined]
+        (e.name, e.timestamp, e.attributes.copy() if e.attributes is not None else None)  # type: ignore[attr-defined]
         for e in span.events
     ]
     status = span.status
@@ -67,7 +67,7 @@ def span_values(span: ReadableSpan, ctx: SpanContext) -> tuple[Any, ...]:
         span.kind.value,
         span.start_time,
         span.end_time,
-        span.attributes.copy() if span.attributes else None,  # type: ignore[attr-defined]
+        span.attributes.copy() if span.attributes is not None else None,  # type: ignore[attr-defined]
         events,
         status.status_code.value,
         status.description,
