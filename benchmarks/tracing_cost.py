@@ -2,7 +2,7 @@
 
 The same modelward server (churn, the benchmark's settings) untraced, traced with every request
 sampled (phases as child spans, and as events), sampled at 1 % and at 0 %, each exporting OTLP/HTTP through
-the SDK's batch span processor to a local sink (this file run as a script: a separate process that
+its export process (the SDK's batch span processor and exporter) to a local sink (this file run as a script: a separate process that
 answers every export with 200 and counts the spans it got). The servers are measured in
 turn, A B C D E A B C D E ..., at the largest ``--connections``, and the medians compared.
 
