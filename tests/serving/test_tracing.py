@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
     ALWAYS_ON,
     Decision,
     ParentBased,
@@ -420,3 +421,11 @@ def test_an_sdk_span_crosses_to_the_export_process_unchanged() -> None:
         assert ctx is not None
         back = span_from_values(orjson.loads(orjson.dumps(span_values(span, ctx))), provider.resource, {})
         assert back.to_json() == span.to_json()
+
+
+def test_the_sdks_samplers_made_in_code_are_known_by_their_configuration() -> None:
+    assert root_bound(ParentBased(ALWAYS_ON)) == 1 << 64
+    assert root_bound(ParentBased(ALWAYS_OFF)) == 0
+    assert root_bound(TraceIdRatioBased(0.5)) == 1 << 63
+    # Other delegates, or a sampler of one's own: asked about every request.
+    assert root_bound(ParentBased(ALWAYS_ON, remote_parent_sampled=ALWAYS_OFF)) is None

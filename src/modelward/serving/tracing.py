@@ -140,9 +140,7 @@ class Tracing:
             sampled = self._sample(self._root, trace_id, route)
             if sampled is None:
                 return None
-        trace = RequestTrace(
-            self, _ns(started), name, path, route, trace_id, self.provider.id_generator.generate_span_id()
-        )
+        trace = RequestTrace(self, _ns(started), name, path, route, trace_id, self._draw(64) or 1)
         if parent is not None:
             trace.parent = (parent.span_id, parent.is_remote, int(parent.trace_flags))
         if sampled is not None:
@@ -265,7 +263,7 @@ class RequestTrace:
         code = _ERROR if error else _UNSET
         name = tracing._span_name(self.route)
         if tracing.phases == "spans":
-            new_id = tracing.provider.id_generator.generate_span_id
+            draw = tracing._draw
             ours = (self.span_id, False, 1)
             begin = self.start
             for phase, at, attributes in self.marks:
@@ -274,7 +272,7 @@ class RequestTrace:
                         phase,
                         high,
                         low,
-                        new_id(),
+                        draw(64) or 1,
                         1,
                         self.state,
                         ours,
@@ -344,10 +342,19 @@ def root_bound(sampler: Sampler) -> int | None:
     from opentelemetry.sdk.trace import sampling
 
     every = sampling.TraceIdRatioBased.TRACE_ID_LIMIT + 1
-    if sampler is sampling.ALWAYS_ON or sampler is sampling.DEFAULT_ON:
-        return every
-    if sampler is sampling.ALWAYS_OFF or sampler is sampling.DEFAULT_OFF:
-        return 0
+    if type(sampler) in (sampling.StaticSampler, sampling.ParentBased):
+        # The SDK's own classes, configured as one of its constants (their descriptions name the
+        # root and every delegate): always_on, always_off and their parentbased_ forms.
+        fixed = {
+            known.get_description(): bound
+            for known, bound in (
+                (sampling.ALWAYS_ON, every),
+                (sampling.DEFAULT_ON, every),
+                (sampling.ALWAYS_OFF, 0),
+                (sampling.DEFAULT_OFF, 0),
+            )
+        }
+        return fixed.get(sampler.get_description())
     if type(sampler) is sampling.TraceIdRatioBased:
         return sampler.bound
     if type(sampler) is sampling.ParentBasedTraceIdRatio:
