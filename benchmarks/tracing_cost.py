@@ -3,8 +3,9 @@
 The same modelward server (churn, the benchmark's settings) untraced, traced with every request
 sampled (phases as child spans, and as events), sampled at 1 % and at 0 %, each exporting OTLP/HTTP
 through its export process (the SDK's batch span processor and exporter) to a local sink (this file
-run as a script: a separate process that answers every export with 200 and counts the spans it got). The servers are measured in
-turn, A B C D E A B C D E ..., at the largest ``--connections``, and the medians compared.
+run as a script: a separate process that answers every export with 200 and counts the spans it got).
+The servers are measured in turn, A B C D E A B C D E ..., at the largest ``--connections``, and the
+medians compared.
 
     python benchmarks/run.py --only tracing --rounds 5 --duration 10
     python benchmarks/run.py --only tracing --mw-env MODELWARD_BATCHING=true   # batching on
