@@ -59,9 +59,9 @@ class Tracing:
 
     With ``hand_over`` (:func:`load_tracing`'s way: ``ProcessExport.put``) a request's spans are
     made as values (``trace_export.span_values``' layout) and handed over to the export process,
-    and a request without a parent is sampled by the SDK sampler's own rule
-    drawn here (:func:`root_bound`): the SDK's span objects, the most of a span's cost in this
-    process, are made in the export process, and a dropped request costs a random draw. Without
+    and a request without a parent is sampled by the SDK sampler's own rule drawn here
+    (:func:`root_bound`): the SDK's span objects, the most of a span's cost in this process, are
+    made in the export process, and a dropped request costs a random draw. Without
     it, the provider's SDK spans go to the provider's processors (an in-memory exporter in tests).
     Both ways make the same spans (a test compares them)."""
 
@@ -115,13 +115,14 @@ class Tracing:
             if not self._parent_of(context).get_span_context().is_valid:
                 context = None  # no usable traceparent: a trace of its own
         if hand_over is None:  # the provider's SDK spans; its sampler decides as the span starts
+            start = _ns(started)
             span = self.tracer.start_span(
-                self._span_name(route), context=context, kind=self._server, start_time=_ns(started)
+                self._span_name(route), context=context, kind=self._server, start_time=start
             )
             if not span.is_recording():
                 return None
             ctx = span.get_span_context()
-            return RequestTrace(self, _ns(started), name, path, route, ctx.trace_id, ctx.span_id, span=span)
+            return RequestTrace(self, start, name, path, route, ctx.trace_id, ctx.span_id, span=span)
         sampled: Any = None  # the sampler's result when it was asked
         parent = None
         if context is not None:  # the parent's decision (parent-based samplers)
