@@ -33,7 +33,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from modelward.config import Settings
 from modelward.errors import MissingDependency
-from modelward.serving.trace_export import span_from_values, span_values
+from modelward.serving.trace_export import ProcessExport, span_from_values, span_values
 from modelward.serving.tracing import PHASES, Phases, Tracing, load_tracing, root_bound
 from tests.serving.test_predict_api import ROW, ROW2
 
@@ -429,3 +429,16 @@ def test_the_sdks_samplers_made_in_code_are_known_by_their_configuration() -> No
     assert root_bound(TraceIdRatioBased(0.5)) == 1 << 63
     # Other delegates, or a sampler of one's own: asked about every request.
     assert root_bound(ParentBased(ALWAYS_ON, remote_parent_sampled=ALWAYS_OFF)) is None
+
+
+def test_spans_for_an_export_process_that_is_gone_are_dropped_and_counted() -> None:
+    gone = ProcessExport([sys.executable, "-c", "pass"])  # ends at once, reading nothing
+    gone._proc.wait(timeout=60)
+    tracing = Tracing(TracerProvider(sampler=ALWAYS_ON), hand_over=gone.put)
+    for _ in range(3):
+        trace = tracing.start("churn", "/models/churn/predict", [], 0.0)
+        assert trace is not None
+        trace.finish(200)
+    assert gone.force_flush() is False
+    assert gone.dropped == 3
+    gone.shutdown()  # and the server's shutdown does not wait on it
