@@ -141,6 +141,18 @@ def process_tree_cpu(pid: int) -> float | None:
     return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
 
 
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system, every thread) used so far by process ``pid`` alone, without its
+    children: for a one-process server, its event loop's process, which bounds its throughput
+    (helpers such as the trace export process run beside it on another core)."""
+    try:
+        text = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return sum(int(v) for v in fields[11:13]) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def describe() -> dict[str, Any]:
     try:
         usable = len(os.sched_getaffinity(0))

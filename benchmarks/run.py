@@ -363,6 +363,7 @@ def _run_http(scenario: str, args: argparse.Namespace, results: dict[str, Any]) 
                     }
                     cpu_before = machine.cpu_times()
                     server_before = machine.process_tree_cpu(server.pid)
+                    main_before = machine.process_cpu(server.pid)
                     try:
                         got = measure(
                             server.predict_url,
@@ -380,12 +381,19 @@ def _run_http(scenario: str, args: argparse.Namespace, results: dict[str, Any]) 
                         record["steal"] = machine.steal_share(cpu_before, machine.cpu_times())
                         server_after = machine.process_tree_cpu(server.pid)
                         record.update(cpu_per_request(got, server_before, server_after))
+                        main_after = machine.process_cpu(server.pid)
+                        if main_before is not None and main_after is not None and got.requests > 0:
+                            record["server_main_cpu_us"] = round(
+                                1e6 * (main_after - main_before) / got.requests, 1
+                            )
                         flag = "" if got.ok else f"  ERRORS {got.errors}"
                         if scenario == "overload":
                             flag += f"  shed {got.shed_share:.0%} (p99 {got.shed_p99_ms:.1f} ms)"
                         stolen = f"  steal {record['steal']:.0%}" if record["steal"] is not None else ""
                         cpu = record.get("server_cpu_us")
                         cost = f"  server {cpu:.0f} us/req" if cpu is not None else ""
+                        if cpu is not None and record.get("server_main_cpu_us") is not None:
+                            cost += f" (main process {record['server_main_cpu_us']:.0f})"
                         log(
                             f"[{scenario}] round {rnd}/{args.rounds} {server.system.name:<20} c={c:<3} "
                             f"{got.rps:>9.1f} req/s  p50 {got.p50_ms:7.2f} ms  p99 {got.p99_ms:7.2f} ms"

@@ -1,13 +1,15 @@
 """The ``tracing`` scenario of benchmarks/run.py: what OpenTelemetry tracing costs the serving path.
 
 The same modelward server (churn, the benchmark's settings) untraced, traced with every request
-sampled (phases as child spans, and as events), sampled at 1 % and at 0 %, each exporting OTLP/HTTP through
-the SDK's batch span processor to a local sink (this file run as a script: a separate process that
-answers every export with 200 and counts the spans it got). The servers are measured in
-turn, A B C D E A B C D E ..., at the largest ``--connections``, and the medians compared.
+sampled (phases as child spans, and as events), sampled at 1 % and at 0 %, each exporting OTLP/HTTP
+through its export process (the SDK's batch span processor and exporter) to a local sink (this file
+run as a script: a separate process that answers every export with 200 and counts the spans it got).
+The servers are measured in turn, A B C D E A B C D E ..., at the largest ``--connections``, and the
+medians compared.
 
     python benchmarks/run.py --only tracing --rounds 5 --duration 10
     python benchmarks/run.py --only tracing --mw-env MODELWARD_BATCHING=true   # batching on
+    python benchmarks/tracing_cost.py --in-process   # the cost in the server's process alone
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -136,7 +138,74 @@ def serve(port: int) -> None:
     server.serve_forever()
 
 
+HEADERS = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"), (b"content-length", b"250")]
+
+
+def in_process(requests: int, rounds: int) -> None:
+    """What tracing costs a request in the server's process, without a server: for each traced
+    system's settings, ``requests`` requests through ``load_tracing()``'s Tracing (start, the four
+    phase marks, finish), exporting to the sink; the CPU time of this process per request (every
+    thread: the SDK's export thread when there is one) and of its children (an export process),
+    read when the tracing is closed. Medians of ``rounds``, the settings alternating. Runs against
+    whichever modelward is imported (PYTHONPATH), for comparisons between commits."""
+    import os
+    import statistics
+    import time
+
+    from modelward.serving.tracing import load_tracing
+
+    sink = Sink()
+    os.environ.update(OTEL_EXPORTER_OTLP_ENDPOINT=sink.url, OTEL_SERVICE_NAME="modelward-benchmark")
+    os.environ["OTEL_BSP_MAX_QUEUE_SIZE"] = str(requests * 6 + 1)  # none dropped: all of it is paid
+    found: dict[str, list[tuple[float, float]]] = {}
+    try:
+        for _ in range(rounds):
+            for name, _, settings in SYSTEMS[1:]:
+                for key in ("MODELWARD_TRACING_PHASES", "OTEL_TRACES_SAMPLER_ARG"):
+                    os.environ.pop(key, None)
+                os.environ.update(settings)
+                phases: Literal["spans", "events"] = (
+                    "spans" if settings.get("MODELWARD_TRACING_PHASES") == "spans" else "events"
+                )
+                children = os.times()
+                own = time.process_time()
+                tracing = load_tracing(phases)
+                for i in range(requests):
+                    trace = tracing.start("churn", "/models/churn/predict", HEADERS, time.perf_counter())
+                    if trace is not None:
+                        trace.mark("parse")
+                        trace.mark("route")
+                        trace.mark("validate")
+                        trace.mark("predict", attributes={"modelward.rows": 1})
+                        trace.finish(200, version="1", arm="primary", request_id=f"request-{i}")
+                tracing.close()  # every span exported before the clock stops
+                own = time.process_time() - own
+                after = os.times()
+                child = after.children_user + after.children_system
+                child -= children.children_user + children.children_system
+                found.setdefault(name, []).append((own, child))
+    finally:
+        spans = sink.stats()["spans"]
+        sink.stop()
+    # An export process's start-up (imports) is what it costs when nothing is sampled: taken out.
+    start_up = statistics.median(r[1] for r in found["mw-traced-0"])
+    print("| system | us/request in the server's process | us/request in the export process |")
+    print("|---|---|---|")
+    for name, runs in found.items():
+        own_us = 1e6 * statistics.median(r[0] for r in runs) / requests
+        child_us = 1e6 * max(statistics.median(r[1] for r in runs) - start_up, 0.0) / requests
+        print(f"| {name} | {own_us:.1f} | {child_us:.1f} |")
+    print(f"\nexport process start-up: {start_up * 1e3:.0f} ms of CPU; {spans} spans received by the sink")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="an OTLP/HTTP sink that counts what it is sent")
     parser.add_argument("--port", type=int, default=0)
-    serve(parser.parse_args().port)
+    parser.add_argument("--in-process", action="store_true", help="time the tracing of requests in process")
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if args.in_process:
+        in_process(args.requests, args.rounds)
+    else:
+        serve(args.port)

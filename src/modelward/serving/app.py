@@ -232,18 +232,16 @@ def create_app(
     install_problem_handlers(app)
     _add_ops_routes(app, manager, metrics, dependencies)
     add_docs_routes(app, dependencies)
-    add_rest_routes(
-        app,
-        manager,
-        predictor,
-        max_rows=settings.max_rows,
-        dependencies=dependencies,
-        consent=consent,
-        tracing=tracing,
-    )
-    add_v2_routes(
-        app, manager, predictor, max_rows=settings.max_rows, dependencies=dependencies, consent=consent
-    )
+    for add_prediction_routes in (add_rest_routes, add_v2_routes):
+        add_prediction_routes(
+            app,
+            manager,
+            predictor,
+            max_rows=settings.max_rows,
+            dependencies=dependencies,
+            consent=consent,
+            tracing=tracing,
+        )
     # Feature routes: each module's add_routes(app, registry, metrics, dependencies) adds its own.
     # --- feature routes (one line each) ---
     from modelward.serving import alert_routes

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ __all__ = [
     "check_json",
     "predict_rest",
     "request_models",
+    "traced",
 ]
 
 _PY_TYPES: dict[str, Any] = {
@@ -208,6 +210,41 @@ async def predict_rest(
     return PredictResult(prediction_body(outcome), headers, outcome.version, batch.n_rows, outcome.arm)
 
 
+async def traced(
+    tracing: Tracing | None,
+    request: Request,
+    name: str,
+    route: str,
+    answer: Callable[[RequestTrace | None], Awaitable[Response]],
+) -> Response:
+    """``answer(trace)`` for a FastAPI route, in the request's server span when it is sampled
+    (``trace`` is None otherwise): the span ends with the status the client gets, a refusal's too.
+    The version, arm and request id are read from ``request.state`` and the answer's headers."""
+    if tracing is None:
+        return await answer(None)
+    path = request.url.path
+    trace = tracing.start(name, path, request.headers.raw, time.perf_counter(), route=route)
+    if trace is None:
+        return await answer(None)
+    state = request.state
+    try:
+        response = await answer(trace)
+    except Exception as exc:
+        rid = getattr(state, "request_id", None)
+        problem = problem_for(exc, path=path, request_id=rid)
+        status = problem.status if problem is not None else getattr(exc, "status_code", 500)
+        trace.finish(status, version=getattr(state, "version", None), request_id=rid)
+        raise
+    arm = response.headers.get("x-model-arm") or None
+    trace.finish(
+        response.status_code,
+        version=getattr(state, "version", None),
+        arm=arm,
+        request_id=getattr(state, "request_id", None),
+    )
+    return response
+
+
 def add_rest_routes(
     app: FastAPI,
     manager: ModelManager,
@@ -223,25 +260,10 @@ def add_rest_routes(
     # route-policy check must see every route.
 
     async def predict(request: Request, name: str, version: str | None = None) -> Response:
-        if tracing is None:
-            return await answer(request, name, version, None)
         route = "/models/{name}/predict" if version is None else "/models/{name}/versions/{version}/predict"
-        path = request.url.path
-        trace = tracing.start(name, path, request.headers.raw, time.perf_counter(), route=route)
-        if trace is None:
-            return await answer(request, name, version, None)
-        state = request.state
-        try:
-            response = await answer(request, name, version, trace)
-        except Exception as exc:
-            rid = getattr(state, "request_id", None)
-            problem = problem_for(exc, path=path, request_id=rid)
-            status = problem.status if problem is not None else getattr(exc, "status_code", 500)
-            trace.finish(status, version=getattr(state, "version", None), request_id=rid)
-            raise
-        arm = response.headers.get("x-model-arm")
-        trace.finish(response.status_code, version=state.version, arm=arm, request_id=state.request_id)
-        return response
+        return await traced(
+            tracing, request, name, route, lambda trace: answer(request, name, version, trace)
+        )
 
     async def answer(
         request: Request, name: str, version: str | None, trace: RequestTrace | None

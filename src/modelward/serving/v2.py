@@ -18,6 +18,8 @@ from modelward.serving.models import ModelManager, Routing, Served
 from modelward.serving.oip import INFER_REQUEST, encode_response, parse_infer_request, tensor_metadata
 from modelward.serving.predict import Predictor
 from modelward.serving.problems import json_response
+from modelward.serving.rest import traced
+from modelward.serving.tracing import RequestTrace, Tracing
 from modelward.serving.versions import loaded_versions, named_version
 from modelward.validation import ConsentRule, validate_columns
 
@@ -32,7 +34,10 @@ def add_v2_routes(
     max_rows: int,
     dependencies: dict[Policy, Any],
     consent: ConsentRule | None = None,
+    tracing: Tracing | None = None,
 ) -> None:
+    """The ``/v2`` routes; ``tracing`` traces their inference requests as the REST route's are
+    (:func:`modelward.serving.rest.traced`)."""
     rule = consent or ConsentRule()  # the header, or the member of the request's parameters
 
     async def target(name: str, version: str | None) -> tuple[Routing, Served | None]:
@@ -71,16 +76,30 @@ def add_v2_routes(
         return json_response({"name": name, "ready": True})
 
     async def infer(request: Request, name: str, version: str | None = None) -> Response:
+        route = "/v2/models/{name}/infer" if version is None else "/v2/models/{name}/versions/{version}/infer"
+        return await traced(
+            tracing, request, name, route, lambda trace: answer(request, name, version, trace)
+        )
+
+    async def answer(
+        request: Request, name: str, version: str | None, trace: RequestTrace | None
+    ) -> Response:
         request.state.endpoint, request.state.model = "v2_infer", name if name in manager.slots else ""
         routing, named = await target(name, version)
         served = named or routing.primary
         request.state.version = served.version
+        if trace is not None:
+            trace.mark("route")
         parsed = parse_infer_request(
             await request.body(), request.headers.get("inference-header-content-length")
         )
         given = rule.take(request.headers.get(rule.header), parsed.parameters)
+        if trace is not None:
+            trace.mark("parse")
         batch = validate_columns(parsed.columns, served.model.schema, max_rows=max_rows)
         request.state.rows = batch.n_rows
+        if trace is not None:
+            trace.mark("validate")
         outcome = await predictor.predict(
             name,
             batch,
@@ -92,6 +111,8 @@ def add_v2_routes(
             consent=given,
         )
         request.state.version = outcome.served.version
+        if trace is not None:
+            trace.mark("predict", attributes={"modelward.rows": batch.n_rows})
         body, header_length = encode_response(
             model=name,
             version=outcome.served.version,
