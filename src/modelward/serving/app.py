@@ -178,6 +178,9 @@ def create_app(
         try:
             if settings.load_before_accept:
                 await loading  # inside the try: stopped while loading, everything is still closed
+            from modelward.ui.page import warm_in_background
+
+            warm_in_background(app.state.ui_board)  # the dashboard's first view without the wait
             yield
         finally:
             app.state.draining = True
@@ -278,7 +281,7 @@ def create_app(
     retrain_routes.add_routes(app, registry, metrics, dependencies)
     from modelward.ui import add_ui_routes
 
-    add_ui_routes(
+    app.state.ui_board = add_ui_routes(
         app,
         registry,
         admin_token=_secret(settings.admin_token),

@@ -3,13 +3,18 @@ the audit timeline. Every read is bounded (a time range on an index, a row limit
 page costs the same with a day of traffic logged as with a minute (docs/dashboard.md has figures).
 
 Reference profiles are kept once read: they are pinned by sha256 at registration and never change.
-What the MLflow registry answers (models, aliases, versions, each version's facts) is kept for
-``registry_ttl`` seconds (5 by default; an action taken from the dashboard forgets it at once):
-each MLflow read costs tens of milliseconds, more than a whole page's store reads.
+A version's facts (task, classes: pinned too; calibration, which ``modelward calibrate`` may add) are
+kept a minute and read again behind the page. What the MLflow registry answers (models, aliases,
+versions) is kept for ``registry_ttl`` seconds (5 by default; an action taken from the dashboard
+forgets it at once): each MLflow read costs tens of milliseconds, more than a whole page's store reads.
+
+One read of a key at a time: a page that asks for what another page (or the start-up warm-up,
+:meth:`Board.warm`) is reading waits for that answer instead of reading it again.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +37,8 @@ from modelward.routing.spec import DeploymentSpec
 
 __all__ = ["Board", "ModelRow"]
 
+log = logging.getLogger("modelward.ui")
+
 OVERVIEW_WINDOW = 300.0
 """Traffic, errors and latency of the overview: the last five minutes."""
 DRIFT_WINDOW = 900.0
@@ -40,6 +47,10 @@ PERFORMANCE_ROWS = 2_000
 """Newest predictions the live and estimated performance read."""
 T = TypeVar("T")
 MAX_KEPT = 5_000
+FACTS_TTL = 60.0
+"""A version's facts are read again (behind the page) after a minute: a new calibration shows then."""
+FINAL_TTL = 600.0
+"""A slot that has ended is read again (behind the page) after ten minutes: late labels."""
 LINEAGE = (
     "dataset.sha256",
     "dataset.path",
@@ -95,27 +106,64 @@ class Board:
         self._references: dict[tuple[str, str], DatasetProfile] = {}
         self._kept: dict[tuple[str, ...], tuple[float, Any]] = {}
         self._running: set[tuple[str, ...]] = set()
+        self._reading: dict[tuple[str, ...], threading.Event] = {}
         self._lock = threading.Lock()
+        self.warmed = threading.Event()
+        """Set when :meth:`warm` has read every page once (or failed)."""
 
-    def cached(self, key: tuple[str, ...], read: Callable[[], T], ttl: float | None = None) -> T:
-        now = time.monotonic()
-        with self._lock:
-            found = self._kept.get(key)
-        if found is not None and now - found[0] < (self.registry_ttl if ttl is None else ttl):
-            return found[1]  # type: ignore[no-any-return]
-        value = read()
-        with self._lock:
-            if len(self._kept) > MAX_KEPT:
-                self._kept.clear()
-            self._kept[key] = (now, value)
-        return value
+    def cached(
+        self, key: tuple[str, ...], read: Callable[[], T], ttl: float | None = None, *, stale: bool = False
+    ) -> T:
+        """``read()``'s answer, kept ``ttl`` seconds (``registry_ttl`` by default). With ``stale``, an
+        answer older than that is still given at once while a thread reads the new one."""
+        ttl = self.registry_ttl if ttl is None else ttl
+        while True:
+            now = time.monotonic()
+            with self._lock:
+                found = self._kept.get(key)
+                if found is not None and now - found[0] < ttl:
+                    return found[1]  # type: ignore[no-any-return]
+                reading = self._reading.get(key)
+                if found is not None and stale:
+                    if reading is None:
+                        self._reading[key] = threading.Event()
+                        threading.Thread(target=self._read, args=(key, read, True), daemon=True).start()
+                    return found[1]  # type: ignore[no-any-return]
+                if reading is None:
+                    self._reading[key] = threading.Event()
+                    break
+            reading.wait()  # another thread reads it: take its answer (or read it, if that failed)
+        return self._read(key, read)  # type: ignore[no-any-return]
+
+    def _read(self, key: tuple[str, ...], read: Callable[[], Any], behind: bool = False) -> Any:
+        """Run ``read`` for ``key`` (whose reading event the caller registered) and keep its answer.
+        Behind a page (``behind``), a failure keeps the older answer: it is logged, not raised."""
+        try:
+            value = read()
+        except Exception:
+            if not behind:
+                raise
+            log.warning("dashboard: reading %s again failed; the older answer stays", key, exc_info=True)
+            return None
+        else:
+            with self._lock:
+                if len(self._kept) > MAX_KEPT:
+                    self._kept.clear()
+                self._kept[key] = (time.monotonic(), value)
+            return value
+        finally:
+            with self._lock:
+                self._reading.pop(key).set()
 
     def slot(self, key: tuple[str, ...], end: float, read: Callable[[], T], now: float | None = None) -> T:
-        """What ``read`` says of a time slot ending at ``end``: a slot that ended over two minutes ago
-        is final (its live profiles are written, late labels aside) and kept ten minutes; the newest
-        slots are read again after fifteen seconds."""
+        """What ``read`` says of a time slot ending at ``end``. A slot that ended over two minutes ago
+        is final (its live profiles are written; late labels aside): once read it is always answered
+        at once, and read again behind the page every ten minutes. The newest slots are read again
+        after fifteen seconds."""
         now = time.time() if now is None else now
-        return self.cached(("slot", *key, f"{end:.0f}"), read, 600.0 if end < now - 120 else 15.0)
+        if end < now - 120:
+            return self.cached(("slot", *key, f"{end:.0f}"), read, FINAL_TTL, stale=True)
+        return self.cached(("slot", *key, f"{end:.0f}"), read, 15.0)
 
     def later(self, key: tuple[str, ...], read: Callable[[], T], ttl: float) -> tuple[T | None, bool]:
         """The value ``read`` gave last (None before its first answer) and whether it is being read
@@ -153,10 +201,22 @@ class Board:
     def performance(self, name: str, since: float, until: float, max_rows: int) -> PerformanceReport:
         """Live and label-free performance of the newest ``max_rows`` predictions in the window."""
 
-        def facts(version: str) -> Any:
-            return self.cached(("facts", name, version), lambda: version_facts(self.registry, name, version))
+        return live_performance(
+            self.store, name, since=since, until=until, facts=self.facts_of(name), max_rows=max_rows
+        )
 
-        return live_performance(self.store, name, since=since, until=until, facts=facts, max_rows=max_rows)
+    def facts_of(self, name: str) -> Callable[[str], Any]:
+        """Each version's facts (MLflow reads and an artifact download), kept :data:`FACTS_TTL`."""
+
+        def facts(version: str) -> Any:
+            return self.cached(
+                ("facts", name, version),
+                lambda: version_facts(self.registry, name, version),
+                FACTS_TTL,
+                stale=True,
+            )
+
+        return facts
 
     def reference(self, model: str, version: str) -> DatasetProfile:
         key = (model, version)
@@ -245,9 +305,7 @@ class Board:
         """Newest first: aliases, lineage, the newest validation and fairness report."""
         reports = VersionReports(self.store)
         out = []
-        for v in sorted(
-            self.registry.versions(name), key=lambda v: -int(v.version) if v.version.isdigit() else 0
-        ):
+        for v in sorted(self.version_list(name), key=lambda v: -int(v.version) if v.version.isdigit() else 0):
             validation = latest_validation(self.registry, name, v.version)
             fairness = reports.latest(name, v.version, "fairness")
             out.append(
