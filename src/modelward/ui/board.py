@@ -5,8 +5,11 @@ page costs the same with a day of traffic logged as with a minute (docs/dashboar
 Reference profiles are kept once read: they are pinned by sha256 at registration and never change.
 A version's facts (task, classes: pinned too; calibration, which ``modelward calibrate`` may add) are
 kept a minute and read again behind the page. What the MLflow registry answers (models, aliases,
-versions) is kept for ``registry_ttl`` seconds (5 by default; an action taken from the dashboard
-forgets it at once): each MLflow read costs tens of milliseconds, more than a whole page's store reads.
+versions) is read again behind the page once ``registry_ttl`` seconds old (5 by default), so a page
+shows what the registry said on the view before at the latest; an action taken from the dashboard
+forgets it at once. Each MLflow read costs tens of milliseconds, more than a whole page's store reads.
+Performance (labels arrive late anyway) is read again behind the page too; traffic and drift of the
+newest slots are read before the page answers.
 
 One read of a key at a time: a page that asks for what another page (or the start-up warm-up,
 :meth:`Board.warm`) is reading waits for that answer instead of reading it again.
@@ -107,6 +110,7 @@ class Board:
         self._kept: dict[tuple[str, ...], tuple[float, Any]] = {}
         self._running: set[tuple[str, ...]] = set()
         self._reading: dict[tuple[str, ...], threading.Event] = {}
+        self._generation = 0  # moved on by forget(): a read begun before it is not kept
         self._lock = threading.Lock()
         self.warmed = threading.Event()
         """Set when :meth:`warm` has read every page once (or failed)."""
@@ -138,6 +142,7 @@ class Board:
     def _read(self, key: tuple[str, ...], read: Callable[[], Any], behind: bool = False) -> Any:
         """Run ``read`` for ``key`` (whose reading event the caller registered) and keep its answer.
         Behind a page (``behind``), a failure keeps the older answer: it is logged, not raised."""
+        generation = self._generation
         try:
             value = read()
         except Exception:
@@ -149,21 +154,30 @@ class Board:
             with self._lock:
                 if len(self._kept) > MAX_KEPT:
                     self._kept.clear()
-                self._kept[key] = (time.monotonic(), value)
+                if generation == self._generation:
+                    self._kept[key] = (time.monotonic(), value)
             return value
         finally:
             with self._lock:
                 self._reading.pop(key).set()
 
-    def slot(self, key: tuple[str, ...], end: float, read: Callable[[], T], now: float | None = None) -> T:
+    def slot(
+        self,
+        key: tuple[str, ...],
+        end: float,
+        read: Callable[[], T],
+        now: float | None = None,
+        *,
+        stale: bool = False,
+    ) -> T:
         """What ``read`` says of a time slot ending at ``end``. A slot that ended over two minutes ago
         is final (its live profiles are written; late labels aside): once read it is always answered
         at once, and read again behind the page every ten minutes. The newest slots are read again
-        after fifteen seconds."""
+        after fifteen seconds: before the page answers, or behind it with ``stale``."""
         now = time.time() if now is None else now
         if end < now - 120:
             return self.cached(("slot", *key, f"{end:.0f}"), read, FINAL_TTL, stale=True)
-        return self.cached(("slot", *key, f"{end:.0f}"), read, 15.0)
+        return self.cached(("slot", *key, f"{end:.0f}"), read, 15.0, stale=stale)
 
     def later(self, key: tuple[str, ...], read: Callable[[], T], ttl: float) -> tuple[T | None, bool]:
         """The value ``read`` gave last (None before its first answer) and whether it is being read
@@ -191,12 +205,13 @@ class Board:
         """Read the registry again on the next page (after an action changed it)."""
         with self._lock:
             self._kept.clear()
+            self._generation += 1
 
     def model(self, name: str) -> ModelInfo:
-        return self.cached(("model", name), lambda: self.registry.model(name))
+        return self.cached(("model", name), lambda: self.registry.model(name), stale=True)
 
     def version_list(self, name: str) -> list[VersionInfo]:
-        return self.cached(("versions", name), lambda: self.registry.versions(name))
+        return self.cached(("versions", name), lambda: self.registry.versions(name), stale=True)
 
     def performance(self, name: str, since: float, until: float, max_rows: int) -> PerformanceReport:
         """Live and label-free performance of the newest ``max_rows`` predictions in the window."""
@@ -229,7 +244,9 @@ class Board:
         return found
 
     def models(self) -> list[ModelInfo]:
-        return self.cached(("models",), lambda: sorted(self.registry.models(), key=lambda m: m.name))
+        return self.cached(
+            ("models",), lambda: sorted(self.registry.models(), key=lambda m: m.name), stale=True
+        )
 
     def spec(self, name: str) -> tuple[DeploymentSpec, int]:
         dep = self.registry.deployments.get(name)
@@ -273,6 +290,7 @@ class Board:
             ("performance", info.name),
             lambda: self.performance(info.name, now - 3600, now, PERFORMANCE_ROWS),
             30.0,
+            stale=True,
         )
         group = report.of_version(champion) if champion else None
         problems = []
