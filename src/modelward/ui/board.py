@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -113,6 +114,7 @@ class Board:
         self._generation = 0  # moved on by forget(): a read begun before it is not kept
         self._lock = threading.Lock()
         self.warmed = threading.Event()
+        self._warming = threading.local()  # set in the thread of warm(): newest slots are not kept
         """Set when :meth:`warm` has read every page once (or failed)."""
 
     def cached(
@@ -177,7 +179,19 @@ class Board:
         now = time.time() if now is None else now
         if end < now - 120:
             return self.cached(("slot", *key, f"{end:.0f}"), read, FINAL_TTL, stale=True)
+        if getattr(self._warming, "on", False):
+            # Read, not kept: a page opened soon after start-up must show the traffic since.
+            return read()
         return self.cached(("slot", *key, f"{end:.0f}"), read, 15.0, stale=stale)
+
+    @contextmanager
+    def warming(self) -> Iterator[None]:
+        """Reads in this block (start-up's) keep what does not change, not the newest slots."""
+        self._warming.on = True
+        try:
+            yield
+        finally:
+            self._warming.on = False
 
     def later(self, key: tuple[str, ...], read: Callable[[], T], ttl: float) -> tuple[T | None, bool]:
         """The value ``read`` gave last (None before its first answer) and whether it is being read

@@ -159,12 +159,14 @@ def model_page(
 def warm(board: Board, windows: tuple[str, ...] = WARM_WINDOWS) -> None:
     """Read every page once, so that the first person to open one does not wait for what is read once
     and kept: MLflow's client and modules, each served version's reference profile and facts, and
-    the time slots that have ended. Sets ``board.warmed`` when done (also on failure)."""
+    the time slots that have ended (not the newest: traffic logged after start-up must show on the
+    first view). Sets ``board.warmed`` when done (also on failure)."""
     try:
-        board.overview()
-        for info in board.models():
-            for window in windows:
-                model_page(board, info.name, window=window)
+        with board.warming():
+            board.overview()
+            for info in board.models():
+                for window in windows:
+                    model_page(board, info.name, window=window)
     except Exception:  # a page that fails here fails again, with its message, when it is opened
         log.warning("dashboard: reading the pages at start-up failed", exc_info=True)
     finally:
