@@ -307,3 +307,32 @@ def test_to_dict_is_strict_json_with_served_and_labelled_counts(logged: Store) -
     assert out["window"]["since"].endswith("Z") and out["window"]["until"] is None
     assert math.isclose(sum(a["labelled_share"] for a in arms.values()), 1.0)
     assert {"p_value", "sequential_p_value", "mde"} <= set(out["comparisons"][0])
+
+
+def test_sqlite_finds_a_later_row_through_the_request_id_index(tmp_path: Any) -> None:
+    """The latest-row check probes ``request_id`` once per row: through ``(model, ts)`` it would scan
+    the whole window once per row (minutes at 10,000 rows in a 15-minute window)."""
+    import sqlalchemy as sa
+
+    statements: list[tuple[str, Any]] = []
+    with Store(f"sqlite:///{tmp_path / 'plan.db'}") as store:
+        store.migrate()
+        arms = ("champion", "challenger")
+        insert(
+            store,
+            [pred(f"r{i}", arms[i % 2], ts=NOW - i) for i in range(50)],
+            [fb(f"r{i}", i % 3 == 0) for i in range(50)],
+        )
+
+        def keep(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+            statements.append((statement, parameters))
+
+        sa.event.listen(store.engine, "before_cursor_execute", keep)
+        traffic_report(store, "churn", since=NOW - 900, until=NOW + 1)
+        sa.event.remove(store.engine, "before_cursor_execute", keep)
+        statement, parameters = next((s, p) for s, p in statements if "later" in s)
+        with store.read() as conn:
+            plan = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+    later = [step for step in plan if step.startswith("SEARCH later")]
+    assert later, plan
+    assert all("ix_modelward_predictions_request_id" in step for step in later), plan

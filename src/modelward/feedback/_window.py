@@ -150,7 +150,10 @@ def read_window(
     # Newest first along the (model, ts) index, so max_rows keeps the newest rows without a sort.
     query = select(*columns).select_from(joined).where(*where).order_by(p.c.ts.desc())
     with store.read() as conn:
-        result = conn.execution_options(yield_per=_CHUNK).execute(query)
+        # A bounded read fetches about what it keeps: a first chunk of 20,000 rows would read (and
+        # join, and check for later rows) every row of a busy window to keep the newest few hundred.
+        chunk = _CHUNK if max_rows is None else min(_CHUNK, max_rows + 64)
+        result = conn.execution_options(yield_per=chunk).execute(query)
         for row in result:
             if row.error is not None:
                 errors += 1

@@ -15,6 +15,7 @@ import signal
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -169,6 +170,7 @@ def create_app(
         # that is still loading takes no connections while its siblings answer (a probe of /ready
         # reaches one worker, not all of them).
         loading = asyncio.create_task(manager.load_all(quick=True))
+        loading.add_done_callback(partial(_warm_dashboard, app))
         settling = asyncio.create_task(_settle_then_freeze(manager, loading))
         watcher = (
             asyncio.create_task(manager.watch(settings.reload_interval))
@@ -276,7 +278,7 @@ def create_app(
     retrain_routes.add_routes(app, registry, metrics, dependencies)
     from modelward.ui import add_ui_routes
 
-    add_ui_routes(
+    app.state.ui_board = add_ui_routes(
         app,
         registry,
         admin_token=_secret(settings.admin_token),
@@ -447,6 +449,15 @@ def _typed_openapi(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _warm_dashboard(app: FastAPI, loading: asyncio.Task[Any]) -> None:
+    """Once the models are loaded, read the dashboard's pages once in the background, so the first
+    person to open one does not wait for MLflow's client, the reference profiles and every slot."""
+    if not loading.cancelled():
+        from modelward.ui.page import warm_in_background
+
+        warm_in_background(app.state.ui_board)
 
 
 def _drain_on_sigterm(app: FastAPI) -> Any:

@@ -14,6 +14,7 @@ from modelward.config import Settings
 from modelward.registry import Registry
 from modelward.serving.auth import AUTH_KEY, check_route_policies
 from modelward.serving.problems import install_problem_handlers
+from modelward.ui.page import warm_in_background
 from modelward.ui.routes import PREFIX, add_ui_routes
 
 __all__ = ["create_ui_app"]
@@ -28,6 +29,7 @@ def create_ui_app(settings: Settings, *, registry: Registry | None = None, refre
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warm_in_background(board)
         try:
             yield
         finally:
@@ -49,7 +51,7 @@ def create_ui_app(settings: Settings, *, registry: Registry | None = None, refre
     app.add_api_route(
         "/", root, methods=["GET", "HEAD"], include_in_schema=False, openapi_extra={AUTH_KEY: "public"}
     )
-    add_ui_routes(
+    board = add_ui_routes(
         app,
         registry,
         admin_token=_secret(settings.admin_token),
@@ -57,4 +59,5 @@ def create_ui_app(settings: Settings, *, registry: Registry | None = None, refre
         refresh=refresh,
     )
     check_route_policies(app)
+    app.state.ui_board = board
     return app

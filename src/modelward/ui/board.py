@@ -3,16 +3,25 @@ the audit timeline. Every read is bounded (a time range on an index, a row limit
 page costs the same with a day of traffic logged as with a minute (docs/dashboard.md has figures).
 
 Reference profiles are kept once read: they are pinned by sha256 at registration and never change.
-What the MLflow registry answers (models, aliases, versions, each version's facts) is kept for
-``registry_ttl`` seconds (5 by default; an action taken from the dashboard forgets it at once):
-each MLflow read costs tens of milliseconds, more than a whole page's store reads.
+A version's facts (task, classes: pinned too; calibration, which ``modelward calibrate`` may add) are
+kept a minute and read again behind the page. What the MLflow registry answers (models, aliases,
+versions) is read again behind the page once ``registry_ttl`` seconds old (5 by default), so a page
+shows what the registry said on the view before at the latest; an action taken from the dashboard
+forgets it at once. Each MLflow read costs tens of milliseconds, more than a whole page's store reads.
+Performance (labels arrive late anyway) is read again behind the page too; traffic and drift of the
+newest slots are read before the page answers.
+
+One read of a key at a time: a page that asks for what another page (or the start-up warm-up,
+:meth:`Board.warm`) is reading waits for that answer instead of reading it again.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -32,6 +41,8 @@ from modelward.routing.spec import DeploymentSpec
 
 __all__ = ["Board", "ModelRow"]
 
+log = logging.getLogger("modelward.ui")
+
 OVERVIEW_WINDOW = 300.0
 """Traffic, errors and latency of the overview: the last five minutes."""
 DRIFT_WINDOW = 900.0
@@ -40,6 +51,10 @@ PERFORMANCE_ROWS = 2_000
 """Newest predictions the live and estimated performance read."""
 T = TypeVar("T")
 MAX_KEPT = 5_000
+FACTS_TTL = 60.0
+"""A version's facts are read again (behind the page) after a minute: a new calibration shows then."""
+FINAL_TTL = 600.0
+"""A slot that has ended is read again (behind the page) after ten minutes: late labels."""
 LINEAGE = (
     "dataset.sha256",
     "dataset.path",
@@ -95,27 +110,88 @@ class Board:
         self._references: dict[tuple[str, str], DatasetProfile] = {}
         self._kept: dict[tuple[str, ...], tuple[float, Any]] = {}
         self._running: set[tuple[str, ...]] = set()
+        self._reading: dict[tuple[str, ...], threading.Event] = {}
+        self._generation = 0  # moved on by forget(): a read begun before it is not kept
         self._lock = threading.Lock()
+        self.warmed = threading.Event()
+        self._warming = threading.local()  # set in the thread of warm(): newest slots are not kept
+        """Set when :meth:`warm` has read every page once (or failed)."""
 
-    def cached(self, key: tuple[str, ...], read: Callable[[], T], ttl: float | None = None) -> T:
-        now = time.monotonic()
-        with self._lock:
-            found = self._kept.get(key)
-        if found is not None and now - found[0] < (self.registry_ttl if ttl is None else ttl):
-            return found[1]  # type: ignore[no-any-return]
-        value = read()
-        with self._lock:
-            if len(self._kept) > MAX_KEPT:
-                self._kept.clear()
-            self._kept[key] = (now, value)
-        return value
+    def cached(
+        self, key: tuple[str, ...], read: Callable[[], T], ttl: float | None = None, *, stale: bool = False
+    ) -> T:
+        """``read()``'s answer, kept ``ttl`` seconds (``registry_ttl`` by default). With ``stale``, an
+        answer older than that is still given at once while a thread reads the new one."""
+        ttl = self.registry_ttl if ttl is None else ttl
+        while True:
+            now = time.monotonic()
+            with self._lock:
+                found = self._kept.get(key)
+                if found is not None and now - found[0] < ttl:
+                    return found[1]  # type: ignore[no-any-return]
+                reading = self._reading.get(key)
+                if found is not None and stale:
+                    if reading is None:
+                        self._reading[key] = threading.Event()
+                        threading.Thread(target=self._read, args=(key, read, True), daemon=True).start()
+                    return found[1]  # type: ignore[no-any-return]
+                if reading is None:
+                    self._reading[key] = threading.Event()
+                    break
+            reading.wait()  # another thread reads it: take its answer (or read it, if that failed)
+        return self._read(key, read)  # type: ignore[no-any-return]
 
-    def slot(self, key: tuple[str, ...], end: float, read: Callable[[], T], now: float | None = None) -> T:
-        """What ``read`` says of a time slot ending at ``end``: a slot that ended over two minutes ago
-        is final (its live profiles are written, late labels aside) and kept ten minutes; the newest
-        slots are read again after fifteen seconds."""
+    def _read(self, key: tuple[str, ...], read: Callable[[], Any], behind: bool = False) -> Any:
+        """Run ``read`` for ``key`` (whose reading event the caller registered) and keep its answer.
+        Behind a page (``behind``), a failure keeps the older answer: it is logged, not raised."""
+        generation = self._generation
+        try:
+            value = read()
+        except Exception:
+            if not behind:
+                raise
+            log.warning("dashboard: reading %s again failed; the older answer stays", key, exc_info=True)
+            return None
+        else:
+            with self._lock:
+                if len(self._kept) > MAX_KEPT:
+                    self._kept.clear()
+                if generation == self._generation:
+                    self._kept[key] = (time.monotonic(), value)
+            return value
+        finally:
+            with self._lock:
+                self._reading.pop(key).set()
+
+    def slot(
+        self,
+        key: tuple[str, ...],
+        end: float,
+        read: Callable[[], T],
+        now: float | None = None,
+        *,
+        stale: bool = False,
+    ) -> T:
+        """What ``read`` says of a time slot ending at ``end``. A slot that ended over two minutes ago
+        is final (its live profiles are written; late labels aside): once read it is always answered
+        at once, and read again behind the page every ten minutes. The newest slots are read again
+        after fifteen seconds: before the page answers, or behind it with ``stale``."""
         now = time.time() if now is None else now
-        return self.cached(("slot", *key, f"{end:.0f}"), read, 600.0 if end < now - 120 else 15.0)
+        if end < now - 120:
+            return self.cached(("slot", *key, f"{end:.0f}"), read, FINAL_TTL, stale=True)
+        if getattr(self._warming, "on", False):
+            # Read, not kept: a page opened soon after start-up must show the traffic since.
+            return read()
+        return self.cached(("slot", *key, f"{end:.0f}"), read, 15.0, stale=stale)
+
+    @contextmanager
+    def warming(self) -> Iterator[None]:
+        """Reads in this block (start-up's) keep what does not change, not the newest slots."""
+        self._warming.on = True
+        try:
+            yield
+        finally:
+            self._warming.on = False
 
     def later(self, key: tuple[str, ...], read: Callable[[], T], ttl: float) -> tuple[T | None, bool]:
         """The value ``read`` gave last (None before its first answer) and whether it is being read
@@ -143,20 +219,33 @@ class Board:
         """Read the registry again on the next page (after an action changed it)."""
         with self._lock:
             self._kept.clear()
+            self._generation += 1
 
     def model(self, name: str) -> ModelInfo:
-        return self.cached(("model", name), lambda: self.registry.model(name))
+        return self.cached(("model", name), lambda: self.registry.model(name), stale=True)
 
     def version_list(self, name: str) -> list[VersionInfo]:
-        return self.cached(("versions", name), lambda: self.registry.versions(name))
+        return self.cached(("versions", name), lambda: self.registry.versions(name), stale=True)
 
     def performance(self, name: str, since: float, until: float, max_rows: int) -> PerformanceReport:
         """Live and label-free performance of the newest ``max_rows`` predictions in the window."""
 
-        def facts(version: str) -> Any:
-            return self.cached(("facts", name, version), lambda: version_facts(self.registry, name, version))
+        return live_performance(
+            self.store, name, since=since, until=until, facts=self.facts_of(name), max_rows=max_rows
+        )
 
-        return live_performance(self.store, name, since=since, until=until, facts=facts, max_rows=max_rows)
+    def facts_of(self, name: str) -> Callable[[str], Any]:
+        """Each version's facts (MLflow reads and an artifact download), kept :data:`FACTS_TTL`."""
+
+        def facts(version: str) -> Any:
+            return self.cached(
+                ("facts", name, version),
+                lambda: version_facts(self.registry, name, version),
+                FACTS_TTL,
+                stale=True,
+            )
+
+        return facts
 
     def reference(self, model: str, version: str) -> DatasetProfile:
         key = (model, version)
@@ -169,7 +258,9 @@ class Board:
         return found
 
     def models(self) -> list[ModelInfo]:
-        return self.cached(("models",), lambda: sorted(self.registry.models(), key=lambda m: m.name))
+        return self.cached(
+            ("models",), lambda: sorted(self.registry.models(), key=lambda m: m.name), stale=True
+        )
 
     def spec(self, name: str) -> tuple[DeploymentSpec, int]:
         dep = self.registry.deployments.get(name)
@@ -213,6 +304,7 @@ class Board:
             ("performance", info.name),
             lambda: self.performance(info.name, now - 3600, now, PERFORMANCE_ROWS),
             30.0,
+            stale=True,
         )
         group = report.of_version(champion) if champion else None
         problems = []
@@ -245,9 +337,7 @@ class Board:
         """Newest first: aliases, lineage, the newest validation and fairness report."""
         reports = VersionReports(self.store)
         out = []
-        for v in sorted(
-            self.registry.versions(name), key=lambda v: -int(v.version) if v.version.isdigit() else 0
-        ):
+        for v in sorted(self.version_list(name), key=lambda v: -int(v.version) if v.version.isdigit() else 0):
             validation = latest_validation(self.registry, name, v.version)
             fairness = reports.latest(name, v.version, "fairness")
             out.append(

@@ -5,6 +5,8 @@ version over time, the A/B report, shadow agreement, alert history and the versi
 from __future__ import annotations
 
 import html
+import logging
+import threading
 import time
 from typing import Any
 
@@ -19,12 +21,16 @@ from modelward.ui.board import PERFORMANCE_ROWS, Board
 from modelward.ui.charts import heat_map, histogram, line_chart
 from modelward.ui.series import drift_map, slots, traffic_series
 
-__all__ = ["WINDOWS", "model_page"]
+__all__ = ["WARM_WINDOWS", "WINDOWS", "model_page", "warm", "warm_in_background"]
 
 WINDOWS = {"15m": 900.0, "1h": 3600.0, "6h": 21_600.0, "1d": 86_400.0}
 COMPARE_WINDOW = 900.0
 """The A/B report and shadow agreement read the last fifteen minutes."""
 PERFORMANCE_SLOTS = 6
+WARM_WINDOWS = ("1h", "1d")
+"""The model page's windows read once at start-up (:func:`warm`): the default and the longest."""
+
+log = logging.getLogger("modelward.ui")
 
 
 def _performance(board: Board, name: str, window: float, now: float) -> dict[str, str]:
@@ -39,7 +45,7 @@ def _performance(board: Board, name: str, window: float, now: float) -> dict[str
         def read(start: float = start, end: float = end) -> PerformanceReport:
             return board.performance(name, start, end, rows)
 
-        report = board.slot(key, end, read)
+        report = board.slot(key, end, read, stale=True)  # labels arrive late anyway
         for group in report.versions:
             for out, found in ((live, group.metrics), (estimated, group.estimated)):
                 for metric, m in found.items():
@@ -148,3 +154,28 @@ def model_page(
         "alerts": [e.to_dict() for e in AlertCenter(board.store, ()).history(limit=30, model=name)],
         "versions": board.versions(name),
     }
+
+
+def warm(board: Board, windows: tuple[str, ...] = WARM_WINDOWS) -> None:
+    """Read every page once, so that the first person to open one does not wait for what is read once
+    and kept: MLflow's client and modules, each served version's reference profile and facts, and
+    the time slots that have ended (not the newest: traffic logged after start-up must show on the
+    first view). Sets ``board.warmed`` when done (also on failure)."""
+    try:
+        with board.warming():
+            board.overview()
+            for info in board.models():
+                for window in windows:
+                    model_page(board, info.name, window=window)
+    except Exception:  # a page that fails here fails again, with its message, when it is opened
+        log.warning("dashboard: reading the pages at start-up failed", exc_info=True)
+    finally:
+        board.warmed.set()
+
+
+def warm_in_background(board: Board) -> threading.Thread:
+    """:func:`warm` in a thread of its own: the server answers meanwhile (a page asked for in the
+    meantime waits only for the reads it shares with the warm-up, which are not done twice)."""
+    thread = threading.Thread(target=warm, args=(board,), name="modelward-ui-warm", daemon=True)
+    thread.start()
+    return thread

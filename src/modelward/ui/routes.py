@@ -60,8 +60,9 @@ def add_ui_routes(
     admin_token: str | None,
     predict_token: str | None,
     refresh: int = 0,
-) -> None:
-    """Add the dashboard to ``app``; ``refresh`` > 0 reloads the read-only pages every so many seconds."""
+) -> Board:
+    """Add the dashboard to ``app``; ``refresh`` > 0 reloads the read-only pages every so many seconds.
+    Returns the pages' :class:`Board`, which start-up reads once (:func:`~modelward.ui.page.warm`)."""
     env = _templates()
     board = Board(registry)
     audit = AuditView(registry.audit)
@@ -252,6 +253,7 @@ def add_ui_routes(
         include_in_schema=False,
         openapi_extra={AUTH_KEY: "admin"},
     )
+    return board
 
 
 async def _form(request: Request) -> dict[str, str]:

@@ -34,11 +34,13 @@ Keep = Callable[[tuple[str, ...], float, Callable[[], Any]], Any]
 
 @dataclass(frozen=True, slots=True)
 class Slots:
-    """``count`` slots of ``seconds`` each, ending at ``until`` (aligned to whole minutes)."""
+    """``count`` slots of ``seconds`` each, ending at ``until``; the last one may still be going on at
+    ``now`` (None: every slot has ended)."""
 
     until: float
     seconds: float
     count: int
+    now: float | None = None
 
     @property
     def since(self) -> float:
@@ -48,10 +50,21 @@ class Slots:
     def starts(self) -> list[float]:
         return [self.since + i * self.seconds for i in range(self.count)]
 
+    def elapsed(self, start: float) -> float:
+        """Seconds of the slot starting at ``start`` that have passed (whole minutes: the live
+        profiles' buckets): ``seconds`` but for the slot going on."""
+        if self.now is None or self.now >= start + self.seconds:
+            return self.seconds
+        return max(60.0, math.ceil((self.now - start) / 60.0) * 60.0)
+
 
 def slots(window: float, now: float, count: int = 12) -> Slots:
-    until = math.ceil(now / 60.0) * 60.0
-    return Slots(until, max(60.0, math.ceil(window / count / 60.0) * 60.0), count)
+    """``count`` slots covering about ``window`` up to ``now``, each a whole number of minutes and
+    aligned to its own length (slots of two hours start at 00:00, 02:00, ...): every slot but the
+    newest stays the same slot, with the same key, until the newest has ended, so what was read of
+    a slot that has ended is kept and reused (:meth:`modelward.ui.board.Board.slot`)."""
+    seconds = max(60.0, math.ceil(window / count / 60.0) * 60.0)
+    return Slots(math.ceil(now / seconds) * seconds, seconds, count, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +136,7 @@ def traffic_series(
     sampled = sum(len(lat) for found in per_slot for lat, _ in found.values())
     out = TrafficSeries(starts, sampled=sampled)
     for key, per in sorted(counts.items()):
-        out.rate[key] = [None if n is None else n / s.seconds for n in per]
+        out.rate[key] = [None if n is None else n / s.elapsed(t) for n, t in zip(per, starts, strict=True)]
     for key in sorted({k for found in per_slot for k in found}):
         arms = [found.get(key, ([], 0)) for found in per_slot]
         out.p50[key] = [float(np.percentile(lat, 50)) if lat else None for lat, _ in arms]
