@@ -128,23 +128,38 @@ def _ks_p_value(d: float, n1: int, n2: int) -> float:
     return float(np.clip(scipy_stats().kstwo.sf(d, np.round(m * n / (m + n))), 0.0, 1.0))
 
 
-def _ecdf_gaps(a: FloatArray, b: FloatArray) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
-    """|F_a - F_b| at every pooled value of two sorted samples, the pooled values, and where they are
-    valid: at the last of equal pooled values (earlier ties have not counted all of them yet)."""
+def _ecdf_gaps(a: FloatArray, b: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """|F_a - F_b| at every pooled value of two sorted samples, the pooled values, and a spare array of
+    their size for the caller. A gap is valid at the last of equal pooled values (earlier ties have not
+    counted all of them yet): :func:`_largest_gap` reads only those."""
     pooled = np.concatenate([a, b])
     order = np.argsort(pooled, kind="stable")  # two sorted runs: a merge, not a full sort
     pooled = pooled[order]
-    below_a = np.cumsum(order < a.size)
+    from_a = order < a.size
     del order
+    # Counts as floats (exact below 2**53), so that no int array is made and converted after.
+    below_a = np.cumsum(from_a, dtype=np.float64)
+    del from_a
     # |below_a / n - below_b / m|, in place: a million-row column needs a few arrays, not a dozen.
     gaps = np.arange(1, pooled.size + 1, dtype=np.float64)
     gaps -= below_a  # below_b
     gaps /= -b.size
-    gaps += below_a / a.size
+    below_a /= a.size
+    gaps += below_a
     np.abs(gaps, out=gaps)
-    last = np.ones(pooled.size, dtype=np.bool_)
-    np.not_equal(pooled[:-1], pooled[1:], out=last[:-1])
-    return gaps, pooled, last
+    return gaps, pooled, below_a
+
+
+def _largest_gap(gaps: FloatArray, pooled: FloatArray) -> float:
+    # The last pooled value is always valid, and its gap is 0 (both CDFs are 1 there).
+    valid = np.not_equal(pooled[:-1], pooled[1:])
+    return float(np.max(gaps[:-1], where=valid, initial=gaps[-1]))
+
+
+def _area(gaps: FloatArray, pooled: FloatArray, spare: FloatArray) -> float:
+    # Between equal pooled values the gap is wrong but the width is 0: the sum is exact.
+    widths = np.subtract(pooled[1:], pooled[:-1], out=spare[:-1])
+    return float(np.dot(gaps[:-1], widths))
 
 
 def _sorted_ks(a: FloatArray, b: FloatArray) -> tuple[Significance, float | None]:
@@ -154,18 +169,16 @@ def _sorted_ks(a: FloatArray, b: FloatArray) -> tuple[Significance, float | None
             warnings.simplefilter("ignore", RuntimeWarning)  # scipy falling back to asymptotic
             r = scipy_stats().ks_2samp(a, b)
         return Significance(float(r.statistic), float(r.pvalue)), None
-    gaps, pooled, last = _ecdf_gaps(a, b)
-    d = float(gaps[last].max())
+    gaps, pooled, spare = _ecdf_gaps(a, b)
+    d = _largest_gap(gaps, pooled)
     ks = Significance(d, _ks_p_value(d, a.size, b.size))
     if not (math.isfinite(pooled[0]) and math.isfinite(pooled[-1])):
         return ks, None
-    return ks, float(np.dot(gaps[:-1], np.diff(pooled)))
+    return ks, _area(gaps, pooled, spare)
 
 
 def _sorted_wasserstein(a: FloatArray, b: FloatArray) -> float:
-    # Between equal pooled values the gap is wrong but the width is 0: the sum is exact.
-    gaps, pooled, _ = _ecdf_gaps(a, b)
-    return float(np.dot(gaps[:-1], np.diff(pooled)))
+    return _area(*_ecdf_gaps(a, b))
 
 
 def sort(x: FloatArray) -> FloatArray:

@@ -30,11 +30,16 @@ import pyarrow.csv as pa_csv
 import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 
-from modelward.drift._profile_base import category_key, sorted_histogram, sorted_reference_edges
-from modelward.drift.detect import DriftConfig, DriftReport, FeatureDrift, compare_samples
+from modelward.drift._profile_base import FloatArray, category_key
+from modelward.drift.detect import (
+    DriftConfig,
+    DriftReport,
+    FeatureDrift,
+    compare_samples,
+    compare_sorted_numeric,
+)
 from modelward.drift.html import Histogram, numeric_bin_labels
 from modelward.drift.profile import ProfileMismatch
-from modelward.drift.stats import finite_part
 from modelward.errors import ConfigError
 
 __all__ = ["FileDrift", "compare_files", "open_table"]
@@ -63,6 +68,21 @@ class _Table:
                 # Copy out of the map before it closes, so that its pages are released.
                 chunks.append(pa.concat_arrays(col.chunks) if col.num_chunks else pa.array([], col.type))
         return pa.chunked_array(chunks, type=self.schema.field(name).type)
+
+    def sorted_floats(self, name: str) -> tuple[FloatArray, int]:
+        """The column's values as float64, sorted, and how many are missing (null or NaN), which the
+        sample leaves out. One array of the column's size is kept; what it was read from is released."""
+        if self.kind == "parquet":
+            x = _sorted(pq.read_table(self.paths[0], columns=[name], use_threads=False).column(0))
+        else:
+            parts = []
+            for path in self.paths:
+                with pa.memory_map(str(path)) as source:  # mapped for this column only
+                    # _sorted's array is never a view of the map: its pages go when the map closes.
+                    parts.append(_sorted(pa_ipc.open_file(source).read_all().column(name)))
+            x = parts[0] if len(parts) == 1 else np.sort(np.concatenate(parts))
+        present = int(np.searchsorted(x, np.nan, side="left"))  # NaN sorts last, here as in searchsorted
+        return x[:present], x.size - present
 
 
 def _spill_range(source: Any, target: Path, read: Any, convert: Any) -> int:
@@ -149,32 +169,28 @@ def _is_numeric(t: pa.DataType) -> bool:
     return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
 
 
-def _floats(col: pa.ChunkedArray) -> np.ndarray:
-    """float64 values with NaN for nulls."""
-    cast = pc.cast(col, pa.float64()) if col.type != pa.float64() else col
-    return np.asarray(cast.to_numpy(zero_copy_only=False), dtype=np.float64)
+def _sorted(col: pa.ChunkedArray) -> FloatArray:
+    """float64 values, NaN for nulls, sorted (NaN last). float32 columns are sorted as float32, which
+    is faster, and widened after: widening keeps the order, so the floats are the same."""
+    narrow = pa.types.is_float32(col.type) or pa.types.is_float16(col.type)
+    if not narrow and col.type != pa.float64():
+        col = pc.cast(col, pa.float64())
+    x: np.ndarray = col.to_numpy(zero_copy_only=False)
+    if x.flags.writeable:  # a copy already (chunks joined, nulls filled): sorted where it is
+        x.sort()
+    else:  # a view of Arrow's memory: the sort makes the one copy
+        x = np.sort(x)
+    return np.asarray(x, dtype=np.float64)
 
 
-def _numeric(
-    name: str, ref: pa.ChunkedArray, cur: pa.ChunkedArray, cfg: DriftConfig
-) -> tuple[FeatureDrift, Histogram]:
-    a, b = np.sort(_floats(ref)), np.sort(_floats(cur))  # NaN sorts last
-    a_present, b_present = a[: a.size - _nan_tail(a)], b[: b.size - _nan_tail(b)]
-    edges = sorted_reference_edges(finite_part(a_present), cfg.bins)
-    hist = Histogram(
-        name,
-        "numeric",
-        numeric_bin_labels(edges),
-        sorted_histogram(edges, a_present),
-        sorted_histogram(edges, b_present),
-    )
-    verdict = compare_samples({name: a}, {name: b}, config=cfg).features[0]
-    return verdict, hist
-
-
-def _nan_tail(x: np.ndarray) -> int:
-    """How many NaN end a sorted sample."""
-    return int(x.size - np.searchsorted(np.isnan(x), True))
+def _numeric(name: str, ref: _Table, cur: _Table, cfg: DriftConfig) -> tuple[FeatureDrift, Histogram]:
+    a, missing_a = ref.sorted_floats(name)
+    b, missing_b = cur.sorted_floats(name)
+    # The same verdict as compare_samples on the whole columns, from the sorted samples: one sort per
+    # side serves the exact statistics and the histograms.
+    s = compare_sorted_numeric(name, a, b, missing=(missing_a, missing_b), config=cfg)
+    labels = numeric_bin_labels(s.edges)
+    return s.verdict, Histogram(name, "numeric", labels, s.reference_counts, s.current_counts)
 
 
 def _tally(col: pa.ChunkedArray) -> dict[str, int]:
@@ -245,16 +261,14 @@ def compare_files(
         def one(name: str) -> tuple[FeatureDrift, Histogram]:
             rule = {name: cfg.features[name]} if name in cfg.features else {}
             own = replace(cfg, features=rule)
-            r, c = ref.column(name), cur.column(name)
             try:
                 if _is_numeric(ref.schema.field(name).type) and name not in wanted:
-                    return _numeric(name, r, c, own)
-                return _categorical(name, r, c, own)
+                    return _numeric(name, ref, cur, own)
+                return _categorical(name, ref.column(name), cur.column(name), own)
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
                 kinds = f"{ref.schema.field(name).type} in the reference, {cur.schema.field(name).type} now"
                 raise ConfigError(f"column '{name}' cannot be compared ({kinds}): {exc}") from exc
             finally:
-                del r, c
                 pa.default_memory_pool().release_unused()
 
         results: list[tuple[FeatureDrift, Histogram]] = []
