@@ -48,6 +48,7 @@ __all__ = ["FileDrift", "compare_files", "open_table"]
 # types are inferred from a larger first block, as before.
 _CSV_BLOCK = 1 << 20
 _CSV_INFER_BLOCK = 4 << 20
+_BLOCKS_PER_WRITE = 8
 _TOP_CATEGORIES = 50
 
 
@@ -87,10 +88,23 @@ def _spill(source: Any, folder: Path, read: Any, convert: Any) -> tuple[dict[str
             stack.enter_context(pa_ipc.new_stream(str(path), schema))
             for path, schema in zip(paths.values(), schemas, strict=True)
         ]
-        for batch in reader:
+        pending: list[pa.RecordBatch] = []
+
+        def flush() -> None:
+            # A few blocks joined per write: fewer, larger chunks make each column quicker to read back.
+            joined = pa.Table.from_batches(pending).combine_chunks()
+            pending.clear()
             for i, writer in enumerate(writers):
-                writer.write_batch(pa.record_batch([batch.column(i)], schema=schemas[i]))
+                for chunk in joined.column(i).chunks:  # one, or none for empty blocks
+                    writer.write_batch(pa.record_batch([chunk], schema=schemas[i]))
+
+        for batch in reader:
+            pending.append(batch)
             rows += batch.num_rows
+            if len(pending) == _BLOCKS_PER_WRITE:
+                flush()
+        if pending:
+            flush()
     return paths, rows
 
 
