@@ -1,13 +1,15 @@
 """Drift between two data files (CSV or Parquet) with exact statistics, one column at a time.
 
-:func:`compare_files` reads the two files column by column and runs
-:func:`~modelward.drift.compare_samples` on each pair of columns, so memory holds a couple of columns,
-never both tables: Parquet columns are read on their own with pyarrow; a CSV file is first streamed
-once, block by block, into a temporary Arrow IPC file, whose columns are then memory-mapped one at a
-time (and unmapped after). Columns are compared on up to ``workers`` threads (NumPy's sorts release
-the GIL). Each numeric column is sorted once here: the sorted samples give the histograms on the
-reference's quantile bins (for the HTML report) in a few binary searches, and ``compare_samples``
-re-sorts them in a fraction of the first sort's time.
+:func:`compare_files` reads the two files column by column, so memory holds a few columns, never
+both tables: Parquet columns are read on their own with pyarrow; a CSV file is first streamed once,
+in 1 MB blocks, into temporary Arrow IPC streams, one per column, which are then read back one at a
+time (read, not memory-mapped: a map's pages would count in the process's memory). Columns are
+compared on up to ``workers`` threads (NumPy's sorts and merges release the GIL). Each side of a
+numeric column becomes one float64 array, sorted in place (float32 columns are sorted as float32 and
+widened), and :func:`~modelward.drift.detect.compare_sorted_numeric` takes it from there: the exact
+statistics, the quantile edges and the histograms (for the HTML report) all come from that one sort,
+with the code :func:`~modelward.drift.compare_samples` runs, so the report is the one it would give on
+the whole columns. Categorical columns go through ``compare_samples`` itself.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 
+from modelward._lazy import scipy_stats
 from modelward.drift._profile_base import FloatArray, category_key
 from modelward.drift.detect import (
     DriftConfig,
@@ -237,6 +240,12 @@ def _categorical(
     return verdict, hist
 
 
+def _import_statistics() -> None:
+    from scipy.spatial import distance  # noqa: F401
+
+    scipy_stats()
+
+
 def compare_files(
     reference: str | os.PathLike[str],
     current: str | os.PathLike[str],
@@ -258,6 +267,11 @@ def compare_files(
     started = time.perf_counter()
     with ExitStack() as stack:
         threads = max(1, workers if workers is not None else min(2, os.cpu_count() or 1))
+        pool = stack.enter_context(
+            ThreadPoolExecutor(max_workers=threads, thread_name_prefix="modelward-drift")
+        )
+        # SciPy's statistics take a second or more to import: on a worker, while this thread parses.
+        warm = pool.submit(_import_statistics)
         ref = stack.enter_context(open_table(reference))
         cur = stack.enter_context(open_table(current))
         names = list(columns) if columns is not None else ref.names
@@ -287,11 +301,11 @@ def compare_files(
                 pa.default_memory_pool().release_unused()
 
         results: list[tuple[FeatureDrift, Histogram]] = []
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="modelward-drift") as pool:
-            for done, result in enumerate(pool.map(one, names), start=1):
-                results.append(result)
-                if progress is not None:
-                    progress(done, len(names))
+        warm.result()
+        for done, result in enumerate(pool.map(one, names), start=1):
+            results.append(result)
+            if progress is not None:
+                progress(done, len(names))
         report = DriftReport.of(tuple(v for v, _ in results), (), cfg.drift_share)
         return FileDrift(
             str(reference),
