@@ -52,6 +52,7 @@ __all__ = ["FileDrift", "compare_files", "open_table"]
 _CSV_BLOCK = 1 << 20
 _CSV_INFER_BLOCK = 4 << 20
 _BLOCKS_PER_WRITE = 8
+_READ_BATCH = 1 << 16  # values per batch when a column is read back
 _TOP_CATEGORIES = 50
 
 
@@ -73,12 +74,37 @@ class _Table:
         with pa.OSFile(str(self.source[name])) as f:
             return pa_ipc.open_stream(f).read_all().column(0)
 
+    def _batches(self, name: str) -> Iterator[pa.Array]:
+        if isinstance(self.source, Path):
+            parquet = pq.ParquetFile(self.source)
+            for batch in parquet.iter_batches(_READ_BATCH, columns=[name], use_threads=False):
+                yield batch.column(0)
+        else:
+            with pa.OSFile(str(self.source[name])) as f:
+                for batch in pa_ipc.open_stream(f):
+                    yield batch.column(0)
+
     def sorted_floats(self, name: str) -> tuple[FloatArray, int]:
         """The column's values as float64, sorted, and how many are missing (null or NaN), which the
-        sample leaves out. One array of the column's size is kept; what it was read from is released."""
-        x = _sorted(self.column(name))
-        present = int(np.searchsorted(x, np.nan, side="left"))  # NaN sorts last, here as in searchsorted
-        return x[:present], x.size - present
+        sample leaves out. The values are copied batch by batch into one array of the column's size
+        (so the column is never held twice) and sorted there; float32 columns are sorted as float32,
+        which is faster, and widened after: widening keeps the order, so the floats are the same."""
+        kind = self.schema.field(name).type
+        narrow = pa.types.is_float32(kind) or pa.types.is_float16(kind)
+        x = np.empty(self.rows, dtype=np.float32 if narrow else np.float64)
+        at = 0
+        for part in self._batches(name):
+            if not narrow and part.type != pa.float64():
+                part = pc.cast(part, pa.float64())
+            values = part.to_numpy(zero_copy_only=False)  # NaN for nulls
+            x[at : at + values.size] = values
+            at += values.size
+        if at != x.size:
+            raise ConfigError(f"column '{name}' has {at:,} values, not the {x.size:,} rows announced")
+        x.sort()
+        wide = np.asarray(x, dtype=np.float64)
+        present = int(np.searchsorted(wide, np.nan, side="left"))  # NaN sorts last, here as in searchsorted
+        return wide[:present], wide.size - present
 
 
 def _spill(source: Any, folder: Path, read: Any, convert: Any) -> tuple[dict[str, Path], int]:
@@ -185,20 +211,6 @@ class FileDrift:
 
 def _is_numeric(t: pa.DataType) -> bool:
     return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
-
-
-def _sorted(col: pa.ChunkedArray) -> FloatArray:
-    """float64 values, NaN for nulls, sorted (NaN last). float32 columns are sorted as float32, which
-    is faster, and widened after: widening keeps the order, so the floats are the same."""
-    narrow = pa.types.is_float32(col.type) or pa.types.is_float16(col.type)
-    if not narrow and col.type != pa.float64():
-        col = pc.cast(col, pa.float64())
-    x: np.ndarray = col.to_numpy(zero_copy_only=False)
-    if x.flags.writeable:  # a copy already (chunks joined, nulls filled): sorted where it is
-        x.sort()
-    else:  # a view of Arrow's memory: the sort makes the one copy
-        x = np.sort(x)
-    return np.asarray(x, dtype=np.float64)
 
 
 def _numeric(name: str, ref: _Table, cur: _Table, cfg: DriftConfig) -> tuple[FeatureDrift, Histogram]:
