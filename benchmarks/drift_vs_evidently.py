@@ -5,6 +5,7 @@
     python benchmarks/drift_vs_evidently.py     # 1,000,000 rows x 50 numeric columns, 3 rounds
     python benchmarks/drift_vs_evidently.py --sizes 100000,1000000,5000000 --time-limit 900
     python benchmarks/drift_vs_evidently.py --quick --skip-evidently --skip-nannyml  # 2,000 x 5
+    python benchmarks/drift_vs_evidently.py --skip-evidently --skip-nannyml --compare ../old/src  # vs old
 
 The same two files (reference Parquet, current CSV by default, half the columns shifted by a tenth
 of a standard deviation) go through every tool, each in a fresh process, alternating the tools,
@@ -42,6 +43,7 @@ VENV_PYTHON = HERE / ".venv-evidently" / "bin" / "python"
 NANNYML_PYTHON = HERE / ".venv-nannyml" / "bin" / "python"
 PEERS = ("evidently", "nannyml")
 TOOLS = ("modelward", *PEERS)
+BEFORE = "modelward-before"  # --compare SRC: modelward from another checkout's src, beside this one
 
 EVIDENTLY = """
 import json, sys, time
@@ -132,7 +134,7 @@ def measure(cmd: list[str], timeout: float, env: dict[str, str] | None = None) -
         }
 
 
-def run_modelward(reference: Path, current: Path, timeout: float) -> dict[str, Any]:
+def run_modelward(reference: Path, current: Path, timeout: float, src: Path | None = None) -> dict[str, Any]:
     cmd = [
         sys.executable,
         "-m",
@@ -143,7 +145,8 @@ def run_modelward(reference: Path, current: Path, timeout: float) -> dict[str, A
         "--current",
         str(current),
     ]
-    result = measure([*cmd, "--json"], timeout)
+    env = None if src is None else dict(os.environ, PYTHONPATH=str(src))
+    result = measure([*cmd, "--json"], timeout, env)
     if result["returncode"] == 0:
         result["drifted"] = len(json.loads(result["stdout"])["drift"]["drifted_features"])
     return result
@@ -158,9 +161,13 @@ def run_peer(tool: str, reference: Path, current: Path, timeout: float) -> dict[
     return result
 
 
-def run_tool(tool: str, reference: Path, current: Path, timeout: float) -> dict[str, Any]:
+def run_tool(
+    tool: str, reference: Path, current: Path, timeout: float, compare: Path | None = None
+) -> dict[str, Any]:
     if tool == "modelward":
         return run_modelward(reference, current, timeout)
+    if tool == BEFORE:
+        return run_modelward(reference, current, timeout, compare)
     return run_peer(tool, reference, current, timeout)
 
 
@@ -187,7 +194,7 @@ def table(entry: dict[str, Any]) -> str:
         "| tool | median wall s | median CPU s | median peak RSS MB | drifted columns | runs |",
         "|---|---|---|---|---|---|",
     ]
-    for tool in TOOLS:
+    for tool in (TOOLS[0], BEFORE, *PEERS):
         s = entry["tools"].get(tool)
         if not s:
             continue
@@ -253,6 +260,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--out", type=Path, help="also write the results as JSON here")
     p.add_argument(
+        "--compare",
+        type=Path,
+        metavar="SRC",
+        help=f"also run modelward from SRC (another checkout's src, on PYTHONPATH) as {BEFORE!r}",
+    )
+    p.add_argument(
         "--profile",
         action="store_true",
         help="instead: profile modelward's two-file path in this process, one thread, at the largest size",
@@ -271,6 +284,13 @@ class Inline:  # the columns run in this thread, where the profiler sees them
     def __enter__(self): return self
     def __exit__(self, *exc): return False
     map = staticmethod(map)
+
+    @staticmethod
+    def submit(fn, *args):
+        from concurrent.futures import Future
+        done = Future()
+        done.set_result(fn(*args))
+        return done
 
 
 drift_files.ThreadPoolExecutor = Inline
@@ -307,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(HERE))
     import machine
 
-    tools = ["modelward"]
+    tools = ["modelward", *([BEFORE] if args.compare else [])]
     for peer, python, skip, setup in (
         ("evidently", VENV_PYTHON, args.skip_evidently, "setup_evidently.sh"),
         ("nannyml", NANNYML_PYTHON, args.skip_nannyml, "setup_nannyml.sh"),
@@ -330,14 +350,14 @@ def main(argv: list[str] | None = None) -> int:
         skipped = {
             t: why
             for t in tools
-            if t != "modelward" and (why := skip_reason(t, rows, results["sizes"], args.timeout))
+            if t in PEERS and (why := skip_reason(t, rows, results["sizes"], args.timeout))
         }
         runs: dict[str, list[dict[str, Any]]] = {t: [] for t in tools if t not in skipped}
         for round_ in range(1, args.rounds + 1):
             for tool in list(runs):
                 if runs[tool] and runs[tool][-1]["timed_out"]:
                     continue  # one run past the limit says enough
-                runs[tool].append(run_tool(tool, reference, current, args.timeout))
+                runs[tool].append(run_tool(tool, reference, current, args.timeout, args.compare))
                 last = runs[tool][-1]
                 flag = " (past the limit, stopped)" if last["timed_out"] else ""
                 print(f"{rows:,} rows, round {round_}: {tool} {last['seconds']} s{flag}", flush=True)

@@ -44,6 +44,15 @@ def test_drift_benchmark_runs_end_to_end_at_tiny_sizes(tmp_path: Path) -> None:
     assert (tmp_path / "reference-2000x5.parquet").is_file() and (tmp_path / "current-2000x5.csv").is_file()
 
 
+def test_drift_benchmark_compares_modelward_with_another_checkout(tmp_path: Path) -> None:
+    done, results = _run(tmp_path, "--skip-evidently", "--skip-nannyml", "--compare", str(ROOT / "src"))
+    assert "| modelward-before |" in done.stdout
+    [entry] = results["sizes"]
+    assert set(entry["tools"]) == {"modelward", "modelward-before"}
+    assert entry["tools"]["modelward-before"]["ok"] == 1
+    assert entry["tools"]["modelward-before"]["drifted"] == entry["tools"]["modelward"]["drifted"]
+
+
 @pytest.mark.parametrize("peer", sorted(PEER_VENVS))
 def test_drift_benchmark_measures_each_peer_beside_modelward(tmp_path: Path, peer: str) -> None:
     if not PEER_VENVS[peer].exists():

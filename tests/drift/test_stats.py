@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -116,6 +117,25 @@ def test_ks_exact_agrees_with_scipy(n1: int, n2: int, discrete: bool) -> None:
     ours, theirs = ks_exact(a, b), sps.ks_2samp(a, b)
     assert abs(ours.statistic - theirs.statistic) <= TOL
     assert abs(ours.p_value - theirs.pvalue) <= TOL
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        # ties across the blocks of 65,536 values the exact pass merges at a time
+        lambda rng: (np.round(rng.normal(size=200_000), 2), np.round(rng.normal(0, 3, size=150_000), 1)),
+        # the current sample inside a single block of the reference
+        lambda rng: (rng.normal(size=300_000), rng.normal(0.5, 1e-4, size=100_000)),
+        lambda rng: (rng.integers(0, 4, 150_000).astype(float), rng.integers(1, 5, 70_000).astype(float)),
+    ],
+)
+def test_the_blockwise_exact_pass_is_scipys_ks_and_wasserstein(draw: Any) -> None:
+    a, b = draw(np.random.default_rng(5))
+    ks, w, _ = sorted_ks_and_wasserstein(np.sort(a), np.sort(b))
+    theirs = sps.ks_2samp(a, b)
+    assert abs(ks.statistic - theirs.statistic) <= TOL
+    assert abs(ks.p_value - theirs.pvalue) <= TOL
+    assert w == pytest.approx(sps.wasserstein_distance(a, b), rel=1e-12)
 
 
 def test_ks_exact_takes_infinities_but_not_nan() -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import replace
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,7 @@ from modelward.drift._judge import (
     judge,
 )
 from modelward.drift._profile_base import (
+    FloatArray,
     ProfileError,
     ProfileMismatch,
     Values,
@@ -66,9 +67,11 @@ __all__ = [
     "FeatureDrift",
     "FeatureRule",
     "Method",
+    "SortedNumeric",
     "compare_feature_profiles",
     "compare_profiles",
     "compare_samples",
+    "compare_sorted_numeric",
 ]
 
 Samples: TypeAlias = "pd.DataFrame | Mapping[str, Values]"
@@ -95,23 +98,61 @@ def _is_numeric(name: str, s: pd.Series[Any]) -> bool:
     return bool(pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype))
 
 
-def _sample_numeric(name: str, ref: pd.Series[Any], cur: pd.Series[Any], bins: int) -> Evidence:
-    x_ref, missing_ref = numeric_values(ref, f"reference column '{name}'")
-    x_cur, missing_cur = numeric_values(cur, f"current column '{name}'")
+class SortedNumeric(NamedTuple):
+    """The verdict on one numeric column from its sorted samples, and the histograms behind it."""
+
+    verdict: FeatureDrift
+    edges: tuple[float, ...]
+    reference_counts: tuple[int, ...]
+    current_counts: tuple[int, ...]
+
+
+def _sorted_evidence(
+    name: str, a: FloatArray, b: FloatArray, missing: tuple[int, int], bins: int
+) -> tuple[Evidence, tuple[float, ...], tuple[int, ...], tuple[int, ...]]:
+    # Both samples are sorted: binning them is a few binary searches, not a pass over the values.
+    edges = sorted_reference_edges(stats.finite_part(a), bins)
+    r, c = sorted_histogram(edges, a), sorted_histogram(edges, b)
     scores: dict[str, float] = {}
-    if x_ref.size and x_cur.size:
-        a, b = stats.sort(x_ref), stats.sort(x_cur)
+    if a.size and b.size:
         ks, w, w_norm = stats.sorted_ks_and_wasserstein(a, b)
         scores |= {"ks": ks.statistic, "ks_p_value": ks.p_value}
         if w is not None:
             scores["wasserstein_distance"] = w
         if w_norm is not None:
             scores["wasserstein"] = w_norm
-        # Both samples are sorted: binning them is a few binary searches, not a pass over the values.
-        edges = sorted_reference_edges(stats.finite_part(a), bins)
-        r, c = sorted_histogram(edges, a), sorted_histogram(edges, b)
         scores |= {"psi": stats.psi(r, c), "js": stats.js_distance(r, c)}
-    return Evidence(name, "numeric", x_ref.size, x_cur.size, missing_ref, missing_cur, scores)
+    return Evidence(name, "numeric", a.size, b.size, *missing, scores), edges, r, c
+
+
+def compare_sorted_numeric(
+    name: str,
+    reference: FloatArray,
+    current: FloatArray,
+    *,
+    missing: tuple[int, int] = (0, 0),
+    config: DriftConfig | None = None,
+) -> SortedNumeric:
+    """Drift of one numeric column from its two samples already sorted, without missing values.
+
+    The verdict is :func:`compare_samples`'s on the same values (``missing`` counts the missing values
+    of the reference and of the current sample, which it judges by their rate), and it comes with the
+    reference's quantile edges and both samples' counts on them. For callers that sort the columns
+    themselves (:func:`~modelward.monitoring.drift_files.compare_files` reads a file one column at a
+    time): nothing here copies or sorts the samples again. Unsorted input or NaN give wrong figures.
+    """
+    cfg = config or DriftConfig()
+    ev, edges, r, c = _sorted_evidence(name, reference, current, missing, cfg.bins)
+    return SortedNumeric(judge(ev, cfg.rule(name, ev.kind)), edges, r, c)
+
+
+def _sample_numeric(name: str, ref: pd.Series[Any], cur: pd.Series[Any], bins: int) -> Evidence:
+    x_ref, missing_ref = numeric_values(ref, f"reference column '{name}'")
+    x_cur, missing_cur = numeric_values(cur, f"current column '{name}'")
+    if not (x_ref.size and x_cur.size):  # no statistics: the rates of missing values judge it
+        return Evidence(name, "numeric", x_ref.size, x_cur.size, missing_ref, missing_cur, {})
+    a, b = stats.sort(x_ref), stats.sort(x_cur)
+    return _sorted_evidence(name, a, b, (missing_ref, missing_cur), bins)[0]
 
 
 def _sample_categorical(name: str, ref: pd.Series[Any], cur: pd.Series[Any]) -> Evidence:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -44,6 +45,8 @@ PSI_EPSILON = 1e-4
 
 # ks_2samp's method="auto" is exact up to this many values per sample, asymptotic beyond.
 _KS_EXACT_MAX_N = 10_000
+# Values of each sample per block of the exact KS and Wasserstein pass: a few MB of temporaries.
+_BLOCK = 1 << 16
 
 
 class Significance(NamedTuple):
@@ -128,23 +131,58 @@ def _ks_p_value(d: float, n1: int, n2: int) -> float:
     return float(np.clip(scipy_stats().kstwo.sf(d, np.round(m * n / (m + n))), 0.0, 1.0))
 
 
-def _ecdf_gaps(a: FloatArray, b: FloatArray) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
-    """|F_a - F_b| at every pooled value of two sorted samples, the pooled values, and where they are
-    valid: at the last of equal pooled values (earlier ties have not counted all of them yet)."""
-    pooled = np.concatenate([a, b])
-    order = np.argsort(pooled, kind="stable")  # two sorted runs: a merge, not a full sort
-    pooled = pooled[order]
-    below_a = np.cumsum(order < a.size)
-    del order
-    # |below_a / n - below_b / m|, in place: a million-row column needs a few arrays, not a dozen.
-    gaps = np.arange(1, pooled.size + 1, dtype=np.float64)
-    gaps -= below_a  # below_b
-    gaps /= -b.size
-    gaps += below_a / a.size
-    np.abs(gaps, out=gaps)
-    last = np.ones(pooled.size, dtype=np.bool_)
-    np.not_equal(pooled[:-1], pooled[1:], out=last[:-1])
-    return gaps, pooled, last
+def _blocks(a: FloatArray, b: FloatArray) -> Iterator[tuple[int, int, int, int]]:
+    """Cut two sorted samples at common values into blocks of at most ``_BLOCK`` values of each:
+    ``(a_start, a_stop, b_start, b_stop)``. Equal values never straddle two blocks, so every block's
+    values are below the next block's."""
+    cuts = np.unique(np.concatenate([a[_BLOCK::_BLOCK], b[_BLOCK::_BLOCK]]))
+    at_a = [0, *np.searchsorted(a, cuts, side="left").tolist(), a.size]
+    at_b = [0, *np.searchsorted(b, cuts, side="left").tolist(), b.size]
+    for i in range(len(at_a) - 1):
+        if at_a[i] < at_a[i + 1] or at_b[i] < at_b[i + 1]:
+            yield at_a[i], at_a[i + 1], at_b[i], at_b[i + 1]
+
+
+def _ecdf_pass(a: FloatArray, b: FloatArray, *, area: bool) -> tuple[float, float]:
+    """The largest gap |F_a - F_b| over the pooled values of two sorted samples (the exact KS
+    statistic) and, if ``area``, the area between the two ECDFs (the exact Wasserstein-1 distance).
+
+    The pooled values are merged a block at a time (:func:`_blocks`), so that a million-row column
+    needs a few arrays of a block's size on top of the samples, not a dozen of the pooled size.
+    """
+    n, m = a.size, b.size
+    largest, parts = 0.0, []
+    blocks = list(_blocks(a, b))
+    for i, (a0, a1, b0, b1) in enumerate(blocks):
+        pooled = np.concatenate([a[a0:a1], b[b0:b1]])
+        order = np.argsort(pooled, kind="stable")  # two sorted runs: a merge, not a full sort
+        pooled = pooled[order]
+        # Counts as floats (exact below 2**53): the values below_a and below_b of the whole pass.
+        below_a = np.cumsum(order < a1 - a0, dtype=np.float64)
+        del order
+        below_a += a0
+        gaps = np.arange(a0 + b0 + 1, a0 + b0 + pooled.size + 1, dtype=np.float64)
+        gaps -= below_a  # below_b
+        gaps /= -m
+        below_a /= n
+        gaps += below_a
+        np.abs(gaps, out=gaps)
+        # A gap is valid at the last of equal values (earlier ties have not counted all of them
+        # yet); a block's last value is always the last of its kind.
+        # (Zeroing the others leaves the area alone: their widths are 0.)
+        gaps[:-1] *= np.not_equal(pooled[:-1], pooled[1:])
+        largest = max(largest, float(gaps.max()))
+        if area:
+            # Between equal pooled values the gap is wrong but the width is 0: the sum is exact.
+            # (Not np.dot: BLAS threads cost more than they bring on blocks this size.)
+            terms = np.subtract(pooled[1:], pooled[:-1], out=below_a[:-1])
+            terms *= gaps[:-1]
+            parts.append(float(terms.sum()))
+            if i + 1 < len(blocks):
+                a0, _, b0, _ = blocks[i + 1]
+                following = min(a[a0] if a0 < n else np.inf, b[b0] if b0 < m else np.inf)
+                parts.append(float(gaps[-1] * (following - pooled[-1])))
+    return largest, math.fsum(parts)
 
 
 def _sorted_ks(a: FloatArray, b: FloatArray) -> tuple[Significance, float | None]:
@@ -154,18 +192,13 @@ def _sorted_ks(a: FloatArray, b: FloatArray) -> tuple[Significance, float | None
             warnings.simplefilter("ignore", RuntimeWarning)  # scipy falling back to asymptotic
             r = scipy_stats().ks_2samp(a, b)
         return Significance(float(r.statistic), float(r.pvalue)), None
-    gaps, pooled, last = _ecdf_gaps(a, b)
-    d = float(gaps[last].max())
-    ks = Significance(d, _ks_p_value(d, a.size, b.size))
-    if not (math.isfinite(pooled[0]) and math.isfinite(pooled[-1])):
-        return ks, None
-    return ks, float(np.dot(gaps[:-1], np.diff(pooled)))
+    finite = bool(np.isfinite(a[[0, -1]]).all() and np.isfinite(b[[0, -1]]).all())
+    d, w = _ecdf_pass(a, b, area=finite)
+    return Significance(d, _ks_p_value(d, a.size, b.size)), (w if finite else None)
 
 
 def _sorted_wasserstein(a: FloatArray, b: FloatArray) -> float:
-    # Between equal pooled values the gap is wrong but the width is 0: the sum is exact.
-    gaps, pooled, _ = _ecdf_gaps(a, b)
-    return float(np.dot(gaps[:-1], np.diff(pooled)))
+    return _ecdf_pass(a, b, area=True)[1]
 
 
 def sort(x: FloatArray) -> FloatArray:
