@@ -8,7 +8,9 @@ list. Overnight the outcomes arrive (``shop.outcomes``: did each checked custome
 back to the server as labels of their requests (``POST /feedback``, by request id). The day ends
 once the server counts them, with one line: the versions that scored, the day's AUC (the scores
 against the outcomes), each version's live AUC as the server measures it
-(``GET /models/{name}/performance``), and which version is champion now.
+(``GET /models/{name}/performance``), and which version is champion now. A replayed night lasts
+well under a second: before the next day the script waits for the server to serve the champion (it
+follows an alias move at its next alias poll, ``--reload-interval``), as a real night would.
 
     python examples/retention/crm.py [URL] --first 1 --last 14 [--log transactions.parquet] [--json]
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -70,6 +73,27 @@ def wait_counted(client: httpx.Client, model: str, labelled: int, timeout: float
 def champion(client: httpx.Client, model: str) -> str | None:
     versions = _check(client.get(f"/models/{model}"))["versions"]
     return next((str(v["version"]) for v in versions if "champion" in v["aliases"]), None)
+
+
+def serving(client: httpx.Client, model: str) -> str | None:
+    """The version the server scores ``model`` with now (``GET /ready``; 503 while it loads)."""
+    models = client.get("/ready").json().get("models") or {}
+    version = (models.get(model) or {}).get("version")
+    return None if version is None else str(version)
+
+
+def follow_champion(client: httpx.Client, model: str, timeout: float = 60.0) -> None:
+    """Wait until the server serves the champion; say so on stderr when it does not within ``timeout``
+    (a server started with ``--reload-interval 0`` never follows an alias move)."""
+    deadline = time.monotonic() + timeout
+    while (want := champion(client, model)) is not None and serving(client, model) != want:
+        if time.monotonic() > deadline:
+            print(
+                f"the server still serves v{serving(client, model)}, not the champion v{want}",
+                file=sys.stderr,
+            )
+            return
+        time.sleep(0.2)
 
 
 def day(
@@ -127,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     with httpx.Client(base_url=url, timeout=60) as client:
         labelled = performance(client, args.model)["n_labelled"]
         for d in range(args.first, args.last + 1):
+            follow_champion(client, args.model)
             result = day(client, log, d, args, labelled)
             labelled += result["checks"]
             if args.json:
