@@ -5,13 +5,10 @@ nothing worth publishing; docs/dashboard.md ("Measured") says how to run it at a
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "dashboard.py"
+from tests.benchmarks.harness import run_benchmark
+
 PAGES = (
     "overview",
     "model, 1 h",
@@ -25,16 +22,7 @@ PAGES = (
 def test_dashboard_benchmark_answers_every_page(tmp_path: Path) -> None:
     out = tmp_path / "dashboard.json"
     argv = ["--rows", "20000", "--rounds", "2", "--home", str(tmp_path / "home"), "--out", str(out)]
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), *argv],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = run_benchmark("dashboard.py", *argv)
     assert "20,000 logged rows" in done.stdout
     assert "start-up: the overview asked for at once answered after" in done.stdout
     table = {line[:24].strip() for line in done.stdout.splitlines()}

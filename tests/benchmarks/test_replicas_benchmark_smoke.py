@@ -5,16 +5,11 @@ SIGKILL. It measures nothing worth publishing (docs/scaling.md says how the figu
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "replicas.py"
+from tests.benchmarks.harness import run_benchmark
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
@@ -23,16 +18,7 @@ def test_the_replicas_harness_loads_one_then_two_replicas_and_times_the_lease_ta
 ) -> None:
     out = tmp_path / "replicas.json"
     argv = ["--quick", "--postgres", postgres_base_url, "--connections", "4", "--lease-ttl", "2"]
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), *argv, "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=900,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = run_benchmark("replicas.py", *argv, "--out", str(out), timeout=900)
     results = json.loads(out.read_text())
     assert results["rps_one"] > 0
     assert results["one"]["ok"] and len(results["two"]) == 2

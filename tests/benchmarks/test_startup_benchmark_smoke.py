@@ -5,18 +5,13 @@ publishing; docs/benchmarks.md ("Start-up") says how to run it properly."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
+from tests.benchmarks.harness import run_benchmark
 
 from modelward.config import Settings
 from modelward.registry import Registry, register_model
-
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "startup.py"
 
 
 def test_startup_benchmark_runs_every_command_and_serve_once(
@@ -26,16 +21,7 @@ def test_startup_benchmark_runs_every_command_and_serve_once(
     registry.promote("churn", 1)
     out = tmp_path / "startup.json"
     argv = ["--home", str(settings.home), "--rounds", "1", "--warmup", "0", "--serve-rounds", "1"]
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), *argv, "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = run_benchmark("startup.py", *argv, "--out", str(out))
     assert "| `modelward versions churn` |" in done.stdout
     results = json.loads(out.read_text())
     rows = {row["command"]: row for row in results["commands"]}
