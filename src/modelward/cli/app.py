@@ -130,6 +130,9 @@ def _quiet_third_parties(verbose: bool) -> None:
         # MLflow's "Downloading artifacts" bars would print on every command that reads a model;
         # read when MLflow downloads, so setting it here is in time. A value the user set stays.
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        # MLflow sets its loggers' level from this when it is imported (after this point: lazily),
+        # which would undo the level above ("Creating initial MLflow database tables..." on a new home).
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
         # MLflow's advice (integer columns, dataset sources) is for MLflow users, not ours.
         warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
         warnings.filterwarnings("ignore", category=FutureWarning)
