@@ -109,7 +109,6 @@ class Board:
         self.registry_ttl = registry_ttl
         self._references: dict[tuple[str, str], DatasetProfile] = {}
         self._kept: dict[tuple[str, ...], tuple[float, Any]] = {}
-        self._running: set[tuple[str, ...]] = set()
         self._reading: dict[tuple[str, ...], threading.Event] = {}
         self._generation = 0  # moved on by forget(): a read begun before it is not kept
         self._lock = threading.Lock()
@@ -132,14 +131,19 @@ class Board:
                 reading = self._reading.get(key)
                 if found is not None and stale:
                     if reading is None:
-                        self._reading[key] = threading.Event()
-                        threading.Thread(target=self._read, args=(key, read, True), daemon=True).start()
+                        self._read_behind(key, read)
                     return found[1]  # type: ignore[no-any-return]
                 if reading is None:
                     self._reading[key] = threading.Event()
                     break
             reading.wait()  # another thread reads it: take its answer (or read it, if that failed)
         return self._read(key, read)  # type: ignore[no-any-return]
+
+    def _read_behind(self, key: tuple[str, ...], read: Callable[[], Any]) -> None:
+        """Start reading ``key`` in a thread of its own; the caller holds the lock and has checked
+        that no read of ``key`` is under way."""
+        self._reading[key] = threading.Event()
+        threading.Thread(target=self._read, args=(key, read, True), daemon=True).start()
 
     def _read(self, key: tuple[str, ...], read: Callable[[], Any], behind: bool = False) -> Any:
         """Run ``read`` for ``key`` (whose reading event the caller registered) and keep its answer.
@@ -195,25 +199,24 @@ class Board:
 
     def later(self, key: tuple[str, ...], read: Callable[[], T], ttl: float) -> tuple[T | None, bool]:
         """The value ``read`` gave last (None before its first answer) and whether it is being read
-        again: ``read`` runs in a thread of its own, so a slow report never holds a page up."""
+        again: ``read`` runs in a thread of its own, so a slow report never holds a page up. A read
+        that fails gives ``{"problem": message}``, shown on the page in place of the report."""
+
+        def read_or_problem() -> Any:
+            try:
+                return read()
+            except Exception as exc:
+                return {"problem": str(exc)}
+
+        key = ("later", *key)
         now = time.monotonic()
         with self._lock:
-            found = self._kept.get(("later", *key))
-            running = key in self._running
+            found = self._kept.get(key)
+            running = key in self._reading
             if (found is None or now - found[0] >= ttl) and not running:
-                self._running.add(key)
+                self._read_behind(key, read_or_problem)
                 running = True
-                threading.Thread(target=self._later, args=(key, read), daemon=True).start()
         return (found[1] if found is not None else None), running
-
-    def _later(self, key: tuple[str, ...], read: Callable[[], Any]) -> None:
-        try:
-            value = read()
-        except Exception as exc:  # shown on the page in place of the report
-            value = {"problem": str(exc)}
-        with self._lock:
-            self._kept[("later", *key)] = (time.monotonic(), value)
-            self._running.discard(key)
 
     def forget(self) -> None:
         """Read the registry again on the next page (after an action changed it)."""
